@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Prepended to every provisioning step ethnode runs on a host (as root, through sudo).
+set -Eeuo pipefail
+trap 'echo "ethnode[${ETHNODE_STEP:-step}]: failed at line ${LINENO}: ${BASH_COMMAND}" >&2' ERR
+umask 022
+
+# Files arrive on stdin, each as a header line "file <mode> <owner> <group> <path>" followed by one line of
+# base64. Each lands through a 0600 temp file and an atomic rename, so a reader never sees half a file and a
+# secret is never readable by others, not even for an instant.
+unpack_files() {
+  local tag mode owner group path data tmp
+  while read -r tag mode owner group path; do
+    if [[ "$tag" != "file" ]]; then
+      echo "ethnode: malformed file bundle on stdin" >&2
+      return 1
+    fi
+    IFS= read -r data
+    install -d -m 0755 "$(dirname "$path")"
+    tmp=$(mktemp "${path}.XXXXXX")
+    printf '%s' "$data" | base64 -d >"$tmp"
+    chown "$owner:$group" "$tmp"
+    chmod "$mode" "$tmp"
+    mv -f "$tmp" "$path"
+  done
+}
+
+# Creates a locked system user whose home is its data directory.
+ensure_system_user() {
+  local user=$1 home=$2
+  if ! id -u "$user" >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir "$home" --no-create-home --shell /usr/sbin/nologin "$user"
+  fi
+}
+
+# Polls a command until it succeeds or the deadline passes.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      echo "ethnode: ${what} not ready after ${seconds}s" >&2
+      return 1
+    fi
+    sleep 1
+  done
+}

@@ -1,0 +1,2 @@
+if [[ {{{purge}}} == "true" ]]; then rm -f {{{path}}}; fi
+echo "jwt removed (purge={{{purge}}})"

@@ -1,0 +1,159 @@
+/**
+ * What Geth and Lighthouse share: a pinned, verified binary installed side by side; a hardened systemd unit;
+ * a service step that restarts only when the unit, the binary or the JWT changed, and waits for health.
+ */
+import * as command from "@pulumi/command";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import { Network } from "./config";
+import { JWT_GROUP } from "./ports";
+import { Connection, hostStep } from "./remote";
+import { render, shq } from "./render";
+
+export type ClientName = "geth" | "lighthouse";
+
+/** Where a client binary comes from and how it is verified. */
+export interface ClientBinary {
+    version: string;
+    source: "release" | "upload";
+    /** Download URL (release). */
+    url?: string;
+    /** sha256 of the archive (release) or of the binary (upload). */
+    sha256: string;
+    /** Local file to upload (upload). */
+    binaryPath?: string;
+}
+
+export interface UnitView {
+    network: Network;
+    dataDir: string;
+    flags: string[];
+    stopTimeoutSec: number;
+}
+
+/** The path systemd starts: the `current` symlink, so an upgrade or rollback is one atomic swap. */
+export function binaryPath(client: ClientName): string {
+    return `/opt/ethnode/${client}/current/${client}`;
+}
+
+export function clientHome(dataDir: string, client: ClientName): string {
+    return `${dataDir}/${client}`;
+}
+
+/** Renders a client's unit; pure. */
+export function renderUnit(client: ClientName, view: UnitView): string {
+    const hardening = render("systemd/hardening.conf", { dataDir: clientHome(view.dataDir, client) }).trimEnd();
+    return render(`systemd/${client}.service`, {
+        ...view,
+        binary: binaryPath(client),
+        jwtGroup: JWT_GROUP,
+        hardening,
+    });
+}
+
+export function fileSha256(file: string): string {
+    return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+/** Resolves the sha256 the host must verify: configured for releases, computed here for uploads. */
+export function resolveBinary(b: ClientBinary): ClientBinary & { sha256: string } {
+    if (b.source === "upload") {
+        const file = b.binaryPath as string;
+        if (!fs.existsSync(file)) throw new Error(`ethnode: binary to upload not found: ${file}`);
+        return { ...b, sha256: fileSha256(file) };
+    }
+    return b;
+}
+
+export function renderInstallScript(client: ClientName, b: ClientBinary, dataDir: string): string {
+    return render("scripts/install-client.sh", {
+        client: shq(client),
+        version: shq(b.version),
+        sha256: shq(b.sha256),
+        source: shq(b.source),
+        url: shq(b.url ?? ""),
+        upload: shq(uploadName(client, b)),
+        binary: shq(client),
+        home: shq(clientHome(dataDir, client)),
+        jwtGroup: JWT_GROUP,
+    });
+}
+
+function uploadName(client: ClientName, b: ClientBinary): string {
+    return b.source === "upload" ? `.ethnode-upload-${client}-${b.sha256.slice(0, 16)}` : "";
+}
+
+export interface ClientDeployArgs {
+    client: ClientName;
+    connection: pulumi.Input<Connection>;
+    binary: ClientBinary;
+    dataDir: string;
+    purgeOnDestroy: boolean;
+    unit: pulumi.Input<string>;
+    /** Bash condition that is true once the service answers. */
+    health: string;
+    healthTimeoutSec: number;
+    /** Values whose change must restart the service (the JWT's identity, for instance). */
+    restartTriggers?: pulumi.Input<string>[];
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Installs the binary and the unit of one client under `parent`; returns the service step. */
+export function deployClient(parent: pulumi.Resource, name: string, args: ClientDeployArgs): command.remote.Command {
+    const b = resolveBinary(args.binary);
+    const home = clientHome(args.dataDir, args.client);
+    const deps: pulumi.Input<pulumi.Resource>[] = [...args.dependsOn];
+    if (b.source === "upload") {
+        deps.push(
+            new command.remote.CopyToRemote(
+                `${name}-upload`,
+                {
+                    connection: args.connection,
+                    source: new pulumi.asset.FileAsset(b.binaryPath as string),
+                    remotePath: uploadName(args.client, b),
+                    triggers: [b.sha256],
+                },
+                { parent, dependsOn: args.dependsOn },
+            ),
+        );
+    }
+    const install = hostStep(
+        `${name}-install`,
+        {
+            connection: args.connection,
+            script: renderInstallScript(args.client, b, args.dataDir),
+            deleteScript: render("scripts/remove-client.sh", {
+                client: shq(args.client),
+                home: shq(home),
+                purge: shq(String(args.purgeOnDestroy)),
+            }),
+            triggers: [b.version, b.sha256],
+        },
+        { parent, dependsOn: deps },
+    );
+    return hostStep(
+        `${name}-service`,
+        {
+            connection: args.connection,
+            files: [
+                {
+                    path: `/etc/systemd/system/${args.client}.service`,
+                    content: args.unit,
+                    mode: "0644",
+                    owner: "root",
+                    group: "root",
+                },
+            ],
+            script: render("scripts/install-service.sh", {
+                unit: shq(args.client),
+                health: args.health,
+                healthTimeout: args.healthTimeoutSec,
+            }),
+            deleteScript: render("scripts/remove-service.sh", { unit: shq(args.client) }),
+            // A new binary behind the same unit text must restart the service too.
+            triggers: [b.version, b.sha256, ...(args.restartTriggers ?? [])],
+        },
+        { parent, dependsOn: [install] },
+    );
+}

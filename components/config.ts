@@ -1,0 +1,265 @@
+/**
+ * ethnode's stack config: every key, its type, default and meaning, in one place. `loadConfig` is the only
+ * reader of `ethnode:*` keys; components receive typed values and never look at config themselves.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import {
+    ConfigError,
+    DefaultContext,
+    NETWORKS,
+    Network,
+    PATTERNS,
+    Parsed,
+    Section,
+    boolean,
+    integer,
+    list,
+    oneOf,
+    optional,
+    parseSection,
+    text,
+} from "./schema";
+
+export { ConfigError, NETWORKS };
+export type { Network };
+
+const byNetwork =
+    <T>(values: Record<Network, T>) =>
+    (ctx: DefaultContext): T =>
+        values[ctx.network];
+
+/** Checkpoint-sync endpoints (required since Lighthouse 4.6). `dev` runs no consensus client. */
+export const CHECKPOINT_SYNC_URLS: Record<Exclude<Network, "dev">, string> = {
+    mainnet: "https://mainnet.checkpoint.sigp.io",
+    sepolia: "https://checkpoint-sync.sepolia.ethpandaops.io",
+    hoodi: "https://checkpoint-sync.hoodi.ethpandaops.io",
+};
+
+const sourceDoc =
+    "`release`: download the official archive and verify its sha256; `upload`: copy a local binary " +
+    "(a private mirror or a build of your own) and verify its sha256 on the host";
+
+export const hostSection = {
+    provider: oneOf(["aws", "existing"] as const, {
+        doc: "`aws` creates an EC2 instance with a separate data volume; `existing` uses a server you already have, over SSH",
+        default: "aws",
+    }),
+    instanceType: text(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "an EC2 instance type such as m6i.xlarge", {
+        doc: "EC2 instance type (aws). 4 vCPU / 16 GB is the brief; mainnet wants 32 GB (EIP-7870)",
+        default: "m6i.xlarge",
+    }),
+    rootVolumeGb: integer(20, 1000, { doc: "Root volume size in GB (aws)", default: 40 }),
+    dataVolumeGb: integer(20, 65536, {
+        doc: "Data volume size in GB (aws): encrypted gp3 holding both clients' databases",
+        default: byNetwork({ mainnet: 2048, sepolia: 1024, hoodi: 1024, dev: 50 }),
+        defaultDoc: "2048 on mainnet, 1024 on sepolia/hoodi, 50 on dev",
+    }),
+    dataVolumeIops: integer(3000, 80000, {
+        doc: "Provisioned IOPS of the gp3 data volume (aws)",
+        default: byNetwork({ mainnet: 10000, sepolia: 3000, hoodi: 3000, dev: 3000 }),
+        defaultDoc: "10000 on mainnet, 3000 otherwise",
+    }),
+    dataVolumeThroughput: integer(125, 2000, {
+        doc: "Provisioned throughput of the gp3 data volume in MB/s (aws)",
+        default: byNetwork({ mainnet: 500, sepolia: 250, hoodi: 250, dev: 125 }),
+        defaultDoc: "500 on mainnet, 250 on sepolia/hoodi, 125 on dev",
+    }),
+    sshAllowedCidrs: list(text(PATTERNS.cidr, "an IPv4 CIDR such as 203.0.113.4/32", { doc: "" }), {
+        doc: "Who may reach SSH (aws). Pulumi itself provisions over SSH, so your deployer's address must be here",
+        default: [],
+    }),
+    sshPublicKey: optional(
+        text(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( \S+)?$/, "an OpenSSH public key", {
+            doc: "Public half of `ethnode:sshPrivateKey`, installed as the EC2 key pair (aws)",
+        }),
+    ),
+    address: optional(
+        text(PATTERNS.hostname, "a hostname or IPv4 address", { doc: "Address of the server (existing)" }),
+    ),
+    port: integer(1, 65535, { doc: "SSH port", default: 22 }),
+    user: text(PATTERNS.unixUser, "a Unix user name", {
+        doc: "SSH user with passwordless sudo (Ubuntu's AMI user on aws)",
+        default: "ubuntu",
+    }),
+    dataDir: text(PATTERNS.absPath, "an absolute path", {
+        doc: "Where the clients keep their databases; the data volume is mounted here on aws",
+        default: "/var/lib/ethnode",
+    }),
+    purgeOnDestroy: boolean({
+        doc: "Delete chain data, users and files on `pulumi destroy`. Off by default: a resync takes days",
+        default: false,
+    }),
+} satisfies Section;
+
+export const gethSection = {
+    version: text(PATTERNS.semver, "a release version such as 1.17.8", { doc: "Pinned Geth release" }),
+    source: oneOf(["release", "upload"] as const, { doc: sourceDoc, default: "release" }),
+    commit: optional(
+        text(PATTERNS.shortCommit, "the 8-hex-digit commit in the release file name", {
+            doc: "Commit part of the release archive name (geth-linux-amd64-<version>-<commit>.tar.gz)",
+        }),
+    ),
+    url: optional(text(PATTERNS.https, "an https URL", { doc: "Override the download URL (a mirror)" })),
+    sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: "sha256 of the release archive" })),
+    binaryPath: optional(
+        text(PATTERNS.absPath, "an absolute path", { doc: "Local Geth binary to upload (source: upload)" }),
+    ),
+    syncMode: oneOf(["snap", "full"] as const, { doc: "Geth --syncmode", default: "snap" }),
+    gcMode: oneOf(["full", "archive"] as const, { doc: "Geth --gcmode (archive needs ~15 TB)", default: "full" }),
+    cacheMb: integer(256, 131072, { doc: "Geth --cache in MB", default: 4096 }),
+    maxPeers: integer(1, 500, { doc: "Geth --maxpeers", default: 50 }),
+    httpVhosts: list(text(PATTERNS.hostname, "a host name", { doc: "" }), {
+        doc: "Geth --http.vhosts (DNS-rebinding guard); the gateway connects as localhost",
+        default: ["localhost"],
+        minItems: 1,
+    }),
+    wsOrigins: list(text(/^[A-Za-z0-9.:/*-]+$/, "an origin", { doc: "" }), {
+        doc: "Geth --ws.origins",
+        default: ["localhost"],
+        minItems: 1,
+    }),
+} satisfies Section;
+
+export const lighthouseSection = {
+    version: optional(
+        text(PATTERNS.semver, "a release version such as 8.2.2", {
+            doc: "Pinned Lighthouse release (required unless network is dev)",
+        }),
+    ),
+    source: oneOf(["release", "upload"] as const, { doc: sourceDoc, default: "release" }),
+    url: optional(text(PATTERNS.https, "an https URL", { doc: "Override the download URL (a mirror)" })),
+    sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: "sha256 of the release archive" })),
+    binaryPath: optional(
+        text(PATTERNS.absPath, "an absolute path", { doc: "Local Lighthouse binary to upload (source: upload)" }),
+    ),
+    checkpointSyncUrl: text(PATTERNS.https, "an https URL", {
+        doc: "Beacon API serving a finalized checkpoint state",
+        // Only read when the network runs a consensus client, so `dev` never reaches here.
+        default: (ctx) => CHECKPOINT_SYNC_URLS[ctx.network as Exclude<Network, "dev">],
+        defaultDoc: "sigp's for mainnet, ethpandaops' for sepolia/hoodi",
+    }),
+    targetPeers: integer(10, 500, { doc: "Lighthouse --target-peers", default: 100 }),
+} satisfies Section;
+
+export const gatewaySection = {
+    port: integer(1, 65535, { doc: "Public port of the JSON-RPC gateway", default: 8080 }),
+    allowedCidrs: list(text(PATTERNS.cidr, "an IPv4 CIDR", { doc: "" }), {
+        doc: "Who may reach the gateway port (aws security group)",
+        default: ["0.0.0.0/0"],
+    }),
+} satisfies Section;
+
+export type HostConfig = Parsed<typeof hostSection>;
+export type GethConfig = Parsed<typeof gethSection>;
+export type LighthouseConfig = Parsed<typeof lighthouseSection>;
+export type GatewayConfig = Parsed<typeof gatewaySection>;
+
+export interface EthnodeConfig {
+    network: Network;
+    host: HostConfig;
+    geth: GethConfig;
+    /** Absent on `dev`: Geth's --dev mode has a built-in beacon. */
+    lighthouse?: LighthouseConfig;
+    gateway: GatewayConfig;
+    /** Private key Pulumi uses to reach the host; always a Pulumi secret. */
+    sshPrivateKey: pulumi.Output<string>;
+}
+
+/** Sections in the order the README documents them. */
+export const SECTIONS = {
+    host: hostSection,
+    geth: gethSection,
+    lighthouse: lighthouseSection,
+    gateway: gatewaySection,
+} as const;
+
+/** Secret top-level keys: each must be stored with `pulumi config set --secret`. */
+export const SECRET_KEYS = {
+    sshPrivateKey: "OpenSSH private key Pulumi uses to provision the host (required)",
+} as const;
+
+/** Where config values come from: the stack (via pulumi.Config) or a test. */
+export interface ConfigSource {
+    get(key: string): unknown;
+    isSecret(key: string): boolean;
+}
+
+function requireRelease(prefix: string, c: { source: string; sha256?: string; binaryPath?: string }): void {
+    if (c.source === "release" && !c.sha256) {
+        throw new ConfigError(`${prefix}.sha256 is required when ${prefix}.source is release: 64 lowercase hex digits`);
+    }
+    if (c.source === "upload" && !c.binaryPath) {
+        throw new ConfigError(`${prefix}.binaryPath is required when ${prefix}.source is upload: an absolute path`);
+    }
+}
+
+export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
+    const rawNetwork = src.get("network");
+    if (rawNetwork === undefined) throw new ConfigError(`${ns}:network is required: one of ${NETWORKS.join(", ")}`);
+    const network = oneOf(NETWORKS, { doc: "" }).parse(rawNetwork, `${ns}:network`);
+    const ctx: DefaultContext = { network };
+    const host = parseSection(`${ns}:host`, hostSection, src.get("host"), ctx);
+    const geth = parseSection(`${ns}:geth`, gethSection, src.get("geth"), ctx);
+    const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
+
+    if (host.provider === "aws") {
+        if (!host.sshPublicKey) {
+            throw new ConfigError(`${ns}:host.sshPublicKey is required when ${ns}:host.provider is aws: an OpenSSH public key`);
+        }
+        if (host.sshAllowedCidrs.length === 0) {
+            throw new ConfigError(
+                `${ns}:host.sshAllowedCidrs must list at least one CIDR when ${ns}:host.provider is aws (Pulumi provisions over SSH)`,
+            );
+        }
+    } else if (!host.address) {
+        throw new ConfigError(`${ns}:host.address is required when ${ns}:host.provider is existing: a hostname or IPv4 address`);
+    }
+
+    requireRelease(`${ns}:geth`, geth);
+    if (geth.source === "release" && !geth.url && !geth.commit) {
+        throw new ConfigError(
+            `${ns}:geth.commit is required when ${ns}:geth.source is release and no geth.url is set: the 8-hex-digit commit in the release file name`,
+        );
+    }
+
+    let lighthouse: LighthouseConfig | undefined;
+    if (network === "dev") {
+        if (src.get("lighthouse") !== undefined) {
+            throw new ConfigError(`${ns}:lighthouse must be unset when ${ns}:network is dev (geth --dev has a built-in beacon)`);
+        }
+    } else {
+        lighthouse = parseSection(`${ns}:lighthouse`, lighthouseSection, src.get("lighthouse"), ctx);
+        if (!lighthouse.version) {
+            throw new ConfigError(`${ns}:lighthouse.version is required when ${ns}:network is ${network}: a release version such as 8.2.2`);
+        }
+        requireRelease(`${ns}:lighthouse`, lighthouse);
+    }
+
+    const key = src.get("sshPrivateKey");
+    if (typeof key !== "string" || !/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.trim())) {
+        throw new ConfigError(`${ns}:sshPrivateKey is required: an OpenSSH private key (pulumi config set --secret ${ns}:sshPrivateKey < key)`);
+    }
+    if (!src.isSecret("sshPrivateKey")) {
+        throw new ConfigError(`${ns}:sshPrivateKey must be stored as a secret: pulumi config set --secret ${ns}:sshPrivateKey < key`);
+    }
+
+    return { network, host, geth, lighthouse, gateway, sshPrivateKey: pulumi.secret(key) };
+}
+
+/** Reads the running stack's config. */
+export function loadConfig(): EthnodeConfig {
+    const cfg = new pulumi.Config("ethnode");
+    const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
+    return parseConfig({
+        get: (key) => {
+            const raw = cfg.get(key);
+            if (raw === undefined) return undefined;
+            try {
+                return key in SECRET_KEYS || key === "network" ? raw : JSON.parse(raw);
+            } catch {
+                throw new ConfigError(`ethnode:${key} must be a YAML object; got ${JSON.stringify(raw)}`);
+            }
+        },
+        isSecret: (key) => runtime.isConfigSecret?.(`ethnode:${key}`) ?? true,
+    });
+}

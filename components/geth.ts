@@ -1,0 +1,158 @@
+/**
+ * Geth, the execution client: JSON-RPC and WebSocket on loopback for the gateway, the engine API on loopback
+ * behind the JWT for the consensus client, Prometheus metrics on loopback, and a graceful stop.
+ */
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { ClientBinary, UnitView, clientHome, deployClient, renderUnit } from "./client";
+import { GethConfig, Network } from "./config";
+import { JWT_GROUP, JWT_PATH, LOOPBACK, PORTS } from "./ports";
+import { Connection, hostStep } from "./remote";
+import { render, sha256, shq } from "./render";
+
+/** The public RPC namespaces. `engine`, `admin`, `debug`, `personal`, `miner` never appear here. */
+export const GETH_HTTP_API = ["eth", "net", "web3"] as const;
+
+export interface GethFlagsInput {
+    network: Network;
+    dataDir: string;
+    geth: Pick<GethConfig, "syncMode" | "gcMode" | "cacheMb" | "maxPeers" | "httpVhosts" | "wsOrigins">;
+    jwtPath?: string;
+    /** Loopback ports; tests move them to avoid clashes. */
+    ports?: Partial<typeof PORTS>;
+}
+
+/** Geth's command-line flags; pure. */
+export function gethFlags(input: GethFlagsInput): string[] {
+    const p = { ...PORTS, ...input.ports };
+    const g = input.geth;
+    const api = GETH_HTTP_API.join(",");
+    const network =
+        input.network === "dev"
+            ? // A persistent dev chain with the built-in beacon sealing a block every second.
+              ["--dev", "--dev.period=1"]
+            : [
+                  `--${input.network}`,
+                  `--syncmode=${g.syncMode}`,
+                  `--gcmode=${g.gcMode}`,
+                  `--cache=${g.cacheMb}`,
+                  `--maxpeers=${g.maxPeers}`,
+                  `--port=${p.gethP2p}`,
+                  `--discovery.port=${p.gethP2p}`,
+              ];
+    return [
+        ...network,
+        `--datadir=${clientHome(input.dataDir, "geth")}`,
+        "--http",
+        `--http.addr=${LOOPBACK}`,
+        `--http.port=${p.gethHttp}`,
+        `--http.api=${api}`,
+        `--http.vhosts=${g.httpVhosts.join(",")}`,
+        "--ws",
+        `--ws.addr=${LOOPBACK}`,
+        `--ws.port=${p.gethWs}`,
+        `--ws.api=${api}`,
+        `--ws.origins=${g.wsOrigins.join(",")}`,
+        `--authrpc.addr=${LOOPBACK}`,
+        `--authrpc.port=${p.gethAuthRpc}`,
+        "--authrpc.vhosts=localhost",
+        `--authrpc.jwtsecret=${input.jwtPath ?? JWT_PATH}`,
+        "--metrics",
+        `--metrics.addr=${LOOPBACK}`,
+        `--metrics.port=${p.gethMetrics}`,
+    ];
+}
+
+export function renderGethUnit(input: GethFlagsInput): string {
+    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: gethFlags(input), stopTimeoutSec: 600 };
+    return renderUnit("geth", view);
+}
+
+/** True once Geth answers JSON-RPC on loopback. */
+export const GETH_HEALTH =
+    `curl -fsS -m 5 -H 'Content-Type: application/json' ` +
+    `--data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' ` +
+    `http://${LOOPBACK}:${PORTS.gethHttp} | grep -q '"result"'`;
+
+export function gethReleaseUrl(version: string, commit: string): string {
+    return `https://gethstore.blob.core.windows.net/builds/geth-linux-amd64-${version}-${commit}.tar.gz`;
+}
+
+export interface GethArgs {
+    connection: pulumi.Input<Connection>;
+    network: Network;
+    dataDir: string;
+    purgeOnDestroy: boolean;
+    geth: GethConfig;
+    /** JWT hex; must be a secret. */
+    jwtHex: pulumi.Input<string>;
+    /** The host's preparation step. */
+    hostReady: pulumi.Resource;
+}
+
+export class Geth extends pulumi.ComponentResource {
+    public readonly rpcUrl: pulumi.Output<string>;
+    public readonly wsUrl: pulumi.Output<string>;
+    public readonly authRpcUrl: pulumi.Output<string>;
+    public readonly metricsUrl: pulumi.Output<string>;
+    public readonly version: string;
+    /** The last step; dependants wait for a healthy Geth. */
+    public readonly service: command.remote.Command;
+    /** The JWT file step; the consensus client waits for it. */
+    public readonly jwtFile: command.remote.Command;
+
+    constructor(name: string, args: GethArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:geth:Geth", name, {}, opts);
+        const g = args.geth;
+        this.version = g.version;
+
+        this.jwtFile = hostStep(
+            `${name}-jwt`,
+            {
+                connection: args.connection,
+                files: [
+                    { path: JWT_PATH, content: args.jwtHex, mode: "0640", owner: "root", group: JWT_GROUP, secret: true },
+                ],
+                script: render("scripts/install-jwt.sh", { path: shq(JWT_PATH), jwtGroup: JWT_GROUP }),
+                deleteScript: render("scripts/remove-jwt.sh", { path: shq(JWT_PATH), purge: shq(String(args.purgeOnDestroy)) }),
+            },
+            { parent: this, dependsOn: [args.hostReady] },
+        );
+
+        const binary: ClientBinary = {
+            version: g.version,
+            source: g.source,
+            url: g.url ?? (g.commit ? gethReleaseUrl(g.version, g.commit) : undefined),
+            sha256: g.sha256 ?? "",
+            binaryPath: g.binaryPath,
+        };
+        this.service = deployClient(this, name, {
+            client: "geth",
+            connection: args.connection,
+            binary,
+            dataDir: args.dataDir,
+            purgeOnDestroy: args.purgeOnDestroy,
+            unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g }),
+            health: GETH_HEALTH,
+            healthTimeoutSec: 180,
+            restartTriggers: [jwtIdentity(args.jwtHex)],
+            dependsOn: [args.hostReady, this.jwtFile],
+        });
+
+        this.rpcUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethHttp}`);
+        this.wsUrl = pulumi.output(`ws://${LOOPBACK}:${PORTS.gethWs}`);
+        this.authRpcUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethAuthRpc}`);
+        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethMetrics}/debug/metrics/prometheus`);
+        this.registerOutputs({
+            rpcUrl: this.rpcUrl,
+            wsUrl: this.wsUrl,
+            authRpcUrl: this.authRpcUrl,
+            metricsUrl: this.metricsUrl,
+        });
+    }
+}
+
+/** A secret fingerprint of the JWT: rotating the JWT restarts both clients, and state never holds the key. */
+export function jwtIdentity(jwtHex: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.secret(pulumi.output(jwtHex).apply((hex) => sha256("ethnode-jwt", hex)));
+}

@@ -1,0 +1,177 @@
+/**
+ * Host: the machine a node runs on. `aws` creates an EC2 instance with its own encrypted gp3 data volume,
+ * a security group that opens P2P and the gateway only, a key pair and an Elastic IP; `existing` takes a
+ * server the operator already has. Either way the rest of ethnode sees one `connection` and a `ready` step.
+ */
+import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { GatewayConfig, HostConfig } from "./config";
+import { Connection, hostStep } from "./remote";
+import { render, shq } from "./render";
+
+/** Canonical's AWS account, owner of the official Ubuntu AMIs. */
+export const CANONICAL_OWNER_ID = "099720109477";
+export const UBUNTU_2204_AMI_NAME = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*";
+
+/** Ports the internet may reach: P2P of both clients. RPC, metrics and dashboards never. */
+export const P2P_RULES: { protocol: "tcp" | "udp"; port: number; description: string }[] = [
+    { protocol: "tcp", port: 30303, description: "geth p2p" },
+    { protocol: "udp", port: 30303, description: "geth discovery" },
+    { protocol: "tcp", port: 9000, description: "lighthouse p2p" },
+    { protocol: "udp", port: 9000, description: "lighthouse discovery" },
+    { protocol: "udp", port: 9001, description: "lighthouse quic" },
+];
+
+export interface HostArgs {
+    host: HostConfig;
+    gateway: Pick<GatewayConfig, "port" | "allowedCidrs">;
+    sshPrivateKey: pulumi.Input<string>;
+    /** Skip the consensus client's P2P ports (geth --dev has no consensus client). */
+    consensusP2p?: boolean;
+}
+
+export class Host extends pulumi.ComponentResource {
+    /** How every later component reaches this host. Carries the private key: secret. */
+    public readonly connection: pulumi.Output<Connection>;
+    public readonly publicIp: pulumi.Output<string>;
+    public readonly dataDir: string;
+    /** The preparation step; later steps depend on it. */
+    public readonly ready: command.remote.Command;
+    public readonly sshCommand: pulumi.Output<string>;
+
+    constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:host:Host", name, {}, opts);
+        const h = args.host;
+        this.dataDir = h.dataDir;
+
+        let address: pulumi.Output<string>;
+        let volumeId: pulumi.Output<string>;
+        let dependsOn: pulumi.Resource[] = [];
+        if (h.provider === "aws") {
+            const vm = this.createVm(name, args);
+            address = vm.eip.publicIp;
+            volumeId = vm.volume.id;
+            dependsOn = [vm.attachment, vm.eipAssociation];
+        } else {
+            address = pulumi.output(h.address as string);
+            volumeId = pulumi.output("");
+        }
+        this.publicIp = address;
+
+        this.connection = pulumi.secret(
+            pulumi.all([address, args.sshPrivateKey]).apply(([host, privateKey]) => ({
+                host,
+                port: h.port,
+                user: h.user,
+                privateKey,
+                dialErrorLimit: 30,
+                perDialTimeout: 20,
+            })),
+        );
+
+        this.ready = this.prepare(name, volumeId, args, dependsOn);
+
+        this.sshCommand = pulumi.interpolate`ssh -p ${h.port} ${h.user}@${address}`;
+        this.registerOutputs({ publicIp: this.publicIp, sshCommand: this.sshCommand });
+    }
+
+    private prepare(name: string, volumeId: pulumi.Output<string>, args: HostArgs, dependsOn: pulumi.Resource[]) {
+        return hostStep(
+            `${name}-prepare`,
+            {
+                connection: this.connection,
+                // The volume id is known only once AWS created it.
+                script: volumeId.apply((id) =>
+                    render("scripts/prepare-host.sh", { dataDir: shq(args.host.dataDir), volumeId: shq(id) }),
+                ),
+                deleteScript: render("scripts/cleanup-host.sh", { purge: String(args.host.purgeOnDestroy) }),
+            },
+            { parent: this, dependsOn },
+        );
+    }
+
+    private createVm(name: string, args: HostArgs) {
+        const h = args.host;
+        const ami = aws.ec2.getAmiOutput(
+            {
+                owners: [CANONICAL_OWNER_ID],
+                mostRecent: true,
+                filters: [
+                    { name: "name", values: [UBUNTU_2204_AMI_NAME] },
+                    { name: "virtualization-type", values: ["hvm"] },
+                    { name: "architecture", values: ["x86_64"] },
+                ],
+            },
+            { parent: this },
+        );
+        const p2p = P2P_RULES.filter((r) => args.consensusP2p !== false || r.port === 30303);
+        const sg = new aws.ec2.SecurityGroup(
+            `${name}-sg`,
+            {
+                description: "ethnode: P2P, JSON-RPC gateway and SSH only",
+                ingress: [
+                    ...p2p.map((r) => ({
+                        protocol: r.protocol,
+                        fromPort: r.port,
+                        toPort: r.port,
+                        cidrBlocks: ["0.0.0.0/0"],
+                        description: r.description,
+                    })),
+                    {
+                        protocol: "tcp",
+                        fromPort: args.gateway.port,
+                        toPort: args.gateway.port,
+                        cidrBlocks: args.gateway.allowedCidrs,
+                        description: "json-rpc gateway",
+                    },
+                    { protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: h.sshAllowedCidrs, description: "ssh" },
+                ],
+                egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "all" }],
+                tags: { Name: `${name}-sg`, "ethnode:role": "node" },
+            },
+            { parent: this },
+        );
+        const keyPair = new aws.ec2.KeyPair(`${name}-key`, { publicKey: h.sshPublicKey as string }, { parent: this });
+        const instance = new aws.ec2.Instance(
+            `${name}-vm`,
+            {
+                ami: ami.id,
+                instanceType: h.instanceType,
+                keyName: keyPair.keyName,
+                vpcSecurityGroupIds: [sg.id],
+                rootBlockDevice: { volumeSize: h.rootVolumeGb, volumeType: "gp3", encrypted: true },
+                // IMDSv2 only: a request forgery through the node cannot read instance credentials.
+                metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
+                tags: { Name: name, "ethnode:role": "node" },
+            },
+            { parent: this },
+        );
+        const volume = new aws.ebs.Volume(
+            `${name}-data`,
+            {
+                availabilityZone: instance.availabilityZone,
+                size: h.dataVolumeGb,
+                type: "gp3",
+                iops: h.dataVolumeIops,
+                throughput: h.dataVolumeThroughput,
+                encrypted: true,
+                tags: { Name: `${name}-data`, "ethnode:role": "chain-data" },
+            },
+            // Chain data outlives the instance; deleting it by accident costs days of resync.
+            { parent: this, protect: !h.purgeOnDestroy },
+        );
+        const attachment = new aws.ec2.VolumeAttachment(
+            `${name}-data-attach`,
+            { deviceName: "/dev/sdf", volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true },
+            { parent: this },
+        );
+        const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags: { Name: `${name}-eip` } }, { parent: this });
+        const eipAssociation = new aws.ec2.EipAssociation(
+            `${name}-eip-assoc`,
+            { instanceId: instance.id, allocationId: eip.allocationId },
+            { parent: this },
+        );
+        return { sg, instance, volume, attachment, eip, eipAssociation };
+    }
+}

@@ -1,0 +1,117 @@
+/**
+ * Lighthouse, the consensus client: a beacon node that drives Geth over the JWT-authenticated engine API,
+ * starts from a checkpoint, and serves the Beacon API and metrics on loopback only.
+ */
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { ClientBinary, UnitView, clientHome, deployClient, renderUnit } from "./client";
+import { LighthouseConfig, Network } from "./config";
+import { jwtIdentity } from "./geth";
+import { JWT_PATH, LOOPBACK, PORTS } from "./ports";
+import { Connection } from "./remote";
+
+export interface LighthouseFlagsInput {
+    network: Exclude<Network, "dev">;
+    dataDir: string;
+    lighthouse: Pick<LighthouseConfig, "checkpointSyncUrl" | "targetPeers">;
+    executionEndpoint: string;
+    jwtPath?: string;
+    ports?: Partial<typeof PORTS>;
+}
+
+/** Lighthouse's command-line flags; pure. */
+export function lighthouseFlags(input: LighthouseFlagsInput): string[] {
+    const p = { ...PORTS, ...input.ports };
+    return [
+        "bn",
+        `--network=${input.network}`,
+        `--datadir=${clientHome(input.dataDir, "lighthouse")}`,
+        `--execution-endpoint=${input.executionEndpoint}`,
+        `--execution-jwt=${input.jwtPath ?? JWT_PATH}`,
+        `--checkpoint-sync-url=${input.lighthouse.checkpointSyncUrl}`,
+        "--http",
+        `--http-address=${LOOPBACK}`,
+        `--http-port=${p.beaconHttp}`,
+        "--metrics",
+        `--metrics-address=${LOOPBACK}`,
+        `--metrics-port=${p.beaconMetrics}`,
+        `--port=${p.beaconP2p}`,
+        `--quic-port=${p.beaconQuic}`,
+        `--target-peers=${input.lighthouse.targetPeers}`,
+        // No validator runs here: following the deposit contract is wasted work.
+        "--disable-deposit-contract-sync",
+    ];
+}
+
+export function renderLighthouseUnit(input: LighthouseFlagsInput): string {
+    const view: UnitView = {
+        network: input.network,
+        dataDir: input.dataDir,
+        flags: lighthouseFlags(input),
+        stopTimeoutSec: 300,
+    };
+    return renderUnit("lighthouse", view);
+}
+
+/** Ready (200) or syncing (206) both mean the beacon node is up; a load balancer accepts 200 only. */
+export const LIGHTHOUSE_HEALTH =
+    `code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://${LOOPBACK}:${PORTS.beaconHttp}/eth/v1/node/health); ` +
+    `[[ "$code" == 200 || "$code" == 206 ]]`;
+
+export function lighthouseReleaseUrl(version: string): string {
+    return `https://github.com/sigp/lighthouse/releases/download/v${version}/lighthouse-v${version}-x86_64-unknown-linux-gnu.tar.gz`;
+}
+
+export interface LighthouseArgs {
+    connection: pulumi.Input<Connection>;
+    network: Exclude<Network, "dev">;
+    dataDir: string;
+    purgeOnDestroy: boolean;
+    lighthouse: LighthouseConfig;
+    /** Geth's engine API endpoint. */
+    executionEndpoint: pulumi.Input<string>;
+    jwtHex: pulumi.Input<string>;
+    /** Geth's steps: the JWT file and a running execution client. */
+    after: pulumi.Resource[];
+}
+
+export class Lighthouse extends pulumi.ComponentResource {
+    public readonly beaconApiUrl: pulumi.Output<string>;
+    public readonly metricsUrl: pulumi.Output<string>;
+    public readonly version: string;
+    public readonly service: command.remote.Command;
+
+    constructor(name: string, args: LighthouseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:lighthouse:Lighthouse", name, {}, opts);
+        const l = args.lighthouse;
+        const version = l.version as string;
+        this.version = version;
+        const binary: ClientBinary = {
+            version,
+            source: l.source,
+            url: l.url ?? lighthouseReleaseUrl(version),
+            sha256: l.sha256 ?? "",
+            binaryPath: l.binaryPath,
+        };
+        this.service = deployClient(this, name, {
+            client: "lighthouse",
+            connection: args.connection,
+            binary,
+            dataDir: args.dataDir,
+            purgeOnDestroy: args.purgeOnDestroy,
+            // The unit embeds Geth's engine endpoint, an output of the Geth component.
+            unit: pulumi
+                .output(args.executionEndpoint)
+                .apply((executionEndpoint) =>
+                    renderLighthouseUnit({ network: args.network, dataDir: args.dataDir, lighthouse: l, executionEndpoint }),
+                ),
+            health: LIGHTHOUSE_HEALTH,
+            healthTimeoutSec: 180,
+            restartTriggers: [jwtIdentity(args.jwtHex)],
+            dependsOn: args.after,
+        });
+        this.beaconApiUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.beaconHttp}`);
+        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.beaconMetrics}/metrics`);
+        this.registerOutputs({ beaconApiUrl: this.beaconApiUrl, metricsUrl: this.metricsUrl });
+    }
+}

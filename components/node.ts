@@ -1,0 +1,82 @@
+/**
+ * One Ethereum node: host → JWT → Geth → Lighthouse. A stack builds one today; HA builds several, which is
+ * why nothing here is a global and every name derives from the node's own.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { EthnodeConfig } from "./config";
+import { Geth } from "./geth";
+import { Host } from "./host";
+import { JwtSecret } from "./jwt";
+import { Lighthouse } from "./lighthouse";
+
+export interface Node {
+    name: string;
+    host: Host;
+    jwt: JwtSecret;
+    geth: Geth;
+    lighthouse?: Lighthouse;
+}
+
+/** GB of memory per vCPU for the EC2 families operators pick for nodes. */
+const MEMORY_PER_VCPU: Record<string, number> = { c: 2, m: 4, r: 8, x: 16, i: 8 };
+const VCPUS: Record<string, number> = { large: 2, xlarge: 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32 };
+
+/** Memory of an instance type in GB, or undefined when we do not know the family. */
+export function instanceMemoryGb(instanceType: string): number | undefined {
+    const [family, size] = instanceType.split(".");
+    const perVcpu = MEMORY_PER_VCPU[family?.[0] ?? ""];
+    const vcpus = VCPUS[size ?? ""];
+    return perVcpu && vcpus ? perVcpu * vcpus : undefined;
+}
+
+/** Preview-time warnings for a mainnet node below current guidance (EIP-7870: 32 GB RAM, fast multi-TB disk). */
+export function hardwareWarnings(cfg: Pick<EthnodeConfig, "network" | "host">): string[] {
+    if (cfg.network !== "mainnet" || cfg.host.provider !== "aws") return [];
+    const warnings: string[] = [];
+    const mem = instanceMemoryGb(cfg.host.instanceType);
+    if (mem !== undefined && mem < 32) {
+        warnings.push(
+            `ethnode:host.instanceType ${cfg.host.instanceType} has ${mem} GB of memory; mainnet Geth + Lighthouse use ~22 GB and EIP-7870 recommends 32 GB (e.g. m6i.2xlarge or r6i.xlarge)`,
+        );
+    }
+    if (cfg.host.dataVolumeGb < 2048) {
+        warnings.push(`ethnode:host.dataVolumeGb ${cfg.host.dataVolumeGb} is below 2048; a mainnet full node needs >= 2 TB and grows`);
+    }
+    return warnings;
+}
+
+export function buildNode(name: string, cfg: EthnodeConfig, opts?: pulumi.ComponentResourceOptions): Node {
+    for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
+    const host = new Host(
+        `${name}-host`,
+        { host: cfg.host, gateway: cfg.gateway, sshPrivateKey: cfg.sshPrivateKey, consensusP2p: cfg.network !== "dev" },
+        opts,
+    );
+    const jwt = new JwtSecret(`${name}-jwt`, {}, opts);
+    const common = {
+        connection: host.connection,
+        dataDir: host.dataDir,
+        purgeOnDestroy: cfg.host.purgeOnDestroy,
+        jwtHex: jwt.hex,
+    };
+    const geth = new Geth(
+        `${name}-geth`,
+        { ...common, network: cfg.network, geth: cfg.geth, hostReady: host.ready },
+        opts,
+    );
+    let lighthouse: Lighthouse | undefined;
+    if (cfg.network !== "dev" && cfg.lighthouse) {
+        lighthouse = new Lighthouse(
+            `${name}-lighthouse`,
+            {
+                ...common,
+                network: cfg.network,
+                lighthouse: cfg.lighthouse,
+                executionEndpoint: geth.authRpcUrl,
+                after: [geth.jwtFile, geth.service],
+            },
+            opts,
+        );
+    }
+    return { name, host, jwt, geth, lighthouse };
+}

@@ -1,0 +1,18 @@
+/** Host-local ports (loopback only; the security group never opens them) and public P2P ports. */
+export const PORTS = {
+    gethHttp: 8545,
+    gethWs: 8546,
+    gethAuthRpc: 8551,
+    gethMetrics: 6060,
+    gethP2p: 30303,
+    beaconHttp: 5052,
+    beaconMetrics: 5054,
+    beaconP2p: 9000,
+    beaconQuic: 9001,
+} as const;
+
+export const LOOPBACK = "127.0.0.1";
+
+/** The JWT shared by the execution and consensus clients, and the group allowed to read it. */
+export const JWT_PATH = "/etc/ethnode/jwt.hex";
+export const JWT_GROUP = "ethnode-jwt";

@@ -1,0 +1,8 @@
+/** Jest transpiles only; `tsc --noEmit` type-checks once, separately (type-checking @pulumi/aws is slow). */
+module.exports = {
+    testEnvironment: "node",
+    roots: ["<rootDir>/tests"],
+    testMatch: ["**/*.test.ts"],
+    transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] },
+    testTimeout: 60000,
+};

@@ -1,0 +1,117 @@
+import { ConfigError, parseConfig, ConfigSource } from "../components/config";
+import { ROOT, TEST_SSH_KEY, stackConfig } from "./helpers/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+
+type Raw = Record<string, unknown>;
+
+const base = (): Raw => ({
+    network: "sepolia",
+    host: {
+        provider: "aws",
+        sshAllowedCidrs: ["203.0.113.10/32"],
+        sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ1mS2mX ethnode",
+    },
+    geth: { version: "1.17.4", commit: "36a7dc72", sha256: "a".repeat(64) },
+    lighthouse: { version: "8.2.2", sha256: "b".repeat(64) },
+    sshPrivateKey: TEST_SSH_KEY,
+});
+
+function source(raw: Raw, secret = ["sshPrivateKey"]): ConfigSource {
+    return { get: (k) => raw[k], isSecret: (k) => secret.includes(k) };
+}
+
+function mutate(fn: (raw: any) => void): Raw {
+    const raw = JSON.parse(JSON.stringify(base()));
+    fn(raw);
+    return raw;
+}
+
+describe("stack config", () => {
+    it("accepts a complete config and fills defaults per network", () => {
+        const cfg = parseConfig(source(base()));
+        expect(cfg.host.instanceType).toBe("m6i.xlarge");
+        expect(cfg.host.dataVolumeGb).toBe(1024);
+        expect(cfg.host.dataVolumeIops).toBe(3000);
+        expect(cfg.host.port).toBe(22);
+        expect(cfg.geth.syncMode).toBe("snap");
+        expect(cfg.lighthouse?.checkpointSyncUrl).toBe("https://checkpoint-sync.sepolia.ethpandaops.io");
+        expect(cfg.gateway.port).toBe(8080);
+    });
+
+    it("gives mainnet its own defaults", () => {
+        const cfg = parseConfig(source(mutate((r) => (r.network = "mainnet"))));
+        expect(cfg.host.dataVolumeGb).toBe(2048);
+        expect(cfg.host.dataVolumeIops).toBe(10000);
+        expect(cfg.lighthouse?.checkpointSyncUrl).toBe("https://mainnet.checkpoint.sigp.io");
+    });
+
+    it("accepts numbers and booleans as the strings `pulumi config set --path` stores", () => {
+        const cfg = parseConfig(
+            source(mutate((r) => Object.assign(r.host, { dataVolumeGb: "4096", purgeOnDestroy: "true" }))),
+        );
+        expect(cfg.host.dataVolumeGb).toBe(4096);
+        expect(cfg.host.purgeOnDestroy).toBe(true);
+    });
+
+    it("runs no consensus client on dev", () => {
+        const cfg = parseConfig(
+            source(mutate((r) => {
+                r.network = "dev";
+                delete r.lighthouse;
+            })),
+        );
+        expect(cfg.lighthouse).toBeUndefined();
+    });
+
+    const bad: [string, Raw, string][] = [
+        ["misspelled network", mutate((r) => (r.network = "mainet")), 'ethnode:network must be one of mainnet, sepolia, hoodi, dev; got "mainet"'],
+        ["missing network", mutate((r) => delete r.network), "ethnode:network is required: one of mainnet, sepolia, hoodi, dev"],
+        ["unknown provider", mutate((r) => (r.host.provider = "gcp")), 'ethnode:host.provider must be one of aws, existing; got "gcp"'],
+        ["volume too small", mutate((r) => (r.host.dataVolumeGb = 10)), "ethnode:host.dataVolumeGb must be an integer from 20 to 65536; got 10"],
+        ["fractional IOPS", mutate((r) => (r.host.dataVolumeIops = 3000.5)), "ethnode:host.dataVolumeIops must be an integer from 3000 to 80000; got 3000.5"],
+        ["typo in a key", mutate((r) => (r.host.dataVolumGb = 100)), "ethnode:host.dataVolumGb is not a known key; known keys are provider, instanceType, rootVolumeGb, dataVolumeGb, dataVolumeIops, dataVolumeThroughput, sshAllowedCidrs, sshPublicKey, address, port, user, dataDir, purgeOnDestroy"],
+        ["bad CIDR", mutate((r) => (r.host.sshAllowedCidrs = ["10.0.0.0/33"])), 'ethnode:host.sshAllowedCidrs[0] must be an IPv4 CIDR such as 203.0.113.4/32; got "10.0.0.0/33"'],
+        ["aws without SSH CIDRs", mutate((r) => (r.host.sshAllowedCidrs = [])), "ethnode:host.sshAllowedCidrs must list at least one CIDR when ethnode:host.provider is aws (Pulumi provisions over SSH)"],
+        ["aws without public key", mutate((r) => delete r.host.sshPublicKey), "ethnode:host.sshPublicKey is required when ethnode:host.provider is aws: an OpenSSH public key"],
+        ["existing without address", mutate((r) => (r.host = { provider: "existing" })), "ethnode:host.address is required when ethnode:host.provider is existing: a hostname or IPv4 address"],
+        ["missing geth version", mutate((r) => delete r.geth.version), "ethnode:geth.version is required: a release version such as 1.17.8"],
+        ["geth version with v", mutate((r) => (r.geth.version = "v1.17.8")), 'ethnode:geth.version must be a release version such as 1.17.8; got "v1.17.8"'],
+        ["release without checksum", mutate((r) => delete r.geth.sha256), "ethnode:geth.sha256 is required when ethnode:geth.source is release: 64 lowercase hex digits"],
+        ["uppercase checksum", mutate((r) => (r.lighthouse.sha256 = "B".repeat(64))), `ethnode:lighthouse.sha256 must be 64 lowercase hex digits; got "${"B".repeat(64)}"`],
+        ["upload without binary", mutate((r) => (r.geth = { version: "1.17.8", source: "upload" })), "ethnode:geth.binaryPath is required when ethnode:geth.source is upload: an absolute path"],
+        ["release without commit or url", mutate((r) => delete r.geth.commit), "ethnode:geth.commit is required when ethnode:geth.source is release and no geth.url is set: the 8-hex-digit commit in the release file name"],
+        ["plain http mirror", mutate((r) => (r.geth.url = "http://mirror.example/geth.tgz")), 'ethnode:geth.url must be an https URL; got "http://mirror.example/geth.tgz"'],
+        ["lighthouse on dev", mutate((r) => (r.network = "dev")), "ethnode:lighthouse must be unset when ethnode:network is dev (geth --dev has a built-in beacon)"],
+        ["testnet without lighthouse version", mutate((r) => delete r.lighthouse.version), "ethnode:lighthouse.version is required when ethnode:network is sepolia: a release version such as 8.2.2"],
+        ["sync mode", mutate((r) => (r.geth.syncMode = "light")), 'ethnode:geth.syncMode must be one of snap, full; got "light"'],
+        ["gateway port", mutate((r) => (r.gateway = { port: 70000 })), "ethnode:gateway.port must be an integer from 1 to 65535; got 70000"],
+        ["host not an object", mutate((r) => (r.host = "aws")), 'ethnode:host must be an object; got "aws"'],
+        ["missing ssh key", mutate((r) => delete r.sshPrivateKey), "ethnode:sshPrivateKey is required: an OpenSSH private key (pulumi config set --secret ethnode:sshPrivateKey < key)"],
+    ];
+
+    it.each(bad)("rejects %s with a message naming the key", (_what, raw, message) => {
+        expect(() => parseConfig(source(raw))).toThrow(new ConfigError(message));
+    });
+
+    it("refuses a private key stored in plain text", () => {
+        expect(() => parseConfig(source(base(), []))).toThrow(
+            new ConfigError("ethnode:sshPrivateKey must be stored as a secret: pulumi config set --secret ethnode:sshPrivateKey < key"),
+        );
+    });
+
+    it.each(["dev", "prod", "sandbox"])("parses Pulumi.%s.yaml", (stack) => {
+        if (!fs.existsSync(path.join(ROOT, `Pulumi.${stack}.yaml`))) return;
+        const raw = stackConfig(stack);
+        const get = (k: string) => {
+            const v = raw[`ethnode:${k}`];
+            if (v === undefined) return undefined;
+            return k === "network" ? v : JSON.parse(v);
+        };
+        const cfg = parseConfig({
+            get: (k) => (k === "sshPrivateKey" ? TEST_SSH_KEY : get(k)),
+            isSecret: () => true,
+        });
+        expect(cfg.network).toBe({ dev: "sepolia", prod: "mainnet", sandbox: "dev" }[stack]);
+    });
+});

@@ -1,0 +1,132 @@
+/**
+ * Runs ethnode's program (or a part of it) under Pulumi's mocks, recording every resource. Unmocked invokes
+ * throw, so a new data-source call cannot slip through silently. Each run gets fresh module state.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+
+export const ROOT = path.join(__dirname, "..", "..");
+
+export interface Recorded {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+}
+
+/** Deterministic values the mocks hand out, so tests can look for them. */
+export const MOCK = {
+    jwtHex: "5f".repeat(32),
+    amiId: "ami-0ubuntu2204",
+    publicIp: "198.51.100.7",
+    volumeId: "vol-0123456789abcdef0",
+    az: "eu-central-1a",
+};
+
+/** A syntactically valid private key for config validation; never used to connect. */
+export const TEST_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXRlc3Qta2V5LW1hdGVyaWFs\n-----END OPENSSH PRIVATE KEY-----\n";
+
+function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    switch (type) {
+        case "random:index/randomBytes:RandomBytes":
+            return { ...inputs, hex: MOCK.jwtHex, base64: Buffer.from(MOCK.jwtHex, "hex").toString("base64") };
+        case "aws:ec2/eip:Eip":
+            return { ...inputs, publicIp: MOCK.publicIp, allocationId: "eipalloc-1" };
+        case "aws:ebs/volume:Volume":
+            return { ...inputs, arn: `arn:aws:ec2:::volume/${MOCK.volumeId}` };
+        case "aws:ec2/instance:Instance":
+            return { ...inputs, availabilityZone: MOCK.az, publicIp: "203.0.113.99" };
+        case "aws:ec2/keyPair:KeyPair":
+            return { ...inputs, keyName: name };
+        default:
+            return { ...inputs };
+    }
+}
+
+function mockId(type: string, name: string): string {
+    return type === "aws:ebs/volume:Volume" ? MOCK.volumeId : `${name}-id`;
+}
+
+/** Reads a stack file's `config:` map into the string form the engine hands a program. */
+export function stackConfig(stack: string): Record<string, string> {
+    const doc = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
+        config: Record<string, unknown>;
+    };
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(doc.config)) out[k] = typeof v === "string" ? v : JSON.stringify(v);
+    return out;
+}
+
+export interface Run {
+    resources: Recorded[];
+    pulumi: typeof import("@pulumi/pulumi");
+    byName(name: string): Recorded;
+    ofType(type: string): Recorded[];
+}
+
+/**
+ * Sets up mocks and config, then calls `load` (which imports the program or builds a component) with the
+ * fresh module registry. Waits until every registration has settled.
+ */
+export async function withMocks<T>(
+    stack: string,
+    config: Record<string, string>,
+    secretKeys: string[],
+    load: (pulumi: typeof import("@pulumi/pulumi")) => T | Promise<T>,
+): Promise<Run & { value: T }> {
+    jest.resetModules();
+    const pulumi: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
+    const resources: Recorded[] = [];
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+                return { id: mockId(args.type, args.name), state: mockState(args.type, args.name, args.inputs) };
+            },
+            call(args) {
+                if (args.token === "aws:ec2/getAmi:getAmi") return { ...args.inputs, id: MOCK.amiId, imageId: MOCK.amiId };
+                throw new Error(`unmocked call ${args.token}`);
+            },
+        },
+        "ethnode",
+        stack,
+        false,
+    );
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    const value = await load(pulumi);
+    await settle(resources);
+    return {
+        value,
+        resources,
+        pulumi,
+        byName(name) {
+            const r = resources.find((x) => x.name === name);
+            if (!r) throw new Error(`no resource named ${name}; have ${resources.map((x) => x.name).join(", ")}`);
+            return r;
+        },
+        ofType(type) {
+            return resources.filter((x) => x.type === type);
+        },
+    };
+}
+
+/** Waits until no new resource has been registered for a while (mocks register asynchronously). */
+async function settle(resources: Recorded[]): Promise<void> {
+    let last = -1;
+    let stable = 0;
+    while (stable < 5) {
+        await new Promise((r) => setTimeout(r, 20));
+        stable = resources.length === last ? stable + 1 : 0;
+        last = resources.length;
+    }
+}
+
+/** Resolves an Output in a test (mocks resolve everything). */
+export function resolve<T>(pulumi: typeof import("@pulumi/pulumi"), o: any): Promise<T> {
+    return new Promise((r) => pulumi.output(o).apply((v: T) => r(v)));
+}
+
+/** A complete config for a stack whose file lacks the secret keys. */
+export function withSecrets(config: Record<string, string>): { config: Record<string, string>; secretKeys: string[] } {
+    return { config: { ...config, "ethnode:sshPrivateKey": TEST_SSH_KEY }, secretKeys: ["ethnode:sshPrivateKey"] };
+}
