@@ -6,6 +6,9 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 
+// Each mocked run registers process listeners in a fresh copy of the SDK.
+process.setMaxListeners(100);
+
 export const ROOT = path.join(__dirname, "..", "..");
 
 export interface Recorded {

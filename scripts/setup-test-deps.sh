@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian 12 machine, idempotently and cached:
+# Debian packages (nginx + lua, Prometheus tools, shellcheck, systemd-analyze, wrk), npm dependencies from
+# the lockfile, and Geth built from the Go module proxy at the pinned version.
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+APT_PACKAGES=(
+  nginx libnginx-mod-http-lua lua-resty-core lua-cjson luajit2
+  prometheus prometheus-alertmanager prometheus-node-exporter
+  shellcheck systemd wrk jq curl ca-certificates
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]} > 0)); then
+  log "installing Debian packages: ${missing[*]}"
+  # The packaged services must not start on install: tests run their own copies on their own ports.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=false
+  if [[ -e $policy ]]; then had_policy=true; fi
+  if [[ $had_policy == false ]]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 0755 "$policy"
+  fi
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [[ $had_policy == false ]]; then as_root rm -f "$policy"; fi
+fi
+
+if [[ ! -d "${ROOT}/node_modules" || "${ROOT}/package-lock.json" -nt "${ROOT}/node_modules/.package-lock.json" ]]; then
+  log "npm ci"
+  (cd "$ROOT" && npm ci --no-audit --no-fund)
+fi
+
+geth=$(geth_bin)
+if [[ ! -x "$geth" ]]; then
+  log "building geth v${ETHNODE_GETH_VERSION} from the Go module proxy (cached in ${geth%/*})"
+  mkdir -p "${geth%/*}.tmp"
+  GOBIN="${geth%/*}.tmp" GOFLAGS=-trimpath go install "github.com/ethereum/go-ethereum/cmd/geth@v${ETHNODE_GETH_VERSION}"
+  rm -rf "${geth%/*}"
+  mv "${geth%/*}.tmp" "${geth%/*}"
+fi
+version=$("$geth" version)
+[[ "$version" == *"Version: ${ETHNODE_GETH_VERSION}-"* ]] || { log "cached geth is not v${ETHNODE_GETH_VERSION}"; exit 1; }
+log "test dependencies ready"

@@ -1,0 +1,96 @@
+/** Real processes for tests: free loopback ports, start/stop with cleanup, JSON-RPC over HTTP. */
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { ROOT } from "./pulumi";
+
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.on("error", reject);
+        srv.listen(0, "127.0.0.1", () => {
+            const { port } = srv.address() as net.AddressInfo;
+            srv.close(() => resolve(port));
+        });
+    });
+}
+
+export function tmpDir(prefix: string): string {
+    return fs.mkdtempSync(path.join(os.tmpdir(), `ethnode-${prefix}-`));
+}
+
+export interface Proc {
+    child: ChildProcess;
+    log: () => string;
+    stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+export function startProc(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Proc {
+    const out = fs.openSync(logFile, "a");
+    const child = spawn(cmd, args, { stdio: ["ignore", out, out], env });
+    fs.closeSync(out);
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    return {
+        child,
+        log: () => fs.readFileSync(logFile, "utf8"),
+        stop: async (signal = "SIGTERM") => {
+            if (child.exitCode === null && child.signalCode === null) {
+                child.kill(signal);
+                const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+                await exited;
+                clearTimeout(timer);
+            }
+        },
+    };
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastErr: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const v = await fn();
+            if (v !== undefined) return v;
+        } catch (e) {
+            lastErr = e;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${what} not ready after ${timeoutMs} ms: ${String(lastErr)}`);
+}
+
+export async function rpc(url: string, method: string, params: unknown[] = [], headers: Record<string, string> = {}) {
+    const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
+    const text = await res.text();
+    let body: any;
+    try {
+        body = JSON.parse(text);
+    } catch {
+        body = text;
+    }
+    return { status: res.status, body, headers: res.headers };
+}
+
+/** The pinned geth the setup script built. */
+export function gethBinary(): string {
+    const env = fs.readFileSync(path.join(ROOT, "toolchain", "versions.env"), "utf8");
+    const version = env.match(/^ETHNODE_GETH_VERSION=(\S+)/m)![1];
+    const cache = process.env.ETHNODE_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "ethnode");
+    const bin = path.join(cache, `geth-v${version}`, "geth");
+    if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run scripts/setup-test-deps.sh`);
+    return bin;
+}
+
+/** ExecStart's argv from a rendered unit (continuation lines joined). */
+export function execStartArgs(unit: string): string[] {
+    const m = unit.match(/^ExecStart=((?:.*\\\n)*.*)$/m);
+    if (!m) throw new Error("unit has no ExecStart");
+    return m[1].replace(/\\\n/g, " ").trim().split(/\s+/).slice(1);
+}

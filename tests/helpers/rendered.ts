@@ -1,0 +1,82 @@
+/**
+ * Every asset the program renders, per variant, produced by the same pure functions the components call.
+ * Tests hand these to the tools that consume them (systemd-analyze, shellcheck) and snapshot them.
+ */
+import { parseConfig, Network, NETWORKS } from "../../components/config";
+import { GETH_HEALTH, renderGethUnit } from "../../components/geth";
+import { LIGHTHOUSE_HEALTH, renderLighthouseUnit } from "../../components/lighthouse";
+import { renderInstallScript } from "../../components/client";
+import { asRoot } from "../../components/remote";
+import { render, shq } from "../../components/render";
+import { TEST_SSH_KEY } from "./pulumi";
+
+export const DATA_DIR = "/var/lib/ethnode";
+
+export function configFor(network: Network) {
+    return parseConfig({
+        get: (k) =>
+            ({
+                network,
+                host: { provider: "existing", address: "127.0.0.1" },
+                geth: { version: "1.17.8", commit: "a5790770", sha256: "a".repeat(64) },
+                lighthouse: network === "dev" ? undefined : { version: "8.2.2", sha256: "b".repeat(64) },
+                sshPrivateKey: TEST_SSH_KEY,
+            })[k],
+        isSecret: () => true,
+    });
+}
+
+export interface Rendered {
+    name: string;
+    text: string;
+}
+
+export function units(): Rendered[] {
+    const out: Rendered[] = [];
+    for (const network of NETWORKS) {
+        const cfg = configFor(network);
+        out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth }) });
+        if (network !== "dev" && cfg.lighthouse) {
+            out.push({
+                name: `lighthouse-${network}.service`,
+                text: renderLighthouseUnit({
+                    network,
+                    dataDir: DATA_DIR,
+                    lighthouse: cfg.lighthouse,
+                    executionEndpoint: "http://127.0.0.1:8551",
+                }),
+            });
+        }
+    }
+    return out;
+}
+
+/** Each provisioning step exactly as the host runs it: prelude + body, as `asRoot` assembles it. */
+export function scripts(): Rendered[] {
+    const step = (name: string, body: string, withFiles = false): Rendered => {
+        const cmd = asRoot(name, body, withFiles);
+        // Undo the outer `sudo -n bash -c '<script>'` quoting to get the script bash receives.
+        const quoted = cmd.slice("sudo -n bash -c ".length);
+        const script = quoted.slice(1, -1).replace(/'\\''/g, "'");
+        return { name: `${name}.sh`, text: script };
+    };
+    const b = { version: "1.17.8", source: "release" as const, url: "https://example.org/geth.tar.gz", sha256: "a".repeat(64) };
+    const up = { version: "1.17.8", source: "upload" as const, sha256: "a".repeat(64), binaryPath: "/tmp/geth" };
+    return [
+        step("prepare-aws", render("scripts/prepare-host.sh", { dataDir: shq(DATA_DIR), volumeId: shq("vol-0123") })),
+        step("prepare-existing", render("scripts/prepare-host.sh", { dataDir: shq(DATA_DIR), volumeId: shq("") })),
+        step("cleanup-host", render("scripts/cleanup-host.sh", { purge: "true" })),
+        step("install-geth-release", renderInstallScript("geth", b, DATA_DIR)),
+        step("install-geth-upload", renderInstallScript("geth", up, DATA_DIR)),
+        step("remove-client", render("scripts/remove-client.sh", { client: shq("geth"), home: shq(`${DATA_DIR}/geth`), purge: shq("true") })),
+        step("install-service-geth", render("scripts/install-service.sh", { unit: shq("geth"), health: GETH_HEALTH, healthTimeout: 180 }), true),
+        step(
+            "install-service-lighthouse",
+            render("scripts/install-service.sh", { unit: shq("lighthouse"), health: LIGHTHOUSE_HEALTH, healthTimeout: 180 }),
+            true,
+        ),
+        step("remove-service", render("scripts/remove-service.sh", { unit: shq("geth") })),
+        step("install-jwt", render("scripts/install-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), jwtGroup: "ethnode-jwt" }), true),
+        step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), purge: shq("false") })),
+    ];
+}

@@ -1,0 +1,265 @@
+/**
+ * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
+ * secret, and that a config edit changes only the resources it must.
+ */
+import { MOCK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+
+const COMMAND = "command:remote:Command";
+
+async function runIndex(stack: string, overrides: Record<string, string> = {}) {
+    const { config, secretKeys } = withSecrets({ ...stackConfig(stack), ...overrides });
+    return withMocks(stack, config, secretKeys, async (pulumi) => {
+        const program = require("../index");
+        // Resolve every export: proves the program's outputs are wired, and only a mocked run produces them.
+        return resolve<Record<string, any>>(pulumi, program);
+    });
+}
+
+/** All of a command's inputs that state keeps in plain text (secret values are stored encrypted). */
+function plainSurface(r: Recorded): string {
+    return JSON.stringify(r.inputs, (_k, v) => (isSecretValue(v) ? "[secret]" : v));
+}
+
+/** The signature Pulumi's wire format puts on a secret value. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+function isSecretValue(v: any): boolean {
+    return typeof v === "object" && v !== null && v[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
+}
+
+function decodeBundle(stdin: any): Record<string, string> {
+    const text: string = isSecretValue(stdin) ? stdin.value : stdin;
+    const files: Record<string, string> = {};
+    const lines = text.trimEnd().split("\n");
+    for (let i = 0; i < lines.length; i += 2) {
+        const path = lines[i].split(" ")[4];
+        files[path] = Buffer.from(lines[i + 1], "base64").toString("utf8");
+    }
+    return files;
+}
+
+describe("dev stack (sepolia on AWS)", () => {
+    let run: Awaited<ReturnType<typeof runIndex>>;
+    beforeAll(async () => {
+        run = await runIndex("dev");
+    });
+
+    it("creates exactly the expected resources", () => {
+        const names = run.resources.map((r) => `${r.type} ${r.name}`).sort();
+        expect(names).toEqual(
+            [
+                "aws:ebs/volume:Volume node-0-host-data",
+                "aws:ec2/eip:Eip node-0-host-eip",
+                "aws:ec2/eipAssociation:EipAssociation node-0-host-eip-assoc",
+                "aws:ec2/instance:Instance node-0-host-vm",
+                "aws:ec2/keyPair:KeyPair node-0-host-key",
+                "aws:ec2/securityGroup:SecurityGroup node-0-host-sg",
+                "aws:ec2/volumeAttachment:VolumeAttachment node-0-host-data-attach",
+                `${COMMAND} node-0-geth-install`,
+                `${COMMAND} node-0-geth-jwt`,
+                `${COMMAND} node-0-geth-service`,
+                `${COMMAND} node-0-host-prepare`,
+                `${COMMAND} node-0-lighthouse-install`,
+                `${COMMAND} node-0-lighthouse-service`,
+                "ethnode:geth:Geth node-0-geth",
+                "ethnode:host:Host node-0-host",
+                "ethnode:jwt:JwtSecret node-0-jwt",
+                "ethnode:lighthouse:Lighthouse node-0-lighthouse",
+                "random:index/randomBytes:RandomBytes node-0-jwt-bytes",
+            ].sort(),
+        );
+    });
+
+    it("opens P2P, the gateway and SSH only — never RPC, engine, metrics or dashboards", () => {
+        const sg = run.byName("node-0-host-sg").inputs;
+        const rules = sg.ingress.map((r: any) => `${r.protocol}/${r.fromPort}-${r.toPort} ${r.cidrBlocks.join(",")}`).sort();
+        expect(rules).toEqual(
+            [
+                "tcp/30303-30303 0.0.0.0/0",
+                "udp/30303-30303 0.0.0.0/0",
+                "tcp/9000-9000 0.0.0.0/0",
+                "udp/9000-9000 0.0.0.0/0",
+                "udp/9001-9001 0.0.0.0/0",
+                "tcp/8080-8080 0.0.0.0/0",
+                "tcp/22-22 203.0.113.10/32",
+            ].sort(),
+        );
+        const private_ = [8545, 8546, 8551, 5052, 5054, 6060, 9090, 9093, 9100, 3000];
+        for (const r of sg.ingress) {
+            for (const p of private_) expect(p >= r.fromPort && p <= r.toPort).toBe(false);
+        }
+    });
+
+    it("sizes the VM and an encrypted gp3 data volume from config", () => {
+        const vm = run.byName("node-0-host-vm").inputs;
+        expect(vm.instanceType).toBe("m6i.xlarge");
+        expect(vm.ami).toBe(MOCK.amiId);
+        expect(vm.metadataOptions.httpTokens).toBe("required");
+        expect(vm.rootBlockDevice).toEqual({ volumeSize: 40, volumeType: "gp3", encrypted: true });
+        const vol = run.byName("node-0-host-data").inputs;
+        expect(vol).toMatchObject({ size: 1024, type: "gp3", iops: 3000, throughput: 250, encrypted: true, availabilityZone: MOCK.az });
+        expect(run.byName("node-0-host-data-attach").inputs.volumeId).toBe(MOCK.volumeId);
+    });
+
+    it("formats and mounts the attached volume by its id", () => {
+        const prepare = run.byName("node-0-host-prepare").inputs.create as string;
+        expect(prepare).toContain(`volume_id='\\''${MOCK.volumeId}'\\''`);
+    });
+
+    it("exports the public IP, an SSH command and host-local endpoints", () => {
+        const out = run.value;
+        expect(out.network).toBe("sepolia");
+        expect(out.publicIp).toBe(MOCK.publicIp);
+        expect(out.sshCommand).toBe(`ssh -p 22 ubuntu@${MOCK.publicIp}`);
+        expect(out.endpoints).toEqual([
+            {
+                node: "node-0",
+                rpc: "http://127.0.0.1:8545",
+                ws: "ws://127.0.0.1:8546",
+                authRpc: "http://127.0.0.1:8551",
+                gethMetrics: "http://127.0.0.1:6060/debug/metrics/prometheus",
+                beaconApi: "http://127.0.0.1:5052",
+                beaconMetrics: "http://127.0.0.1:5054/metrics",
+            },
+        ]);
+        expect(out.clientVersions).toEqual({ geth: "1.17.4", lighthouse: "8.2.2" });
+    });
+
+    it("delivers the JWT from RandomBytes to the host on stdin only, 0640 root:ethnode-jwt", () => {
+        expect(run.byName("node-0-jwt-bytes").inputs.length).toBe(32);
+        const jwt = run.byName("node-0-geth-jwt").inputs;
+        // The engine receives stdin as a secret, so state stores it encrypted.
+        expect(isSecretValue(jwt.stdin)).toBe(true);
+        const files = decodeBundle(jwt.stdin);
+        expect(files["/etc/ethnode/jwt.hex"]).toBe(MOCK.jwtHex);
+        expect(jwt.stdin.value).toMatch(/^file 0640 root ethnode-jwt \/etc\/ethnode\/jwt\.hex\n/);
+        // Units are not secret: they stay readable in previews.
+        expect(isSecretValue(run.byName("node-0-geth-service").inputs.stdin)).toBe(false);
+    });
+
+    it("points both clients at the same JWT file", () => {
+        const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
+        const lh = decodeBundle(run.byName("node-0-lighthouse-service").inputs.stdin)["/etc/systemd/system/lighthouse.service"];
+        expect(geth).toContain("--authrpc.jwtsecret=/etc/ethnode/jwt.hex");
+        expect(lh).toContain("--execution-jwt=/etc/ethnode/jwt.hex");
+        expect(lh).toContain("--execution-endpoint=http://127.0.0.1:8551");
+        expect(geth).not.toMatch(/--http\.api=[^\s]*(engine|admin|debug|personal|miner)/);
+    });
+
+    it("never puts a secret on a command line, in triggers, or in any output", () => {
+        const secrets = [MOCK.jwtHex, TEST_SSH_KEY.split("\n")[1], Buffer.from(MOCK.jwtHex).toString("base64")];
+        for (const r of run.ofType(COMMAND)) {
+            const surface = plainSurface(r);
+            for (const s of secrets) expect(surface).not.toContain(s);
+        }
+        const outputs = JSON.stringify(run.value);
+        for (const s of secrets) expect(outputs).not.toContain(s);
+    });
+
+    it("downloads pinned releases and verifies their sha256", () => {
+        const geth = run.byName("node-0-geth-install").inputs.create as string;
+        expect(geth).toContain("https://gethstore.blob.core.windows.net/builds/geth-linux-amd64-1.17.4-36a7dc72.tar.gz");
+        expect(geth).toContain("9113657e52d41879b8feaca8a4163d325ccce5b038aea59775a0bb3b26d2100a");
+        expect(geth).toContain("sha256sum --check");
+        const lh = run.byName("node-0-lighthouse-install").inputs.create as string;
+        expect(lh).toContain("https://github.com/sigp/lighthouse/releases/download/v8.2.2/lighthouse-v8.2.2-x86_64-unknown-linux-gnu.tar.gz");
+    });
+
+    it("keeps the JWT, its stdin, the SSH connection and JWT-derived triggers secret as Outputs", async () => {
+        const { config, secretKeys } = withSecrets(stackConfig("dev"));
+        const r = await withMocks("dev", config, secretKeys, async (pulumi) => {
+            const { buildNode } = require("../components/node");
+            const { loadConfig } = require("../components/config");
+            const node = buildNode("n", loadConfig());
+            return {
+                jwtSecret: await pulumi.isSecret(node.jwt.hex),
+                stdinSecret: await pulumi.isSecret(node.geth.jwtFile.stdin),
+                connectionSecret: await pulumi.isSecret(node.host.connection),
+                triggersSecret: await pulumi.isSecret(node.lighthouse.service.triggers),
+            };
+        });
+        expect(r.value).toEqual({ jwtSecret: true, stdinSecret: true, connectionSecret: true, triggersSecret: true });
+    });
+});
+
+describe("prod stack (mainnet)", () => {
+    it("uses the mainnet flags, checkpoint and a larger volume", async () => {
+        const run = await runIndex("prod");
+        const vol = run.byName("node-0-host-data").inputs;
+        expect(vol).toMatchObject({ size: 4096, iops: 16000, throughput: 1000, encrypted: true });
+        expect(run.byName("node-0-host-vm").inputs.instanceType).toBe("m6i.2xlarge");
+        const lh = decodeBundle(run.byName("node-0-lighthouse-service").inputs.stdin)["/etc/systemd/system/lighthouse.service"];
+        expect(lh).toContain("--network=mainnet");
+        expect(lh).toContain("--checkpoint-sync-url=https://mainnet.checkpoint.sigp.io");
+        const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
+        expect(geth).toContain("--mainnet");
+        expect(geth).toContain("--cache=8192");
+    });
+});
+
+describe("existing host on the dev network", () => {
+    const overrides = {
+        "ethnode:network": "dev",
+        "ethnode:host": JSON.stringify({ provider: "existing", address: "127.0.0.1", port: 2222, user: "root" }),
+        "ethnode:geth": JSON.stringify({ version: "1.17.8", commit: "a5790770", sha256: "c".repeat(64) }),
+        "ethnode:lighthouse": undefined as unknown as string,
+    };
+    it("creates no cloud resources and no consensus client", async () => {
+        const cfg = { ...stackConfig("dev"), ...overrides };
+        delete (cfg as Record<string, string>)["ethnode:lighthouse"];
+        const { config, secretKeys } = withSecrets(cfg);
+        const run = await withMocks("sandbox", config, secretKeys, (pulumi) => resolve<any>(pulumi, require("../index")));
+        expect(run.resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
+        expect(run.resources.filter((r) => r.name.includes("lighthouse"))).toEqual([]);
+        const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
+        expect(geth).toContain("--dev");
+        expect(run.value.sshCommand).toBe("ssh -p 2222 root@127.0.0.1");
+        expect(run.value.endpoints[0].beaconApi).toBeUndefined();
+    });
+});
+
+describe("config edits change only what they must", () => {
+    /** What decides whether a command re-runs: its command lines, stdin and triggers. */
+    function fingerprints(resources: Recorded[]): Record<string, string> {
+        const out: Record<string, string> = {};
+        for (const r of resources) out[r.name] = JSON.stringify(r.inputs);
+        return out;
+    }
+    function changed(a: Recorded[], b: Recorded[]): string[] {
+        const fa = fingerprints(a);
+        const fb = fingerprints(b);
+        return Object.keys({ ...fa, ...fb })
+            .filter((k) => fa[k] !== fb[k])
+            .sort();
+    }
+
+    it("a Geth version bump re-runs Geth's install and service steps only", async () => {
+        const before = await runIndex("dev");
+        const geth = JSON.parse(stackConfig("dev")["ethnode:geth"]);
+        const after = await runIndex("dev", {
+            "ethnode:geth": JSON.stringify({ ...geth, version: "1.17.8", commit: "a5790770", sha256: "d".repeat(64) }),
+        });
+        expect(changed(before.resources, after.resources)).toEqual(["node-0-geth-install", "node-0-geth-service"]);
+    });
+
+    it("a Lighthouse peer-count edit re-runs Lighthouse's service step only", async () => {
+        const before = await runIndex("dev");
+        const lh = JSON.parse(stackConfig("dev")["ethnode:lighthouse"]);
+        const after = await runIndex("dev", { "ethnode:lighthouse": JSON.stringify({ ...lh, targetPeers: 60 }) });
+        expect(changed(before.resources, after.resources)).toEqual(["node-0-lighthouse-service"]);
+    });
+
+    it("an unchanged config renders identically", async () => {
+        const a = await runIndex("dev");
+        const b = await runIndex("dev");
+        expect(changed(a.resources, b.resources)).toEqual([]);
+    });
+});
+
+describe("bad config stops the program before any resource", () => {
+    it("names the key and what was expected", async () => {
+        await expect(runIndex("dev", { "ethnode:network": "mainet" })).rejects.toThrow(
+            'ethnode:network must be one of mainnet, sepolia, hoodi, dev; got "mainet"',
+        );
+    });
+});

@@ -1,0 +1,87 @@
+/**
+ * Rendered assets checked by the tools that consume them: systemd-analyze for units (no warning allowed,
+ * exposure score at most 3.0), shellcheck for every provisioning step, plus a snapshot per variant.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { scripts, units } from "./helpers/rendered";
+
+const MAX_EXPOSURE = 3.0;
+
+function tool(name: string): void {
+    if (spawnSync("sh", ["-c", `command -v ${name}`]).status !== 0) {
+        throw new Error(`${name} is not installed; run scripts/setup-test-deps.sh`);
+    }
+}
+
+describe("systemd units", () => {
+    let dir: string;
+    let stub: string;
+    beforeAll(() => {
+        tool("systemd-analyze");
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "ethnode-units-"));
+        // verify checks that ExecStart exists and is executable: point it at a stub.
+        stub = path.join(dir, "client-stub");
+        fs.writeFileSync(stub, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    function write(name: string, text: string): string {
+        const unitName = name.replace(/-(mainnet|sepolia|hoodi|dev)\.service$/, ".service");
+        const sub = path.join(dir, name);
+        fs.mkdirSync(sub, { recursive: true });
+        const file = path.join(sub, unitName);
+        fs.writeFileSync(file, text.replace(/^ExecStart=\S+/m, `ExecStart=${stub}`));
+        return file;
+    }
+
+    it.each(units().map((u) => [u.name, u.text]))("%s passes systemd-analyze verify with no warning", (name, text) => {
+        const file = write(name, text);
+        const r = spawnSync("systemd-analyze", ["verify", file], { encoding: "utf8" });
+        // systemd-analyze reports problems on stderr and may still exit 0: any output is a failure.
+        expect({ status: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim() }).toEqual({ status: 0, stderr: "", stdout: "" });
+    });
+
+    it.each(units().map((u) => [u.name, u.text]))(`%s scores at most ${MAX_EXPOSURE} on systemd-analyze security`, (name, text) => {
+        const file = write(name, text);
+        const out = execFileSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", file], { encoding: "utf8" });
+        const m = out.match(/Overall exposure level for \S+: ([\d.]+)/);
+        expect(m).not.toBeNull();
+        expect(Number(m![1])).toBeLessThanOrEqual(MAX_EXPOSURE);
+    });
+
+    it.each(units().map((u) => [u.name, u.text]))("%s matches its snapshot", (_name, text) => {
+        expect(text).toMatchSnapshot();
+    });
+
+    it("stops Geth gracefully and never exposes the engine API publicly", () => {
+        for (const u of units().filter((x) => x.name.startsWith("geth"))) {
+            expect(u.text).toContain("KillSignal=SIGINT");
+            expect(Number(u.text.match(/TimeoutStopSec=(\d+)/)![1])).toBeGreaterThanOrEqual(300);
+            expect(u.text).toContain("--http.api=eth,net,web3");
+            expect(u.text).toMatch(/--authrpc\.addr=127\.0\.0\.1/);
+            expect(u.text).not.toMatch(/--(http|ws)\.addr=0\.0\.0\.0/);
+        }
+    });
+});
+
+describe("provisioning scripts", () => {
+    beforeAll(() => tool("shellcheck"));
+
+    it.each(scripts().map((s) => [s.name, s.text]))("%s passes shellcheck", (_name, text) => {
+        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: text, encoding: "utf8" });
+        expect(r.stdout).toBe("");
+        expect(r.status).toBe(0);
+    });
+
+    it.each(scripts().map((s) => [s.name, s.text]))("%s parses as bash", (_name, text) => {
+        const r = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
+        expect(r.stderr).toBe("");
+    });
+
+    it.each(scripts().map((s) => [s.name, s.text]))("%s matches its snapshot", (_name, text) => {
+        expect(text).toMatchSnapshot();
+    });
+});
