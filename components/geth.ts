@@ -6,7 +6,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClientBinary, UnitView, clientHome, deployClient, renderUnit } from "./client";
 import { GethConfig, Network } from "./config";
-import { JWT_GROUP, JWT_PATH, LOOPBACK, PORTS } from "./ports";
+import { JWT_GROUP, JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection, hostStep } from "./remote";
 import { render, sha256, shq } from "./render";
 
@@ -19,7 +19,7 @@ export interface GethFlagsInput {
     geth: Pick<GethConfig, "syncMode" | "gcMode" | "cacheMb" | "maxPeers" | "httpVhosts" | "wsOrigins">;
     jwtPath?: string;
     /** Loopback ports; tests move them to avoid clashes. */
-    ports?: Partial<typeof PORTS>;
+    ports?: Partial<PortMap>;
 }
 
 /** Geth's command-line flags; pure. */

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClientBinary, UnitView, clientHome, deployClient, renderUnit } from "./client";
 import { LighthouseConfig, Network } from "./config";
 import { jwtIdentity } from "./geth";
-import { JWT_PATH, LOOPBACK, PORTS } from "./ports";
+import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection } from "./remote";
 
 export interface LighthouseFlagsInput {
@@ -16,7 +16,7 @@ export interface LighthouseFlagsInput {
     lighthouse: Pick<LighthouseConfig, "checkpointSyncUrl" | "targetPeers">;
     executionEndpoint: string;
     jwtPath?: string;
-    ports?: Partial<typeof PORTS>;
+    ports?: Partial<PortMap>;
 }
 
 /** Lighthouse's command-line flags; pure. */

@@ -1,5 +1,10 @@
 /** Host-local ports (loopback only; the security group never opens them) and public P2P ports. */
-export const PORTS = {
+export type PortMap = Record<
+    "gethHttp" | "gethWs" | "gethAuthRpc" | "gethMetrics" | "gethP2p" | "beaconHttp" | "beaconMetrics" | "beaconP2p" | "beaconQuic",
+    number
+>;
+
+export const PORTS: Readonly<PortMap> = {
     gethHttp: 8545,
     gethWs: 8546,
     gethAuthRpc: 8551,
@@ -9,7 +14,7 @@ export const PORTS = {
     beaconMetrics: 5054,
     beaconP2p: 9000,
     beaconQuic: 9001,
-} as const;
+};
 
 export const LOOPBACK = "127.0.0.1";
 

@@ -115,3 +115,22 @@ describe("stack config", () => {
         expect(cfg.network).toBe({ dev: "sepolia", prod: "mainnet", sandbox: "dev" }[stack]);
     });
 });
+
+describe("hardware guidance", () => {
+    const { hardwareWarnings, instanceMemoryGb } = require("../components/node");
+    it("knows the memory of common instance types", () => {
+        expect(instanceMemoryGb("m6i.xlarge")).toBe(16);
+        expect(instanceMemoryGb("m6i.2xlarge")).toBe(32);
+        expect(instanceMemoryGb("r6i.xlarge")).toBe(32);
+        expect(instanceMemoryGb("z1d.weird")).toBeUndefined();
+    });
+    it("warns when a mainnet node is below 32 GB or 2 TB, and only then", () => {
+        const mainnet = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet" }))));
+        expect(hardwareWarnings(mainnet)).toEqual([
+            "ethnode:host.instanceType m6i.xlarge has 16 GB of memory; mainnet Geth + Lighthouse use ~22 GB and EIP-7870 recommends 32 GB (e.g. m6i.2xlarge or r6i.xlarge)",
+        ]);
+        const small = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet" }) && (r.host.dataVolumeGb = 1000))));
+        expect(hardwareWarnings(small)).toHaveLength(2);
+        expect(hardwareWarnings(parseConfig(source(base())))).toEqual([]);
+    });
+});

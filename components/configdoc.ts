@@ -1,0 +1,29 @@
+/** The README's configuration reference, generated from the config module so the two cannot drift. */
+import { NETWORKS, SECRET_KEYS, SECTIONS } from "./config";
+import { Field, hasDefault } from "./schema";
+
+function defaultText(field: Field<unknown>): string {
+    if (field.defaultDoc) return field.defaultDoc;
+    if (!hasDefault(field)) return "required";
+    const d = field.default;
+    return typeof d === "function" ? "computed" : `\`${JSON.stringify(d)}\``;
+}
+
+const cell = (s: string) => s.replace(/\|/g, "\\|");
+
+export function configReference(): string {
+    const rows = [
+        "| key | accepts | default | meaning |",
+        "| --- | --- | --- | --- |",
+        `| \`ethnode:network\` | one of ${NETWORKS.join(", ")} | required | Which chain; \`dev\` runs \`geth --dev\` and no consensus client |`,
+    ];
+    for (const [section, fields] of Object.entries(SECTIONS)) {
+        for (const [name, field] of Object.entries(fields as Record<string, Field<unknown>>)) {
+            rows.push(`| \`ethnode:${section}.${name}\` | ${cell(field.expected)} | ${cell(defaultText(field))} | ${cell(field.doc)} |`);
+        }
+    }
+    for (const [key, doc] of Object.entries(SECRET_KEYS)) {
+        rows.push(`| \`ethnode:${key}\` (secret) | set with \`pulumi config set --secret\` | — | ${cell(doc)} |`);
+    }
+    return rows.join("\n");
+}
