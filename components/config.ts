@@ -141,12 +141,56 @@ export const lighthouseSection = {
     targetPeers: integer(10, 500, { doc: "Lighthouse --target-peers", default: 100 }),
 } satisfies Section;
 
+const methodPattern = /^[a-z][A-Za-z0-9]*_(\*|[A-Za-z0-9]+)$/;
+
 export const gatewaySection = {
     port: integer(1, 65535, { doc: "Public port of the JSON-RPC gateway", default: 8080 }),
     allowedCidrs: list(text(PATTERNS.cidr, "an IPv4 CIDR", { doc: "" }), {
         doc: "Who may reach the gateway port (aws security group)",
         default: ["0.0.0.0/0"],
     }),
+    metricsPort: integer(1, 65535, { doc: "Loopback port of the gateway's /metrics and /health", default: 9145 }),
+    source: oneOf(["openresty", "debian"] as const, {
+        doc: "`openresty`: OpenResty's official apt repository; `debian`: the distribution's nginx + lua module (offline mirrors)",
+        default: "openresty",
+    }),
+    workers: integer(1, 64, { doc: "nginx worker processes", default: 2 }),
+    ipRate: integer(1, 1000000, { doc: "Per-client-IP sustained rate, in request units per second", default: 20 }),
+    ipBurst: integer(1, 1000000, { doc: "Per-client-IP burst, in request units", default: 100 }),
+    methodWeights: {
+        expected: "a map of method name to an integer weight from 1 to 1000",
+        doc: "Request units each call costs (default 1); every batch element counts",
+        default: { eth_getLogs: 10, eth_call: 2, eth_estimateGas: 2, eth_getBlockReceipts: 5 },
+        defaultDoc: "`eth_getLogs`: 10, `eth_getBlockReceipts`: 5, `eth_call`/`eth_estimateGas`: 2",
+        parse(value: unknown, key: string): Record<string, number> {
+            if (typeof value !== "object" || value === null || Array.isArray(value)) {
+                throw new ConfigError(`${key} must be a map of method name to an integer weight from 1 to 1000; got ${JSON.stringify(value)}`);
+            }
+            const out: Record<string, number> = {};
+            for (const [m, w] of Object.entries(value)) {
+                if (!methodPattern.test(m)) throw new ConfigError(`${key} has an invalid method name ${JSON.stringify(m)}`);
+                out[m] = integer(1, 1000, { doc: "" }).parse(w, `${key}.${m}`);
+            }
+            return out;
+        },
+    },
+    allowMethods: list(text(methodPattern, "a method such as eth_call or a namespace wildcard such as eth_*", { doc: "" }), {
+        doc: "Methods served; admin_/debug_/personal_/engine_/miner_ stay denied unless listed here explicitly",
+        default: ["eth_*", "net_*", "web3_*"],
+        minItems: 1,
+    }),
+    maxBatchSize: integer(1, 10000, { doc: "Largest batch accepted", default: 100 }),
+    maxBodyBytes: integer(1024, 67108864, { doc: "Largest request body in bytes (413 beyond)", default: 1048576 }),
+    getLogsMaxRange: integer(1, 10000000, { doc: "Widest eth_getLogs block range", default: 10000 }),
+    trustedProxies: list(text(PATTERNS.cidr, "an IPv4 CIDR", { doc: "" }), {
+        doc: "Peers whose X-Forwarded-For is believed (a load balancer); everyone else's is ignored",
+        default: [],
+    }),
+    failOpen: boolean({ doc: "Serve (true) or reject (false) when the limiter's shared memory fails", default: true }),
+    maxLagBlocks: integer(0, 10000, { doc: "A backend this many blocks behind the pool's best is excluded", default: 8 }),
+    healthIntervalSec: integer(1, 60, { doc: "Seconds between upstream health checks", default: 2 }),
+    upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
+    wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
 } satisfies Section;
 
 export type HostConfig = Parsed<typeof hostSection>;
@@ -163,6 +207,39 @@ export interface EthnodeConfig {
     gateway: GatewayConfig;
     /** Private key Pulumi uses to reach the host; always a Pulumi secret. */
     sshPrivateKey: pulumi.Output<string>;
+    /** Gateway API keys and their limits; a Pulumi secret. */
+    apiKeys: pulumi.Output<Record<string, ApiKeyLimit>>;
+}
+
+function parseApiKeys(raw: unknown, key: string): Record<string, ApiKeyLimit> {
+    if (raw === undefined) return {};
+    let value: unknown = raw;
+    if (typeof raw === "string") {
+        try {
+            value = JSON.parse(raw);
+        } catch {
+            throw new ConfigError(`${key} must be a JSON object of key to {name, rate, burst}; got invalid JSON`);
+        }
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw new ConfigError(`${key} must be a JSON object of key to {name, rate, burst}`);
+    }
+    const out: Record<string, ApiKeyLimit> = {};
+    let i = 0;
+    for (const [k, v] of Object.entries(value)) {
+        // The key itself is never echoed in an error: it is a secret.
+        const where = `${key} entry ${i++}`;
+        if (!/^[A-Za-z0-9_-]{16,128}$/.test(k)) throw new ConfigError(`${where}: a key must be 16 to 128 characters of A-Z a-z 0-9 _ -`);
+        const o = (v ?? {}) as Record<string, unknown>;
+        const name = typeof o.name === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(o.name) ? o.name : undefined;
+        if (!name) throw new ConfigError(`${where}: name must be 1 to 64 characters of A-Z a-z 0-9 _ . -`);
+        out[k] = {
+            name,
+            rate: integer(1, 1000000, { doc: "" }).parse(o.rate, `${where}.rate`),
+            burst: integer(1, 1000000, { doc: "" }).parse(o.burst, `${where}.burst`),
+        };
+    }
+    return out;
 }
 
 /** Sections in the order the README documents them. */
@@ -176,7 +253,15 @@ export const SECTIONS = {
 /** Secret top-level keys: each must be stored with `pulumi config set --secret`. */
 export const SECRET_KEYS = {
     sshPrivateKey: "OpenSSH private key Pulumi uses to provision the host (required)",
+    apiKeys:
+        'JSON map of gateway API key to its own limit, e.g. {"<key of 16+ chars>": {"name": "acme", "rate": 200, "burst": 1000}} (optional)',
 } as const;
+
+export interface ApiKeyLimit {
+    name: string;
+    rate: number;
+    burst: number;
+}
 
 /** Where config values come from: the stack (via pulumi.Config) or a test. */
 export interface ConfigSource {
@@ -243,7 +328,13 @@ export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
         throw new ConfigError(`${ns}:sshPrivateKey must be stored as a secret: pulumi config set --secret ${ns}:sshPrivateKey < key`);
     }
 
-    return { network, host, geth, lighthouse, gateway, sshPrivateKey: pulumi.secret(key) };
+    const rawKeys = src.get("apiKeys");
+    if (rawKeys !== undefined && !src.isSecret("apiKeys")) {
+        throw new ConfigError(`${ns}:apiKeys must be stored as a secret: pulumi config set --secret ${ns}:apiKeys '<json>'`);
+    }
+    const apiKeys = parseApiKeys(rawKeys, `${ns}:apiKeys`);
+
+    return { network, host, geth, lighthouse, gateway, sshPrivateKey: pulumi.secret(key), apiKeys: pulumi.secret(apiKeys) };
 }
 
 /** Reads the running stack's config. */

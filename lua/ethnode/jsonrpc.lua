@@ -1,0 +1,106 @@
+-- JSON-RPC 2.0 request parsing and validation. Pure: no ngx; tested under plain LuaJIT.
+local cjson = require("cjson.safe")
+
+local type, pairs, ipairs, next, floor = type, pairs, ipairs, next, math.floor
+local byte, find, format = string.byte, string.find, string.format
+
+local _M = { _VERSION = "0.1.0" }
+
+_M.PARSE_ERROR = -32700
+_M.INVALID_REQUEST = -32600
+_M.METHOD_NOT_FOUND = -32601
+_M.INVALID_PARAMS = -32602
+_M.INTERNAL_ERROR = -32603
+_M.LIMIT_EXCEEDED = -32005
+
+-- cjson decodes JSON null as this sentinel.
+local NULL = cjson.null
+
+local function is_array(t)
+    local n = 0
+    for k in pairs(t) do
+        if type(k) ~= "number" or k < 1 or floor(k) ~= k then return false end
+        n = n + 1
+    end
+    return n == #t
+end
+
+-- An id may be a string, a number or null; anything else is invalid (and echoed as null).
+local function valid_id(id)
+    local t = type(id)
+    return id == nil or id == NULL or t == "string" or t == "number"
+end
+
+-- Validates one decoded request. Returns the request, or nil, a message and the id to echo.
+function _M.validate(req)
+    if type(req) ~= "table" or (next(req) ~= nil and is_array(req)) then
+        return nil, "request must be an object", NULL
+    end
+    local id = req.id
+    if not valid_id(id) then return nil, "id must be a string, number or null", NULL end
+    if req.jsonrpc ~= "2.0" then return nil, 'jsonrpc must be "2.0"', id end
+    local method = req.method
+    if type(method) ~= "string" or method == "" or #method > 128 then
+        return nil, "method must be a non-empty string", id
+    end
+    local params = req.params
+    if params ~= nil and type(params) ~= "table" then return nil, "params must be an array or object", id end
+    return req
+end
+
+-- A notification has no id member at all (an explicit null id is a request).
+function _M.is_notification(req)
+    return req.id == nil
+end
+
+-- Parses a body. Returns { batch = bool, items = { {req=..} | {err=msg, id=..} } } or nil, code, message.
+function _M.parse(body, max_batch)
+    if type(body) ~= "string" or body == "" then return nil, _M.INVALID_REQUEST, "empty body" end
+    local first = find(body, "%S")
+    if not first then return nil, _M.INVALID_REQUEST, "empty body" end
+    local decoded, err = cjson.decode(body)
+    if decoded == nil and err then return nil, _M.PARSE_ERROR, "parse error" end
+    local batch = byte(body, first) == 91 -- "["
+    if not batch then
+        local req, msg, id = _M.validate(decoded)
+        if not req then return nil, _M.INVALID_REQUEST, msg, id end
+        return { batch = false, items = { { req = req } } }
+    end
+    if type(decoded) ~= "table" then return nil, _M.INVALID_REQUEST, "invalid batch" end
+    local n = #decoded
+    if n == 0 then return nil, _M.INVALID_REQUEST, "empty batch" end
+    if n > max_batch then
+        return nil, _M.INVALID_REQUEST, format("batch of %d requests exceeds the limit of %d", n, max_batch)
+    end
+    local items = {}
+    for i, el in ipairs(decoded) do
+        local req, msg, id = _M.validate(el)
+        items[i] = req and { req = req } or { err = msg, id = id, code = _M.INVALID_REQUEST }
+    end
+    return { batch = true, items = items }
+end
+
+function _M.error_object(id, code, message, data)
+    local e = { code = code, message = message }
+    if data ~= nil then e.data = data end
+    if id == nil then id = NULL end
+    return { jsonrpc = "2.0", id = id, error = e }
+end
+
+function _M.encode_error(id, code, message, data)
+    return cjson.encode(_M.error_object(id, code, message, data))
+end
+
+-- Re-encodes a request for forwarding. Debian's cjson cannot tell [] from {}; an empty params is dropped,
+-- which every client reads as "no parameters".
+function _M.encode_request(req)
+    local out = { jsonrpc = "2.0", method = req.method, id = req.id }
+    if req.params ~= nil and next(req.params) ~= nil then out.params = req.params end
+    return cjson.encode(out)
+end
+
+_M.decode = cjson.decode
+_M.encode = cjson.encode
+_M.null = NULL
+
+return _M

@@ -1,0 +1,80 @@
+-- The backend pool: health state in a shared dict (written by one checker, read by every worker) and the
+-- choice of a backend per request. A backend serves only when it answered its last check, is not syncing,
+-- and is within `max_lag` blocks of the best head in the pool.
+local ipairs, tonumber, type = ipairs, tonumber, type
+
+local _M = { _VERSION = "0.1.0" }
+
+function _M.new(dict, backends, max_lag)
+    return setmetatable({ dict = dict, backends = backends, max_lag = max_lag, rr = 0 }, { __index = _M })
+end
+
+function _M.healthy(self, name)
+    local v = self.dict:get("ok:" .. name)
+    -- Never checked yet (the first check runs at start): serve rather than refuse everything.
+    return v == nil or v == 1
+end
+
+function _M.any_healthy(self)
+    for _, b in ipairs(self.backends) do
+        if self:healthy(b.name) then return true end
+    end
+    return false
+end
+
+function _M.pool_head(self)
+    return self.dict:get("pool:head")
+end
+
+-- Round-robin over healthy backends, skipping `exclude` (a backend that just failed this request).
+function _M.pick(self, exclude)
+    local n = #self.backends
+    for i = 1, n do
+        local b = self.backends[(self.rr + i - 1) % n + 1]
+        if b.name ~= exclude and self:healthy(b.name) then
+            self.rr = (self.rr + i) % n
+            return b
+        end
+    end
+    return nil
+end
+
+-- Applies one round of probe results: results[name] = { up = bool, syncing = bool, head = number|nil }.
+-- Returns the pool's best head.
+function _M.apply(self, results)
+    local best
+    for _, b in ipairs(self.backends) do
+        local r = results[b.name]
+        if r and r.up and not r.syncing and type(r.head) == "number" and (not best or r.head > best) then
+            best = r.head
+        end
+    end
+    for _, b in ipairs(self.backends) do
+        local r = results[b.name] or {}
+        local head = r.head
+        local ok = r.up and not r.syncing and type(head) == "number" and best ~= nil and best - head <= self.max_lag
+        self.dict:set("ok:" .. b.name, ok and 1 or 0)
+        self.dict:set("head:" .. b.name, head or -1)
+        local reason = not r.up and "down" or r.syncing and "syncing" or (ok and "ok" or "lagging")
+        self.dict:set("why:" .. b.name, reason)
+    end
+    if best then self.dict:set("pool:head", best) end
+    return best
+end
+
+-- Reads a probe response: a batch of [eth_syncing, eth_blockNumber] (in any order, matched by id).
+function _M.read_probe(decoded)
+    if type(decoded) ~= "table" then return { up = false } end
+    local syncing, head
+    for _, r in ipairs(decoded) do
+        if type(r) == "table" and r.id == 1 then syncing = r.result end
+        if type(r) == "table" and r.id == 2 and type(r.result) == "string" then head = tonumber(r.result:sub(3), 16) end
+    end
+    if syncing == nil or head == nil then return { up = false } end
+    return { up = true, syncing = syncing ~= false, head = head }
+end
+
+_M.PROBE_BODY = '[{"jsonrpc":"2.0","id":1,"method":"eth_syncing","params":[]},'
+    .. '{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber","params":[]}]'
+
+return _M
