@@ -43,7 +43,7 @@ export function clientHome(dataDir: string, client: ClientName): string {
 
 /** Renders a client's unit; pure. */
 export function renderUnit(client: ClientName, view: UnitView): string {
-    const hardening = render("systemd/hardening.conf", { dataDir: clientHome(view.dataDir, client) }).trimEnd();
+    const hardening = render("systemd/hardening.conf", { dataDir: clientHome(view.dataDir, client), denyWriteExecute: "yes" }).trimEnd();
     return render(`systemd/${client}.service`, {
         ...view,
         binary: binaryPath(client),

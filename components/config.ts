@@ -190,6 +190,7 @@ export const gatewaySection = {
     maxLagBlocks: integer(0, 10000, { doc: "A backend this many blocks behind the pool's best is excluded", default: 8 }),
     healthIntervalSec: integer(1, 60, { doc: "Seconds between upstream health checks", default: 2 }),
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
+    bodyTimeoutSec: integer(1, 120, { doc: "A client that stalls this long while sending its body gets 408", default: 10 }),
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
 } satisfies Section;
 

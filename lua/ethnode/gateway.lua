@@ -283,10 +283,11 @@ end
 
 -- A status code nginx itself produced (body too large, upstream gone): answer as JSON-RPC.
 function _M.error_page()
-    local status = ngx.status
+    local status = tonumber(ngx.var.status) or ngx.status
     local reasons = { [413] = "body_too_large", [408] = "slow_body", [502] = "upstream_error", [504] = "upstream_timeout" }
     local messages = { [413] = "request body too large", [408] = "request body timeout", [502] = "upstream error", [504] = "upstream timeout" }
     reject(reasons[status] or "http_" .. status)
+    ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     ngx.print(jsonrpc.encode_error(nil, status == 413 and jsonrpc.INVALID_REQUEST or jsonrpc.INTERNAL_ERROR,
         messages[status] or "error"))

@@ -8,9 +8,10 @@ local _M = { _VERSION = "0.1.0" }
 -- Namespaces that control or expose the node; never public unless named in the allow-list.
 local ALWAYS_DENIED = { admin = true, debug = true, personal = true, engine = true, miner = true }
 
+-- "eth_call" -> "eth"; a name without a namespace matches no wildcard.
 local function namespace(method)
     local i = find(method, "_", 1, true)
-    return i and sub(method, 1, i - 1) or method
+    return i and sub(method, 1, i - 1) or nil
 end
 
 -- allow: list of "eth_call" or "eth_*"; weights: map method -> units (default 1).
@@ -30,6 +31,7 @@ end
 function _M.allowed(self, method)
     if self.exact[method] then return true end
     local ns = namespace(method)
+    if not ns then return false end
     if ALWAYS_DENIED[ns] then
         -- A wildcard for a dangerous namespace counts only when spelled out for that namespace.
         return self.wildcard[ns] == true

@@ -1,0 +1,241 @@
+/**
+ * Gateway: OpenResty (or Debian's nginx + lua module) in front of Geth's JSON-RPC. Each config edit renders
+ * a new release directory (nginx.conf, gateway.json, Lua), which is tested with `nginx -t` before the
+ * `current` symlink moves to it and nginx reloads — workers change, the master and open sockets stay.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { ApiKeyLimit, GatewayConfig } from "./config";
+import { LOOPBACK, PORTS } from "./ports";
+import { Connection, HostFile, hostStep } from "./remote";
+import { render, sha256, shq } from "./render";
+
+export const LUA_DIR = path.join(__dirname, "..", "lua");
+export const GATEWAY_ROOT = "/etc/ethnode/gateway";
+export const GATEWAY_USER = "ethnode-gw";
+
+export interface Backend {
+    name: string;
+    host: string;
+    port: number;
+}
+
+/** nginx binary and the modules to load, per package source. */
+export const NGINX_SOURCES = {
+    openresty: { binary: "/usr/local/openresty/nginx/sbin/nginx", loadModules: [] as string[] },
+    debian: {
+        binary: "/usr/sbin/nginx",
+        // The NDK must load before the lua module, which depends on it.
+        loadModules: ["/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so"],
+    },
+} as const;
+
+/** Every Lua module of the gateway, as relative path → source. */
+export function luaModules(): Record<string, string> {
+    const dir = path.join(LUA_DIR, "ethnode");
+    const out: Record<string, string> = {};
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith(".lua")).sort()) {
+        out[`ethnode/${f}`] = fs.readFileSync(path.join(dir, f), "utf8");
+    }
+    return out;
+}
+
+export interface GatewayRenderInput {
+    gateway: GatewayConfig;
+    backends: Backend[];
+    /** Geth's WebSocket endpoint, host:port. */
+    wsUpstream: string;
+    /** Writable runtime directory (pid, logs, temp). */
+    prefix: string;
+    /** Where this release's files live; the conf points inside it. */
+    releaseDir: string;
+    /** Where the secret keys file lives (outside the release: it changes on its own). */
+    keysFile: string;
+    listenHost?: string;
+}
+
+export interface RenderedGateway {
+    nginxConf: string;
+    gatewayJson: string;
+}
+
+/** The Lua side's view of the config (gateway.json); pure. */
+export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[]): object {
+    return {
+        allow: g.allowMethods,
+        weights: g.methodWeights,
+        max_logs_range: g.getLogsMaxRange,
+        max_batch: g.maxBatchSize,
+        ip_rate: g.ipRate,
+        ip_burst: g.ipBurst,
+        fail_open: g.failOpen,
+        max_lag: g.maxLagBlocks,
+        health_interval: g.healthIntervalSec,
+        probe_timeout_ms: 2000,
+        backends,
+    };
+}
+
+export function renderGateway(input: GatewayRenderInput): RenderedGateway {
+    const g = input.gateway;
+    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends), null, 2) + "\n";
+    const nginxConf = render("gateway/nginx.conf", {
+        loadModules: NGINX_SOURCES[g.source].loadModules,
+        workers: g.workers,
+        prefix: input.prefix,
+        luaDir: `${input.releaseDir}/lua`,
+        confFile: `${input.releaseDir}/gateway.json`,
+        keysFile: input.keysFile,
+        trustedProxies: g.trustedProxies,
+        maxBodyBytes: g.maxBodyBytes,
+        bodyTimeoutSec: g.bodyTimeoutSec,
+        upstreamTimeoutSec: g.upstreamTimeoutSec,
+        listen: `${input.listenHost ?? "0.0.0.0"}:${g.port}`,
+        metricsListen: `${LOOPBACK}:${g.metricsPort}`,
+        wsUpstream: input.wsUpstream,
+        wsMaxConnsPerIp: g.wsMaxConnsPerIp,
+    });
+    return { nginxConf, gatewayJson };
+}
+
+/** Content hash naming a release: any change to what nginx loads makes a new one. */
+export function releaseId(gateway: GatewayConfig, backends: Backend[], wsUpstream: string): string {
+    const lua = luaModules();
+    return sha256(
+        JSON.stringify(gatewayLuaConfig(gateway, backends)),
+        JSON.stringify(gateway),
+        wsUpstream,
+        render("gateway/nginx.conf", {}),
+        ...Object.entries(lua).map(([k, v]) => `${k}\n${v}`),
+    ).slice(0, 16);
+}
+
+export function renderGatewayUnit(source: GatewayConfig["source"], prefix: string): string {
+    // LuaJIT compiles to machine code at run time: it needs writable-executable memory.
+    const hardening = render("systemd/hardening.conf", { dataDir: prefix, denyWriteExecute: "no" }).trimEnd();
+    return render("systemd/ethnode-gateway.service", {
+        binary: NGINX_SOURCES[source].binary,
+        conf: `${GATEWAY_ROOT}/current/nginx.conf`,
+        prefix,
+        user: GATEWAY_USER,
+        hardening,
+    });
+}
+
+export interface GatewayArgs {
+    connection: pulumi.Input<Connection>;
+    gateway: GatewayConfig;
+    /** Geth RPC endpoints (host-local today; other nodes' addresses once HA lands). */
+    backends: Backend[];
+    wsUpstream: string;
+    dataDir: string;
+    apiKeys: pulumi.Input<Record<string, ApiKeyLimit>>;
+    purgeOnDestroy: boolean;
+    after: pulumi.Input<pulumi.Resource>[];
+}
+
+export class Gateway extends pulumi.ComponentResource {
+    public readonly publicPort: number;
+    public readonly metricsUrl: pulumi.Output<string>;
+    public readonly healthUrl: pulumi.Output<string>;
+    /** The config step: the only resource a limit edit touches. */
+    public readonly config: command.remote.Command;
+
+    constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:gateway:Gateway", name, {}, opts);
+        const g = args.gateway;
+        const prefix = `${args.dataDir}/gateway`;
+        const keysFile = `${GATEWAY_ROOT}/keys.json`;
+
+        const install = hostStep(
+            `${name}-install`,
+            {
+                connection: args.connection,
+                script: render("scripts/install-gateway.sh", {
+                    source: shq(g.source),
+                    user: shq(GATEWAY_USER),
+                    prefix: shq(prefix),
+                    root: shq(GATEWAY_ROOT),
+                }),
+                files: [
+                    {
+                        path: "/etc/systemd/system/ethnode-gateway.service",
+                        content: renderGatewayUnit(g.source, prefix),
+                        mode: "0644",
+                        owner: "root",
+                        group: "root",
+                    },
+                ],
+                deleteScript: render("scripts/remove-gateway.sh", {
+                    user: shq(GATEWAY_USER),
+                    prefix: shq(prefix),
+                    root: shq(GATEWAY_ROOT),
+                    purge: shq(String(args.purgeOnDestroy)),
+                }),
+            },
+            { parent: this, dependsOn: args.after },
+        );
+
+        const id = releaseId(g, args.backends, args.wsUpstream);
+        const releaseDir = `${GATEWAY_ROOT}/releases/${id}`;
+        const rendered = renderGateway({ gateway: g, backends: args.backends, wsUpstream: args.wsUpstream, prefix, releaseDir, keysFile });
+        const files: HostFile[] = [
+            { path: `${releaseDir}/nginx.conf`, content: rendered.nginxConf, mode: "0644", owner: "root", group: "root" },
+            { path: `${releaseDir}/gateway.json`, content: rendered.gatewayJson, mode: "0644", owner: "root", group: "root" },
+            ...Object.entries(luaModules()).map(([rel, src]) => ({
+                path: `${releaseDir}/lua/${rel}`,
+                content: src,
+                mode: "0644",
+                owner: "root",
+                group: "root",
+            })),
+        ];
+        const keys = hostStep(
+            `${name}-keys`,
+            {
+                connection: args.connection,
+                files: [
+                    {
+                        path: keysFile,
+                        content: pulumi.output(args.apiKeys).apply((k) => JSON.stringify(k)),
+                        mode: "0640",
+                        owner: "root",
+                        group: GATEWAY_USER,
+                        secret: true,
+                    },
+                ],
+                script: render("scripts/reload-gateway.sh", {
+                    binary: NGINX_SOURCES[g.source].binary,
+                    prefix: shq(prefix),
+                    root: shq(GATEWAY_ROOT),
+                    user: shq(GATEWAY_USER),
+                    release: shq(""),
+                }),
+            },
+            { parent: this, dependsOn: [install] },
+        );
+        this.config = hostStep(
+            `${name}-config`,
+            {
+                connection: args.connection,
+                files,
+                script: render("scripts/reload-gateway.sh", {
+                    binary: NGINX_SOURCES[g.source].binary,
+                    prefix: shq(prefix),
+                    root: shq(GATEWAY_ROOT),
+                    user: shq(GATEWAY_USER),
+                    release: shq(id),
+                }),
+            },
+            { parent: this, dependsOn: [install, keys] },
+        );
+        this.publicPort = g.port;
+        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${g.metricsPort}/metrics`);
+        this.healthUrl = pulumi.output(`http://${LOOPBACK}:${g.metricsPort}/health`);
+        this.registerOutputs({ metricsUrl: this.metricsUrl, healthUrl: this.healthUrl });
+    }
+}
+
+export const GETH_BACKEND: Backend = { name: "geth-0", host: LOOPBACK, port: PORTS.gethHttp };

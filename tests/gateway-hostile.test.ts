@@ -1,0 +1,146 @@
+/**
+ * Abuse: hundreds of hostile bodies and a seeded random fuzz loop against the real gateway. Whatever comes
+ * in, the gateway answers with a 2xx/4xx of its own (never a 5xx), logs no Lua error, and keeps serving.
+ */
+import * as net from "net";
+import { Gw, luaErrors, startGateway } from "./helpers/gateway";
+import { Node, startAnvil } from "./helpers/nodes";
+
+jest.setTimeout(120000);
+
+const VALID = '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}';
+
+/** Deterministic PRNG (mulberry32) so a failing case can be replayed. */
+function prng(seed: number) {
+    return () => {
+        seed |= 0;
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+function hostileBodies(maxBody: number): (string | Buffer)[] {
+    const out: (string | Buffer)[] = [];
+    for (let i = 0; i < VALID.length; i++) out.push(VALID.slice(0, i)); // every truncation
+    for (const d of [10, 100, 999, 1001, 5000, 20000]) {
+        out.push("[".repeat(d) + "]".repeat(d));
+        out.push('{"a":'.repeat(d) + "1" + "}".repeat(d));
+        out.push(`{"jsonrpc":"2.0","id":1,"method":"eth_call","params":${"[".repeat(d)}${"]".repeat(d)}}`);
+    }
+    const values = ["null", "true", "false", "0", "-0", "1.5", "1e400", "-1e400", "123456789012345678901234567890", '""', '"x"', "[]", "{}", "[1,2]", '{"a":1}', '"\\u0000"', '"\\ud800"', '"' + "A".repeat(10000) + '"'];
+    for (const v of values) {
+        out.push(`{"jsonrpc":${v},"id":1,"method":"eth_chainId"}`);
+        out.push(`{"jsonrpc":"2.0","id":${v},"method":"eth_chainId"}`);
+        out.push(`{"jsonrpc":"2.0","id":1,"method":${v}}`);
+        out.push(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":${v}}`);
+        out.push(`{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":${v},"toBlock":${v}}]}`);
+        out.push(`[${v}]`);
+        out.push(v);
+    }
+    out.push("", " ", "\n\n", "[]", "[[]]", "[{}]", "{}", "[[[" + VALID + "]]]", `[${VALID},[${VALID}]]`);
+    out.push(`[${Array.from({ length: 50 }, () => '{"jsonrpc":"2.0","method":"eth_chainId"}').join(",")}]`); // batch of notifications
+    out.push('{"jsonrpc":"2.0","method":"eth_chainId"}', '{"jsonrpc":"2.0","method":"admin_peers"}');
+    out.push(`[${Array.from({ length: 50 }, () => '{"jsonrpc":"2.0","method":"admin_peers"}').join(",")}]`); // denied notifications
+    out.push(`[${Array.from({ length: 1000 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"eth_chainId"}`).join(",")}]`);
+    out.push("\ufeff" + VALID, VALID + "garbage", VALID + VALID, `{"jsonrpc":"2.0","jsonrpc":"1.0","id":1,"method":"eth_chainId"}`);
+    out.push('{"jsonrpc":"2.0","id":"🦄","method":"eth_chainId"}', '{"jsonrpc":"2.0","id":1,"method":"eth_chаinId"}', '{"jsonrpc":"2.0","id":1,"method":"Ω_Ω"}');
+    out.push(Buffer.from([0xff, 0xfe, 0x7b, 0x00, 0x80, 0xc3, 0x28]), Buffer.from('{"jsonrpc":"2.0","id":"\xc3\x28","method":"eth_chainId"}', "latin1"));
+    out.push("NaN", "Infinity", "[NaN]", "{'jsonrpc':'2.0'}", "\u0000".repeat(100), "x".repeat(maxBody + 1), "[" + "1,".repeat(maxBody / 2) + "1]");
+    out.push(`{"jsonrpc":"2.0","id":${"9".repeat(400)},"method":"eth_chainId"}`, `{"jsonrpc":"2.0","id":"${"i".repeat(50000)}","method":"eth_chainId"}`);
+    out.push(`{"jsonrpc":"2.0","id":1,"method":"${"a_".repeat(200)}"}`, `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x${"f".repeat(40)}"}]}`);
+    return out;
+}
+
+async function send(url: string, body: string | Buffer, contentType = "application/json") {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
+    return { status: res.status, text: await res.text() };
+}
+
+/** Sends a request whose body arrives slowly: `chunks` pieces with `delayMs` between them. */
+function slowPost(port: number, body: string, chunks: number, delayMs: number, stallAfter?: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", async () => {
+            s.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+            const size = Math.ceil(body.length / chunks);
+            for (let i = 0; i < chunks; i++) {
+                if (stallAfter !== undefined && i >= stallAfter) break;
+                s.write(body.slice(i * size, (i + 1) * size));
+                await new Promise((r) => setTimeout(r, delayMs));
+            }
+        });
+        let data = "";
+        s.on("data", (d) => (data += d.toString()));
+        // 0: the gateway closed the connection without an answer (nginx drops a stalled client).
+        s.on("end", () => resolve(data ? Number(data.split(" ")[1]) : 0));
+        s.on("error", reject);
+    });
+}
+
+describe("hostile input", () => {
+    let upstream: Node;
+    let gw: Gw;
+    beforeAll(async () => {
+        upstream = await startAnvil();
+        gw = await startGateway({
+            backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }],
+            config: { ipRate: 1000000, ipBurst: 1000000, maxBatchSize: 100, maxBodyBytes: 65536, bodyTimeoutSec: 2 },
+        });
+    });
+    afterAll(async () => {
+        await gw.stop();
+        await upstream.proc.stop();
+    });
+
+    it("answers at least 200 hostile bodies with a 2xx/4xx of its own", async () => {
+        const bodies = hostileBodies(65536);
+        expect(bodies.length).toBeGreaterThanOrEqual(200);
+        const bad: string[] = [];
+        for (const b of bodies) {
+            const r = await send(gw.url, b);
+            if (r.status >= 500) bad.push(`${r.status} ${String(b).slice(0, 80)} -> ${r.text.slice(0, 120)}`);
+            if (r.status >= 400 && r.status !== 404) JSON.parse(r.text); // our errors are JSON-RPC
+        }
+        expect(bad).toEqual([]);
+        expect(luaErrors(gw.errorLog())).toEqual([]);
+    });
+
+    it("survives a seeded random fuzz loop (byte flips, insertions, deletions)", async () => {
+        const rand = prng(20261122);
+        const seeds = [VALID, `[${VALID},${VALID}]`, '{"jsonrpc":"2.0","id":"a","method":"eth_getLogs","params":[{"fromBlock":"0x1","toBlock":"0x2"}]}'];
+        const bad: string[] = [];
+        for (let i = 0; i < 400; i++) {
+            const chars = [...seeds[Math.floor(rand() * seeds.length)]];
+            const edits = 1 + Math.floor(rand() * 4);
+            for (let e = 0; e < edits; e++) {
+                const at = Math.floor(rand() * chars.length);
+                const op = rand();
+                const ch = String.fromCharCode(Math.floor(rand() * 128));
+                if (op < 0.4) chars[at] = ch;
+                else if (op < 0.7) chars.splice(at, 0, ch);
+                else chars.splice(at, 1);
+            }
+            const r = await send(gw.url, chars.join(""));
+            if (r.status >= 500) bad.push(`${i}: ${r.status} ${chars.join("")}`);
+        }
+        expect(bad).toEqual([]);
+        expect(luaErrors(gw.errorLog())).toEqual([]);
+    });
+
+    it("serves a slow but complete body, and drops a stalled one after bodyTimeoutSec", async () => {
+        expect(await slowPost(gw.port, VALID, 5, 200)).toBe(200);
+        const started = Date.now();
+        expect(await slowPost(gw.port, VALID, 5, 100, 2)).toBe(0);
+        const took = Date.now() - started;
+        expect(took).toBeGreaterThanOrEqual(1900);
+        expect(took).toBeLessThan(6000);
+    });
+
+    it("keeps serving valid requests afterwards", async () => {
+        const r = await send(gw.url, VALID);
+        expect(r.status).toBe(200);
+        expect(JSON.parse(r.text).result).toBe("0x7a69");
+        expect(luaErrors(gw.errorLog())).toEqual([]);
+    });
+});

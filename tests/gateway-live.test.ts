@@ -1,0 +1,330 @@
+/**
+ * The rendered gateway under real nginx + lua (2 workers) in front of a real geth --dev and an anvil, on
+ * loopback: every error code, exact limits under concurrency, batch and weight counting, API keys, the
+ * trusted-proxy rule, WebSocket pass-through with its connection limit, health-aware routing, failover,
+ * and a reload that swaps workers but keeps the master.
+ */
+import * as net from "net";
+import { Backend } from "../components/gateway";
+import { Gw, luaErrors, startGateway, workerPids } from "./helpers/gateway";
+import { Node, startAnvil, startGethDev } from "./helpers/nodes";
+import { rpc, waitFor } from "./helpers/proc";
+
+jest.setTimeout(120000);
+
+const KEY = "k3y_for_tests_0123456789";
+
+async function post(url: string, body: string, headers: Record<string, string> = {}) {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+    const text = await res.text();
+    let json: any;
+    try {
+        json = JSON.parse(text);
+    } catch {
+        json = undefined;
+    }
+    return { status: res.status, json, text, headers: res.headers };
+}
+
+const call = (method: string, id: unknown = 1, params: unknown[] = []) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
+
+let geth: Node;
+let anvil: Node;
+let backends: Backend[];
+
+beforeAll(async () => {
+    [geth, anvil] = await Promise.all([startGethDev(), startAnvil(1)]);
+    backends = [
+        { name: "geth", host: "127.0.0.1", port: geth.rpcPort },
+        { name: "anvil", host: "127.0.0.1", port: anvil.rpcPort },
+    ];
+});
+
+afterAll(async () => {
+    await geth?.proc.stop("SIGINT");
+    await anvil?.proc.stop();
+});
+
+describe("JSON-RPC validation and policy", () => {
+    let gw: Gw;
+    beforeAll(async () => {
+        gw = await startGateway({
+            backends,
+            wsUpstream: `127.0.0.1:${geth.wsPort}`,
+            config: { maxBatchSize: 5, maxBodyBytes: 4096, getLogsMaxRange: 100, ipRate: 100000, ipBurst: 100000 },
+            apiKeys: { [KEY]: { name: "acme", rate: 1, burst: 3 } },
+        });
+    });
+    afterAll(async () => {
+        expect(luaErrors(gw.errorLog())).toEqual([]);
+        await gw.stop();
+    });
+
+    it("proxies a valid call and echoes string, large and null ids", async () => {
+        for (const id of ["abc", 9007199254740991, null, "ünïcødé"]) {
+            const r = await post(gw.url, call("eth_chainId", id));
+            expect(r.status).toBe(200);
+            expect(r.json.id).toEqual(id);
+            expect(["0x539", "0x7a69"]).toContain(r.json.result);
+        }
+    });
+
+    it("proxies a batch, answering each element", async () => {
+        const r = await post(gw.url, `[${call("eth_chainId", 1)},${call("net_version", 2)},${call("web3_clientVersion", 3)}]`);
+        expect(r.status).toBe(200);
+        expect(r.json.map((x: any) => x.id).sort()).toEqual([1, 2, 3]);
+    });
+
+    it("answers malformed JSON with 400 and -32700", async () => {
+        const r = await post(gw.url, '{"jsonrpc":"2.0","id":1,"method":');
+        expect(r.status).toBe(400);
+        expect(r.json.error.code).toBe(-32700);
+        expect(r.json.id).toBeNull();
+    });
+
+    it("answers a wrong shape with 400 and -32600, echoing the id", async () => {
+        const r = await post(gw.url, '{"jsonrpc":"1.0","id":42,"method":"eth_chainId"}');
+        expect(r.status).toBe(400);
+        expect(r.json).toEqual({ jsonrpc: "2.0", id: 42, error: { code: -32600, message: 'jsonrpc must be "2.0"' } });
+    });
+
+    it("refuses a batch over the limit, naming the limit", async () => {
+        const batch = `[${Array.from({ length: 6 }, (_, i) => call("eth_chainId", i)).join(",")}]`;
+        const r = await post(gw.url, batch);
+        expect(r.status).toBe(400);
+        expect(r.json.error).toEqual({ code: -32600, message: "batch of 6 requests exceeds the limit of 5" });
+    });
+
+    it("refuses an empty batch", async () => {
+        const r = await post(gw.url, "[]");
+        expect(r.status).toBe(400);
+        expect(r.json.error.code).toBe(-32600);
+    });
+
+    it("answers an oversized body with 413 and a JSON-RPC error", async () => {
+        const r = await post(gw.url, call("eth_chainId", 1, ["x".repeat(5000)]));
+        expect(r.status).toBe(413);
+        expect(r.json.error.code).toBe(-32600);
+    });
+
+    it("denies admin, debug, personal, engine and miner with -32601", async () => {
+        for (const m of ["admin_nodeInfo", "debug_traceTransaction", "personal_listAccounts", "engine_exchangeCapabilities", "miner_start", "txpool_content"]) {
+            const r = await post(gw.url, call(m, 5));
+            expect(r.status).toBe(200);
+            expect(r.json).toEqual({ jsonrpc: "2.0", id: 5, error: { code: -32601, message: `method not allowed: ${m}` } });
+        }
+    });
+
+    it("answers denied elements locally and forwards the rest of a batch, in order", async () => {
+        const r = await post(gw.url, `[${call("admin_peers", "a")},${call("eth_chainId", "b")},${call("debug_x", "c")}]`);
+        expect(r.status).toBe(200);
+        const byId = Object.fromEntries(r.json.map((x: any) => [x.id, x]));
+        expect(byId.a.error.code).toBe(-32601);
+        expect(byId.c.error.code).toBe(-32601);
+        expect(["0x539", "0x7a69"]).toContain(byId.b.result);
+    });
+
+    it("caps the eth_getLogs block range with -32602", async () => {
+        const r = await post(gw.url, call("eth_getLogs", 9, [{ fromBlock: "0x0", toBlock: "0x100" }]));
+        expect(r.json.error).toEqual({ code: -32602, message: "eth_getLogs block range of 257 exceeds the limit of 100" });
+        const ok = await post(gw.url, call("eth_getLogs", 9, [{ fromBlock: "0x0", toBlock: "0x1" }]));
+        expect(ok.json.result).toEqual([]);
+    });
+
+    it("requires POST, and 404s other paths", async () => {
+        const get = await fetch(gw.url);
+        expect(get.status).toBe(405);
+        expect((await get.json()).error.code).toBe(-32600);
+        const other = await fetch(`${gw.url}/nope/nope`);
+        expect(other.status).toBe(404);
+    });
+
+    it("answers 401 to an unknown API key, in the header or the path", async () => {
+        const h = await post(gw.url, call("eth_chainId"), { "x-api-key": "not_a_real_key_000000" });
+        expect(h.status).toBe(401);
+        const p = await post(`${gw.url}/not_a_real_key_000000`, call("eth_chainId"));
+        expect(p.status).toBe(401);
+        expect(p.json.error.code).toBe(-32001);
+    });
+
+    it("gives an API key its own limit, by header or by path", async () => {
+        const codes: number[] = [];
+        for (let i = 0; i < 3; i++) codes.push((await post(gw.url, call("eth_chainId"), { "x-api-key": KEY })).status);
+        codes.push((await post(`${gw.url}/${KEY}`, call("eth_chainId"))).status);
+        expect(codes).toEqual([200, 200, 200, 429]);
+        // The IP's own bucket is untouched.
+        expect((await post(gw.url, call("eth_chainId"))).status).toBe(200);
+    });
+
+    it("passes WebSocket through to geth and limits connections per IP", async () => {
+        const open = (): Promise<{ socket: net.Socket; status: number }> =>
+            new Promise((resolve, reject) => {
+                const socket = net.connect(gw.port, "127.0.0.1", () => {
+                    socket.write(
+                        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://localhost\r\n\r\n",
+                    );
+                });
+                socket.once("data", (d) => resolve({ socket, status: Number(d.toString().split(" ")[1]) }));
+                socket.once("error", reject);
+            });
+        const conns = [];
+        for (let i = 0; i < gw.config.wsMaxConnsPerIp; i++) conns.push(await open());
+        expect(conns.map((c) => c.status)).toEqual(Array(gw.config.wsMaxConnsPerIp).fill(101));
+        const extra = await open();
+        expect(extra.status).toBe(429);
+        for (const c of [...conns, extra]) c.socket.destroy();
+    });
+
+    it("exports request, rejection, latency and backend metrics", async () => {
+        const text = await (await fetch(gw.metricsUrl)).text();
+        expect(text).toMatch(/^ethnode_gateway_requests_total\{method="eth_chainId",outcome="ok"\} \d+/m);
+        expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="method_denied"\} \d+/m);
+        expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="parse_error"\} \d+/m);
+        expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="rate_limited"\} \d+/m);
+        expect(text).toMatch(/^ethnode_gateway_upstream_latency_seconds_bucket\{backend="(geth|anvil)",le="\+Inf"\} \d+/m);
+        expect(text).toMatch(/^ethnode_gateway_backend_healthy\{backend="geth"\} 1/m);
+        // Denied methods share one label: an attacker cannot mint series.
+        expect(text).not.toContain('method="admin_nodeInfo"');
+    });
+});
+
+describe("rate limiting across 2 workers", () => {
+    it("allows exactly the burst under 4x concurrency, then 429 with Retry-After and RateLimit headers", async () => {
+        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 40 } });
+        try {
+            const results = await Promise.all(Array.from({ length: 160 }, () => post(gw.url, call("eth_chainId"))));
+            const ok = results.filter((r) => r.status === 200).length;
+            const limited = results.filter((r) => r.status === 429);
+            expect(ok).toBe(40);
+            expect(limited.length).toBe(120);
+            const r = limited[0];
+            expect(Number(r.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+            expect(r.headers.get("ratelimit-limit")).toBe("40");
+            expect(r.headers.get("ratelimit-remaining")).toBe("0");
+            expect(r.json.error).toEqual({ code: -32005, message: "rate limit exceeded" });
+            expect(Number(results.find((x) => x.status === 200)!.headers.get("ratelimit-limit"))).toBe(40);
+            expect(luaErrors(gw.errorLog())).toEqual([]);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("counts every batch element and weighs methods", async () => {
+        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 25, methodWeights: { eth_getLogs: 10 } } });
+        try {
+            const batch = `[${Array.from({ length: 10 }, (_, i) => call("eth_chainId", i)).join(",")}]`;
+            expect((await post(gw.url, batch)).status).toBe(200);
+            expect((await post(gw.url, batch)).status).toBe(200);
+            const third = await post(gw.url, batch);
+            expect(third.status).toBe(429);
+            expect(third.json).toHaveLength(10);
+            expect(third.json[0].error.code).toBe(-32005);
+            // 20 used, 5 left: one eth_getLogs (weight 10) does not fit, five eth_chainId do.
+            expect((await post(gw.url, call("eth_getLogs", 1, [{ fromBlock: "0x0", toBlock: "0x0" }]))).status).toBe(429);
+            for (let i = 0; i < 5; i++) expect((await post(gw.url, call("eth_chainId"))).status).toBe(200);
+            expect((await post(gw.url, call("eth_chainId"))).status).toBe(429);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("ignores X-Forwarded-For from an untrusted peer, honours it from a trusted proxy", async () => {
+        const untrusted = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2 } });
+        try {
+            const codes = [];
+            for (const ip of ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) {
+                codes.push((await post(untrusted.url, call("eth_chainId"), { "x-forwarded-for": ip })).status);
+            }
+            expect(codes).toEqual([200, 200, 429]);
+        } finally {
+            await untrusted.stop();
+        }
+        const trusted = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2, trustedProxies: ["127.0.0.1/32"] } });
+        try {
+            const codes = [];
+            for (const ip of ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1", "203.0.113.1"]) {
+                codes.push((await post(trusted.url, call("eth_chainId"), { "x-forwarded-for": ip })).status);
+            }
+            expect(codes).toEqual([200, 200, 200, 200, 429]);
+        } finally {
+            await trusted.stop();
+        }
+    });
+
+    it("reloads a new limit by swapping workers, keeping the master", async () => {
+        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 3 } });
+        try {
+            const master = gw.proc.child.pid!;
+            const before = workerPids(master);
+            expect(before).toHaveLength(2);
+            for (let i = 0; i < 3; i++) expect((await post(gw.url, call("eth_chainId"))).status).toBe(200);
+            expect((await post(gw.url, call("eth_chainId"))).status).toBe(429);
+            await gw.reload({ ipBurst: 50 });
+            await waitFor("new workers", async () => {
+                const now = workerPids(master);
+                return now.length === 2 && now.every((p) => !before.includes(p)) ? true : undefined;
+            });
+            expect(gw.proc.child.exitCode).toBeNull();
+            const r = await post(gw.url, call("eth_chainId"));
+            expect(r.status).toBe(200);
+            expect(r.headers.get("ratelimit-limit")).toBe("50");
+        } finally {
+            await gw.stop();
+        }
+    });
+});
+
+describe("upstream health and failover", () => {
+    it("excludes a backend whose head lags, and reports it on /health", async () => {
+        const lagging = await startAnvil();
+        const gw = await startGateway({
+            backends: [backends[0], { name: "lagging", host: "127.0.0.1", port: lagging.rpcPort }],
+            config: { maxLagBlocks: 3 },
+        });
+        try {
+            // anvil jumps 50 blocks ahead: now geth is the one lagging.
+            await rpc(lagging.url, "anvil_mine", ["0x32"]);
+            await waitFor("lag detected", async () => {
+                const h = await (await fetch(gw.healthUrl)).json();
+                return h.backends.find((b: any) => b.name === "geth").state === "lagging" ? h : undefined;
+            });
+            const ids = await Promise.all(Array.from({ length: 20 }, () => post(gw.url, call("eth_chainId"))));
+            expect(new Set(ids.map((r) => r.json.result))).toEqual(new Set(["0x7a69"]));
+        } finally {
+            await gw.stop();
+            await lagging.proc.stop();
+        }
+    });
+
+    it("retries an idempotent read on the other backend when one dies: no failed read", async () => {
+        const doomed = await startAnvil(1);
+        const gw = await startGateway({
+            backends: [backends[0], { name: "doomed", host: "127.0.0.1", port: doomed.rpcPort }],
+            config: { healthIntervalSec: 30, maxLagBlocks: 1000 },
+        });
+        try {
+            await doomed.proc.stop("SIGKILL");
+            // The health checker has not noticed yet (30 s interval): every read must be rescued by the retry.
+            const results = await Promise.all(Array.from({ length: 40 }, (_, i) => post(gw.url, call("eth_blockNumber", i))));
+            expect(results.filter((r) => r.status !== 200 || !r.json.result)).toEqual([]);
+            expect(luaErrors(gw.errorLog())).toEqual([]);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("answers 503 with a JSON-RPC error when no backend is healthy, and /health turns 503", async () => {
+        const a = await startAnvil(1);
+        const gw = await startGateway({ backends: [{ name: "only", host: "127.0.0.1", port: a.rpcPort }] });
+        try {
+            await a.proc.stop("SIGKILL");
+            await waitFor("unhealthy", async () => ((await fetch(gw.healthUrl)).status === 503 ? true : undefined));
+            const r = await post(gw.url, call("eth_chainId"));
+            expect(r.status).toBe(503);
+            expect(r.json.error).toEqual({ code: -32603, message: "no healthy upstream" });
+        } finally {
+            await gw.stop();
+        }
+    });
+});

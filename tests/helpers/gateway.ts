@@ -1,0 +1,103 @@
+/**
+ * Runs the rendered gateway under Debian's nginx + lua module in a temp prefix on loopback: the same
+ * nginx.conf, gateway.json and Lua files the Gateway component installs, with ports moved.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ApiKeyLimit, GatewayConfig, gatewaySection } from "../../components/config";
+import { Backend, luaModules, renderGateway } from "../../components/gateway";
+import { parseSection } from "../../components/schema";
+import { Proc, freePort, startProc, tmpDir, waitFor } from "./proc";
+
+export interface Gw {
+    url: string;
+    port: number;
+    metricsUrl: string;
+    healthUrl: string;
+    prefix: string;
+    proc: Proc;
+    config: GatewayConfig;
+    errorLog: () => string;
+    /** Re-renders with new settings and sends SIGHUP, as `systemctl reload` would. */
+    reload: (overrides: Partial<GatewayConfig>) => Promise<void>;
+    stop: () => Promise<void>;
+}
+
+export function gatewayConfig(overrides: Record<string, unknown> = {}): GatewayConfig {
+    return parseSection("ethnode:gateway", gatewaySection, { source: "debian", ...overrides }, { network: "dev" });
+}
+
+function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string): string {
+    const releaseDir = path.join(prefix, "release");
+    fs.rmSync(releaseDir, { recursive: true, force: true });
+    for (const [rel, src] of Object.entries(luaModules())) {
+        fs.mkdirSync(path.dirname(path.join(releaseDir, "lua", rel)), { recursive: true, mode: 0o755 });
+        fs.writeFileSync(path.join(releaseDir, "lua", rel), src, { mode: 0o644 });
+    }
+    const r = renderGateway({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1" });
+    fs.writeFileSync(path.join(releaseDir, "gateway.json"), r.gatewayJson, { mode: 0o644 });
+    const conf = path.join(releaseDir, "nginx.conf");
+    fs.writeFileSync(conf, r.nginxConf, { mode: 0o644 });
+    return conf;
+}
+
+export async function startGateway(opts: {
+    backends: Backend[];
+    wsUpstream?: string;
+    config?: Record<string, unknown>;
+    apiKeys?: Record<string, ApiKeyLimit>;
+}): Promise<Gw> {
+    const prefix = tmpDir("gw");
+    // Workers run as nobody (the master is root here): everything they read must be world-readable.
+    fs.chmodSync(prefix, 0o755);
+    for (const d of ["logs", "run", "tmp"]) fs.mkdirSync(path.join(prefix, d), { mode: 0o777 });
+    fs.chmodSync(path.join(prefix, "tmp"), 0o777);
+    const keysFile = path.join(prefix, "keys.json");
+    fs.writeFileSync(keysFile, JSON.stringify(opts.apiKeys ?? {}), { mode: 0o644 });
+    const port = await freePort();
+    const metricsPort = await freePort();
+    let cfg = gatewayConfig({ healthIntervalSec: 1, ...opts.config, port, metricsPort });
+    const wsUpstream = opts.wsUpstream ?? `${opts.backends[0].host}:${opts.backends[0].port}`;
+    const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile);
+    execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
+    const proc = startProc("nginx", ["-p", prefix, "-c", conf, "-g", "daemon off;"], path.join(prefix, "logs", "stdout.log"));
+    const url = `http://127.0.0.1:${port}`;
+    const healthUrl = `http://127.0.0.1:${metricsPort}/health`;
+    await waitFor("gateway health", async () => ((await fetch(healthUrl)).status === 200 ? true : undefined), 20000);
+    const gw: Gw = {
+        url,
+        port,
+        metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+        healthUrl,
+        prefix,
+        proc,
+        config: cfg,
+        errorLog: () => fs.readFileSync(path.join(prefix, "logs", "error.log"), "utf8"),
+        reload: async (overrides) => {
+            cfg = { ...cfg, ...overrides };
+            gw.config = cfg;
+            writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile);
+            execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
+            proc.child.kill("SIGHUP");
+            // The old workers finish; new ones answer with the new config.
+            await new Promise((r) => setTimeout(r, 500));
+        },
+        stop: async () => {
+            await proc.stop("SIGQUIT");
+            fs.rmSync(prefix, { recursive: true, force: true });
+        },
+    };
+    return gw;
+}
+
+/** Worker pids of a running nginx master (children of the master process). */
+export function workerPids(masterPid: number): number[] {
+    const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(masterPid)], { encoding: "utf8" });
+    return out.split(/\s+/).filter(Boolean).map(Number).sort();
+}
+
+/** Lua errors are never acceptable: a crash in the pipeline would be a 500 of our own making. */
+export function luaErrors(log: string): string[] {
+    return log.split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l) && /lua|\.lua:/.test(l));
+}

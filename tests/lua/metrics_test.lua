@@ -1,0 +1,23 @@
+local T = ...
+local metrics = require("ethnode.metrics")
+
+T.test("renders counters with HELP/TYPE and escaped labels", function()
+    local m = metrics.new(T.dict())
+    m:inc("ethnode_gateway_requests_total", { method = "eth_call", outcome = "ok" })
+    m:inc("ethnode_gateway_requests_total", { method = "eth_call", outcome = "ok" })
+    m:inc("ethnode_gateway_rejections_total", { reason = 'a"b' })
+    local out = m:render()
+    T.truthy(out:find('ethnode_gateway_requests_total{method="eth_call",outcome="ok"} 2', 1, true), out)
+    T.truthy(out:find("# TYPE ethnode_gateway_requests_total counter", 1, true), out)
+    T.truthy(out:find('reason="a\\"b"', 1, true), out)
+end)
+
+T.test("a histogram observation fills cumulative buckets, sum and count", function()
+    local m = metrics.new(T.dict())
+    m:observe("ethnode_gateway_upstream_latency_seconds", { backend = "a" }, 0.003)
+    local out = m:render()
+    T.truthy(out:find('ethnode_gateway_upstream_latency_seconds_bucket{backend="a",le="0.0025"}', 1, true) == nil, out)
+    T.truthy(out:find('ethnode_gateway_upstream_latency_seconds_bucket{backend="a",le="0.005"} 1', 1, true), out)
+    T.truthy(out:find('ethnode_gateway_upstream_latency_seconds_bucket{backend="a",le="+Inf"} 1', 1, true), out)
+    T.truthy(out:find('ethnode_gateway_upstream_latency_seconds_count{backend="a"} 1', 1, true), out)
+end)

@@ -1,0 +1,44 @@
+local T = ...
+local policy = require("ethnode.policy")
+
+local p = policy.new({ allow = { "eth_*", "net_*", "web3_*" }, weights = { eth_getLogs = 10 }, max_logs_range = 100 })
+
+T.test("allows the default namespaces", function()
+    T.eq(p:allowed("eth_blockNumber"), true)
+    T.eq(p:allowed("net_version"), true)
+    T.eq(p:allowed("web3_clientVersion"), true)
+end)
+
+T.test("denies other and dangerous namespaces", function()
+    for _, m in ipairs({ "admin_peers", "debug_traceTransaction", "personal_sign", "engine_newPayloadV4",
+        "miner_start", "txpool_content", "eth", "foo" }) do
+        T.eq(p:allowed(m), false, m)
+    end
+end)
+
+T.test("a dangerous method is served only when named explicitly", function()
+    local q = policy.new({ allow = { "eth_*", "debug_traceTransaction" } })
+    T.eq(q:allowed("debug_traceTransaction"), true)
+    T.eq(q:allowed("debug_setHead"), false)
+end)
+
+T.test("weights default to 1", function()
+    T.eq(p:weight("eth_getLogs"), 10)
+    T.eq(p:weight("eth_chainId"), 1)
+end)
+
+T.test("caps the eth_getLogs range, with tags resolved against the head", function()
+    local ok = { method = "eth_getLogs", params = { { fromBlock = "0x1", toBlock = "0x64" } } }
+    T.eq(p:check_params(ok, 1000), nil)
+    local wide = { method = "eth_getLogs", params = { { fromBlock = "0x1", toBlock = "0x65" } } }
+    T.eq(p:check_params(wide, 1000), "eth_getLogs block range of 101 exceeds the limit of 100")
+    local tagged = { method = "eth_getLogs", params = { { fromBlock = "earliest", toBlock = "latest" } } }
+    T.eq(p:check_params(tagged, 1000), "eth_getLogs block range of 1001 exceeds the limit of 100")
+    T.eq(p:check_params({ method = "eth_getLogs", params = { { blockHash = "0xab" } } }, 1000), nil)
+    T.eq(p:check_params({ method = "eth_getLogs", params = { { fromBlock = "zz" } } }, 1000), "invalid block number in eth_getLogs filter")
+end)
+
+T.test("writes and filters are not idempotent", function()
+    T.eq(policy.idempotent("eth_sendRawTransaction"), false)
+    T.eq(policy.idempotent("eth_call"), true)
+end)
