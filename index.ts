@@ -2,12 +2,26 @@
  * ethnode: one `pulumi up` per stack stands up a hardened Ethereum full node.
  * Config is read and validated once; components get typed values and pass endpoints to each other.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
+import { Gateway } from "./components/gateway";
 import { buildNode } from "./components/node";
 
 const cfg = loadConfig();
 const nodes = [buildNode("node-0", cfg)];
 const primary = nodes[0];
+
+// One gateway in front of every node's Geth; it runs on the primary host.
+const gateway = new Gateway("gateway", {
+    connection: primary.host.connection,
+    gateway: cfg.gateway,
+    backends: nodes.map((n) => ({ name: n.name, ...n.geth.rpcBackend })),
+    wsUpstream: `${primary.geth.wsBackend.host}:${primary.geth.wsBackend.port}`,
+    dataDir: primary.host.dataDir,
+    apiKeys: cfg.apiKeys,
+    purgeOnDestroy: cfg.host.purgeOnDestroy,
+    after: [primary.host.ready, ...nodes.map((n) => n.geth.service)],
+});
 
 export const network = cfg.network;
 export const publicIp = primary.host.publicIp;
@@ -21,4 +35,6 @@ export const endpoints = nodes.map((n) => ({
     beaconApi: n.lighthouse?.beaconApiUrl,
     beaconMetrics: n.lighthouse?.metricsUrl,
 }));
+export const rpcEndpoint = pulumi.interpolate`http://${primary.host.publicIp}:${gateway.publicPort}`;
+export const gatewayMetrics = gateway.metricsUrl;
 export const clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };

@@ -8,7 +8,7 @@ import * as path from "path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ApiKeyLimit, GatewayConfig } from "./config";
-import { LOOPBACK, PORTS } from "./ports";
+import { LOOPBACK } from "./ports";
 import { Connection, HostFile, hostStep } from "./remote";
 import { render, sha256, shq } from "./render";
 
@@ -237,5 +237,3 @@ export class Gateway extends pulumi.ComponentResource {
         this.registerOutputs({ metricsUrl: this.metricsUrl, healthUrl: this.healthUrl });
     }
 }
-
-export const GETH_BACKEND: Backend = { name: "geth-0", host: LOOPBACK, port: PORTS.gethHttp };

@@ -96,6 +96,9 @@ export class Geth extends pulumi.ComponentResource {
     public readonly authRpcUrl: pulumi.Output<string>;
     public readonly metricsUrl: pulumi.Output<string>;
     public readonly version: string;
+    /** Where the gateway reaches this Geth's JSON-RPC and WebSocket (host-local). */
+    public readonly rpcBackend: { host: string; port: number };
+    public readonly wsBackend: { host: string; port: number };
     /** The last step; dependants wait for a healthy Geth. */
     public readonly service: command.remote.Command;
     /** The JWT file step; the consensus client waits for it. */
@@ -139,6 +142,8 @@ export class Geth extends pulumi.ComponentResource {
             dependsOn: [args.hostReady, this.jwtFile],
         });
 
+        this.rpcBackend = { host: LOOPBACK, port: PORTS.gethHttp };
+        this.wsBackend = { host: LOOPBACK, port: PORTS.gethWs };
         this.rpcUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethHttp}`);
         this.wsUrl = pulumi.output(`ws://${LOOPBACK}:${PORTS.gethWs}`);
         this.authRpcUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethAuthRpc}`);

@@ -6,9 +6,9 @@ import { MOCK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecr
 
 const COMMAND = "command:remote:Command";
 
-async function runIndex(stack: string, overrides: Record<string, string> = {}) {
+async function runIndex(stack: string, overrides: Record<string, string> = {}, extraSecrets: string[] = []) {
     const { config, secretKeys } = withSecrets({ ...stackConfig(stack), ...overrides });
-    return withMocks(stack, config, secretKeys, async (pulumi) => {
+    return withMocks(stack, config, [...secretKeys, ...extraSecrets], async (pulumi) => {
         const program = require("../index");
         // Resolve every export: proves the program's outputs are wired, and only a mocked run produces them.
         return resolve<Record<string, any>>(pulumi, program);
@@ -66,6 +66,10 @@ describe("dev stack (sepolia on AWS)", () => {
                 "ethnode:jwt:JwtSecret node-0-jwt",
                 "ethnode:lighthouse:Lighthouse node-0-lighthouse",
                 "random:index/randomBytes:RandomBytes node-0-jwt-bytes",
+                "ethnode:gateway:Gateway gateway",
+                `${COMMAND} gateway-install`,
+                `${COMMAND} gateway-keys`,
+                `${COMMAND} gateway-config`,
             ].sort(),
         );
     });
@@ -123,6 +127,8 @@ describe("dev stack (sepolia on AWS)", () => {
             },
         ]);
         expect(out.clientVersions).toEqual({ geth: "1.17.4", lighthouse: "8.2.2" });
+        expect(out.rpcEndpoint).toBe(`http://${MOCK.publicIp}:8080`);
+        expect(out.gatewayMetrics).toBe("http://127.0.0.1:9145/metrics");
     });
 
     it("delivers the JWT from RandomBytes to the host on stdin only, 0640 root:ethnode-jwt", () => {
@@ -247,6 +253,24 @@ describe("config edits change only what they must", () => {
         const lh = JSON.parse(stackConfig("dev")["ethnode:lighthouse"]);
         const after = await runIndex("dev", { "ethnode:lighthouse": JSON.stringify({ ...lh, targetPeers: 60 }) });
         expect(changed(before.resources, after.resources)).toEqual(["node-0-lighthouse-service"]);
+    });
+
+    it("a gateway rate-limit edit re-runs the gateway's config step only", async () => {
+        const before = await runIndex("dev");
+        const gw = JSON.parse(stackConfig("dev")["ethnode:gateway"]);
+        const after = await runIndex("dev", { "ethnode:gateway": JSON.stringify({ ...gw, ipRate: 7 }) });
+        expect(changed(before.resources, after.resources)).toEqual(["gateway-config"]);
+    });
+
+    it("an API key edit re-runs the (secret) keys step only", async () => {
+        const keys = (limit: number) => JSON.stringify({ abcdefghijklmnop0123: { name: "acme", rate: limit, burst: limit } });
+        const before = await runIndex("dev", { "ethnode:apiKeys": keys(5) }, ["ethnode:apiKeys"]);
+        const after = await runIndex("dev", { "ethnode:apiKeys": keys(6) }, ["ethnode:apiKeys"]);
+        expect(changed(before.resources, after.resources)).toEqual(["gateway-keys"]);
+        const stdin = after.byName("gateway-keys").inputs.stdin;
+        expect(isSecretValue(stdin)).toBe(true);
+        expect(plainSurface(after.byName("gateway-keys"))).not.toContain("abcdefghijklmnop0123");
+        expect(plainSurface(after.byName("gateway-config"))).not.toContain("abcdefghijklmnop0123");
     });
 
     it("an unchanged config renders identically", async () => {

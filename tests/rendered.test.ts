@@ -29,11 +29,11 @@ describe("systemd units", () => {
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     function write(name: string, text: string): string {
-        const unitName = name.replace(/-(mainnet|sepolia|hoodi|dev)\.service$/, ".service");
+        const unitName = name.replace(/-(mainnet|sepolia|hoodi|dev|openresty|debian)\.service$/, ".service");
         const sub = path.join(dir, name);
         fs.mkdirSync(sub, { recursive: true });
         const file = path.join(sub, unitName);
-        fs.writeFileSync(file, text.replace(/^ExecStart=\S+/m, `ExecStart=${stub}`));
+        fs.writeFileSync(file, text.replace(/^(ExecStart|ExecStartPre|ExecReload)=(?!\/bin\/kill)\S+/gm, `$1=${stub}`));
         return file;
     }
 
@@ -83,5 +83,24 @@ describe("provisioning scripts", () => {
 
     it.each(scripts().map((s) => [s.name, s.text]))("%s matches its snapshot", (_name, text) => {
         expect(text).toMatchSnapshot();
+    });
+});
+
+describe("gateway config", () => {
+    const { renderGateway } = require("../components/gateway");
+    const { gatewayConfig } = require("./helpers/gateway");
+    it.each(["openresty", "debian"])("nginx.conf and gateway.json for %s match their snapshots", (source) => {
+        const r = renderGateway({
+            gateway: gatewayConfig({ source, trustedProxies: ["10.0.0.0/8"] }),
+            backends: [{ name: "node-0", host: "127.0.0.1", port: 8545 }],
+            wsUpstream: "127.0.0.1:8546",
+            prefix: "/var/lib/ethnode/gateway",
+            releaseDir: "/etc/ethnode/gateway/releases/0123456789abcdef",
+            keysFile: "/etc/ethnode/gateway/keys.json",
+        });
+        expect(r.nginxConf).toMatchSnapshot();
+        expect(r.gatewayJson).toMatchSnapshot();
+        expect(r.nginxConf).toContain("set_real_ip_from 10.0.0.0/8;");
+        expect(r.nginxConf.includes("load_module")).toBe(source === "debian");
     });
 });

@@ -8,6 +8,7 @@ import { LIGHTHOUSE_HEALTH, renderLighthouseUnit } from "../../components/lighth
 import { renderInstallScript } from "../../components/client";
 import { asRoot } from "../../components/remote";
 import { render, shq } from "../../components/render";
+import { GATEWAY_ROOT, GATEWAY_USER, renderGatewayUnit } from "../../components/gateway";
 import { TEST_SSH_KEY } from "./pulumi";
 
 export const DATA_DIR = "/var/lib/ethnode";
@@ -33,6 +34,9 @@ export interface Rendered {
 
 export function units(): Rendered[] {
     const out: Rendered[] = [];
+    for (const source of ["openresty", "debian"] as const) {
+        out.push({ name: `ethnode-gateway-${source}.service`, text: renderGatewayUnit(source, `${DATA_DIR}/gateway`) });
+    }
     for (const network of NETWORKS) {
         const cfg = configFor(network);
         out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth }) });
@@ -77,6 +81,22 @@ export function scripts(): Rendered[] {
         ),
         step("remove-service", render("scripts/remove-service.sh", { unit: shq("geth") })),
         step("install-jwt", render("scripts/install-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), jwtGroup: "ethnode-jwt" }), true),
+        ...(["openresty", "debian"] as const).map((source) =>
+            step(
+                `install-gateway-${source}`,
+                render("scripts/install-gateway.sh", { source: shq(source), user: shq(GATEWAY_USER), prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT) }),
+                true,
+            ),
+        ),
+        step(
+            "reload-gateway",
+            render("scripts/reload-gateway.sh", { binary: "/usr/sbin/nginx", prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT), user: shq(GATEWAY_USER), release: shq("0123abcd") }),
+            true,
+        ),
+        step(
+            "remove-gateway",
+            render("scripts/remove-gateway.sh", { user: shq(GATEWAY_USER), prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT), purge: shq("true") }),
+        ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), purge: shq("false") })),
     ];
 }
