@@ -180,7 +180,15 @@ describe("JSON-RPC validation and policy", () => {
     });
 
     it("exports request, rejection, latency and backend metrics", async () => {
-        const text = await (await fetch(gw.metricsUrl)).text();
+        // Workers flush their counts to shared memory every second.
+        const text = await waitFor(
+            "metrics flushed",
+            async () => {
+                const t = await (await fetch(gw.metricsUrl)).text();
+                return t.includes("ethnode_gateway_requests_total") && t.includes("latency_seconds_bucket") ? t : undefined;
+            },
+            5000,
+        );
         expect(text).toMatch(/^ethnode_gateway_requests_total\{method="eth_chainId",outcome="ok"\} \d+/m);
         expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="method_denied"\} \d+/m);
         expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="parse_error"\} \d+/m);
@@ -323,8 +331,11 @@ describe("upstream health and failover", () => {
         try {
             await a.proc.stop("SIGKILL");
             await waitFor("unhealthy", async () => ((await fetch(gw.healthUrl)).status === 503 ? true : undefined));
-            const r = await post(gw.url, call("eth_chainId"));
-            expect(r.status).toBe(503);
+            // Workers re-read the health state at most every 200 ms.
+            const r = await waitFor("503", async () => {
+                const x = await post(gw.url, call("eth_chainId"));
+                return x.status === 503 ? x : undefined;
+            }, 3000);
             expect(r.json.error).toEqual({ code: -32603, message: "no healthy upstream" });
         } finally {
             await gw.stop();

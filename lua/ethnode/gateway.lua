@@ -51,6 +51,11 @@ function _M.init_worker()
     end
     ngx.timer.at(0, tick)
     ngx.timer.every(interval, tick)
+    ngx.timer.every(1, function(premature)
+        if premature then return end
+        local failed = metrics:flush()
+        if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
+    end)
 end
 
 local function http_post(host, port, body, timeout_ms)
@@ -107,10 +112,24 @@ local function send_error(status, code, message, id, reason)
     return send(status, jsonrpc.encode_error(id, code, message))
 end
 
-local function method_label(method)
-    -- Only methods the policy allows get their own label: an attacker cannot blow up cardinality.
-    return policy:allowed(method) and method or "other"
+-- Series keys built once per (method, outcome) and per backend: the log phase only adds numbers.
+local request_keys = {}
+local function request_key(method, outcome)
+    local by_outcome = request_keys[method]
+    if not by_outcome then
+        by_outcome = {}
+        request_keys[method] = by_outcome
+    end
+    local key = by_outcome[outcome]
+    if not key then
+        key = metrics_mod.key("ethnode_gateway_requests_total", { method = method, outcome = outcome })
+        by_outcome[outcome] = key
+    end
+    return key
 end
+
+local latency_keys = {}
+local status_keys = {}
 
 local function ratelimit_headers(state)
     local h = {
@@ -125,9 +144,9 @@ end
 -- Who is asking: a valid API key (its own limit) or the client address (realip has already applied the
 -- trusted-proxy rule, so a spoofed X-Forwarded-For from anyone else is ignored).
 local function identity()
-    local key = ngx.var.http_x_api_key
-    if not key or key == "" then key = ngx.var.path_key end
-    if key and key ~= "" then
+    -- $ethnode_api_key is the X-Api-Key header, else the key path segment (an nginx map: one lookup).
+    local key = ngx.var.ethnode_api_key
+    if key ~= "" then
         local k = keys[key]
         if not k then return nil end
         return "key:" .. (k.name or key), k.rate, k.burst
@@ -154,6 +173,7 @@ function _M.access()
     end
 
     -- Policy, element by element: a rejected element gets its own error; the rest go upstream.
+    pool:refresh(ngx.now())
     local head = pool:pool_head()
     local forward, answers, weight, idempotent, methods = {}, {}, 0, true, {}
     for i, item in ipairs(parsed.items) do
@@ -163,7 +183,7 @@ function _M.access()
             answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
         elseif not policy:allowed(req.method) then
             reject("method_denied")
-            metrics:inc("ethnode_gateway_requests_total", { method = "other", outcome = "denied" })
+            metrics:add(request_key("other", "denied"), 1)
             if req.id ~= nil then
                 answers[i] = jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. req.method)
             end
@@ -171,7 +191,7 @@ function _M.access()
             local bad = policy:check_params(req, head)
             if bad then
                 reject("params")
-                metrics:inc("ethnode_gateway_requests_total", { method = req.method, outcome = "denied" })
+                metrics:add(request_key(req.method, "denied"), 1)
                 if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad) end
             else
                 forward[#forward + 1] = i
@@ -190,14 +210,17 @@ function _M.access()
             return send_error(401, -32001, "unknown API key", nil, "bad_key")
         end
         local allowed, state = limiter:take(who, rate, burst, weight, ngx.now())
-        if state.err then metrics:inc("ethnode_gateway_dict_errors_total") end
-        rl_headers = ratelimit_headers(state)
+        if state.err then
+            metrics:inc("ethnode_gateway_dict_errors_total")
+            ngx.log(ngx.WARN, "ethnode: limiter dict error (", state.err, "), failing ", conf.fail_open and "open" or "closed")
+        end
         if not allowed then
+            rl_headers = ratelimit_headers(state)
             reject("rate_limited", #forward)
             local errs = {}
             for _, i in ipairs(forward) do
                 local req = parsed.items[i].req
-                metrics:inc("ethnode_gateway_requests_total", { method = req.method, outcome = "rate_limited" })
+                metrics:add(request_key(req.method, "rate_limited"), 1)
                 errs[#errs + 1] = jsonrpc.error_object(req.id, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
             end
             local out = parsed.batch and jsonrpc.encode(errs) or jsonrpc.encode(errs[1])
@@ -205,16 +228,17 @@ function _M.access()
         end
         if not pool:any_healthy() then
             reject("no_upstream", #forward)
-            return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"), rl_headers)
+            return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"))
         end
+        local h = ngx.header
+        h["RateLimit-Limit"] = state.limit
+        h["RateLimit-Remaining"] = state.remaining
+        h["RateLimit-Reset"] = state.reset
     end
 
     local ctx = ngx.ctx
     ctx.methods = methods
     ctx.idempotent = idempotent
-    if rl_headers then
-        for k, v in pairs(rl_headers) do ngx.header[k] = v end
-    end
 
     if #forward == #parsed.items then
         return -- fast path: the original body goes upstream untouched (ids and numbers byte-exact)
@@ -260,23 +284,44 @@ function _M.balancer()
     if not ok then ngx.log(ngx.WARN, "ethnode: set_current_peer: ", err) end
 end
 
--- log_by_lua: outcomes and upstream latency.
+local function count_status(status)
+    local class = sub(status, 1, 1)
+    local key = status_keys[class]
+    if not key then
+        key = metrics_mod.key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" })
+        status_keys[class] = key
+    end
+    metrics:add(key, 1)
+end
+
+-- log_by_lua: outcomes and upstream latency. Methods here all passed the policy (bounded label set).
 function _M.log()
     local ctx = ngx.ctx
-    local status = ngx.status
-    local outcome = status < 300 and "ok" or "upstream_error"
-    if ctx.methods then
-        for _, m in ipairs(ctx.methods) do
-            metrics:inc("ethnode_gateway_requests_total", { method = method_label(m), outcome = outcome })
-        end
+    local methods = ctx.methods
+    if not methods then return end
+    local outcome = ngx.status < 300 and "ok" or "upstream_error"
+    for i = 1, #methods do
+        metrics:add(request_key(methods[i], outcome), 1)
     end
+    local backend = ctx.backend
+    if not backend then return end
     local times = ngx.var.upstream_response_time
+    -- "0.002", or "0.001, 0.002" after a retry (the last try is the one that answered).
+    local t = times and (tonumber(times) or tonumber(times:match("([%d.]+)$")))
+    if t then
+        local keys = latency_keys[backend.name]
+        if not keys then
+            keys = metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = backend.name })
+            latency_keys[backend.name] = keys
+        end
+        metrics:observe_keys(keys, t)
+    end
     local statuses = ngx.var.upstream_status
-    if times and statuses and ctx.backend then
-        local t = tonumber(times:match("([%d.]+)$"))
-        if t then metrics:observe("ethnode_gateway_upstream_latency_seconds", { backend = ctx.backend.name }, t) end
-        for s in gmatch(statuses, "%d+") do
-            metrics:inc("ethnode_gateway_upstream_requests_total", { code = sub(s, 1, 1) .. "xx" })
+    if statuses then
+        if #statuses == 3 then
+            count_status(statuses) -- the common case: one try
+        else
+            for st in gmatch(statuses, "%d+") do count_status(st) end
         end
     end
 end

@@ -1,8 +1,8 @@
 -- JSON-RPC 2.0 request parsing and validation. Pure: no ngx; tested under plain LuaJIT.
 local cjson = require("cjson.safe")
 
-local type, pairs, ipairs, next, floor = type, pairs, ipairs, next, math.floor
-local byte, find, format = string.byte, string.find, string.format
+local type, ipairs, next = type, ipairs, next
+local byte, format = string.byte, string.format
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -16,15 +16,6 @@ _M.LIMIT_EXCEEDED = -32005
 -- cjson decodes JSON null as this sentinel.
 local NULL = cjson.null
 
-local function is_array(t)
-    local n = 0
-    for k in pairs(t) do
-        if type(k) ~= "number" or k < 1 or floor(k) ~= k then return false end
-        n = n + 1
-    end
-    return n == #t
-end
-
 -- An id may be a string, a number or null; anything else is invalid (and echoed as null).
 local function valid_id(id)
     local t = type(id)
@@ -32,8 +23,10 @@ local function valid_id(id)
 end
 
 -- Validates one decoded request. Returns the request, or nil, a message and the id to echo.
+-- cjson gives objects string keys only, so an element at [1] means the value was a non-empty array; an
+-- empty one has no method and fails below. (No pairs/next here: they keep LuaJIT from compiling the path.)
 function _M.validate(req)
-    if type(req) ~= "table" or (next(req) ~= nil and is_array(req)) then
+    if type(req) ~= "table" or req[1] ~= nil then
         return nil, "request must be an object", NULL
     end
     local id = req.id
@@ -56,11 +49,17 @@ end
 -- Parses a body. Returns { batch = bool, items = { {req=..} | {err=msg, id=..} } } or nil, code, message.
 function _M.parse(body, max_batch)
     if type(body) ~= "string" or body == "" then return nil, _M.INVALID_REQUEST, "empty body" end
-    local first = find(body, "%S")
-    if not first then return nil, _M.INVALID_REQUEST, "empty body" end
+    -- First non-whitespace byte, by a byte loop (string patterns are not JIT-compiled).
+    local first, len = 1, #body
+    local c = byte(body, 1)
+    while c == 32 or c == 10 or c == 13 or c == 9 do
+        first = first + 1
+        c = byte(body, first)
+    end
+    if first > len then return nil, _M.INVALID_REQUEST, "empty body" end
     local decoded, err = cjson.decode(body)
     if decoded == nil and err then return nil, _M.PARSE_ERROR, "parse error" end
-    local batch = byte(body, first) == 91 -- "["
+    local batch = c == 91 -- "["
     if not batch then
         local req, msg, id = _M.validate(decoded)
         if not req then return nil, _M.INVALID_REQUEST, msg, id end

@@ -1,6 +1,6 @@
 -- Prometheus metrics kept in a shared dict (so every worker's counts add up) and rendered on scrape.
 local pairs, ipairs, tostring, sort, concat = pairs, ipairs, tostring, table.sort, table.concat
-local format, gsub, match = string.format, string.gsub, string.match
+local format, gsub, match, sub = string.format, string.gsub, string.match, string.sub
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -32,49 +32,146 @@ local function series(name, labels)
     return name .. "{" .. concat(parts, ",") .. "}"
 end
 
+-- Counts accumulate in the worker and reach the shared dict on `flush` (a timer calls it every second):
+-- the request path then costs no shared-memory lock at all.
 function _M.new(dict)
-    return setmetatable({ dict = dict }, { __index = _M })
+    return setmetatable({ dict = dict, pending = {} }, { __index = _M })
 end
 
 function _M.inc(self, name, labels, value)
-    local ok, err = self.dict:incr(series(name, labels), value or 1, 0)
-    return ok, err
+    local key = series(name, labels)
+    local pending = self.pending
+    pending[key] = (pending[key] or 0) + (value or 1)
+end
+
+-- Hot-path variant: the caller passes a series key it built once (see `key`).
+function _M.add(self, key, value)
+    local pending = self.pending
+    pending[key] = (pending[key] or 0) + value
+end
+
+_M.key = series
+
+-- Precomputed bucket, sum and count keys of one histogram label set, for `observe_keys`.
+function _M.histogram_keys(name, labels)
+    local keys = { sum = series(name .. "_sum", labels), count = series(name .. "_count", labels), buckets = {} }
+    local l = {}
+    for k, v in pairs(labels) do l[k] = v end
+    for i, b in ipairs(_M.BUCKETS) do
+        l.le = tostring(b)
+        keys.buckets[i] = series(name .. "_bucket", l)
+    end
+    l.le = "+Inf"
+    keys.buckets[#_M.BUCKETS + 1] = series(name .. "_bucket", l)
+    return keys
+end
+
+function _M.observe_keys(self, keys, seconds)
+    local buckets, i = _M.BUCKETS, 1
+    while buckets[i] and seconds > buckets[i] do i = i + 1 end
+    self:add(keys.buckets[i], 1)
+    self:add(keys.sum, seconds)
+    self:add(keys.count, 1)
+end
+
+-- Moves the worker's counts into the shared dict. Returns the number of failed writes (dict full).
+function _M.flush(self)
+    local pending, failed = self.pending, 0
+    self.pending = {}
+    for key, v in pairs(pending) do
+        if not self.dict:incr(key, v, 0) then failed = failed + 1 end
+    end
+    return failed
 end
 
 function _M.set(self, name, labels, value)
     return self.dict:set(series(name, labels), value)
 end
 
+-- Stores each observation in its own (non-cumulative) bucket; `render` makes them cumulative.
 function _M.observe(self, name, labels, seconds)
     labels = labels or {}
-    for _, le in ipairs(_M.BUCKETS) do
-        if seconds <= le then
-            labels.le = tostring(le)
-            self:inc(name .. "_bucket", labels)
+    local le = "+Inf"
+    for _, b in ipairs(_M.BUCKETS) do
+        if seconds <= b then
+            le = tostring(b)
+            break
         end
     end
-    labels.le = "+Inf"
+    labels.le = le
     self:inc(name .. "_bucket", labels)
     labels.le = nil
     self:inc(name .. "_sum", labels, seconds)
     self:inc(name .. "_count", labels)
 end
 
+local BUCKET_ORDER = {}
+for i, b in ipairs(_M.BUCKETS) do BUCKET_ORDER[tostring(b)] = i end
+BUCKET_ORDER["+Inf"] = #_M.BUCKETS + 1
+
+-- Rewrites one histogram's raw bucket series (per label set) as cumulative series, in bucket order.
+local function cumulative(raw)
+    local groups, order = {}, {}
+    for key, v in pairs(raw) do
+        local base, le = match(key, '^(.-)le="([^"]+)"')
+        local rest = sub(key, #base + #le + 6)
+        local id = base .. "\0" .. rest
+        if not groups[id] then
+            groups[id] = { base = base, rest = rest, counts = {} }
+            order[#order + 1] = id
+        end
+        groups[id].counts[le] = v
+    end
+    sort(order)
+    local out = {}
+    for _, id in ipairs(order) do
+        local g, total = groups[id], 0
+        local names = {}
+        for _, b in ipairs(_M.BUCKETS) do names[#names + 1] = tostring(b) end
+        names[#names + 1] = "+Inf"
+        for _, le in ipairs(names) do
+            total = total + (g.counts[le] or 0)
+            out[#out + 1] = format('%sle="%s"%s %s', g.base, le, g.rest, tostring(total))
+        end
+    end
+    return out
+end
+
 -- Renders every series in the dict, grouped by metric family, with HELP and TYPE lines.
 function _M.render(self)
     local keys = self.dict:get_keys(0)
     sort(keys)
-    local out, seen = {}, {}
-    for _, key in ipairs(keys) do
-        local name = match(key, "^[%w_:]+")
-        local family = gsub(gsub(gsub(name, "_bucket$", ""), "_sum$", ""), "_count$", "")
-        local meta = HELP[family] or HELP[name]
+    local out, seen, buckets = {}, {}, {}
+    local function header(family)
+        local meta = HELP[family]
         if meta and not seen[family] then
             seen[family] = true
             out[#out + 1] = format("# HELP %s %s\n# TYPE %s %s", family, meta[2], family, meta[1])
         end
+    end
+    for _, key in ipairs(keys) do
+        local name = match(key, "^[%w_:]+")
         local v = self.dict:get(key)
-        if v ~= nil then out[#out + 1] = key .. " " .. tostring(v) end
+        if v ~= nil then
+            local family = match(name, "^(.-)_bucket$")
+            if family then
+                buckets[family] = buckets[family] or {}
+                buckets[family][key] = v
+            else
+                family = gsub(gsub(name, "_sum$", ""), "_count$", "")
+                if buckets[family] then
+                    header(family)
+                    for _, line in ipairs(cumulative(buckets[family])) do out[#out + 1] = line end
+                    buckets[family] = nil
+                end
+                header(HELP[family] and family or name)
+                out[#out + 1] = key .. " " .. tostring(v)
+            end
+        end
+    end
+    for family, raw in pairs(buckets) do
+        header(family)
+        for _, line in ipairs(cumulative(raw)) do out[#out + 1] = line end
     end
     return concat(out, "\n") .. "\n"
 end

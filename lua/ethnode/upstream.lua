@@ -5,12 +5,25 @@ local ipairs, tonumber, type = ipairs, tonumber, type
 
 local _M = { _VERSION = "0.1.0" }
 
-function _M.new(dict, backends, max_lag)
-    return setmetatable({ dict = dict, backends = backends, max_lag = max_lag, rr = 0 }, { __index = _M })
+-- Requests read a worker-local copy of the health state, refreshed from the dict at most every `ttl`
+-- seconds, so the hot path takes no shared-memory lock; the checker runs every second or more anyway.
+function _M.new(dict, backends, max_lag, ttl)
+    return setmetatable({
+        dict = dict, backends = backends, max_lag = max_lag, rr = 0, ttl = ttl or 0.2, cache = {}, refreshed = nil,
+    }, { __index = _M })
+end
+
+function _M.refresh(self, now)
+    if self.refreshed and now and now - self.refreshed < self.ttl then return end
+    local cache = {}
+    for _, b in ipairs(self.backends) do cache[b.name] = self.dict:get("ok:" .. b.name) end
+    cache["pool:head"] = self.dict:get("pool:head")
+    self.cache = cache
+    self.refreshed = now
 end
 
 function _M.healthy(self, name)
-    local v = self.dict:get("ok:" .. name)
+    local v = self.cache[name]
     -- Never checked yet (the first check runs at start): serve rather than refuse everything.
     return v == nil or v == 1
 end
@@ -23,7 +36,7 @@ function _M.any_healthy(self)
 end
 
 function _M.pool_head(self)
-    return self.dict:get("pool:head")
+    return self.cache["pool:head"]
 end
 
 -- Round-robin over healthy backends, skipping `exclude` (a backend that just failed this request).
@@ -59,6 +72,7 @@ function _M.apply(self, results)
         self.dict:set("why:" .. b.name, reason)
     end
     if best then self.dict:set("pool:head", best) end
+    self:refresh()
     return best
 end
 
