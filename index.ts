@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
 import { Gateway } from "./components/gateway";
+import { Monitoring } from "./components/monitoring";
 import { buildNode } from "./components/node";
 
 const cfg = loadConfig();
@@ -35,6 +36,26 @@ export const endpoints = nodes.map((n) => ({
     beaconApi: n.lighthouse?.beaconApiUrl,
     beaconMetrics: n.lighthouse?.metricsUrl,
 }));
+// Monitoring runs on the primary host and scrapes every node; see docs/operations.md for a separate host.
+const monitoring = new Monitoring("monitoring", {
+    stack: pulumi.getStack(),
+    network: cfg.network,
+    monitoring: cfg.monitoring,
+    connection: primary.host.connection,
+    monitorNode: primary.name,
+    nodes: nodes.map((n) => ({ name: n.name, connection: n.host.connection, consensus: n.lighthouse !== undefined, after: [n.host.ready] })),
+    gateways: [{ name: primary.name, target: `127.0.0.1:${cfg.gateway.metricsPort}` }],
+    slackWebhookUrl: cfg.slackWebhookUrl,
+    smtpPassword: cfg.smtpPassword,
+    deadMansSwitchUrl: cfg.deadMansSwitchUrl,
+    after: [primary.host.ready],
+    purgeOnDestroy: cfg.host.purgeOnDestroy,
+});
+
 export const rpcEndpoint = pulumi.interpolate`http://${primary.host.publicIp}:${gateway.publicPort}`;
 export const gatewayMetrics = gateway.metricsUrl;
+export const prometheusUrl = monitoring.prometheusUrl;
+export const alertmanagerUrl = monitoring.alertmanagerUrl;
+export const grafanaUrl = monitoring.grafanaUrl;
+export const grafanaAdminPassword = monitoring.grafanaAdminPassword;
 export const clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };

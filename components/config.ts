@@ -194,10 +194,49 @@ export const gatewaySection = {
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
 } satisfies Section;
 
+const duration = (min: number, max: number, doc: string, d: number) => integer(min, max, { doc, default: d });
+
+export const monitoringSection = {
+    slackChannel: text(/^[#@][A-Za-z0-9._-]{1,80}$/, "a Slack channel such as #eth-alerts", {
+        doc: "Channel the Slack webhook posts to",
+        default: "#ethnode-alerts",
+    }),
+    runbookBaseUrl: text(/^\S+$/, "a URL without spaces", {
+        doc: "Where docs/runbooks.md is published; each alert links to its section",
+        default: "docs/runbooks.md",
+    }),
+    emailTo: optional(text(/^[^\s@'"]+@[^\s@'"]+$/, "an email address", { doc: "Also send critical alerts to this address" })),
+    emailFrom: optional(text(/^[^\s@'"]+@[^\s@'"]+$/, "an email address", { doc: "Sender of alert email" })),
+    smtpSmarthost: optional(text(/^[A-Za-z0-9.-]+:\d+$/, "host:port", { doc: "SMTP relay for alert email" })),
+    smtpUsername: optional(text(/^[^\s'"]+$/, "a user name", { doc: "SMTP user (the password is the secret ethnode:smtpPassword)" })),
+    scrapeIntervalSec: duration(1, 300, "Prometheus scrape interval in seconds", 15),
+    evaluationIntervalSec: duration(1, 300, "Rule evaluation interval in seconds", 15),
+    groupWaitSec: duration(0, 600, "Alertmanager group_wait in seconds", 30),
+    groupIntervalSec: duration(1, 3600, "Alertmanager group_interval in seconds", 300),
+    repeatIntervalSec: duration(60, 604800, "How often a still-firing warning is repeated, in seconds", 14400),
+    criticalRepeatIntervalSec: duration(60, 604800, "How often a still-firing critical alert is repeated, in seconds", 3600),
+    retentionDays: duration(1, 3650, "Prometheus retention in days", 30),
+    minExecutionPeers: duration(1, 1000, "ExecutionPeersLow fires below this", 5),
+    minConsensusPeers: duration(1, 1000, "ConsensusPeersLow fires below this", 16),
+    maxSlotLag: duration(1, 10000, "ConsensusBehindWallClock fires above this many slots", 8),
+    egressBytesPerHour: integer(1, 1e15, { doc: "HostEgressHigh fires above this many bytes sent per hour", default: 100e9 }),
+    rejectionsPerSecond: duration(1, 1000000, "GatewayRejectionSpike fires above this many rejections/s per reason", 50),
+    grafana: boolean({ doc: "Install Grafana (from its apt repository) with the provisioned dashboards", default: true }),
+    bindAddress: text(/^(127\.0\.0\.1|0\.0\.0\.0|(\d{1,3}\.){3}\d{1,3})$/, "an IPv4 address", {
+        doc: "Where Prometheus, Alertmanager and Grafana listen; loopback (reach them over an SSH tunnel) unless you front them",
+        default: "127.0.0.1",
+    }),
+    prometheusPort: duration(1, 65535, "Prometheus port", 9090),
+    alertmanagerPort: duration(1, 65535, "Alertmanager port", 9093),
+    nodeExporterPort: duration(1, 65535, "node_exporter port (loopback)", 9100),
+    grafanaPort: duration(1, 65535, "Grafana port", 3000),
+} satisfies Section;
+
 export type HostConfig = Parsed<typeof hostSection>;
 export type GethConfig = Parsed<typeof gethSection>;
 export type LighthouseConfig = Parsed<typeof lighthouseSection>;
 export type GatewayConfig = Parsed<typeof gatewaySection>;
+export type MonitoringConfig = Parsed<typeof monitoringSection>;
 
 export interface EthnodeConfig {
     network: Network;
@@ -206,6 +245,13 @@ export interface EthnodeConfig {
     /** Absent on `dev`: Geth's --dev mode has a built-in beacon. */
     lighthouse?: LighthouseConfig;
     gateway: GatewayConfig;
+    monitoring: MonitoringConfig;
+    /** Slack incoming-webhook URL; a Pulumi secret. */
+    slackWebhookUrl: pulumi.Output<string>;
+    /** SMTP password for alert email, when email is configured; a Pulumi secret. */
+    smtpPassword?: pulumi.Output<string>;
+    /** Dead man's switch URL the Watchdog pings; a Pulumi secret. */
+    deadMansSwitchUrl?: pulumi.Output<string>;
     /** Private key Pulumi uses to reach the host; always a Pulumi secret. */
     sshPrivateKey: pulumi.Output<string>;
     /** Gateway API keys and their limits; a Pulumi secret. */
@@ -249,11 +295,15 @@ export const SECTIONS = {
     geth: gethSection,
     lighthouse: lighthouseSection,
     gateway: gatewaySection,
+    monitoring: monitoringSection,
 } as const;
 
 /** Secret top-level keys: each must be stored with `pulumi config set --secret`. */
 export const SECRET_KEYS = {
     sshPrivateKey: "OpenSSH private key Pulumi uses to provision the host (required)",
+    slackWebhookUrl: "Slack incoming-webhook URL alerts are posted to (required)",
+    smtpPassword: "SMTP password for alert email (required when monitoring.emailTo is set)",
+    deadMansSwitchUrl: "URL the always-firing Watchdog alert is sent to every minute (a dead man's switch service; optional)",
     apiKeys:
         'JSON map of gateway API key to its own limit, e.g. {"<key of 16+ chars>": {"name": "acme", "rate": 200, "burst": 1000}} (optional)',
 } as const;
@@ -287,6 +337,7 @@ export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
     const host = parseSection(`${ns}:host`, hostSection, src.get("host"), ctx);
     const geth = parseSection(`${ns}:geth`, gethSection, src.get("geth"), ctx);
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
+    const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
 
     if (host.provider === "aws") {
         if (!host.sshPublicKey) {
@@ -335,7 +386,43 @@ export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
     }
     const apiKeys = parseApiKeys(rawKeys, `${ns}:apiKeys`);
 
-    return { network, host, geth, lighthouse, gateway, sshPrivateKey: pulumi.secret(key), apiKeys: pulumi.secret(apiKeys) };
+    const secretUrl = (name: string, required: boolean): pulumi.Output<string> | undefined => {
+        const v = src.get(name);
+        if (v === undefined) {
+            if (required) throw new ConfigError(`${ns}:${name} is required: an https URL (pulumi config set --secret ${ns}:${name} <url>)`);
+            return undefined;
+        }
+        // The value is never echoed: it is a secret.
+        if (typeof v !== "string" || !/^https?:\/\/[^\s'"]+$/.test(v)) throw new ConfigError(`${ns}:${name} must be an http(s) URL`);
+        if (!src.isSecret(name)) throw new ConfigError(`${ns}:${name} must be stored as a secret: pulumi config set --secret ${ns}:${name} <url>`);
+        return pulumi.secret(v);
+    };
+    const slackWebhookUrl = secretUrl("slackWebhookUrl", true) as pulumi.Output<string>;
+    const deadMansSwitchUrl = secretUrl("deadMansSwitchUrl", false);
+    let smtpPassword: pulumi.Output<string> | undefined;
+    if (monitoring.emailTo) {
+        for (const k of ["emailFrom", "smtpSmarthost", "smtpUsername"] as const) {
+            if (!monitoring[k]) throw new ConfigError(`${ns}:monitoring.${k} is required when ${ns}:monitoring.emailTo is set`);
+        }
+        const pw = src.get("smtpPassword");
+        if (typeof pw !== "string" || pw === "") throw new ConfigError(`${ns}:smtpPassword is required when ${ns}:monitoring.emailTo is set`);
+        if (!src.isSecret("smtpPassword")) throw new ConfigError(`${ns}:smtpPassword must be stored as a secret`);
+        smtpPassword = pulumi.secret(pw);
+    }
+
+    return {
+        network,
+        host,
+        geth,
+        lighthouse,
+        gateway,
+        monitoring,
+        slackWebhookUrl,
+        smtpPassword,
+        deadMansSwitchUrl,
+        sshPrivateKey: pulumi.secret(key),
+        apiKeys: pulumi.secret(apiKeys),
+    };
 }
 
 /** Reads the running stack's config. */

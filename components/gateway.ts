@@ -9,7 +9,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ApiKeyLimit, GatewayConfig } from "./config";
 import { LOOPBACK } from "./ports";
-import { Connection, HostFile, hostStep } from "./remote";
+import { Connection, HostFile, activateRelease, hostStep } from "./remote";
 import { render, sha256, shq } from "./render";
 
 export const LUA_DIR = path.join(__dirname, "..", "lua");
@@ -206,13 +206,7 @@ export class Gateway extends pulumi.ComponentResource {
                         secret: true,
                     },
                 ],
-                script: render("scripts/reload-gateway.sh", {
-                    binary: NGINX_SOURCES[g.source].binary,
-                    prefix: shq(prefix),
-                    root: shq(GATEWAY_ROOT),
-                    user: shq(GATEWAY_USER),
-                    release: shq(""),
-                }),
+                script: activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "", check: "true" }),
             },
             { parent: this, dependsOn: [install] },
         );
@@ -221,12 +215,12 @@ export class Gateway extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 files,
-                script: render("scripts/reload-gateway.sh", {
-                    binary: NGINX_SOURCES[g.source].binary,
-                    prefix: shq(prefix),
-                    root: shq(GATEWAY_ROOT),
-                    user: shq(GATEWAY_USER),
-                    release: shq(id),
+                script: activateRelease({
+                    root: GATEWAY_ROOT,
+                    unit: "ethnode-gateway",
+                    release: id,
+                    // nginx -t as the gateway's user: a root-owned log file would lock the workers out.
+                    check: `runuser -u ${GATEWAY_USER} -- ${NGINX_SOURCES[g.source].binary} -t -q -p ${shq(prefix)} -c "\${dir}/nginx.conf"`,
                 }),
             },
             { parent: this, dependsOn: [install, keys] },

@@ -5,7 +5,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { readAsset, sha256, shq } from "./render";
+import { readAsset, render, sha256, shq } from "./render";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
@@ -78,4 +78,12 @@ export function hostStep(name: string, args: HostStepArgs, opts: pulumi.CustomRe
         },
         opts,
     );
+}
+
+/**
+ * The script that makes a staged release directory (`<root>/releases/<id>`) live: `check` (bash, with the
+ * directory in `$dir`) must pass before `<root>/current` moves and the unit reloads. An empty id only reloads.
+ */
+export function activateRelease(a: { root: string; unit: string; release: string; check: string }): string {
+    return render("scripts/activate-release.sh", { root: shq(a.root), unit: shq(a.unit), release: shq(a.release), check: a.check });
 }

@@ -1,5 +1,5 @@
 import { ConfigError, parseConfig, ConfigSource } from "../components/config";
-import { ROOT, TEST_SSH_KEY, stackConfig } from "./helpers/pulumi";
+import { ROOT, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, stackConfig } from "./helpers/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -15,9 +15,10 @@ const base = (): Raw => ({
     geth: { version: "1.17.4", commit: "36a7dc72", sha256: "a".repeat(64) },
     lighthouse: { version: "8.2.2", sha256: "b".repeat(64) },
     sshPrivateKey: TEST_SSH_KEY,
+    slackWebhookUrl: TEST_SLACK_WEBHOOK,
 });
 
-function source(raw: Raw, secret = ["sshPrivateKey"]): ConfigSource {
+function source(raw: Raw, secret = ["sshPrivateKey", "slackWebhookUrl", "smtpPassword", "apiKeys"]): ConfigSource {
     return { get: (k) => raw[k], isSecret: (k) => secret.includes(k) };
 }
 
@@ -88,6 +89,12 @@ describe("stack config", () => {
         ["gateway port", mutate((r) => (r.gateway = { port: 70000 })), "ethnode:gateway.port must be an integer from 1 to 65535; got 70000"],
         ["host not an object", mutate((r) => (r.host = "aws")), 'ethnode:host must be an object; got "aws"'],
         ["missing ssh key", mutate((r) => delete r.sshPrivateKey), "ethnode:sshPrivateKey is required: an OpenSSH private key (pulumi config set --secret ethnode:sshPrivateKey < key)"],
+        ["missing Slack webhook", mutate((r) => delete r.slackWebhookUrl), "ethnode:slackWebhookUrl is required: an https URL (pulumi config set --secret ethnode:slackWebhookUrl <url>)"],
+        ["Slack webhook not a URL", mutate((r) => (r.slackWebhookUrl = "hooks.slack.com/x")), "ethnode:slackWebhookUrl must be an http(s) URL"],
+        ["email without relay", mutate((r) => (r.monitoring = { emailTo: "ops@example.org" })), "ethnode:monitoring.emailFrom is required when ethnode:monitoring.emailTo is set"],
+        ["bad Slack channel", mutate((r) => (r.monitoring = { slackChannel: "alerts" })), 'ethnode:monitoring.slackChannel must be a Slack channel such as #eth-alerts; got "alerts"'],
+        ["weight out of range", mutate((r) => (r.gateway = { methodWeights: { eth_getLogs: 0 } })), "ethnode:gateway.methodWeights.eth_getLogs must be an integer from 1 to 1000; got 0"],
+        ["short API key", mutate((r) => (r.apiKeys = JSON.stringify({ short: { name: "a", rate: 1, burst: 1 } }))), "ethnode:apiKeys entry 0: a key must be 16 to 128 characters of A-Z a-z 0-9 _ -"],
     ];
 
     it.each(bad)("rejects %s with a message naming the key", (_what, raw, message) => {
@@ -95,7 +102,7 @@ describe("stack config", () => {
     });
 
     it("refuses a private key stored in plain text", () => {
-        expect(() => parseConfig(source(base(), []))).toThrow(
+        expect(() => parseConfig(source(base(), ["slackWebhookUrl"]))).toThrow(
             new ConfigError("ethnode:sshPrivateKey must be stored as a secret: pulumi config set --secret ethnode:sshPrivateKey < key"),
         );
     });
@@ -109,7 +116,7 @@ describe("stack config", () => {
             return k === "network" ? v : JSON.parse(v);
         };
         const cfg = parseConfig({
-            get: (k) => (k === "sshPrivateKey" ? TEST_SSH_KEY : get(k)),
+            get: (k) => (k === "sshPrivateKey" ? TEST_SSH_KEY : k === "slackWebhookUrl" ? TEST_SLACK_WEBHOOK : get(k)),
             isSecret: () => true,
         });
         expect(cfg.network).toBe({ dev: "sepolia", prod: "mainnet", sandbox: "dev" }[stack]);

@@ -2,7 +2,7 @@
  * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
  * secret, and that a config edit changes only the resources it must.
  */
-import { MOCK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { MOCK, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
 
 const COMMAND = "command:remote:Command";
 
@@ -11,7 +11,10 @@ async function runIndex(stack: string, overrides: Record<string, string> = {}, e
     return withMocks(stack, config, [...secretKeys, ...extraSecrets], async (pulumi) => {
         const program = require("../index");
         // Resolve every export: proves the program's outputs are wired, and only a mocked run produces them.
-        return resolve<Record<string, any>>(pulumi, program);
+        const values = await resolve<Record<string, any>>(pulumi, program);
+        const secretExports: string[] = [];
+        for (const [k, v] of Object.entries(program)) if (await pulumi.isSecret(pulumi.output(v))) secretExports.push(k);
+        return { ...values, secretExports } as Record<string, any>;
     });
 }
 
@@ -70,6 +73,13 @@ describe("dev stack (sepolia on AWS)", () => {
                 `${COMMAND} gateway-install`,
                 `${COMMAND} gateway-keys`,
                 `${COMMAND} gateway-config`,
+                "ethnode:monitoring:Monitoring monitoring",
+                `${COMMAND} monitoring-node-0-node-exporter`,
+                `${COMMAND} monitoring-install`,
+                `${COMMAND} monitoring-prometheus-config`,
+                `${COMMAND} monitoring-alertmanager-config`,
+                `${COMMAND} monitoring-grafana-config`,
+                "random:index/randomPassword:RandomPassword monitoring-grafana-admin",
             ].sort(),
         );
     });
@@ -153,13 +163,39 @@ describe("dev stack (sepolia on AWS)", () => {
     });
 
     it("never puts a secret on a command line, in triggers, or in any output", () => {
-        const secrets = [MOCK.jwtHex, TEST_SSH_KEY.split("\n")[1], Buffer.from(MOCK.jwtHex).toString("base64")];
+        const secrets = [
+            MOCK.jwtHex,
+            TEST_SSH_KEY.split("\n")[1],
+            Buffer.from(MOCK.jwtHex).toString("base64"),
+            TEST_SLACK_WEBHOOK,
+            Buffer.from(TEST_SLACK_WEBHOOK).toString("base64"),
+            MOCK.grafanaPassword,
+            Buffer.from(MOCK.grafanaPassword).toString("base64"),
+        ];
         for (const r of run.ofType(COMMAND)) {
             const surface = plainSurface(r);
             for (const s of secrets) expect(surface).not.toContain(s);
         }
-        const outputs = JSON.stringify(run.value);
+        // The Grafana password is an output on purpose (operators need it), and a secret one.
+        expect(run.value.secretExports).toEqual(["grafanaAdminPassword"]);
+        const { grafanaAdminPassword: _, ...plain } = run.value;
+        const outputs = JSON.stringify(plain);
         for (const s of secrets) expect(outputs).not.toContain(s);
+    });
+
+    it("scrapes the right ports and delivers the Slack webhook as a secret file", () => {
+        const prom = decodeBundle(run.byName("monitoring-prometheus-config").inputs.stdin);
+        const conf = Object.entries(prom).find(([p]) => p.endsWith("/prometheus.yml"))![1];
+        expect(conf).toContain("metrics_path: /debug/metrics/prometheus");
+        expect(conf).toContain("'127.0.0.1:6060'");
+        expect(conf).toContain("'127.0.0.1:5054'");
+        expect(conf).toContain("'127.0.0.1:9100'");
+        expect(conf).toContain("'127.0.0.1:9145'");
+        expect(conf).not.toMatch(/:8545|:5052/);
+        const am = run.byName("monitoring-alertmanager-config").inputs;
+        expect(isSecretValue(am.stdin)).toBe(true);
+        expect(decodeBundle(am.stdin)["/etc/ethnode/alertmanager/secrets/slack_webhook"]).toBe(TEST_SLACK_WEBHOOK);
+        expect(run.value.grafanaUrl).toBe("http://127.0.0.1:3000");
     });
 
     it("downloads pinned releases and verifies their sha256", () => {
@@ -271,6 +307,18 @@ describe("config edits change only what they must", () => {
         expect(isSecretValue(stdin)).toBe(true);
         expect(plainSurface(after.byName("gateway-keys"))).not.toContain("abcdefghijklmnop0123");
         expect(plainSurface(after.byName("gateway-config"))).not.toContain("abcdefghijklmnop0123");
+    });
+
+    it("a Slack webhook edit re-runs the Alertmanager config step only", async () => {
+        const before = await runIndex("dev");
+        const after = await runIndex("dev", { "ethnode:slackWebhookUrl": "https://hooks.slack.com/services/T000/B000/rotated" });
+        expect(changed(before.resources, after.resources)).toEqual(["monitoring-alertmanager-config"]);
+    });
+
+    it("an alert threshold edit re-runs the Prometheus config step only", async () => {
+        const before = await runIndex("dev");
+        const after = await runIndex("dev", { "ethnode:monitoring": JSON.stringify({ minExecutionPeers: 9 }) });
+        expect(changed(before.resources, after.resources)).toEqual(["monitoring-prometheus-config"]);
     });
 
     it("an unchanged config renders identically", async () => {

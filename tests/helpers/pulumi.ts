@@ -24,6 +24,7 @@ export const MOCK = {
     publicIp: "198.51.100.7",
     volumeId: "vol-0123456789abcdef0",
     az: "eu-central-1a",
+    grafanaPassword: "GrafanaMockPassword0123456789abcd",
 };
 
 /** A syntactically valid private key for config validation; never used to connect. */
@@ -39,6 +40,8 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             return { ...inputs, arn: `arn:aws:ec2:::volume/${MOCK.volumeId}` };
         case "aws:ec2/instance:Instance":
             return { ...inputs, availabilityZone: MOCK.az, publicIp: "203.0.113.99" };
+        case "random:index/randomPassword:RandomPassword":
+            return { ...inputs, result: MOCK.grafanaPassword };
         case "aws:ec2/keyPair:KeyPair":
             return { ...inputs, keyName: name };
         default:
@@ -130,6 +133,11 @@ export function resolve<T>(pulumi: typeof import("@pulumi/pulumi"), o: any): Pro
 }
 
 /** A complete config for a stack whose file lacks the secret keys. */
+export const TEST_SLACK_WEBHOOK = "https://hooks.slack.com/services/T000/B000/testsecretwebhook";
+
 export function withSecrets(config: Record<string, string>): { config: Record<string, string>; secretKeys: string[] } {
-    return { config: { ...config, "ethnode:sshPrivateKey": TEST_SSH_KEY }, secretKeys: ["ethnode:sshPrivateKey"] };
+    return {
+        config: { "ethnode:slackWebhookUrl": TEST_SLACK_WEBHOOK, ...config, "ethnode:sshPrivateKey": TEST_SSH_KEY },
+        secretKeys: ["ethnode:sshPrivateKey", "ethnode:slackWebhookUrl"],
+    };
 }

@@ -6,10 +6,10 @@ import { parseConfig, Network, NETWORKS } from "../../components/config";
 import { GETH_HEALTH, renderGethUnit } from "../../components/geth";
 import { LIGHTHOUSE_HEALTH, renderLighthouseUnit } from "../../components/lighthouse";
 import { renderInstallScript } from "../../components/client";
-import { asRoot } from "../../components/remote";
+import { activateRelease, asRoot } from "../../components/remote";
 import { render, shq } from "../../components/render";
 import { GATEWAY_ROOT, GATEWAY_USER, renderGatewayUnit } from "../../components/gateway";
-import { TEST_SSH_KEY } from "./pulumi";
+import { TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
 
 export const DATA_DIR = "/var/lib/ethnode";
 
@@ -22,6 +22,7 @@ export function configFor(network: Network) {
                 geth: { version: "1.17.8", commit: "a5790770", sha256: "a".repeat(64) },
                 lighthouse: network === "dev" ? undefined : { version: "8.2.2", sha256: "b".repeat(64) },
                 sshPrivateKey: TEST_SSH_KEY,
+                slackWebhookUrl: TEST_SLACK_WEBHOOK,
             })[k],
         isSecret: () => true,
     });
@@ -89,13 +90,29 @@ export function scripts(): Rendered[] {
             ),
         ),
         step(
-            "reload-gateway",
-            render("scripts/reload-gateway.sh", { binary: "/usr/sbin/nginx", prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT), user: shq(GATEWAY_USER), release: shq("0123abcd") }),
+            "activate-gateway-release",
+            activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "0123abcd", check: `runuser -u ${GATEWAY_USER} -- /usr/sbin/nginx -t -q -c "\${dir}/nginx.conf"` }),
             true,
         ),
         step(
             "remove-gateway",
             render("scripts/remove-gateway.sh", { user: shq(GATEWAY_USER), prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT), purge: shq("true") }),
+        ),
+        step("install-node-exporter", render("scripts/install-node-exporter.sh", { listen: shq("127.0.0.1:9100") })),
+        step(
+            "install-monitoring",
+            render("scripts/install-monitoring.sh", {
+                prometheusArgs: shq("--config.file=/etc/ethnode/prometheus/current/prometheus.yml --web.enable-lifecycle"),
+                alertmanagerArgs: shq("--config.file=/etc/ethnode/alertmanager/current/alertmanager.yml --cluster.listen-address="),
+                grafana: shq("true"),
+                roots: ["/etc/ethnode/prometheus", "/etc/ethnode/alertmanager", "/etc/ethnode/grafana"].map(shq).join(" "),
+            }),
+        ),
+        step("remove-packages", render("scripts/remove-packages.sh", { units: shq("prometheus prometheus-alertmanager grafana-server"), purge: shq("true") })),
+        step(
+            "activate-prometheus-release",
+            activateRelease({ root: "/etc/ethnode/prometheus", unit: "prometheus", release: "0123abcd", check: 'promtool check config "${dir}/prometheus.yml"' }),
+            true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), purge: shq("false") })),
     ];

@@ -1,0 +1,18 @@
+# node_exporter from the distribution, on loopback, with the collectors the alerts use.
+export DEBIAN_FRONTEND=noninteractive
+if ! dpkg-query -W -f='${Status}' prometheus-node-exporter 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends prometheus-node-exporter
+fi
+listen={{{listen}}}
+args="--web.listen-address=${listen} --collector.systemd --collector.processes"
+# Inside a container without systemd's D-Bus the systemd collector has nothing to read.
+if [[ ! -S /run/dbus/system_bus_socket ]]; then args="--web.listen-address=${listen} --no-collector.systemd"; fi
+want="ARGS=\"${args}\""
+if [[ "$(cat /etc/default/prometheus-node-exporter 2>/dev/null)" != "$want" ]]; then
+  echo "$want" >/etc/default/prometheus-node-exporter
+  systemctl restart prometheus-node-exporter.service
+fi
+systemctl enable --now prometheus-node-exporter.service
+wait_until 30 node_exporter curl -fsS -o /dev/null "http://${listen}/metrics"
+echo "node_exporter on ${listen}"

@@ -1,0 +1,169 @@
+/**
+ * Grafana dashboards, built from a compact spec so every panel's PromQL is in one list that tests evaluate
+ * against a real Prometheus. `$node` is the dashboard's node picker.
+ */
+
+export interface PanelSpec {
+    title: string;
+    unit: string;
+    /** PromQL; `$node` filters by the node variable. */
+    exprs: { expr: string; legend: string }[];
+}
+
+export interface DashboardSpec {
+    uid: string;
+    title: string;
+    panels: PanelSpec[];
+}
+
+const N = 'node=~"$node"';
+
+export function dashboardSpecs(consensus: boolean): DashboardSpec[] {
+    const specs: DashboardSpec[] = [
+        {
+            uid: "ethnode-overview",
+            title: "ethnode / Overview",
+            panels: [
+                { title: "Targets up", unit: "short", exprs: [{ expr: `sum by (job) (up{${N}})`, legend: "{{job}}" }] },
+                { title: "Firing alerts", unit: "short", exprs: [{ expr: 'sum by (severity) (ALERTS{alertstate="firing"})', legend: "{{severity}}" }] },
+                { title: "Execution head", unit: "short", exprs: [{ expr: `chain_head_block{${N}}`, legend: "{{node}}" }] },
+                { title: "Gateway calls/s", unit: "reqps", exprs: [{ expr: `sum by (outcome) (node:gateway_calls:rate5m{${N}})`, legend: "{{outcome}}" }] },
+            ],
+        },
+        {
+            uid: "ethnode-host",
+            title: "ethnode / Host",
+            panels: [
+                { title: "CPU busy", unit: "percentunit", exprs: [{ expr: `node:cpu_busy:ratio5m{${N}}`, legend: "{{node}}" }] },
+                {
+                    title: "Memory used",
+                    unit: "percentunit",
+                    exprs: [{ expr: `1 - node_memory_MemAvailable_bytes{${N}} / node_memory_MemTotal_bytes{${N}}`, legend: "{{node}}" }],
+                },
+                { title: "Disk space left", unit: "percentunit", exprs: [{ expr: `node:disk_avail:ratio{${N}}`, legend: "{{node}} {{mountpoint}}" }] },
+                { title: "Disk busy", unit: "percentunit", exprs: [{ expr: `rate(node_disk_io_time_seconds_total{${N}}[5m])`, legend: "{{node}} {{device}}" }] },
+                {
+                    title: "Network",
+                    unit: "Bps",
+                    exprs: [
+                        { expr: `sum by (node) (rate(node_network_receive_bytes_total{${N},device!="lo"}[5m]))`, legend: "{{node}} in" },
+                        { expr: `sum by (node) (rate(node_network_transmit_bytes_total{${N},device!="lo"}[5m]))`, legend: "{{node}} out" },
+                    ],
+                },
+                { title: "Clock offset", unit: "s", exprs: [{ expr: `node_timex_offset_seconds{${N}}`, legend: "{{node}}" }] },
+            ],
+        },
+        {
+            uid: "ethnode-geth",
+            title: "ethnode / Geth",
+            panels: [
+                { title: "Head block", unit: "short", exprs: [{ expr: `chain_head_block{${N}}`, legend: "{{node}}" }] },
+                { title: "Blocks per second", unit: "short", exprs: [{ expr: `node:execution_blocks_per_second:deriv5m{${N}}`, legend: "{{node}}" }] },
+                { title: "Blocks behind best header", unit: "short", exprs: [{ expr: `chain_head_header{${N}} - chain_head_block{${N}}`, legend: "{{node}}" }] },
+                { title: "Peers", unit: "short", exprs: [{ expr: `p2p_peers{${N}}`, legend: "{{node}}" }] },
+                {
+                    title: "Transaction pool",
+                    unit: "short",
+                    exprs: [
+                        { expr: `txpool_pending{${N}}`, legend: "{{node}} pending" },
+                        { expr: `txpool_queued{${N}}`, legend: "{{node}} queued" },
+                    ],
+                },
+            ],
+        },
+        {
+            uid: "ethnode-gateway",
+            title: "ethnode / Gateway",
+            panels: [
+                { title: "Calls by outcome", unit: "reqps", exprs: [{ expr: `node:gateway_calls:rate5m{${N}}`, legend: "{{node}} {{outcome}}" }] },
+                { title: "Rejections by reason", unit: "reqps", exprs: [{ expr: `node:gateway_rejections:rate5m{${N}}`, legend: "{{node}} {{reason}}" }] },
+                {
+                    title: "Top methods",
+                    unit: "reqps",
+                    exprs: [{ expr: `topk(10, sum by (method) (rate(ethnode_gateway_requests_total{${N}}[5m])))`, legend: "{{method}}" }],
+                },
+                {
+                    title: "Upstream latency",
+                    unit: "s",
+                    exprs: [
+                        {
+                            expr: `histogram_quantile(0.5, sum by (le, backend) (rate(ethnode_gateway_upstream_latency_seconds_bucket{${N}}[5m])))`,
+                            legend: "p50 {{backend}}",
+                        },
+                        {
+                            expr: `histogram_quantile(0.99, sum by (le, backend) (rate(ethnode_gateway_upstream_latency_seconds_bucket{${N}}[5m])))`,
+                            legend: "p99 {{backend}}",
+                        },
+                    ],
+                },
+                { title: "Healthy backends", unit: "short", exprs: [{ expr: `ethnode_gateway_backend_healthy{${N}}`, legend: "{{backend}}" }] },
+            ],
+        },
+    ];
+    if (consensus) {
+        specs.push({
+            uid: "ethnode-lighthouse",
+            title: "ethnode / Lighthouse",
+            panels: [
+                {
+                    title: "Head vs wall-clock slot",
+                    unit: "short",
+                    exprs: [
+                        { expr: `beacon_head_slot{${N}}`, legend: "{{node}} head" },
+                        { expr: `slotclock_present_slot{${N}}`, legend: "{{node}} now" },
+                    ],
+                },
+                { title: "Slots behind", unit: "short", exprs: [{ expr: `node:consensus_slot_lag:current{${N}}`, legend: "{{node}}" }] },
+                { title: "Finalized epoch", unit: "short", exprs: [{ expr: `beacon_finalized_epoch{${N}}`, legend: "{{node}}" }] },
+                { title: "Peers", unit: "short", exprs: [{ expr: `libp2p_peers{${N}}`, legend: "{{node}}" }] },
+                { title: "Synced", unit: "bool", exprs: [{ expr: `sync_eth2_synced{${N}}`, legend: "{{node}}" }] },
+            ],
+        });
+    }
+    return specs;
+}
+
+/** Grafana dashboard JSON (schema 39) for one spec; pure. */
+export function renderDashboard(spec: DashboardSpec): string {
+    const dashboard = {
+        uid: spec.uid,
+        title: spec.title,
+        tags: ["ethnode"],
+        timezone: "utc",
+        schemaVersion: 39,
+        version: 1,
+        refresh: "30s",
+        time: { from: "now-6h", to: "now" },
+        templating: {
+            list: [
+                {
+                    name: "node",
+                    label: "Node",
+                    type: "query",
+                    datasource: { type: "prometheus", uid: "ethnode-prometheus" },
+                    query: { query: "label_values(up, node)", refId: "node" },
+                    includeAll: true,
+                    multi: true,
+                    current: { text: "All", value: "$__all" },
+                    allValue: ".*",
+                    refresh: 2,
+                },
+            ],
+        },
+        panels: spec.panels.map((p, i) => ({
+            id: i + 1,
+            type: "timeseries",
+            title: p.title,
+            gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: Math.floor(i / 2) * 8 },
+            datasource: { type: "prometheus", uid: "ethnode-prometheus" },
+            fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
+            targets: p.exprs.map((e, j) => ({
+                refId: String.fromCharCode(65 + j),
+                expr: e.expr,
+                legendFormat: e.legend,
+                datasource: { type: "prometheus", uid: "ethnode-prometheus" },
+            })),
+        })),
+    };
+    return JSON.stringify(dashboard, null, 2) + "\n";
+}

@@ -1,0 +1,331 @@
+/**
+ * Monitoring: node_exporter on every node; Prometheus, Alertmanager (→ Slack, optionally email, Watchdog →
+ * dead man's switch) and Grafana on the monitoring host. Configs are rendered purely, staged as release
+ * directories, checked by promtool/amtool on the host, then swapped in and reloaded.
+ */
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { MonitoringConfig, Network } from "./config";
+import { dashboardSpecs, renderDashboard } from "./dashboards";
+import { PORTS } from "./ports";
+import { Connection, HostFile, activateRelease, hostStep } from "./remote";
+import { readAsset, render, sha256, shq } from "./render";
+
+export const PROMETHEUS_ROOT = "/etc/ethnode/prometheus";
+export const ALERTMANAGER_ROOT = "/etc/ethnode/alertmanager";
+export const GRAFANA_ROOT = "/etc/ethnode/grafana";
+
+/** One scraped node: its name and where its exporters answer, as seen from Prometheus. */
+export interface ScrapeNode {
+    name: string;
+    nodeExporter: string;
+    gethMetrics: string;
+    beaconMetrics?: string;
+}
+
+export interface ScrapeGateway {
+    name: string;
+    target: string;
+}
+
+const seconds = (s: number) => `${s}s`;
+
+export interface PrometheusInput {
+    stack: string;
+    network: Network;
+    monitoring: MonitoringConfig;
+    nodes: ScrapeNode[];
+    gateways: ScrapeGateway[];
+    monitorNode: string;
+}
+
+export function renderPrometheusConfig(input: PrometheusInput): string {
+    const m = input.monitoring;
+    return render("monitoring/prometheus.yml", {
+        stack: input.stack,
+        network: input.network,
+        scrapeInterval: seconds(m.scrapeIntervalSec),
+        evaluationInterval: seconds(m.evaluationIntervalSec),
+        prometheus: `${m.bindAddress}:${m.prometheusPort}`,
+        alertmanager: `${m.bindAddress}:${m.alertmanagerPort}`,
+        monitorNode: input.monitorNode,
+        nodes: input.nodes,
+        consensus: input.network !== "dev",
+        gateways: input.gateways,
+    });
+}
+
+export function renderAlertRules(m: MonitoringConfig, consensus: boolean): string {
+    return render("monitoring/alerts.yml", {
+        runbookBase: m.runbookBaseUrl,
+        minExecutionPeers: m.minExecutionPeers,
+        minConsensusPeers: m.minConsensusPeers,
+        maxSlotLag: m.maxSlotLag,
+        egressBytesPerHour: m.egressBytesPerHour,
+        rejectionsPerSecond: m.rejectionsPerSecond,
+        consensus,
+    });
+}
+
+export function renderRecordingRules(): string {
+    return render("monitoring/recording.yml", {});
+}
+
+export interface AlertmanagerInput {
+    monitoring: MonitoringConfig;
+    secretsDir: string;
+    templatesDir: string;
+    /** Plain text only inside a secret Output: the rendered file then becomes secret. */
+    deadMansSwitchUrl?: string;
+}
+
+export function renderAlertmanagerConfig(input: AlertmanagerInput): string {
+    const m = input.monitoring;
+    return render("monitoring/alertmanager.yml", {
+        secretsDir: input.secretsDir,
+        templatesDir: input.templatesDir,
+        groupWait: seconds(m.groupWaitSec),
+        groupInterval: seconds(m.groupIntervalSec),
+        repeatInterval: seconds(m.repeatIntervalSec),
+        criticalRepeatInterval: seconds(m.criticalRepeatIntervalSec),
+        channel: m.slackChannel,
+        email: m.emailTo
+            ? { smarthost: m.smtpSmarthost, from: m.emailFrom, username: m.smtpUsername, to: m.emailTo }
+            : undefined,
+        deadMansSwitchUrl: input.deadMansSwitchUrl,
+    });
+}
+
+export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, passwordFile: string): Record<string, string> {
+    const files: Record<string, string> = {
+        "grafana.ini": render("monitoring/grafana/grafana.ini", {
+            listen: `${m.bindAddress}:${m.grafanaPort}`,
+            address: m.bindAddress,
+            port: m.grafanaPort,
+            // Grafana expands $__file{…} itself: the password never sits in the ini.
+            passwordRef: `$__file{${passwordFile}}`,
+            provisioningDir: `${GRAFANA_ROOT}/provisioning`,
+        }),
+        "provisioning/datasources/ethnode.yml": render("monitoring/grafana/datasource.yml", {
+            prometheus: `${m.bindAddress === "0.0.0.0" ? "127.0.0.1" : m.bindAddress}:${m.prometheusPort}`,
+            scrapeInterval: seconds(m.scrapeIntervalSec),
+        }),
+        "provisioning/dashboards/ethnode.yml": render("monitoring/grafana/dashboards.yml", { dashboardsDir: `${GRAFANA_ROOT}/dashboards` }),
+    };
+    for (const spec of dashboardSpecs(consensus)) files[`dashboards/${spec.uid}.json`] = renderDashboard(spec);
+    return files;
+}
+
+export interface MonitoringArgs {
+    stack: string;
+    network: Network;
+    monitoring: MonitoringConfig;
+    /** The host Prometheus, Alertmanager and Grafana run on. */
+    connection: pulumi.Input<Connection>;
+    monitorNode: string;
+    /** Every node: node_exporter is installed through its connection. */
+    nodes: { name: string; connection: pulumi.Input<Connection>; consensus: boolean; after: pulumi.Input<pulumi.Resource>[] }[];
+    gateways: ScrapeGateway[];
+    slackWebhookUrl: pulumi.Input<string>;
+    smtpPassword?: pulumi.Input<string>;
+    deadMansSwitchUrl?: pulumi.Input<string>;
+    after: pulumi.Input<pulumi.Resource>[];
+    purgeOnDestroy: boolean;
+}
+
+export class Monitoring extends pulumi.ComponentResource {
+    public readonly prometheusUrl: pulumi.Output<string>;
+    public readonly alertmanagerUrl: pulumi.Output<string>;
+    public readonly grafanaUrl?: pulumi.Output<string>;
+    public readonly grafanaAdminPassword?: pulumi.Output<string>;
+    /** The Alertmanager config step: the only resource a Slack-webhook edit touches. */
+    public readonly alertmanagerConfig: command.remote.Command;
+    public readonly prometheusConfig: command.remote.Command;
+
+    constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:monitoring:Monitoring", name, {}, opts);
+        const m = args.monitoring;
+        const consensus = args.network !== "dev";
+
+        const exporters = args.nodes.map((n) =>
+            hostStep(
+                `${name}-${n.name}-node-exporter`,
+                {
+                    connection: n.connection,
+                    script: render("scripts/install-node-exporter.sh", { listen: shq(`127.0.0.1:${m.nodeExporterPort}`) }),
+                    deleteScript: render("scripts/remove-packages.sh", { units: shq("prometheus-node-exporter"), purge: shq(String(args.purgeOnDestroy)) }),
+                },
+                { parent: this, dependsOn: n.after },
+            ),
+        );
+
+        const install = hostStep(
+            `${name}-install`,
+            {
+                connection: args.connection,
+                script: render("scripts/install-monitoring.sh", {
+                    prometheusArgs: shq(
+                        [
+                            `--config.file=${PROMETHEUS_ROOT}/current/prometheus.yml`,
+                            `--web.listen-address=${m.bindAddress}:${m.prometheusPort}`,
+                            `--storage.tsdb.retention.time=${m.retentionDays}d`,
+                            "--web.enable-lifecycle",
+                        ].join(" "),
+                    ),
+                    alertmanagerArgs: shq(
+                        [
+                            `--config.file=${ALERTMANAGER_ROOT}/current/alertmanager.yml`,
+                            `--web.listen-address=${m.bindAddress}:${m.alertmanagerPort}`,
+                            // One Alertmanager: no gossip port.
+                            "--cluster.listen-address=",
+                        ].join(" "),
+                    ),
+                    grafana: shq(String(m.grafana)),
+                    roots: [PROMETHEUS_ROOT, ALERTMANAGER_ROOT, GRAFANA_ROOT].map(shq).join(" "),
+                }),
+                deleteScript: render("scripts/remove-packages.sh", {
+                    units: shq("prometheus prometheus-alertmanager grafana-server"),
+                    purge: shq(String(args.purgeOnDestroy)),
+                }),
+            },
+            { parent: this, dependsOn: args.after },
+        );
+
+        // Prometheus: config + rules as one release, checked by promtool on the host.
+        const promFiles = {
+            "prometheus.yml": renderPrometheusConfig({
+                stack: args.stack,
+                network: args.network,
+                monitoring: m,
+                nodes: args.nodes.map((n) => scrapeNode(n.name, m, n.consensus)),
+                gateways: args.gateways,
+                monitorNode: args.monitorNode,
+            }),
+            "alerts.yml": renderAlertRules(m, consensus),
+            "recording.yml": renderRecordingRules(),
+        };
+        const promRelease = releaseOf(promFiles);
+        this.prometheusConfig = hostStep(
+            `${name}-prometheus-config`,
+            {
+                connection: args.connection,
+                files: releaseFiles(PROMETHEUS_ROOT, promRelease, promFiles, "prometheus"),
+                script: activateRelease({
+                    root: PROMETHEUS_ROOT,
+                    unit: "prometheus",
+                    release: promRelease,
+                    check: 'promtool check config "${dir}/prometheus.yml"',
+                }),
+            },
+            { parent: this, dependsOn: [install, ...exporters] },
+        );
+
+        // Alertmanager: config + templates + secrets, in one step so a webhook edit touches only this.
+        const secretsDir = `${ALERTMANAGER_ROOT}/secrets`;
+        const amTemplate = readAsset("monitoring/ethnode.tmpl"); // Go templates, not mustache
+        const amConfig = pulumi
+            .output(args.deadMansSwitchUrl)
+            .apply((url) => renderAlertmanagerConfig({ monitoring: m, secretsDir, templatesDir: `${ALERTMANAGER_ROOT}/current`, deadMansSwitchUrl: url }));
+        // The release id must not derive from a secret: hash the config with a stand-in for the URL.
+        const amRelease = sha256(
+            renderAlertmanagerConfig({
+                monitoring: m,
+                secretsDir,
+                templatesDir: `${ALERTMANAGER_ROOT}/current`,
+                deadMansSwitchUrl: args.deadMansSwitchUrl ? "https://dead-mans-switch.invalid/" : undefined,
+            }),
+            amTemplate,
+        ).slice(0, 16);
+        const secretFile = (file: string, content: pulumi.Input<string>): HostFile => ({
+            path: `${secretsDir}/${file}`,
+            content,
+            mode: "0640",
+            owner: "root",
+            group: "prometheus",
+            secret: true,
+        });
+        this.alertmanagerConfig = hostStep(
+            `${name}-alertmanager-config`,
+            {
+                connection: args.connection,
+                files: [
+                    {
+                        path: `${ALERTMANAGER_ROOT}/releases/${amRelease}/alertmanager.yml`,
+                        content: amConfig,
+                        mode: "0640",
+                        owner: "root",
+                        group: "prometheus",
+                        secret: Boolean(args.deadMansSwitchUrl),
+                    },
+                    { path: `${ALERTMANAGER_ROOT}/releases/${amRelease}/ethnode.tmpl`, content: amTemplate, mode: "0644", owner: "root", group: "root" },
+                    secretFile("slack_webhook", args.slackWebhookUrl),
+                    ...(args.smtpPassword ? [secretFile("smtp_password", args.smtpPassword)] : []),
+                ],
+                script: activateRelease({
+                    root: ALERTMANAGER_ROOT,
+                    unit: "prometheus-alertmanager",
+                    release: amRelease,
+                    check: 'amtool check-config "${dir}/alertmanager.yml"',
+                }),
+            },
+            { parent: this, dependsOn: [install] },
+        );
+
+        const bind = m.bindAddress === "0.0.0.0" ? "127.0.0.1" : m.bindAddress;
+        this.prometheusUrl = pulumi.output(`http://${bind}:${m.prometheusPort}`);
+        this.alertmanagerUrl = pulumi.output(`http://${bind}:${m.alertmanagerPort}`);
+
+        if (m.grafana) {
+            const password = new random.RandomPassword(`${name}-grafana-admin`, { length: 32, special: false }, { parent: this });
+            this.grafanaAdminPassword = pulumi.secret(password.result);
+            const passwordFile = `${GRAFANA_ROOT}/admin_password`;
+            const files = renderGrafanaFiles(m, consensus, passwordFile);
+            hostStep(
+                `${name}-grafana-config`,
+                {
+                    connection: args.connection,
+                    files: [
+                        ...Object.entries(files).map(([rel, content]) => ({
+                            path: rel === "grafana.ini" ? "/etc/grafana/grafana.ini" : `${GRAFANA_ROOT}/${rel}`,
+                            content,
+                            mode: "0640",
+                            owner: "root",
+                            group: "grafana",
+                        })),
+                        { path: passwordFile, content: this.grafanaAdminPassword, mode: "0640", owner: "root", group: "grafana", secret: true },
+                    ],
+                    // Grafana reads its ini and provisioning at start only.
+                    script: "systemctl enable grafana-server.service\nsystemctl restart grafana-server.service\necho grafana restarted",
+                },
+                { parent: this, dependsOn: [install] },
+            );
+            this.grafanaUrl = pulumi.output(`http://${bind}:${m.grafanaPort}`);
+        }
+        this.registerOutputs({ prometheusUrl: this.prometheusUrl, alertmanagerUrl: this.alertmanagerUrl, grafanaUrl: this.grafanaUrl });
+    }
+}
+
+/** Targets of one node as Prometheus on the same host sees them (loopback). */
+export function scrapeNode(name: string, m: MonitoringConfig, consensus: boolean): ScrapeNode {
+    return {
+        name,
+        nodeExporter: `127.0.0.1:${m.nodeExporterPort}`,
+        gethMetrics: `127.0.0.1:${PORTS.gethMetrics}`,
+        beaconMetrics: consensus ? `127.0.0.1:${PORTS.beaconMetrics}` : undefined,
+    };
+}
+
+function releaseOf(files: Record<string, string>): string {
+    return sha256(...Object.entries(files).flat()).slice(0, 16);
+}
+
+function releaseFiles(root: string, release: string, files: Record<string, string>, group: string): HostFile[] {
+    return Object.entries(files).map(([rel, content]) => ({
+        path: `${root}/releases/${release}/${rel}`,
+        content,
+        mode: "0640",
+        owner: "root",
+        group,
+    }));
+}

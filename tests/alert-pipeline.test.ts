@@ -1,0 +1,154 @@
+/**
+ * The whole alert path, live on loopback: real node_exporter (the target), real Prometheus (1 s scrape and
+ * evaluation) with the rendered HostExporterDown rule (its `for` shortened to 2 s), real Alertmanager with the
+ * rendered config and Slack templates, and a local HTTP receiver standing in for Slack. Stop the target →
+ * a Slack-format FIRING message; start it again → the RESOLVED one. Timings are printed for the notes.
+ */
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { renderAlertRules, renderAlertmanagerConfig, renderPrometheusConfig, renderRecordingRules } from "../components/monitoring";
+import { readAsset } from "../components/render";
+import { monitoringConfig } from "./helpers/monitoring";
+import { Proc, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
+
+jest.setTimeout(120000);
+
+interface SlackMessage {
+    channel: string;
+    attachments: { title: string; text: string; color: string }[];
+}
+
+describe("alert pipeline: target down → Slack → resolved", () => {
+    let dir: string;
+    const procs: Proc[] = [];
+    let exporter: Proc;
+    let receiver: http.Server;
+    const messages: { at: number; body: SlackMessage }[] = [];
+    let ports: { exporter: number; prom: number; am: number; slack: number };
+
+    const startExporter = () =>
+        startProc(
+            "prometheus-node-exporter",
+            [`--web.listen-address=127.0.0.1:${ports.exporter}`, "--no-collector.systemd", "--collector.disable-defaults", "--collector.loadavg"],
+            path.join(dir, "exporter.log"),
+        );
+
+    beforeAll(async () => {
+        dir = tmpDir("pipeline");
+        ports = { exporter: await freePort(), prom: await freePort(), am: await freePort(), slack: await freePort() };
+        receiver = http.createServer((req, res) => {
+            let body = "";
+            req.on("data", (c) => (body += c));
+            req.on("end", () => {
+                messages.push({ at: Date.now(), body: JSON.parse(body) });
+                res.end("ok");
+            });
+        });
+        await new Promise<void>((r) => receiver.listen(ports.slack, "127.0.0.1", () => r()));
+
+        const m = monitoringConfig({
+            scrapeIntervalSec: 1,
+            evaluationIntervalSec: 1,
+            groupWaitSec: 1,
+            groupIntervalSec: 1,
+            repeatIntervalSec: 3600,
+            prometheusPort: ports.prom,
+            alertmanagerPort: ports.am,
+            nodeExporterPort: ports.exporter,
+        });
+        fs.writeFileSync(
+            path.join(dir, "prometheus.yml"),
+            renderPrometheusConfig({
+                stack: "pipeline",
+                network: "dev",
+                monitoring: m,
+                nodes: [{ name: "node-0", nodeExporter: `127.0.0.1:${ports.exporter}`, gethMetrics: "127.0.0.1:1" }],
+                gateways: [],
+                monitorNode: "node-0",
+            }).replace(/  - job_name: gateway\n    static_configs:\n/, ""),
+        );
+        // The real rule, only its `for` shortened so the test takes seconds.
+        const rules = yaml.load(renderAlertRules(m, false)) as any;
+        const rule = rules.groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === "HostExporterDown");
+        rule.for = "2s";
+        fs.writeFileSync(path.join(dir, "alerts.yml"), yaml.dump({ groups: [{ name: "live", rules: [rule] }] }));
+        fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules());
+        fs.mkdirSync(path.join(dir, "secrets"));
+        fs.writeFileSync(path.join(dir, "secrets", "slack_webhook"), `http://127.0.0.1:${ports.slack}/services/T/B/x`);
+        fs.writeFileSync(path.join(dir, "ethnode.tmpl"), readAsset("monitoring/ethnode.tmpl"));
+        fs.writeFileSync(
+            path.join(dir, "alertmanager.yml"),
+            renderAlertmanagerConfig({ monitoring: m, secretsDir: path.join(dir, "secrets"), templatesDir: dir }),
+        );
+
+        exporter = startExporter();
+        procs.push(
+            startProc(
+                "prometheus-alertmanager",
+                [
+                    `--config.file=${dir}/alertmanager.yml`,
+                    `--storage.path=${dir}/am`,
+                    `--web.listen-address=127.0.0.1:${ports.am}`,
+                    "--cluster.listen-address=",
+                ],
+                path.join(dir, "alertmanager.log"),
+            ),
+        );
+        procs.push(
+            startProc(
+                "prometheus",
+                [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/prom`, `--web.listen-address=127.0.0.1:${ports.prom}`],
+                path.join(dir, "prometheus.log"),
+            ),
+        );
+        await waitFor(
+            "node target up",
+            async () => {
+                const r: any = await (await fetch(`http://127.0.0.1:${ports.prom}/api/v1/query?query=up{job="node"}`)).json();
+                return r.data?.result?.[0]?.value?.[1] === "1" ? true : undefined;
+            },
+            30000,
+        );
+    });
+
+    afterAll(async () => {
+        for (const p of [exporter, ...procs]) await p?.stop();
+        receiver?.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("posts FIRING to Slack when the target stops, then RESOLVED when it is back", async () => {
+        const stoppedAt = Date.now();
+        await exporter.stop();
+        const firing = await waitFor(
+            "firing message",
+            async () => messages.find((m) => m.body.attachments?.[0]?.title.startsWith("[FIRING:1] HostExporterDown")),
+            60000,
+        );
+        const startedAt = Date.now();
+        exporter = startExporter();
+        const resolved = await waitFor(
+            "resolved message",
+            async () => messages.find((m) => m.body.attachments?.[0]?.title.startsWith("[RESOLVED] HostExporterDown")),
+            60000,
+        );
+
+        // Slack's incoming-webhook shape, with our title and text.
+        expect(firing.body.channel).toBe("#ethnode-alerts");
+        const a = firing.body.attachments[0];
+        expect(a.title).toBe("[FIRING:1] HostExporterDown on node-0");
+        expect(a.text).toContain("*WARNING* `HostExporterDown` on node-0");
+        expect(a.text).toContain("node_exporter is down: Host metrics of node-0");
+        expect(a.text).toContain("Runbook: docs/runbooks.md#hostexporterdown");
+        expect(resolved.body.attachments[0].text).toContain("*RESOLVED* `HostExporterDown` on node-0");
+
+        // Figures for the notes, not assertions.
+        console.log(
+            `alert pipeline: target stopped → Slack FIRING in ${((firing.at - stoppedAt) / 1000).toFixed(1)} s; ` +
+                `target started → Slack RESOLVED in ${((resolved.at - startedAt) / 1000).toFixed(1)} s ` +
+                "(1 s scrape/evaluation, for: 2s, group_wait/interval 1 s)",
+        );
+    });
+});

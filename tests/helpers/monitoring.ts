@@ -1,0 +1,79 @@
+/** Rendered monitoring configs written to a temp directory, and the real Prometheus/Alertmanager binaries. */
+import * as fs from "fs";
+import * as path from "path";
+import { MonitoringConfig, monitoringSection, Network } from "../../components/config";
+import { parseSection } from "../../components/schema";
+import { readAsset } from "../../components/render";
+import {
+    renderAlertRules,
+    renderAlertmanagerConfig,
+    renderPrometheusConfig,
+    renderRecordingRules,
+    scrapeNode,
+} from "../../components/monitoring";
+import { tmpDir } from "./proc";
+
+/** The values tests/monitoring/alerts_test.yml was written against. */
+export const RULE_TEST_VALUES = {
+    runbookBaseUrl: "https://runbooks.example/ethnode.md",
+    minExecutionPeers: 5,
+    minConsensusPeers: 16,
+    maxSlotLag: 8,
+    egressBytesPerHour: 50000000000,
+    rejectionsPerSecond: 50,
+};
+
+export function monitoringConfig(overrides: Record<string, unknown> = {}): MonitoringConfig {
+    return parseSection("ethnode:monitoring", monitoringSection, overrides, { network: "mainnet" });
+}
+
+export interface Variant {
+    name: string;
+    network: Network;
+    monitoring: MonitoringConfig;
+    deadMansSwitchUrl?: string;
+}
+
+export const VARIANTS: Variant[] = [
+    { name: "mainnet-defaults", network: "mainnet", monitoring: monitoringConfig() },
+    {
+        name: "sepolia-email-dms",
+        network: "sepolia",
+        monitoring: monitoringConfig({
+            emailTo: "ops@example.org",
+            emailFrom: "ethnode@example.org",
+            smtpSmarthost: "smtp.example.org:587",
+            smtpUsername: "ethnode",
+        }),
+        deadMansSwitchUrl: "https://hc-ping.example/abc",
+    },
+    { name: "dev-no-consensus", network: "dev", monitoring: monitoringConfig({ grafana: false }) },
+];
+
+/** Writes a variant's Prometheus release and Alertmanager config (with its secret files) to `dir`. */
+export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: string; prometheus: string; alertmanager: string } {
+    const consensus = v.network !== "dev";
+    fs.writeFileSync(
+        path.join(dir, "prometheus.yml"),
+        renderPrometheusConfig({
+            stack: "test",
+            network: v.network,
+            monitoring: v.monitoring,
+            nodes: [scrapeNode("node-0", v.monitoring, consensus), { ...scrapeNode("node-1", v.monitoring, consensus), nodeExporter: "10.0.0.2:9100" }],
+            gateways: [{ name: "node-0", target: "127.0.0.1:9145" }],
+            monitorNode: "node-0",
+        }),
+    );
+    fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(v.monitoring, consensus));
+    fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules());
+    const secrets = path.join(dir, "secrets");
+    fs.mkdirSync(secrets, { recursive: true });
+    fs.writeFileSync(path.join(secrets, "slack_webhook"), "https://hooks.slack.example/T/B/x\n");
+    fs.writeFileSync(path.join(secrets, "smtp_password"), "pw\n");
+    fs.writeFileSync(path.join(dir, "ethnode.tmpl"), readAsset("monitoring/ethnode.tmpl"));
+    fs.writeFileSync(
+        path.join(dir, "alertmanager.yml"),
+        renderAlertmanagerConfig({ monitoring: v.monitoring, secretsDir: secrets, templatesDir: dir, deadMansSwitchUrl: v.deadMansSwitchUrl }),
+    );
+    return { dir, prometheus: path.join(dir, "prometheus.yml"), alertmanager: path.join(dir, "alertmanager.yml") };
+}

@@ -1,0 +1,186 @@
+/**
+ * Monitoring configs checked by the real tools: promtool (config, rules, unit tests for every alert),
+ * amtool (config, routing), a running Prometheus for every dashboard query, and every alert's runbook.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { dashboardSpecs } from "../components/dashboards";
+import { renderAlertRules, renderGrafanaFiles } from "../components/monitoring";
+import { ROOT } from "./helpers/pulumi";
+import { RULE_TEST_VALUES, VARIANTS, monitoringConfig, writeVariant } from "./helpers/monitoring";
+import { Proc, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
+
+function run(cmd: string, args: string[]) {
+    return spawnSync(cmd, args, { encoding: "utf8" });
+}
+
+interface Rule {
+    alert?: string;
+    record?: string;
+    expr: string;
+    for?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+}
+
+function alertsOf(text: string): Rule[] {
+    const doc = yaml.load(text) as { groups: { rules: Rule[] }[] };
+    return doc.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+}
+
+describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, variant) => {
+    let files: ReturnType<typeof writeVariant>;
+    beforeAll(() => {
+        files = writeVariant(variant);
+    });
+    afterAll(() => fs.rmSync(files.dir, { recursive: true, force: true }));
+
+    it("passes promtool check config (rules included)", () => {
+        const r = run("promtool", ["check", "config", files.prometheus]);
+        expect(r.stderr + r.stdout).toContain("SUCCESS");
+        expect(r.status).toBe(0);
+    });
+
+    it("passes promtool check rules", () => {
+        const r = run("promtool", ["check", "rules", path.join(files.dir, "alerts.yml"), path.join(files.dir, "recording.yml")]);
+        expect(r.status).toBe(0);
+    });
+
+    it("passes amtool check-config", () => {
+        const r = run("amtool", ["check-config", files.alertmanager]);
+        expect(r.stdout).toContain("SUCCESS");
+        expect(r.status).toBe(0);
+    });
+
+    it.each([
+        ["alertname=Watchdog", "severity=info", "deadmans-switch"],
+        ["alertname=ExecutionClientDown", "severity=critical", "critical"],
+        ["alertname=HostDiskFillingUp", "severity=warning", "slack"],
+        ["alertname=Other", "severity=info", "slack"],
+    ])("routes %s %s to %s", (name, severity, receiver) => {
+        const r = run("amtool", ["config", "routes", "test", `--config.file=${files.alertmanager}`, `--verify.receivers=${receiver}`, name, severity]);
+        expect(r.stdout.trim()).toBe(receiver);
+        expect(r.status).toBe(0);
+    });
+
+    it("sends resolved notifications and inhibits warnings by criticals on the same node", () => {
+        const doc = yaml.load(fs.readFileSync(files.alertmanager, "utf8")) as any;
+        for (const rcv of doc.receivers.filter((x: any) => x.slack_configs)) {
+            expect(rcv.slack_configs[0].send_resolved).toBe(true);
+        }
+        expect(doc.inhibit_rules).toEqual([{ source_matchers: ['severity="critical"'], target_matchers: ['severity="warning"'], equal: ["node"] }]);
+    });
+
+    it("scrapes metrics endpoints, never the RPC or Beacon API ports", () => {
+        const conf = fs.readFileSync(files.prometheus, "utf8");
+        expect(conf).not.toMatch(/:(8545|8546|8551|5052)'/);
+        expect(conf.includes("job_name: lighthouse")).toBe(variant.network !== "dev");
+    });
+});
+
+describe("alert rules", () => {
+    const rules = alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true));
+
+    it("follow the conventions: severity, fixed summary, templated description, runbook_url", () => {
+        expect(rules.length).toBeGreaterThanOrEqual(28);
+        for (const r of rules) {
+            expect(["critical", "warning", "info"]).toContain(r.labels?.severity);
+            expect(r.annotations?.summary).toBeTruthy();
+            expect(r.annotations?.summary).not.toContain("{{");
+            if (r.alert !== "Watchdog") expect(r.annotations?.description).toContain("{{");
+            expect(r.annotations?.runbook_url).toBe(`${RULE_TEST_VALUES.runbookBaseUrl}#${r.alert!.toLowerCase()}`);
+        }
+    });
+
+    it("have a promtool test each: silent one step before, firing at `for` (a test fails the build when missing)", () => {
+        const tests = yaml.load(fs.readFileSync(path.join(ROOT, "tests", "monitoring", "alerts_test.yml"), "utf8")) as any;
+        const firing = new Set<string>();
+        const silent = new Set<string>();
+        for (const t of tests.tests) {
+            for (const a of t.alert_rule_test) (a.exp_alerts.length ? firing : silent).add(a.alertname);
+        }
+        const names = rules.map((r) => r.alert!);
+        expect([...firing].sort()).toEqual([...names].sort());
+        expect([...silent].sort()).toEqual(names.filter((n) => n !== "Watchdog").sort());
+    });
+
+    it("pass their promtool unit tests", () => {
+        const dir = tmpDir("ruletests");
+        try {
+            fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true));
+            fs.copyFileSync(path.join(ROOT, "tests", "monitoring", "alerts_test.yml"), path.join(dir, "alerts_test.yml"));
+            const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
+            expect(r.stdout + r.stderr).toContain("SUCCESS");
+            expect(r.status).toBe(0);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("each link to a runbook section that exists", () => {
+        const runbooks = fs.readFileSync(path.join(ROOT, "docs", "runbooks.md"), "utf8");
+        const anchors = new Set([...runbooks.matchAll(/^#{2,4} (\S+)\s*$/gm)].map((m) => m[1].toLowerCase()));
+        const missing = rules.map((r) => r.alert!.toLowerCase()).filter((a) => !anchors.has(a));
+        expect(missing).toEqual([]);
+    });
+
+    it("use the clients' real metric names, none of seed 000's wrong ones", () => {
+        const all = rules.map((r) => r.expr).join("\n");
+        for (const name of ["chain_head_block", "p2p_peers", "beacon_head_slot", "slotclock_present_slot", "beacon_finalized_epoch", "libp2p_peers", "sync_eth2_synced"]) {
+            expect(all).toContain(name);
+        }
+        for (const wrong of ["beacon_chain_head_slot", "beacon_peer_count", "validator_attestation_failures_total"]) expect(all).not.toContain(wrong);
+    });
+});
+
+describe("Grafana", () => {
+    it("provisions the Prometheus data source and a dashboard per area, as valid JSON", () => {
+        const files = renderGrafanaFiles(monitoringConfig(), true, "/etc/ethnode/grafana/admin_password");
+        expect(files["provisioning/datasources/ethnode.yml"]).toContain("uid: ethnode-prometheus");
+        expect(files["grafana.ini"]).toContain("admin_password = $__file{/etc/ethnode/grafana/admin_password}");
+        expect(files["grafana.ini"]).toContain("http_addr = 127.0.0.1");
+        const dashboards = Object.keys(files).filter((f) => f.startsWith("dashboards/"));
+        expect(dashboards.sort()).toEqual(
+            ["ethnode-gateway", "ethnode-geth", "ethnode-host", "ethnode-lighthouse", "ethnode-overview"].map((d) => `dashboards/${d}.json`),
+        );
+        for (const d of dashboards) expect(JSON.parse(files[d]).panels.length).toBeGreaterThan(0);
+    });
+
+    describe("every dashboard query parses and evaluates on a real Prometheus", () => {
+        let prom: Proc;
+        let url: string;
+        let dir: string;
+        beforeAll(async () => {
+            dir = tmpDir("prom-dash");
+            const { prometheus } = writeVariant(VARIANTS[0], dir);
+            const port = await freePort();
+            url = `http://127.0.0.1:${port}`;
+            prom = startProc(
+                "prometheus",
+                [`--config.file=${prometheus}`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`],
+                path.join(dir, "prometheus.log"),
+            );
+            await waitFor("prometheus", async () => ((await fetch(`${url}/-/ready`)).status === 200 ? true : undefined));
+        });
+        afterAll(async () => {
+            await prom?.stop();
+            fs.rmSync(dir, { recursive: true, force: true });
+        });
+
+        const queries = dashboardSpecs(true).flatMap((d) => d.panels.flatMap((p) => p.exprs.map((e) => [`${d.uid} / ${p.title}`, e.expr])));
+        it.each(queries)("%s", async (_panel, expr) => {
+            const q = expr.replace(/\$node/g, ".*");
+            const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`);
+            const body: any = await res.json();
+            expect({ status: body.status, error: body.error }).toEqual({ status: "success", error: undefined });
+        });
+    });
+});
+
+describe("tool versions", () => {
+    it("are the packaged ones the tests were written against", () => {
+        expect(execFileSync("promtool", ["--version"], { encoding: "utf8" })).toMatch(/version 2\./);
+    });
+});
