@@ -63,11 +63,20 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 }
 
 export async function rpc(url: string, method: string, params: unknown[] = [], headers: Record<string, string> = {}) {
-    const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-    });
+    const send = () =>
+        fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json", ...headers },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+        });
+    let res: Response;
+    try {
+        res = await send();
+    } catch (e) {
+        // A pooled keep-alive connection to a process that has since restarted: retry once on a new one.
+        if (!String((e as Error & { cause?: unknown }).cause).includes("other side closed")) throw e;
+        res = await send();
+    }
     const text = await res.text();
     let body: any;
     try {

@@ -1,0 +1,311 @@
+/**
+ * The `ethnode` maintenance CLI against real services on loopback: the pinned geth --dev under its rendered
+ * unit, a Beacon-API stand-in (no Lighthouse package offline) and a gateway-health stand-in. systemd is not
+ * PID 1 here, so a small fake systemctl (tests/fixtures) starts each unit's ExecStart; everything else —
+ * downloads, sha256 checks, symlink swaps, health gates, rollbacks, archives — is the CLI itself.
+ */
+import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { renderGethUnit } from "../components/geth";
+import { ROOT } from "./helpers/pulumi";
+import { configFor } from "./helpers/rendered";
+import { freePort, gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
+
+jest.setTimeout(180000);
+
+const CLI = path.join(ROOT, "assets", "cli", "ethnode");
+const FAKE_SYSTEMCTL = path.join(ROOT, "tests", "fixtures", "fake-systemctl");
+const STANDIN = path.join(ROOT, "tests", "fixtures", "standin.js");
+const BASE_VERSION = "1.17.8";
+
+let root: string;
+let rpcUrl: string;
+const state = { cl: "", gw: "" };
+
+function cli(...args: string[]): SpawnSyncReturns<string> {
+    return spawnSync("bash", [CLI, ...args], {
+        encoding: "utf8",
+        timeout: 150000,
+        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: "true" },
+    });
+}
+const systemctl = (...args: string[]) => spawnSync(FAKE_SYSTEMCTL, args, { env: { ...process.env, ETHNODE_ROOT: root }, encoding: "utf8" });
+const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+/** The tree's files and their hashes, for "nothing changed" checks (runtime state excluded). */
+function snapshot(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (dir: string) => {
+        for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+            const p = path.join(dir, e.name);
+            const rel = path.relative(root, p);
+            if (rel.startsWith("run") || rel.startsWith("var/lib") || rel.endsWith(".log")) continue;
+            if (e.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(p)}`;
+            else if (e.isDirectory()) walk(p);
+            else out[rel] = sha256(p);
+        }
+    };
+    walk(root);
+    return out;
+}
+
+/** A release archive as the projects publish them: a directory holding the binary. */
+function releaseArchive(version: string, binary: string): { url: string; sha: string } {
+    const dir = tmpDir("release");
+    const inner = path.join(dir, `geth-linux-amd64-${version}-00000000`);
+    fs.mkdirSync(inner);
+    fs.copyFileSync(binary, path.join(inner, "geth"));
+    fs.chmodSync(path.join(inner, "geth"), 0o755);
+    const tgz = path.join(dir, `geth-${version}.tar.gz`);
+    execFileSync("tar", ["-czf", tgz, "-C", dir, path.basename(inner)]);
+    return { url: `file://${tgz}`, sha: sha256(tgz) };
+}
+
+function currentVersion(): string {
+    return path.basename(fs.readlinkSync(path.join(root, "opt/ethnode/geth/current")));
+}
+
+beforeAll(async () => {
+    root = tmpDir("clihost");
+    const ports = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort() };
+    const [clPort, gwPort] = [await freePort(), await freePort()];
+    rpcUrl = `http://127.0.0.1:${ports.gethHttp}`;
+    state.cl = path.join(root, "cl-state");
+    state.gw = path.join(root, "gw-state");
+    for (const d of ["etc/ethnode", "etc/systemd/system", "opt/ethnode", "var/lib/ethnode"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+    fs.writeFileSync(path.join(root, "etc/ethnode/jwt.hex"), crypto.randomBytes(32).toString("hex"), { mode: 0o640 });
+    fs.writeFileSync(
+        path.join(root, "etc/systemd/system/geth.service"),
+        renderGethUnit({ network: "dev", dataDir: path.join(root, "var/lib/ethnode"), geth: configFor("dev").geth, jwtPath: path.join(root, "etc/ethnode/jwt.hex"), ports }),
+    );
+    const standin = (kind: string, port: number, file: string) =>
+        `[Unit]\nDescription=${kind} stand-in\n[Service]\nExecStart=${process.execPath} ${STANDIN} ${kind} ${port} ${file}\n`;
+    fs.writeFileSync(path.join(root, "etc/systemd/system/lighthouse.service"), standin("beacon", clPort, state.cl));
+    fs.writeFileSync(path.join(root, "etc/systemd/system/ethnode-gateway.service"), standin("gateway", gwPort, state.gw));
+    fs.writeFileSync(
+        path.join(root, "etc/ethnode/ethnode.conf"),
+        [
+            "DATA_DIR=/var/lib/ethnode",
+            `EL_RPC=${rpcUrl}`,
+            `CL_API=http://127.0.0.1:${clPort}`,
+            `GATEWAY_HEALTH=http://127.0.0.1:${gwPort}/health`,
+            'CLIENTS="geth lighthouse"',
+            "HEALTH_TIMEOUT=20",
+            "KEEP_VERSIONS=3",
+        ].join("\n") + "\n",
+    );
+    const bin = gethBinary();
+    const r = cli("install", "geth", BASE_VERSION, "--file", bin, "--sha256", sha256(bin));
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    for (const u of ["geth", "lighthouse", "ethnode-gateway"]) systemctl("start", u);
+    await waitFor("geth", async () => ((await rpc(rpcUrl, "eth_chainId")).status === 200 ? true : undefined));
+});
+
+afterAll(() => {
+    for (const u of ["geth", "lighthouse", "ethnode-gateway"]) systemctl("stop", u);
+    if (process.env.KEEP_ROOT) console.log(`kept ${root}`);
+    else fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe("help and usage", () => {
+    const commands = ["status", "install", "activate", "upgrade", "rollback", "logs", "restart", "prune", "tune", "backup", "restore"];
+    it.each(commands)("ethnode %s --help prints its usage and exits 0", (c) => {
+        const r = cli(c, "--help");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^usage: ethnode ${c}`));
+    });
+
+    it("ethnode --help lists every command", () => {
+        const r = cli("--help");
+        expect(r.status).toBe(0);
+        for (const c of commands) expect(r.stdout).toContain(`  ${c}`);
+    });
+
+    it.each([
+        [["bogus"]],
+        [["upgrade", "geth"]],
+        [["upgrade", "geth", "1.2", "--sha256", "a".repeat(64), "--file", "/bin/true"]],
+        [["upgrade", "geth", "1.2.3", "--sha256", "zz", "--file", "/bin/true"]],
+        [["install", "nethermind", "1.0.0", "--sha256", "a".repeat(64), "--file", "/bin/true"]],
+        [["install", "geth", "1.0.0", "--sha256", "a".repeat(64), "--url", "http://insecure.example/geth.tgz"]],
+        [["rollback"]],
+        [["logs", "sshd"]],
+        [["restart", "geth", "extra"]],
+        [["status", "--bogus"]],
+        [["restore"]],
+        [["activate", "geth", "--timeout", "soon"]],
+    ])("%j is a usage error (exit 2) and changes nothing", (args) => {
+        const before = snapshot();
+        const r = cli(...(args as string[]));
+        expect(r.status).toBe(2);
+        expect(r.stderr).toMatch(/^ethnode: .*\(see 'ethnode --help'\)\n$/);
+        expect(snapshot()).toEqual(before);
+    });
+});
+
+describe("status", () => {
+    afterEach(() => {
+        fs.writeFileSync(state.cl, "synced");
+        fs.writeFileSync(state.gw, "synced");
+    });
+
+    it("reports a healthy node as JSON and as a table (exit 0)", () => {
+        fs.writeFileSync(state.cl, "synced");
+        const r = cli("status", "--json");
+        expect(r.status).toBe(0);
+        const s = JSON.parse(r.stdout);
+        expect(s.services).toEqual({ geth: "active", lighthouse: "active", "ethnode-gateway": "active" });
+        expect(s.versions).toEqual({ geth: BASE_VERSION, lighthouse: "" });
+        expect(s.execution).toMatchObject({ reachable: true, syncing: false, peers: 0 });
+        expect(s.execution.head).toBeGreaterThanOrEqual(0);
+        expect(s.consensus).toEqual({ reachable: true, syncing: false, head_slot: 123456, peers: 57, finalized_epoch: 3856 });
+        expect(s.disk.data_dir).toBe("/var/lib/ethnode");
+        expect(s.disk.avail_bytes).toBeGreaterThan(0);
+        expect(s.gateway).toEqual({ healthy: true, http_status: 200 });
+        expect(s.ok).toBe(true);
+        const t = cli("status");
+        expect(t.status).toBe(0);
+        expect(t.stdout).toMatch(/^geth\s+active/m);
+        expect(t.stdout).toMatch(/^overall\s+OK$/m);
+    });
+
+    it("reports a syncing consensus client (exit 1)", () => {
+        fs.writeFileSync(state.cl, "syncing");
+        const r = cli("status", "--json");
+        expect(r.status).toBe(1);
+        const s = JSON.parse(r.stdout);
+        expect(s.consensus.syncing).toBe(true);
+        expect(s.ok).toBe(false);
+        expect(cli("status").stdout).toMatch(/^overall\s+DEGRADED$/m);
+    });
+
+    it("reports a node whose execution client is down (exit 1)", async () => {
+        systemctl("stop", "geth");
+        fs.writeFileSync(state.gw, "down");
+        try {
+            const r = cli("status", "--json");
+            expect(r.status).toBe(1);
+            const s = JSON.parse(r.stdout);
+            expect(s.services.geth).toBe("inactive");
+            expect(s.execution).toEqual({ reachable: false, syncing: null, head: null, peers: null });
+            expect(s.gateway).toEqual({ healthy: false, http_status: 503 });
+        } finally {
+            systemctl("start", "geth");
+            await waitFor("geth", async () => ((await rpc(rpcUrl, "eth_chainId")).status === 200 ? true : undefined));
+        }
+    });
+});
+
+describe("upgrade and rollback", () => {
+    it("upgrades through the health gate: the new version serves, the old one is kept as previous", async () => {
+        const good = releaseArchive("1.17.99", gethBinary());
+        const r = cli("--non-interactive", "upgrade", "geth", "1.17.99", "--url", good.url, "--sha256", good.sha);
+        expect(r.stderr).toContain("geth 1.17.99 is healthy");
+        expect(r.status).toBe(0);
+        expect(currentVersion()).toBe("1.17.99");
+        expect(path.basename(fs.readlinkSync(path.join(root, "opt/ethnode/geth/previous")))).toBe(BASE_VERSION);
+        expect((await rpc(rpcUrl, "eth_chainId")).body.result).toBe("0x539");
+    });
+
+    it("refuses a release whose sha256 does not match, installing nothing", () => {
+        const good = releaseArchive("1.17.98", gethBinary());
+        const before = snapshot();
+        const r = cli("--non-interactive", "upgrade", "geth", "1.17.98", "--url", good.url, "--sha256", "0".repeat(64));
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("sha256 mismatch");
+        expect(snapshot()).toEqual(before);
+    });
+
+    it("rolls back automatically when the new binary fails to start, and exits 4", async () => {
+        const broken = tmpDir("broken");
+        fs.writeFileSync(path.join(broken, "geth"), "#!/bin/sh\necho 'fatal: cannot open database' >&2\nexit 1\n", { mode: 0o755 });
+        const bad = releaseArchive("1.17.100", path.join(broken, "geth"));
+        const r = cli("--non-interactive", "upgrade", "geth", "1.17.100", "--url", bad.url, "--sha256", bad.sha, "--timeout", "8");
+        expect(r.status).toBe(4);
+        expect(r.stderr).toContain("geth 1.17.100 failed its health gate; rolled back to 1.17.99, which is serving");
+        expect(currentVersion()).toBe("1.17.99");
+        // The failed version is not a rollback target: previous is the version before 1.17.99 again.
+        expect(path.basename(fs.readlinkSync(path.join(root, "opt/ethnode/geth/previous")))).toBe(BASE_VERSION);
+        expect((await rpc(rpcUrl, "eth_chainId")).body.result).toBe("0x539");
+    });
+
+    it("rolls back on request to the previous version", async () => {
+        const r = cli("--non-interactive", "rollback", "geth");
+        expect(r.stderr).toContain(`geth ${BASE_VERSION} is healthy`);
+        expect(r.status).toBe(0);
+        expect(currentVersion()).toBe(BASE_VERSION);
+        expect((await rpc(rpcUrl, "eth_chainId")).body.result).toBe("0x539");
+    });
+
+    it("keeps at most KEEP_VERSIONS versions (never current or previous)", () => {
+        const dirs = fs.readdirSync(path.join(root, "opt/ethnode/geth")).filter((d) => /^\d/.test(d));
+        expect(dirs.length).toBeLessThanOrEqual(3);
+    });
+});
+
+describe("backup and restore", () => {
+    const kept = ["etc/ethnode/jwt.hex", "etc/ethnode/ethnode.conf", "etc/systemd/system/geth.service"];
+
+    it("round-trips the JWT and configs byte for byte, refusing while the node runs", async () => {
+        const before = Object.fromEntries(kept.map((f) => [f, sha256(path.join(root, f))]));
+        const b = cli("backup", "--output", path.join(root, "backups"));
+        expect(b.status).toBe(0);
+        const archive = b.stdout.trim().split("\n").pop()!;
+        expect(fs.statSync(archive).mode & 0o777).toBe(0o600);
+        expect(fs.existsSync(`${archive}.sha256`)).toBe(true);
+
+        fs.rmSync(path.join(root, "etc/ethnode"), { recursive: true });
+        fs.rmSync(path.join(root, "etc/systemd/system/geth.service"));
+
+        const refused = cli("--non-interactive", "restore", archive);
+        expect(refused.status).toBe(3);
+        expect(refused.stderr).toContain("geth is running");
+
+        for (const u of ["geth", "lighthouse"]) systemctl("stop", u);
+        const r = cli("--non-interactive", "restore", archive);
+        expect(r.stderr).toContain("restored");
+        expect(r.status).toBe(0);
+        expect(Object.fromEntries(kept.map((f) => [f, sha256(path.join(root, f))]))).toEqual(before);
+
+        for (const u of ["geth", "lighthouse"]) systemctl("start", u);
+        await waitFor("geth", async () => ((await rpc(rpcUrl, "eth_chainId")).status === 200 ? true : undefined));
+    });
+
+    it("refuses a tampered archive and restores nothing", () => {
+        const b = cli("backup", "--output", path.join(root, "backups2"));
+        const archive = b.stdout.trim().split("\n").pop()!;
+        const bytes = fs.readFileSync(archive);
+        bytes[bytes.length - 10] ^= 0xff;
+        fs.writeFileSync(archive, bytes);
+        for (const u of ["geth", "lighthouse"]) systemctl("stop", u);
+        try {
+            const before = snapshot();
+            const r = cli("--non-interactive", "restore", archive);
+            expect(r.status).toBe(3);
+            expect(r.stderr).toContain("does not match its checksum");
+            expect(snapshot()).toEqual(before);
+        } finally {
+            for (const u of ["geth", "lighthouse"]) systemctl("start", u);
+        }
+    });
+});
+
+describe("tune", () => {
+    it("persists sysctl and limit files (and does not touch the kernel from a test root)", () => {
+        const r = cli("tune");
+        expect(r.status).toBe(0);
+        expect(fs.readFileSync(path.join(root, "etc/sysctl.d/90-ethnode.conf"), "utf8")).toContain("net.core.rmem_max = 16777216");
+        expect(fs.readFileSync(path.join(root, "etc/security/limits.d/90-ethnode.conf"), "utf8")).toContain("nofile");
+    });
+});
+
+describe("shell quality", () => {
+    it("passes shellcheck", () => {
+        const r = spawnSync("shellcheck", ["--severity=style", CLI, FAKE_SYSTEMCTL], { encoding: "utf8" });
+        expect(r.stdout).toBe("");
+        expect(r.status).toBe(0);
+    });
+});
