@@ -9,6 +9,7 @@ import { Monitoring } from "./components/monitoring";
 import { buildNode } from "./components/node";
 
 const cfg = loadConfig();
+// Nodes are built in sequence (each behind the previous one's clients): HA adds more here.
 const nodes = [buildNode("node-0", cfg)];
 const primary = nodes[0];
 

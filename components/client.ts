@@ -71,10 +71,8 @@ export function renderInstallScript(client: ClientName, b: ClientBinary, dataDir
         client: shq(client),
         version: shq(b.version),
         sha256: shq(b.sha256),
-        source: shq(b.source),
         url: shq(b.url ?? ""),
-        upload: shq(uploadName(client, b)),
-        binary: shq(client),
+        upload: b.source === "upload" ? shq(uploadName(client, b)) : undefined,
         home: shq(clientHome(dataDir, client)),
         jwtGroup: JWT_GROUP,
     });
@@ -91,8 +89,7 @@ export interface ClientDeployArgs {
     dataDir: string;
     purgeOnDestroy: boolean;
     unit: pulumi.Input<string>;
-    /** Bash condition that is true once the service answers. */
-    health: string;
+    /** How long the CLI's health gate waits after a restart before it restores the previous version. */
     healthTimeoutSec: number;
     /** Values whose change must restart the service (the JWT's identity, for instance). */
     restartTriggers?: pulumi.Input<string>[];
@@ -145,11 +142,7 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
                     group: "root",
                 },
             ],
-            script: render("scripts/install-service.sh", {
-                unit: shq(args.client),
-                health: args.health,
-                healthTimeout: args.healthTimeoutSec,
-            }),
+            script: render("scripts/install-service.sh", { unit: shq(args.client), healthTimeout: args.healthTimeoutSec }),
             deleteScript: render("scripts/remove-service.sh", { unit: shq(args.client) }),
             // A new binary behind the same unit text must restart the service too.
             triggers: [b.version, b.sha256, ...(args.restartTriggers ?? [])],

@@ -68,12 +68,6 @@ export function renderGethUnit(input: GethFlagsInput): string {
     return renderUnit("geth", view);
 }
 
-/** True once Geth answers JSON-RPC on loopback. */
-export const GETH_HEALTH =
-    `curl -fsS -m 5 -H 'Content-Type: application/json' ` +
-    `--data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' ` +
-    `http://${LOOPBACK}:${PORTS.gethHttp} | grep -q '"result"'`;
-
 export function gethReleaseUrl(version: string, commit: string): string {
     return `https://gethstore.blob.core.windows.net/builds/geth-linux-amd64-${version}-${commit}.tar.gz`;
 }
@@ -86,7 +80,7 @@ export interface GethArgs {
     geth: GethConfig;
     /** JWT hex; must be a secret. */
     jwtHex: pulumi.Input<string>;
-    /** The host's preparation step. */
+    /** The node's last preparation step (host prepared, ethnode CLI installed). */
     hostReady: pulumi.Resource;
 }
 
@@ -136,7 +130,6 @@ export class Geth extends pulumi.ComponentResource {
             dataDir: args.dataDir,
             purgeOnDestroy: args.purgeOnDestroy,
             unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g }),
-            health: GETH_HEALTH,
             healthTimeoutSec: 180,
             restartTriggers: [jwtIdentity(args.jwtHex)],
             dependsOn: [args.hostReady, this.jwtFile],

@@ -39,6 +39,8 @@ export class Host extends pulumi.ComponentResource {
     /** The preparation step; later steps depend on it. */
     public readonly ready: command.remote.Command;
     public readonly sshCommand: pulumi.Output<string>;
+    /** The EBS data volume's id on aws, "" otherwise. */
+    public readonly volumeId: pulumi.Output<string>;
 
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:host:Host", name, {}, opts);
@@ -58,6 +60,7 @@ export class Host extends pulumi.ComponentResource {
             volumeId = pulumi.output("");
         }
         this.publicIp = address;
+        this.volumeId = volumeId;
 
         this.connection = pulumi.secret(
             pulumi.all([address, args.sshPrivateKey]).apply(([host, privateKey]) => ({

@@ -53,11 +53,6 @@ export function renderLighthouseUnit(input: LighthouseFlagsInput): string {
     return renderUnit("lighthouse", view);
 }
 
-/** Ready (200) or syncing (206) both mean the beacon node is up; a load balancer accepts 200 only. */
-export const LIGHTHOUSE_HEALTH =
-    `code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://${LOOPBACK}:${PORTS.beaconHttp}/eth/v1/node/health); ` +
-    `[[ "$code" == 200 || "$code" == 206 ]]`;
-
 export function lighthouseReleaseUrl(version: string): string {
     return `https://github.com/sigp/lighthouse/releases/download/v${version}/lighthouse-v${version}-x86_64-unknown-linux-gnu.tar.gz`;
 }
@@ -105,7 +100,6 @@ export class Lighthouse extends pulumi.ComponentResource {
                 .apply((executionEndpoint) =>
                     renderLighthouseUnit({ network: args.network, dataDir: args.dataDir, lighthouse: l, executionEndpoint }),
                 ),
-            health: LIGHTHOUSE_HEALTH,
             healthTimeoutSec: 180,
             restartTriggers: [jwtIdentity(args.jwtHex)],
             dependsOn: args.after,

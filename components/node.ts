@@ -8,6 +8,9 @@ import { Geth } from "./geth";
 import { Host } from "./host";
 import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
+import { LOOPBACK, PORTS } from "./ports";
+import { hostStep } from "./remote";
+import { readAsset, render } from "./render";
 
 export interface Node {
     name: string;
@@ -45,12 +48,50 @@ export function hardwareWarnings(cfg: Pick<EthnodeConfig, "network" | "host">): 
     return warnings;
 }
 
-export function buildNode(name: string, cfg: EthnodeConfig, opts?: pulumi.ComponentResourceOptions): Node {
+/** The CLI's view of one node (ethnode.conf); pure. */
+export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: string): string {
+    return render("cli/ethnode.conf", {
+        node: name,
+        dataDir: cfg.host.dataDir,
+        elRpc: `http://${LOOPBACK}:${PORTS.gethHttp}`,
+        clApi: `http://${LOOPBACK}:${PORTS.beaconHttp}`,
+        gatewayHealth: `http://${LOOPBACK}:${cfg.gateway.metricsPort}/health`,
+        clients: cfg.network === "dev" ? "geth" : "geth lighthouse",
+        keepVersions: 3,
+        healthTimeout: 180,
+        volumeId,
+    });
+}
+
+/**
+ * Builds one node. `after` orders it behind another node's clients, so an upgrade rolls through a fleet one
+ * node at a time and a failed health gate stops it before the next node.
+ */
+export function buildNode(name: string, cfg: EthnodeConfig, after: pulumi.Resource[] = [], opts?: pulumi.ComponentResourceOptions): Node {
     for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
     const host = new Host(
         `${name}-host`,
         { host: cfg.host, gateway: cfg.gateway, sshPrivateKey: cfg.sshPrivateKey, consensusP2p: cfg.network !== "dev" },
         opts,
+    );
+    const cli = hostStep(
+        `${name}-cli`,
+        {
+            connection: host.connection,
+            files: [
+                { path: "/usr/local/bin/ethnode", content: readAsset("cli/ethnode"), mode: "0755", owner: "root", group: "root" },
+                {
+                    path: "/etc/ethnode/ethnode.conf",
+                    content: host.volumeId.apply((id) => renderCliConfig(name, cfg, id)),
+                    mode: "0644",
+                    owner: "root",
+                    group: "root",
+                },
+            ],
+            script: "ethnode --help >/dev/null\necho \"ethnode CLI installed\"",
+            deleteScript: "rm -f /usr/local/bin/ethnode /etc/ethnode/ethnode.conf\necho \"ethnode CLI removed\"",
+        },
+        { parent: host, dependsOn: [host.ready, ...after] },
     );
     const jwt = new JwtSecret(`${name}-jwt`, {}, opts);
     const common = {
@@ -61,7 +102,7 @@ export function buildNode(name: string, cfg: EthnodeConfig, opts?: pulumi.Compon
     };
     const geth = new Geth(
         `${name}-geth`,
-        { ...common, network: cfg.network, geth: cfg.geth, hostReady: host.ready },
+        { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli },
         opts,
     );
     let lighthouse: Lighthouse | undefined;

@@ -62,6 +62,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 `${COMMAND} node-0-geth-jwt`,
                 `${COMMAND} node-0-geth-service`,
                 `${COMMAND} node-0-host-prepare`,
+                `${COMMAND} node-0-cli`,
                 `${COMMAND} node-0-lighthouse-install`,
                 `${COMMAND} node-0-lighthouse-service`,
                 "ethnode:geth:Geth node-0-geth",
@@ -199,10 +200,10 @@ describe("dev stack (sepolia on AWS)", () => {
     });
 
     it("downloads pinned releases and verifies their sha256", () => {
-        const geth = run.byName("node-0-geth-install").inputs.create as string;
-        expect(geth).toContain("https://gethstore.blob.core.windows.net/builds/geth-linux-amd64-1.17.4-36a7dc72.tar.gz");
-        expect(geth).toContain("9113657e52d41879b8feaca8a4163d325ccce5b038aea59775a0bb3b26d2100a");
-        expect(geth).toContain("sha256sum --check");
+        const geth = (run.byName("node-0-geth-install").inputs.create as string).replace(/'\\''/g, "'");
+        expect(geth).toContain(
+            "ethnode install \"$client\" '1.17.4' --sha256 '9113657e52d41879b8feaca8a4163d325ccce5b038aea59775a0bb3b26d2100a' --url 'https://gethstore.blob.core.windows.net/builds/geth-linux-amd64-1.17.4-36a7dc72.tar.gz'",
+        );
         const lh = run.byName("node-0-lighthouse-install").inputs.create as string;
         expect(lh).toContain("https://github.com/sigp/lighthouse/releases/download/v8.2.2/lighthouse-v8.2.2-x86_64-unknown-linux-gnu.tar.gz");
     });

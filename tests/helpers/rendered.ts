@@ -3,8 +3,8 @@
  * Tests hand these to the tools that consume them (systemd-analyze, shellcheck) and snapshot them.
  */
 import { parseConfig, Network, NETWORKS } from "../../components/config";
-import { GETH_HEALTH, renderGethUnit } from "../../components/geth";
-import { LIGHTHOUSE_HEALTH, renderLighthouseUnit } from "../../components/lighthouse";
+import { renderGethUnit } from "../../components/geth";
+import { renderLighthouseUnit } from "../../components/lighthouse";
 import { renderInstallScript } from "../../components/client";
 import { activateRelease, asRoot } from "../../components/remote";
 import { render, shq } from "../../components/render";
@@ -74,12 +74,7 @@ export function scripts(): Rendered[] {
         step("install-geth-release", renderInstallScript("geth", b, DATA_DIR)),
         step("install-geth-upload", renderInstallScript("geth", up, DATA_DIR)),
         step("remove-client", render("scripts/remove-client.sh", { client: shq("geth"), home: shq(`${DATA_DIR}/geth`), purge: shq("true") })),
-        step("install-service-geth", render("scripts/install-service.sh", { unit: shq("geth"), health: GETH_HEALTH, healthTimeout: 180 }), true),
-        step(
-            "install-service-lighthouse",
-            render("scripts/install-service.sh", { unit: shq("lighthouse"), health: LIGHTHOUSE_HEALTH, healthTimeout: 180 }),
-            true,
-        ),
+        step("install-service", render("scripts/install-service.sh", { unit: shq("geth"), healthTimeout: 180 }), true),
         step("remove-service", render("scripts/remove-service.sh", { unit: shq("geth") })),
         step("install-jwt", render("scripts/install-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), jwtGroup: "ethnode-jwt" }), true),
         ...(["openresty", "debian"] as const).map((source) =>
