@@ -31,3 +31,15 @@ describe("README", () => {
         expect(fs.readFileSync(path.join(ROOT, ".ci", "run"), "utf8")).toMatch(/^npm test$/m);
     });
 });
+
+describe("docs", () => {
+    it("has an operations guide, an architecture overview with a mermaid diagram, a security model and runbooks", () => {
+        const doc = (f: string) => fs.readFileSync(path.join(ROOT, "docs", f), "utf8");
+        expect(doc("architecture.md")).toContain("```mermaid");
+        for (const section of ["## Deploy", "## Upgrade a client", "## Back up and restore", "## Disaster recovery", "## Rotate secrets"]) {
+            expect(doc("operations.md")).toContain(section);
+        }
+        expect(doc("security.md")).toContain("## Where secrets live");
+        expect(doc("runbooks.md")).toContain("### Watchdog");
+    });
+});
