@@ -8,7 +8,22 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "${ROOT}/toolchain/versions.env"
 # Outside the work tree so a fresh clone on the same machine reuses it; keyed by version.
 CACHE_DIR=${ETHNODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ethnode}
-export ROOT CACHE_DIR ETHNODE_GETH_VERSION PULUMI_VERSION PULUMI_COMMAND_VERSION PULUMI_RANDOM_VERSION
+export ROOT CACHE_DIR
+
+# Installs a Go command at a pinned version into the cache once; prints the binary's path.
+go_tool() {
+  local name=$1 module=$2 version=$3
+  local dir="${CACHE_DIR}/${name}-v${version}"
+  if [[ ! -x "${dir}/${name}" ]]; then
+    log "building ${name} v${version} from the Go module proxy (cached in ${dir})"
+    rm -rf "${dir}.tmp"
+    mkdir -p "${dir}.tmp"
+    GOBIN="${dir}.tmp" GOFLAGS=-trimpath go install "${module}@v${version}"
+    rm -rf "$dir"
+    mv "${dir}.tmp" "$dir"
+  fi
+  echo "${dir}/${name}"
+}
 
 log() { printf '\033[1m[ethnode]\033[0m %s\n' "$*" >&2; }
 
@@ -16,4 +31,4 @@ as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
 }
 
-geth_bin() { echo "${CACHE_DIR}/geth-v${ETHNODE_GETH_VERSION}/geth"; }
+

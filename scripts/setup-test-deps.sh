@@ -35,14 +35,8 @@ if [[ ! -d "${ROOT}/node_modules" || "${ROOT}/package-lock.json" -nt "${ROOT}/no
   (cd "$ROOT" && npm ci --no-audit --no-fund)
 fi
 
-geth=$(geth_bin)
-if [[ ! -x "$geth" ]]; then
-  log "building geth v${ETHNODE_GETH_VERSION} from the Go module proxy (cached in ${geth%/*})"
-  mkdir -p "${geth%/*}.tmp"
-  GOBIN="${geth%/*}.tmp" GOFLAGS=-trimpath go install "github.com/ethereum/go-ethereum/cmd/geth@v${ETHNODE_GETH_VERSION}"
-  rm -rf "${geth%/*}"
-  mv "${geth%/*}.tmp" "${geth%/*}"
-fi
+geth=$(go_tool geth github.com/ethereum/go-ethereum/cmd/geth "$ETHNODE_GETH_VERSION")
 version=$("$geth" version)
 [[ "$version" == *"Version: ${ETHNODE_GETH_VERSION}-"* ]] || { log "cached geth is not v${ETHNODE_GETH_VERSION}"; exit 1; }
+go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ETHNODE_ACTIONLINT_VERSION" >/dev/null
 log "test dependencies ready"

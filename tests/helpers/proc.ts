@@ -87,14 +87,23 @@ export async function rpc(url: string, method: string, params: unknown[] = [], h
     return { status: res.status, body, headers: res.headers };
 }
 
-/** The pinned geth the setup script built. */
-export function gethBinary(): string {
+/** The pins in toolchain/versions.env. */
+export function pinnedVersions(): Record<string, string> {
     const env = fs.readFileSync(path.join(ROOT, "toolchain", "versions.env"), "utf8");
-    const version = env.match(/^ETHNODE_GETH_VERSION=(\S+)/m)![1];
+    return Object.fromEntries([...env.matchAll(/^(ETHNODE_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+}
+
+/** A Go tool the setup script built into the cache at its pinned version (scripts/lib.sh `go_tool`). */
+export function cachedTool(name: string, versionKey: string): string {
+    const version = pinnedVersions()[versionKey];
     const cache = process.env.ETHNODE_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "ethnode");
-    const bin = path.join(cache, `geth-v${version}`, "geth");
+    const bin = path.join(cache, `${name}-v${version}`, name);
     if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run scripts/setup-test-deps.sh`);
     return bin;
+}
+
+export function gethBinary(): string {
+    return cachedTool("geth", "ETHNODE_GETH_VERSION");
 }
 
 /** ExecStart's argv from a rendered unit (continuation lines joined). */
