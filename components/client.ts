@@ -32,6 +32,14 @@ export interface UnitView {
     stopTimeoutSec: number;
 }
 
+/** A client's binary from its config section; `defaultUrl` is the official release archive. */
+export function clientBinary(
+    c: { version?: string; source: "release" | "upload"; url?: string; sha256?: string; binaryPath?: string },
+    defaultUrl: string | undefined,
+): ClientBinary {
+    return { version: c.version as string, source: c.source, url: c.url ?? defaultUrl, sha256: c.sha256 ?? "", binaryPath: c.binaryPath };
+}
+
 /** The path systemd starts: the `current` symlink, so an upgrade or rollback is one atomic swap. */
 export function binaryPath(client: ClientName): string {
     return `/opt/ethnode/${client}/current/${client}`;

@@ -4,7 +4,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ClientBinary, UnitView, clientHome, deployClient, renderUnit } from "./client";
+import { UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { GethConfig, Network } from "./config";
 import { JWT_GROUP, JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection, hostStep } from "./remote";
@@ -116,13 +116,7 @@ export class Geth extends pulumi.ComponentResource {
             { parent: this, dependsOn: [args.hostReady] },
         );
 
-        const binary: ClientBinary = {
-            version: g.version,
-            source: g.source,
-            url: g.url ?? (g.commit ? gethReleaseUrl(g.version, g.commit) : undefined),
-            sha256: g.sha256 ?? "",
-            binaryPath: g.binaryPath,
-        };
+        const binary = clientBinary(g, g.commit ? gethReleaseUrl(g.version, g.commit) : undefined);
         this.service = deployClient(this, name, {
             client: "geth",
             connection: args.connection,

@@ -4,7 +4,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ClientBinary, UnitView, clientHome, deployClient, renderUnit } from "./client";
+import { UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { LighthouseConfig, Network } from "./config";
 import { jwtIdentity } from "./geth";
 import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
@@ -81,13 +81,7 @@ export class Lighthouse extends pulumi.ComponentResource {
         const l = args.lighthouse;
         const version = l.version as string;
         this.version = version;
-        const binary: ClientBinary = {
-            version,
-            source: l.source,
-            url: l.url ?? lighthouseReleaseUrl(version),
-            sha256: l.sha256 ?? "",
-            binaryPath: l.binaryPath,
-        };
+        const binary = clientBinary(l, lighthouseReleaseUrl(version));
         this.service = deployClient(this, name, {
             client: "lighthouse",
             connection: args.connection,

@@ -25,21 +25,29 @@ function engineJwt(secretHex: string, iat = Math.floor(Date.now() / 1000)): stri
     return `${head}.${body}.${b64url(sig)}`;
 }
 
+type GethPorts = { gethHttp: number; gethWs: number; gethAuthRpc: number; gethMetrics: number; gethP2p: number };
+
+/** Free ports, the JWT file written from the same bundle the host unpacks, and the unit rendered for them. */
+async function gethFixture(dir: string, network: "dev" | "mainnet", secret: string) {
+    const ports: GethPorts = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort(), gethP2p: await freePort() };
+    const jwtPath = path.join(dir, "jwt.hex");
+    const [, line] = bundle([{ path: jwtPath, content: secret, mode: "0640", owner: "root", group: "root" }]).split("\n");
+    fs.writeFileSync(jwtPath, Buffer.from(line, "base64"), { mode: 0o640 });
+    const unit = renderGethUnit({ network, dataDir: dir, geth: configFor(network).geth, jwtPath, ports });
+    return { ports, jwtPath, unit };
+}
+
 describe("rendered geth unit against the real geth --dev", () => {
     let dir: string;
     let geth: Proc;
-    let ports: { gethHttp: number; gethWs: number; gethAuthRpc: number; gethMetrics: number; gethP2p: number };
+    let ports: GethPorts;
     const secret = crypto.randomBytes(32).toString("hex");
 
     beforeAll(async () => {
         dir = tmpDir("geth");
-        ports = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort(), gethP2p: await freePort() };
-        // The JWT file as the host receives it: through the same bundle the provisioning step unpacks.
-        const jwtPath = path.join(dir, "jwt.hex");
-        const [, line] = bundle([{ path: jwtPath, content: secret, mode: "0640", owner: "root", group: "root" }]).split("\n");
-        fs.writeFileSync(jwtPath, Buffer.from(line, "base64"), { mode: 0o640 });
-
-        const unit = renderGethUnit({ network: "dev", dataDir: dir, geth: configFor("dev").geth, jwtPath, ports });
+        const f = await gethFixture(dir, "dev", secret);
+        ports = f.ports;
+        const unit = f.unit;
         geth = startProc(gethBinary(), execStartArgs(unit), path.join(dir, "geth.log"));
         await waitFor("geth rpc", async () => ((await rpc(`http://127.0.0.1:${ports.gethHttp}`, "eth_chainId")).status === 200 ? true : undefined));
     });
@@ -84,17 +92,14 @@ describe("rendered geth unit against the real geth --dev", () => {
 describe("rendered mainnet geth unit: JWT-guarded engine API", () => {
     let dir: string;
     let geth: Proc;
-    let ports: { gethHttp: number; gethWs: number; gethAuthRpc: number; gethMetrics: number; gethP2p: number };
+    let ports: GethPorts;
     const secret = crypto.randomBytes(32).toString("hex");
 
     beforeAll(async () => {
         dir = tmpDir("geth-engine");
-        ports = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort(), gethP2p: await freePort() };
-        const jwtPath = path.join(dir, "jwt.hex");
-        const [, line] = bundle([{ path: jwtPath, content: secret, mode: "0640", owner: "root", group: "root" }]).split("\n");
-        fs.writeFileSync(jwtPath, Buffer.from(line, "base64"), { mode: 0o640 });
-
-        const unit = renderGethUnit({ network: "mainnet", dataDir: dir, geth: configFor("mainnet").geth, jwtPath, ports });
+        const f = await gethFixture(dir, "mainnet", secret);
+        ports = f.ports;
+        const { jwtPath, unit } = f;
         const args = execStartArgs(unit);
         expect(args).toContain(`--authrpc.jwtsecret=${jwtPath}`);
         const privateChain = args
