@@ -33,5 +33,7 @@ install -d -m 0750 -o "$user" -g "$user" "$prefix" "${prefix}/logs" "${prefix}/r
 install -d -m 0755 "$root" "${root}/releases"
 systemctl daemon-reload
 # A changed unit (another package source) takes effect now; config edits only ever reload.
-if systemctl is-active --quiet ethnode-gateway.service; then systemctl restart ethnode-gateway.service; fi
+if changed /etc/systemd/system/ethnode-gateway.service && systemctl is-active --quiet ethnode-gateway.service; then
+  systemctl restart ethnode-gateway.service
+fi
 echo "gateway installed (${source})"

@@ -6,7 +6,9 @@ umask 022
 
 # Files arrive on stdin, each as a header line "file <mode> <owner> <group> <path>" followed by one line of
 # base64. Each lands through a 0600 temp file and an atomic rename, so a reader never sees half a file and a
-# secret is never readable by others, not even for an instant.
+# secret is never readable by others, not even for an instant. Paths whose content changed are listed in
+# ETHNODE_CHANGED, so a step can restart only what really changed.
+ETHNODE_CHANGED=()
 unpack_files() {
   local tag mode owner group path data tmp
   while read -r tag mode owner group path; do
@@ -20,8 +22,16 @@ unpack_files() {
     printf '%s' "$data" | base64 -d >"$tmp"
     chown "$owner:$group" "$tmp"
     chmod "$mode" "$tmp"
+    if ! cmp -s "$tmp" "$path"; then ETHNODE_CHANGED+=("$path"); fi
     mv -f "$tmp" "$path"
   done
+}
+
+# True when unpack_files changed this path.
+changed() {
+  local p
+  for p in "${ETHNODE_CHANGED[@]}"; do [[ "$p" == "$1" ]] && return 0; done
+  return 1
 }
 
 # Creates a locked system user whose home is its data directory.
