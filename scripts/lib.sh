@@ -32,3 +32,14 @@ as_root() {
 }
 
 
+
+# Compiles the TypeScript into .cache/build (for scripts run with node); compiled modules find assets/ and
+# lua/ beside their parent directory, as in the source tree.
+compile_ts() {
+  local out="${ROOT}/.cache/build"
+  rm -rf "$out"
+  (cd "$ROOT" && npx --no-install tsc -p . --noEmit false --outDir "$out" --rootDir "$ROOT")
+  ln -sfn "${ROOT}/assets" "${out}/assets"
+  ln -sfn "${ROOT}/lua" "${out}/lua"
+  echo "$out"
+}

@@ -10,89 +10,60 @@
  * command/random providers), so this drives the recorded steps directly; everything on the host is real.
  */
 import { execFileSync, spawnSync } from "child_process";
-import * as fs from "fs";
+import * as http from "http";
 import * as path from "path";
-import { Recorded, ROOT, stackConfig, withMocks } from "./helpers/pulumi";
-import { gethBinary, rpc, waitFor } from "./helpers/proc";
+import { SANDBOX_SECRETS, STEP_ORDER, SandboxHost, Step, orderSteps, sandboxConfig } from "../scripts/sandbox-apply";
+import { ROOT, stackConfig, withMocks } from "./helpers/pulumi";
+import { freePort, gethBinary, rpc, waitFor } from "./helpers/proc";
 
 jest.setTimeout(900000);
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const unwrap = (v: any) => (v && typeof v === "object" && SECRET_SIG in v ? v.value : v);
-
-/** The order the engine would follow (each step depends on the ones before it). */
-const ORDER = [
-    /-host-prepare$/,
-    /-cli$/,
-    /-geth-jwt$/,
-    /-geth-upload$/,
-    /-geth-install$/,
-    /-geth-service$/,
-    /^gateway-install$/,
-    /^gateway-keys$/,
-    /^gateway-config$/,
-    /-node-exporter$/,
-    /^monitoring-install$/,
-    /^monitoring-prometheus-config$/,
-    /^monitoring-alertmanager-config$/,
-];
-const rank = (r: Recorded) => ORDER.findIndex((re) => re.test(r.name));
-
 let key: string;
-let steps: Recorded[];
+let host: SandboxHost;
+let steps: Step[];
+let slack: http.Server;
+let slackUrl: string;
+const messages: { at: number; title: string; text: string }[] = [];
+const guest = (command: string) => host.run(command);
 
-function ssh(command: string, stdin?: string) {
-    return spawnSync(
-        "ssh",
-        ["-i", key, "-p", "2222", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@127.0.0.1", command],
-        { input: stdin ?? "", encoding: "utf8", timeout: 600000, maxBuffer: 64 * 1024 * 1024 },
-    );
-}
-const guest = (command: string) => ssh(command).stdout.trim();
-
-async function render(overrides: Record<string, string> = {}): Promise<Recorded[]> {
-    const config = {
-        ...stackConfig("sandbox"),
-        "ethnode:geth": JSON.stringify({ ...JSON.parse(stackConfig("sandbox")["ethnode:geth"]), binaryPath: gethBinary() }),
-        "ethnode:sshPrivateKey": fs.readFileSync(key, "utf8"),
-        "ethnode:slackWebhookUrl": "http://127.0.0.1:9/slack",
-        ...overrides,
-    };
-    const run = await withMocks("sandbox", config, ["ethnode:sshPrivateKey", "ethnode:slackWebhookUrl"], (pulumi) =>
-        new Promise((r) => pulumi.output(require("../index")).apply(r)),
-    );
-    return run.resources.filter((r) => r.type.startsWith("command:remote:"));
-}
-
-async function apply(step: Recorded): Promise<void> {
-    if (step.type === "command:remote:CopyToRemote") {
-        // Under mocks the FileAsset arrives as the SDK object, its path still a promise.
-        const source = (await step.inputs.source.path) as string;
-        execFileSync("scp", ["-q", "-i", key, "-P", "2222", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", source, `root@127.0.0.1:${step.inputs.remotePath}`]);
-        return;
-    }
-    const r = ssh(step.inputs.create, unwrap(step.inputs.stdin));
-    if (r.status !== 0) throw new Error(`${step.name} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+async function render(overrides: Record<string, string> = {}): Promise<Step[]> {
+    const config = { ...sandboxConfig(ROOT, key, gethBinary(), slackUrl), ...overrides };
+    const run = await withMocks("sandbox", config, SANDBOX_SECRETS, (pulumi) => new Promise((r) => pulumi.output(require("../index")).apply(r)));
+    return orderSteps(run.resources);
 }
 
 beforeAll(async () => {
+    // The guest shares this machine's network: its Alertmanager posts to this receiver.
+    const port = await freePort();
+    slackUrl = `http://127.0.0.1:${port}/services/T/B/sandbox`;
+    slack = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (c) => (body += c));
+        req.on("end", () => {
+            const a = JSON.parse(body).attachments?.[0] ?? {};
+            messages.push({ at: Date.now(), title: a.title, text: a.text });
+            res.end("ok");
+        });
+    });
+    await new Promise<void>((r) => slack.listen(port, "127.0.0.1", () => r()));
     key = execFileSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "up"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-    steps = (await render()).sort((a, b) => rank(a) - rank(b));
+    host = new SandboxHost(key);
+    steps = await render();
 });
 
 afterAll(() => {
+    slack?.close();
     spawnSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "down"], { stdio: "inherit" });
 });
 
 describe("sandbox stack on a real systemd host", () => {
-    it("records only steps this runner knows the order of", () => {
-        expect(steps.filter((s) => rank(s) < 0).map((s) => s.name)).toEqual([]);
-        expect(steps.length).toBe(ORDER.length);
+    it("records exactly the steps the runner knows the order of", () => {
+        expect(steps.length).toBe(STEP_ORDER.length);
     });
 
     it("applies every step on the host", async () => {
         const started = Date.now();
-        for (const s of steps) await apply(s);
+        for (const s of steps) await host.apply(s);
         console.log(`sandbox apply: ${steps.length} steps in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     });
 
@@ -140,11 +111,30 @@ describe("sandbox stack on a real systemd host", () => {
         expect(s.execution.syncing).toBe(false);
         expect(s.gateway.healthy).toBe(true);
         expect(s.ok).toBe(true);
+        const table = host.ssh("ethnode status");
+        expect(table.stderr).toBe("");
+        expect(table.stdout).toMatch(/^geth\s+active\s+1\.17\.8$/m);
+        expect(table.stdout).toMatch(/^overall\s+OK$/m);
+    });
+
+    it("alerts Slack when Geth stops, and resolves when it is back", async () => {
+        const stopped = Date.now();
+        guest("systemctl stop geth");
+        const firing = await waitFor("firing", async () => messages.find((m) => m.title?.startsWith("[FIRING:1] ExecutionClientDown")), 240000);
+        const started = Date.now();
+        guest("systemctl start geth");
+        const resolved = await waitFor("resolved", async () => messages.find((m) => m.title?.startsWith("[RESOLVED] ExecutionClientDown")), 120000);
+        expect(firing.text).toContain("*CRITICAL* `ExecutionClientDown` on node-0");
+        expect(resolved.text).toContain("*RESOLVED*");
+        console.log(
+            `sandbox alert: geth stopped → Slack FIRING in ${((firing.at - stopped) / 1000).toFixed(0)} s (for: 2m, 5 s scrape); ` +
+                `started → RESOLVED in ${((resolved.at - started) / 1000).toFixed(0)} s`,
+        );
     });
 
     it("re-applies cleanly (every step is idempotent) without restarting the gateway", async () => {
         const master = guest("systemctl show ethnode-gateway -p MainPID --value");
-        for (const s of steps) await apply(s);
+        for (const s of steps) await host.apply(s);
         expect(guest("systemctl show ethnode-gateway -p MainPID --value")).toBe(master);
         expect(guest("systemctl is-active geth")).toBe("active");
     });
@@ -155,7 +145,7 @@ describe("sandbox stack on a real systemd host", () => {
         expect(changed.map((c) => c.name)).toEqual(["gateway-config"]);
         const master = guest("systemctl show ethnode-gateway -p MainPID --value");
         const workers = guest(`pgrep -P ${master} | sort`);
-        await apply(changed[0]);
+        await host.apply(changed[0]);
         await waitFor("new workers", async () => {
             const now = guest(`pgrep -P ${master} | sort`);
             return now && now.split("\n").every((p) => !workers.split("\n").includes(p)) ? true : undefined;
@@ -167,11 +157,7 @@ describe("sandbox stack on a real systemd host", () => {
     });
 
     it("leaves the host clean after the delete steps", () => {
-        for (const s of [...steps].reverse()) {
-            if (!s.inputs.delete) continue;
-            const r = ssh(s.inputs.delete);
-            if (r.status !== 0) throw new Error(`${s.name} delete failed:\n${r.stdout}\n${r.stderr}`);
-        }
+        host.destroy(steps);
         expect(guest("ls /etc/systemd/system/geth.service /etc/systemd/system/ethnode-gateway.service /usr/local/bin/ethnode /etc/ethnode /opt/ethnode /var/lib/ethnode/geth 2>/dev/null | wc -l")).toBe("0");
         expect(guest("getent passwd geth ethnode-gw | wc -l")).toBe("0");
         expect(guest("getent group ethnode-jwt | wc -l")).toBe("0");
