@@ -31,8 +31,11 @@ if ((${#missing[@]} > 0)); then
 fi
 
 if [[ ! -d "${ROOT}/node_modules" || "${ROOT}/package-lock.json" -nt "${ROOT}/node_modules/.package-lock.json" ]]; then
-  log "npm ci"
-  (cd "$ROOT" && npm ci --no-audit --no-fund)
+  # Exactly the lockfile's versions and integrity hashes. Not `npm ci`: npm 11 leaves other platforms'
+  # optional packages out of the lockfile (npm/cli#4828, #7961) and `npm ci` then refuses it; this
+  # registry mirror does not even serve some of them. `--no-save` keeps the lockfile untouched.
+  log "npm install (from the lockfile)"
+  (cd "$ROOT" && npm install --no-save --no-audit --no-fund)
 fi
 
 geth=$(go_tool geth github.com/ethereum/go-ethereum/cmd/geth "$ETHNODE_GETH_VERSION")

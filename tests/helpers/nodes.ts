@@ -24,6 +24,7 @@ export async function startGethDev(): Promise<Node> {
     return { proc, rpcPort: ports.gethHttp, wsPort: ports.gethWs, url, dir };
 }
 
+/** anvil's linux-amd64 package (a direct dependency: the tests run on linux-amd64). */
 export function anvilBinary(): string {
     return path.join(ROOT, "node_modules", "@foundry-rs", "anvil-linux-amd64", "bin", "anvil");
 }
