@@ -8,23 +8,13 @@ import * as net from "net";
 import { Backend } from "../components/gateway";
 import { Gw, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil, startGethDev } from "./helpers/nodes";
-import { rpc, waitFor } from "./helpers/proc";
+import { postJson, rpc, waitFor } from "./helpers/proc";
 
 jest.setTimeout(120000);
 
 const KEY = "k3y_for_tests_0123456789";
 
-async function post(url: string, body: string, headers: Record<string, string> = {}) {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
-    const text = await res.text();
-    let json: any;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        json = undefined;
-    }
-    return { status: res.status, json, text, headers: res.headers };
-}
+const post = (url: string, body: string, headers: Record<string, string> = {}) => postJson(url, body, headers);
 
 const call = (method: string, id: unknown = 1, params: unknown[] = []) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
 

@@ -62,29 +62,33 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
     throw new Error(`${what} not ready after ${timeoutMs} ms: ${String(lastErr)}`);
 }
 
-export async function rpc(url: string, method: string, params: unknown[] = [], headers: Record<string, string> = {}) {
-    const send = () =>
-        fetch(url, {
-            method: "POST",
-            headers: { "content-type": "application/json", ...headers },
-            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-        });
+/**
+ * POSTs a JSON body; `json` is the parsed answer (undefined when it is not JSON). With `retryStale`, a pooled
+ * keep-alive connection to a process that has since restarted is retried once on a new connection — never
+ * for the gateway's own tests, where a failed request is the thing being measured.
+ */
+export async function postJson(url: string, body: string, headers: Record<string, string> = {}, retryStale = false) {
+    const send = () => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
     let res: Response;
     try {
         res = await send();
     } catch (e) {
-        // A pooled keep-alive connection to a process that has since restarted: retry once on a new one.
-        if (!String((e as Error & { cause?: unknown }).cause).includes("other side closed")) throw e;
+        if (!retryStale || !String((e as Error & { cause?: unknown }).cause).includes("other side closed")) throw e;
         res = await send();
     }
     const text = await res.text();
-    let body: any;
+    let json: any;
     try {
-        body = JSON.parse(text);
+        json = JSON.parse(text);
     } catch {
-        body = text;
+        json = undefined;
     }
-    return { status: res.status, body, headers: res.headers };
+    return { status: res.status, json, text, headers: res.headers };
+}
+
+export async function rpc(url: string, method: string, params: unknown[] = [], headers: Record<string, string> = {}) {
+    const r = await postJson(url, JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }), headers, true);
+    return { status: r.status, body: r.json ?? r.text, headers: r.headers };
 }
 
 /** The pins in toolchain/versions.env. */
