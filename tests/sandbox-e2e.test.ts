@@ -46,7 +46,7 @@ beforeAll(async () => {
         });
     });
     await new Promise<void>((r) => slack.listen(port, "127.0.0.1", () => r()));
-    key = execFileSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "up"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    key = execFileSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "fresh"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
     host = new SandboxHost(key);
     steps = await render();
 });
