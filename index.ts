@@ -5,12 +5,25 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
 import { Gateway } from "./components/gateway";
+import { Host } from "./components/host";
+import { PORTS } from "./components/ports";
 import { Monitoring } from "./components/monitoring";
 import { buildNode } from "./components/node";
 
 const cfg = loadConfig();
+
+// Monitoring on its own host (optional): created first, so each node's security group can admit it.
+const monitorHost = cfg.monitoringHost
+    ? new Host("monitor-host", {
+          host: cfg.monitoringHost,
+          gateway: cfg.gateway,
+          sshPrivateKey: cfg.sshPrivateKey,
+          role: "monitor",
+      })
+    : undefined;
+
 // Nodes are built in sequence (each behind the previous one's clients): HA adds more here.
-const nodes = [buildNode("node-0", cfg)];
+const nodes = [buildNode("node-0", cfg, [], monitorHost?.securityGroupId)];
 const primary = nodes[0];
 
 // One gateway in front of every node's Geth; it runs on the primary host.
@@ -19,6 +32,18 @@ const gateway = new Gateway("gateway", {
     gateway: cfg.gateway,
     backends: nodes.map((n) => ({ name: n.name, ...n.geth.rpcBackend })),
     wsUpstream: `${primary.geth.wsBackend.host}:${primary.geth.wsBackend.port}`,
+    exporters: {
+        node: `127.0.0.1:${cfg.monitoring.nodeExporterPort}`,
+        geth: `127.0.0.1:${PORTS.gethMetrics}`,
+        lighthouse: primary.lighthouse ? `127.0.0.1:${PORTS.beaconMetrics}` : undefined,
+    },
+    // From a separate monitoring host: its own address (existing hosts), or the VPC's private ranges with
+    // the security group admitting only the monitoring host (aws).
+    metricsAllow: cfg.monitoringHost
+        ? cfg.monitoringHost.provider === "existing"
+            ? [cfg.monitoringHost.address as string]
+            : ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+        : undefined,
     dataDir: primary.host.dataDir,
     apiKeys: cfg.apiKeys,
     purgeOnDestroy: cfg.host.purgeOnDestroy,
@@ -37,22 +62,30 @@ export const endpoints = nodes.map((n) => ({
     beaconApi: n.lighthouse?.beaconApiUrl,
     beaconMetrics: n.lighthouse?.metricsUrl,
 }));
-// Monitoring runs on the primary host and scrapes every node; see docs/operations.md for a separate host.
+// Monitoring runs on the primary node, or on its own host scraping every node through its gateway port.
 const monitoring = new Monitoring("monitoring", {
     stack: pulumi.getStack(),
     network: cfg.network,
     monitoring: cfg.monitoring,
-    connection: primary.host.connection,
-    monitorNode: primary.name,
-    nodes: nodes.map((n) => ({ name: n.name, connection: n.host.connection, consensus: n.lighthouse !== undefined, after: [n.host.ready] })),
+    connection: monitorHost?.connection ?? primary.host.connection,
+    monitorNode: monitorHost ? "monitor" : primary.name,
+    nodes: nodes.map((n) => ({
+        name: n.name,
+        connection: n.host.connection,
+        consensus: n.lighthouse !== undefined,
+        after: [n.host.ready],
+        address: monitorHost ? n.host.privateAddress : undefined,
+    })),
+    gatewayMetricsPort: cfg.gateway.metricsPort,
     gateways: [{ name: primary.name, target: `127.0.0.1:${cfg.gateway.metricsPort}` }],
     slackWebhookUrl: cfg.slackWebhookUrl,
     smtpPassword: cfg.smtpPassword,
     deadMansSwitchUrl: cfg.deadMansSwitchUrl,
-    after: [primary.host.ready],
+    after: [monitorHost?.ready ?? primary.host.ready, gateway.config],
     purgeOnDestroy: cfg.host.purgeOnDestroy,
 });
 
+export const monitoringHostIp = monitorHost?.publicIp;
 export const rpcEndpoint = pulumi.interpolate`http://${primary.host.publicIp}:${gateway.publicPort}`;
 export const gatewayMetrics = gateway.metricsUrl;
 export const prometheusUrl = monitoring.prometheusUrl;

@@ -246,6 +246,11 @@ export interface EthnodeConfig {
     lighthouse?: LighthouseConfig;
     gateway: GatewayConfig;
     monitoring: MonitoringConfig;
+    /**
+     * A separate host for Prometheus, Alertmanager and Grafana (same keys as `host`). Unset: they run on the
+     * first node. Monitoring that dies with the node cannot tell you the node died.
+     */
+    monitoringHost?: HostConfig;
     /** Slack incoming-webhook URL; a Pulumi secret. */
     slackWebhookUrl: pulumi.Output<string>;
     /** SMTP password for alert email, when email is configured; a Pulumi secret. */
@@ -320,6 +325,18 @@ export interface ConfigSource {
     isSecret(key: string): boolean;
 }
 
+/** Provider-specific requirements of a host section. */
+function checkHost(prefix: string, h: HostConfig): void {
+    if (h.provider === "aws") {
+        if (!h.sshPublicKey) throw new ConfigError(`${prefix}.sshPublicKey is required when ${prefix}.provider is aws: an OpenSSH public key`);
+        if (h.sshAllowedCidrs.length === 0) {
+            throw new ConfigError(`${prefix}.sshAllowedCidrs must list at least one CIDR when ${prefix}.provider is aws (Pulumi provisions over SSH)`);
+        }
+    } else if (!h.address) {
+        throw new ConfigError(`${prefix}.address is required when ${prefix}.provider is existing: a hostname or IPv4 address`);
+    }
+}
+
 function requireRelease(prefix: string, c: { source: string; sha256?: string; binaryPath?: string }): void {
     if (c.source === "release" && !c.sha256) {
         throw new ConfigError(`${prefix}.sha256 is required when ${prefix}.source is release: 64 lowercase hex digits`);
@@ -339,17 +356,14 @@ export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
     const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
 
-    if (host.provider === "aws") {
-        if (!host.sshPublicKey) {
-            throw new ConfigError(`${ns}:host.sshPublicKey is required when ${ns}:host.provider is aws: an OpenSSH public key`);
+    checkHost(`${ns}:host`, host);
+    let monitoringHost: HostConfig | undefined;
+    if (src.get("monitoringHost") !== undefined) {
+        monitoringHost = parseSection(`${ns}:monitoringHost`, hostSection, src.get("monitoringHost"), ctx);
+        checkHost(`${ns}:monitoringHost`, monitoringHost);
+        if (monitoringHost.provider !== host.provider) {
+            throw new ConfigError(`${ns}:monitoringHost.provider must match ${ns}:host.provider (${host.provider})`);
         }
-        if (host.sshAllowedCidrs.length === 0) {
-            throw new ConfigError(
-                `${ns}:host.sshAllowedCidrs must list at least one CIDR when ${ns}:host.provider is aws (Pulumi provisions over SSH)`,
-            );
-        }
-    } else if (!host.address) {
-        throw new ConfigError(`${ns}:host.address is required when ${ns}:host.provider is existing: a hostname or IPv4 address`);
     }
 
     requireRelease(`${ns}:geth`, geth);
@@ -417,6 +431,7 @@ export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
         lighthouse,
         gateway,
         monitoring,
+        monitoringHost,
         slackWebhookUrl,
         smtpPassword,
         deadMansSwitchUrl,

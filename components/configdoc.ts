@@ -22,6 +22,9 @@ export function configReference(): string {
             rows.push(`| \`ethnode:${section}.${name}\` | ${cell(field.expected)} | ${cell(defaultText(field))} | ${cell(field.doc)} |`);
         }
     }
+    rows.push(
+        "| `ethnode:monitoringHost.*` | the keys of `ethnode:host` | unset | A separate host for Prometheus, Alertmanager and Grafana, on the same provider; nodes then admit it on their gateway metrics port only |",
+    );
     for (const [key, doc] of Object.entries(SECRET_KEYS)) {
         rows.push(`| \`ethnode:${key}\` (secret) | set with \`pulumi config set --secret\` | — | ${cell(doc)} |`);
     }

@@ -54,6 +54,10 @@ export interface GatewayRenderInput {
     /** Where the secret keys file lives (outside the release: it changes on its own). */
     keysFile: string;
     listenHost?: string;
+    /** host:port of this node's exporters, proxied on the metrics port for a separate monitoring host. */
+    exporters: { node: string; geth: string; lighthouse?: string };
+    /** Set when Prometheus runs elsewhere: the metrics port listens on all addresses, for these peers only. */
+    metricsAllow?: string[];
 }
 
 export interface RenderedGateway {
@@ -93,7 +97,9 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         bodyTimeoutSec: g.bodyTimeoutSec,
         upstreamTimeoutSec: g.upstreamTimeoutSec,
         listen: `${input.listenHost ?? "0.0.0.0"}:${g.port}`,
-        metricsListen: `${LOOPBACK}:${g.metricsPort}`,
+        metricsListen: `${input.metricsAllow ? "0.0.0.0" : LOOPBACK}:${g.metricsPort}`,
+        metricsAllow: input.metricsAllow ?? [],
+        exporters: input.exporters,
         wsUpstream: input.wsUpstream,
         wsMaxConnsPerIp: g.wsMaxConnsPerIp,
     });
@@ -101,12 +107,13 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
 }
 
 /** Content hash naming a release: any change to what nginx loads makes a new one. */
-export function releaseId(gateway: GatewayConfig, backends: Backend[], wsUpstream: string): string {
+export function releaseId(gateway: GatewayConfig, backends: Backend[], wsUpstream: string, metrics: string): string {
     const lua = luaModules();
     return sha256(
         JSON.stringify(gatewayLuaConfig(gateway, backends)),
         JSON.stringify(gateway),
         wsUpstream,
+        metrics,
         render("gateway/nginx.conf", {}),
         ...Object.entries(lua).map(([k, v]) => `${k}\n${v}`),
     ).slice(0, 16);
@@ -127,6 +134,8 @@ export function renderGatewayUnit(source: GatewayConfig["source"], prefix: strin
 export interface GatewayArgs {
     connection: pulumi.Input<Connection>;
     gateway: GatewayConfig;
+    exporters: GatewayRenderInput["exporters"];
+    metricsAllow?: string[];
     /** Geth RPC endpoints (host-local today; other nodes' addresses once HA lands). */
     backends: Backend[];
     wsUpstream: string;
@@ -178,9 +187,18 @@ export class Gateway extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.after },
         );
 
-        const id = releaseId(g, args.backends, args.wsUpstream);
+        const id = releaseId(g, args.backends, args.wsUpstream, JSON.stringify([args.exporters, args.metricsAllow]));
         const releaseDir = `${GATEWAY_ROOT}/releases/${id}`;
-        const rendered = renderGateway({ gateway: g, backends: args.backends, wsUpstream: args.wsUpstream, prefix, releaseDir, keysFile });
+        const rendered = renderGateway({
+            gateway: g,
+            backends: args.backends,
+            wsUpstream: args.wsUpstream,
+            prefix,
+            releaseDir,
+            keysFile,
+            exporters: args.exporters,
+            metricsAllow: args.metricsAllow,
+        });
         const files: HostFile[] = [
             { path: `${releaseDir}/nginx.conf`, content: rendered.nginxConf, mode: "0644", owner: "root", group: "root" },
             { path: `${releaseDir}/gateway.json`, content: rendered.gatewayJson, mode: "0644", owner: "root", group: "root" },

@@ -25,10 +25,14 @@ export const P2P_RULES: { protocol: "tcp" | "udp"; port: number; description: st
 
 export interface HostArgs {
     host: HostConfig;
-    gateway: Pick<GatewayConfig, "port" | "allowedCidrs">;
+    gateway: Pick<GatewayConfig, "port" | "allowedCidrs" | "metricsPort">;
     sshPrivateKey: pulumi.Input<string>;
     /** Skip the consensus client's P2P ports (geth --dev has no consensus client). */
     consensusP2p?: boolean;
+    /** `monitor`: a separate monitoring host — SSH only, no P2P, no gateway. Default `node`. */
+    role?: "node" | "monitor";
+    /** A node's metrics port (the gateway's) is opened to this security group only: the monitoring host's. */
+    metricsFromSecurityGroupId?: pulumi.Input<string>;
 }
 
 export class Host extends pulumi.ComponentResource {
@@ -41,6 +45,10 @@ export class Host extends pulumi.ComponentResource {
     public readonly sshCommand: pulumi.Output<string>;
     /** The EBS data volume's id on aws, "" otherwise. */
     public readonly volumeId: pulumi.Output<string>;
+    /** Where other hosts of the stack reach this one (the VPC address on aws). */
+    public readonly privateAddress: pulumi.Output<string>;
+    /** The security group on aws, "" otherwise. */
+    public readonly securityGroupId: pulumi.Output<string>;
 
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:host:Host", name, {}, opts);
@@ -54,10 +62,14 @@ export class Host extends pulumi.ComponentResource {
             const vm = this.createVm(name, args);
             address = vm.eip.publicIp;
             volumeId = vm.volume.id;
+            this.privateAddress = vm.instance.privateIp;
+            this.securityGroupId = vm.sg.id;
             dependsOn = [vm.attachment, vm.eipAssociation];
         } else {
             address = pulumi.output(h.address as string);
             volumeId = pulumi.output("");
+            this.privateAddress = address;
+            this.securityGroupId = pulumi.output("");
         }
         this.publicIp = address;
         this.volumeId = volumeId;
@@ -108,11 +120,12 @@ export class Host extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const p2p = P2P_RULES.filter((r) => args.consensusP2p !== false || r.port === 30303);
+        const node = args.role !== "monitor";
+        const p2p = node ? P2P_RULES.filter((r) => args.consensusP2p !== false || r.port === 30303) : [];
         const sg = new aws.ec2.SecurityGroup(
             `${name}-sg`,
             {
-                description: "ethnode: P2P, JSON-RPC gateway and SSH only",
+                description: node ? "ethnode: P2P, JSON-RPC gateway and SSH only" : "ethnode monitoring: SSH only",
                 ingress: [
                     ...p2p.map((r) => ({
                         protocol: r.protocol,
@@ -121,17 +134,32 @@ export class Host extends pulumi.ComponentResource {
                         cidrBlocks: ["0.0.0.0/0"],
                         description: r.description,
                     })),
-                    {
-                        protocol: "tcp",
-                        fromPort: args.gateway.port,
-                        toPort: args.gateway.port,
-                        cidrBlocks: args.gateway.allowedCidrs,
-                        description: "json-rpc gateway",
-                    },
+                    ...(node
+                        ? [
+                              {
+                                  protocol: "tcp",
+                                  fromPort: args.gateway.port,
+                                  toPort: args.gateway.port,
+                                  cidrBlocks: args.gateway.allowedCidrs,
+                                  description: "json-rpc gateway",
+                              },
+                          ]
+                        : []),
+                    ...(node && args.metricsFromSecurityGroupId
+                        ? [
+                              {
+                                  protocol: "tcp",
+                                  fromPort: args.gateway.metricsPort,
+                                  toPort: args.gateway.metricsPort,
+                                  securityGroups: [args.metricsFromSecurityGroupId],
+                                  description: "metrics, from the monitoring host only",
+                              },
+                          ]
+                        : []),
                     { protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: h.sshAllowedCidrs, description: "ssh" },
                 ],
                 egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "all" }],
-                tags: { Name: `${name}-sg`, "ethnode:role": "node" },
+                tags: { Name: `${name}-sg`, "ethnode:role": args.role ?? "node" },
             },
             { parent: this },
         );
@@ -146,7 +174,7 @@ export class Host extends pulumi.ComponentResource {
                 rootBlockDevice: { volumeSize: h.rootVolumeGb, volumeType: "gp3", encrypted: true },
                 // IMDSv2 only: a request forgery through the node cannot read instance credentials.
                 metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
-                tags: { Name: name, "ethnode:role": "node" },
+                tags: { Name: name, "ethnode:role": args.role ?? "node" },
             },
             { parent: this },
         );

@@ -38,7 +38,15 @@ export interface PrometheusInput {
     nodes: ScrapeNode[];
     gateways: ScrapeGateway[];
     monitorNode: string;
+    /** Scraping through each node's gateway metrics port (a separate monitoring host). */
+    remote?: boolean;
 }
+
+/** Metrics paths: the exporters' own on the same host, the gateway's proxy paths from another host. */
+export const METRICS_PATHS = {
+    local: { node: "/metrics", geth: "/debug/metrics/prometheus", beacon: "/metrics" },
+    remote: { node: "/metrics/node", geth: "/metrics/geth", beacon: "/metrics/lighthouse" },
+};
 
 export function renderPrometheusConfig(input: PrometheusInput): string {
     const m = input.monitoring;
@@ -53,6 +61,7 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
         nodes: input.nodes,
         consensus: input.network !== "dev",
         gateways: input.gateways,
+        paths: input.remote ? METRICS_PATHS.remote : METRICS_PATHS.local,
     });
 }
 
@@ -125,7 +134,16 @@ export interface MonitoringArgs {
     connection: pulumi.Input<Connection>;
     monitorNode: string;
     /** Every node: node_exporter is installed through its connection. */
-    nodes: { name: string; connection: pulumi.Input<Connection>; consensus: boolean; after: pulumi.Input<pulumi.Resource>[] }[];
+    nodes: {
+        name: string;
+        connection: pulumi.Input<Connection>;
+        consensus: boolean;
+        after: pulumi.Input<pulumi.Resource>[];
+        /** Where the monitoring host reaches the node; set only when monitoring runs on its own host. */
+        address?: pulumi.Input<string>;
+    }[];
+    /** The nodes' gateway metrics port (scraped from a separate monitoring host). */
+    gatewayMetricsPort: number;
     gateways: ScrapeGateway[];
     slackWebhookUrl: pulumi.Input<string>;
     smtpPassword?: pulumi.Input<string>;
@@ -192,31 +210,45 @@ export class Monitoring extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.after },
         );
 
-        // Prometheus: config + rules as one release, checked by promtool on the host.
-        const promFiles = {
-            "prometheus.yml": renderPrometheusConfig({
-                stack: args.stack,
-                network: args.network,
-                monitoring: m,
-                nodes: args.nodes.map((n) => scrapeNode(n.name, m, n.consensus)),
-                gateways: args.gateways,
-                monitorNode: args.monitorNode,
-            }),
-            "alerts.yml": renderAlertRules(m, consensus),
-            "recording.yml": renderRecordingRules(),
-        };
-        const promRelease = releaseOf(promFiles);
+        // Prometheus: config + rules as one release, checked by promtool on the host. From a separate host the
+        // nodes' addresses are outputs of their hosts, so the release is rendered inside an Output.
+        const remote = args.nodes.some((n) => n.address !== undefined);
+        const promRender = pulumi.all(args.nodes.map((n) => pulumi.output(n.address ?? ""))).apply((addresses) => {
+            const nodes = args.nodes.map((n, i) =>
+                remote ? remoteScrapeNode(n.name, addresses[i], args.gatewayMetricsPort, n.consensus) : scrapeNode(n.name, m, n.consensus),
+            );
+            const gateways = remote
+                ? args.nodes.map((n, i) => ({ name: n.name, target: `${addresses[i]}:${args.gatewayMetricsPort}` }))
+                : args.gateways;
+            const files = {
+                "prometheus.yml": renderPrometheusConfig({
+                    stack: args.stack,
+                    network: args.network,
+                    monitoring: m,
+                    nodes,
+                    gateways,
+                    monitorNode: args.monitorNode,
+                    remote,
+                }),
+                "alerts.yml": renderAlertRules(m, consensus),
+                "recording.yml": renderRecordingRules(),
+            };
+            const release = releaseOf(files);
+            return { release, files: releaseFiles(PROMETHEUS_ROOT, release, files, "prometheus") };
+        });
         this.prometheusConfig = hostStep(
             `${name}-prometheus-config`,
             {
                 connection: args.connection,
-                files: releaseFiles(PROMETHEUS_ROOT, promRelease, promFiles, "prometheus"),
-                script: activateRelease({
-                    root: PROMETHEUS_ROOT,
-                    unit: "prometheus",
-                    release: promRelease,
-                    check: 'promtool check config "${dir}/prometheus.yml"',
-                }),
+                files: promRender.files,
+                script: promRender.release.apply((release) =>
+                    activateRelease({
+                        root: PROMETHEUS_ROOT,
+                        unit: "prometheus",
+                        release,
+                        check: 'promtool check config "${dir}/prometheus.yml"',
+                    }),
+                ),
             },
             { parent: this, dependsOn: [install, ...exporters] },
         );
@@ -316,11 +348,17 @@ export function scrapeNode(name: string, m: MonitoringConfig, consensus: boolean
     };
 }
 
+/** Targets of one node as a separate monitoring host sees them: everything through the gateway's port. */
+export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: boolean): ScrapeNode {
+    const target = `${address}:${gatewayMetricsPort}`;
+    return { name, nodeExporter: target, gethMetrics: target, beaconMetrics: consensus ? target : undefined };
+}
+
 function releaseOf(files: Record<string, string>): string {
     return sha256(...Object.entries(files).flat()).slice(0, 16);
 }
 
-function releaseFiles(root: string, release: string, files: Record<string, string>, group: string): HostFile[] {
+function releaseFiles(root: string, release: string, files: Record<string, string>, group: string): (HostFile & { content: string })[] {
     return Object.entries(files).map(([rel, content]) => ({
         path: `${root}/releases/${release}/${rel}`,
         content,

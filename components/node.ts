@@ -67,11 +67,23 @@ export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: stri
  * Builds one node. `after` orders it behind another node's clients, so an upgrade rolls through a fleet one
  * node at a time and a failed health gate stops it before the next node.
  */
-export function buildNode(name: string, cfg: EthnodeConfig, after: pulumi.Resource[] = [], opts?: pulumi.ComponentResourceOptions): Node {
+export function buildNode(
+    name: string,
+    cfg: EthnodeConfig,
+    after: pulumi.Resource[] = [],
+    metricsFromSecurityGroupId?: pulumi.Input<string>,
+    opts?: pulumi.ComponentResourceOptions,
+): Node {
     for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
     const host = new Host(
         `${name}-host`,
-        { host: cfg.host, gateway: cfg.gateway, sshPrivateKey: cfg.sshPrivateKey, consensusP2p: cfg.network !== "dev" },
+        {
+            host: cfg.host,
+            gateway: cfg.gateway,
+            sshPrivateKey: cfg.sshPrivateKey,
+            consensusP2p: cfg.network !== "dev",
+            metricsFromSecurityGroupId,
+        },
         opts,
     );
     const cli = hostStep(

@@ -24,7 +24,8 @@ export interface HostStepArgs {
     connection: pulumi.Input<Connection>;
     /** Bash body; runs after the prelude with the files already unpacked. */
     script: pulumi.Input<string>;
-    files?: HostFile[];
+    /** Files to install; may be an Output when their paths depend on other resources' outputs. */
+    files?: HostFile[] | pulumi.Output<HostFile[]>;
     /** Bash body run on `pulumi destroy`. */
     deleteScript?: string;
     /** Extra values whose change must re-run the step. */
@@ -53,18 +54,28 @@ function checkFile(f: HostFile): void {
 }
 
 export function hostStep(name: string, args: HostStepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
-    const files = args.files ?? [];
-    files.forEach(checkFile);
-    const create = pulumi.output(args.script).apply((body) => asRoot(name, body, files.length > 0));
-    const publicContent = pulumi
-        .all([create, ...files.filter((f) => !f.secret).map((f) => pulumi.output(f.content))])
-        .apply((parts) => sha256(...parts));
-    const stdin =
-        files.length === 0
-            ? undefined
-            : pulumi
-                  .all(files.map((f) => pulumi.output(f.content)))
-                  .apply((contents) => bundle(files.map((f, i) => ({ ...f, content: contents[i] }))));
+    const withFiles = args.files !== undefined && !(Array.isArray(args.files) && args.files.length === 0);
+    const create = pulumi.output(args.script).apply((body) => asRoot(name, body, withFiles));
+    let stdin: pulumi.Output<string> | undefined;
+    let publicContent: pulumi.Output<string>;
+    if (args.files === undefined || Array.isArray(args.files)) {
+        const files = args.files ?? [];
+        files.forEach(checkFile);
+        publicContent = pulumi
+            .all([create, ...files.filter((f) => !f.secret).map((f) => pulumi.output(f.content))])
+            .apply((parts) => sha256(...parts));
+        stdin = withFiles
+            ? pulumi.all(files.map((f) => pulumi.output(f.content))).apply((contents) => bundle(files.map((f, i) => ({ ...f, content: contents[i] }))))
+            : undefined;
+    } else {
+        // Paths known only once other resources exist: everything in one Output (secret if any file is).
+        const files = args.files as pulumi.Output<(HostFile & { content: string })[]>;
+        publicContent = pulumi.all([create, files]).apply(([c, fs]) => {
+            fs.forEach(checkFile);
+            return sha256(c, ...fs.filter((f) => !f.secret).map((f) => f.content));
+        });
+        stdin = files.apply((fs) => bundle(fs));
+    }
     return new command.remote.Command(
         name,
         {

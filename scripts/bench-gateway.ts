@@ -162,6 +162,7 @@ async function main(): Promise<void> {
             releaseDir,
             keysFile,
             listenHost: "127.0.0.1",
+            exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${staticPort}` },
         });
         fs.writeFileSync(path.join(releaseDir, "gateway.json"), r.gatewayJson);
         procs.push(start(gwPrefix, r.nginxConf));

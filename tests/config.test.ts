@@ -89,6 +89,8 @@ describe("stack config", () => {
         ["gateway port", mutate((r) => (r.gateway = { port: 70000 })), "ethnode:gateway.port must be an integer from 1 to 65535; got 70000"],
         ["host not an object", mutate((r) => (r.host = "aws")), 'ethnode:host must be an object; got "aws"'],
         ["missing ssh key", mutate((r) => delete r.sshPrivateKey), "ethnode:sshPrivateKey is required: an OpenSSH private key (pulumi config set --secret ethnode:sshPrivateKey < key)"],
+        ["monitoring host without address", mutate((r) => { r.host = { provider: "existing", address: "10.0.0.5" }; r.monitoringHost = { provider: "existing" }; }), "ethnode:monitoringHost.address is required when ethnode:monitoringHost.provider is existing: a hostname or IPv4 address"],
+        ["monitoring host on another provider", mutate((r) => (r.monitoringHost = { provider: "existing", address: "10.0.0.9" })), "ethnode:monitoringHost.provider must match ethnode:host.provider (aws)"],
         ["missing Slack webhook", mutate((r) => delete r.slackWebhookUrl), "ethnode:slackWebhookUrl is required: an https URL (pulumi config set --secret ethnode:slackWebhookUrl <url>)"],
         ["Slack webhook not a URL", mutate((r) => (r.slackWebhookUrl = "hooks.slack.com/x")), "ethnode:slackWebhookUrl must be an http(s) URL"],
         ["email without relay", mutate((r) => (r.monitoring = { emailTo: "ops@example.org" })), "ethnode:monitoring.emailFrom is required when ethnode:monitoring.emailTo is set"],

@@ -43,6 +43,7 @@ describe("JSON-RPC validation and policy", () => {
             wsUpstream: `127.0.0.1:${geth.wsPort}`,
             config: { maxBatchSize: 5, maxBodyBytes: 4096, getLogsMaxRange: 100, ipRate: 100000, ipBurst: 100000 },
             apiKeys: { [KEY]: { name: "acme", rate: 1, burst: 3 } },
+            exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${geth.metricsPort}` },
         });
     });
     afterAll(async () => {
@@ -167,6 +168,14 @@ describe("JSON-RPC validation and policy", () => {
         const extra = await open();
         expect(extra.status).toBe(429);
         for (const c of [...conns, extra]) c.socket.destroy();
+    });
+
+    it("proxies the node's exporters on its metrics port, for a separate monitoring host", async () => {
+        const res = await fetch(gw.metricsUrl.replace(/\/metrics$/, "/metrics/geth"));
+        expect(res.status).toBe(200);
+        expect(await res.text()).toMatch(/^chain_head_block \d+/m);
+        // Anything else on the metrics port is refused.
+        expect((await fetch(gw.metricsUrl.replace(/\/metrics$/, "/"))).status).toBe(404);
     });
 
     it("exports request, rejection, latency and backend metrics", async () => {

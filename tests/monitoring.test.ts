@@ -77,6 +77,9 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
         const conf = fs.readFileSync(files.prometheus, "utf8");
         expect(conf).not.toMatch(/:(8545|8546|8551|5052)'/);
         expect(conf.includes("job_name: lighthouse")).toBe(variant.network !== "dev");
+        // From a separate host everything goes through the gateway's metrics port; locally, straight to each exporter.
+        expect(conf.includes("metrics_path: /metrics/geth")).toBe(Boolean(variant.remote));
+        expect(conf.includes("metrics_path: /debug/metrics/prometheus")).toBe(!variant.remote);
     });
 });
 

@@ -261,6 +261,29 @@ describe("existing host on the dev network", () => {
     });
 });
 
+describe("a separate monitoring host", () => {
+    it("gets Prometheus/Alertmanager/Grafana, SSH-only ingress, and scrapes nodes through their gateway port", async () => {
+        const host = JSON.parse(stackConfig("dev")["ethnode:host"]);
+        const run = await runIndex("dev", { "ethnode:monitoringHost": JSON.stringify({ ...host, instanceType: "t3.medium", dataVolumeGb: 50 }) });
+        expect(run.byName("monitor-host-vm").inputs.instanceType).toBe("t3.medium");
+        const monSg = run.byName("monitor-host-sg").inputs.ingress.map((r: any) => `${r.protocol}/${r.fromPort}`);
+        expect(monSg).toEqual(["tcp/22"]);
+        // The node admits the metrics port from the monitoring host's security group only.
+        const metricsRule = run.byName("node-0-host-sg").inputs.ingress.find((r: any) => r.fromPort === 9145);
+        expect(metricsRule).toMatchObject({ protocol: "tcp", toPort: 9145, securityGroups: ["monitor-host-sg-id"] });
+        expect(metricsRule.cidrBlocks).toBeUndefined();
+        const prom = decodeBundle(run.byName("monitoring-prometheus-config").inputs.stdin);
+        const conf = Object.entries(prom).find(([p]) => p.endsWith("/prometheus.yml"))![1];
+        expect(conf).toContain(`'${MOCK.privateIp}:9145'`);
+        expect(conf).toContain("metrics_path: /metrics/geth");
+        expect(conf).toContain("metrics_path: /metrics/lighthouse");
+        const gw = decodeBundle(run.byName("gateway-config").inputs.stdin);
+        const nginx = Object.entries(gw).find(([p]) => p.endsWith("/nginx.conf"))![1];
+        expect(nginx).toContain("listen 0.0.0.0:9145;");
+        expect(run.value.monitoringHostIp).toBe(MOCK.publicIp);
+    });
+});
+
 describe("config edits change only what they must", () => {
     /** What decides whether a command re-runs: its command lines, stdin and triggers. */
     function fingerprints(resources: Recorded[]): Record<string, string> {

@@ -97,8 +97,13 @@ describe("gateway config", () => {
             prefix: "/var/lib/ethnode/gateway",
             releaseDir: "/etc/ethnode/gateway/releases/0123456789abcdef",
             keysFile: "/etc/ethnode/gateway/keys.json",
+            exporters: { node: "127.0.0.1:9100", geth: "127.0.0.1:6060", lighthouse: "127.0.0.1:5054" },
+            metricsAllow: source === "debian" ? ["10.0.0.0/8"] : undefined,
         });
         expect(r.nginxConf).toMatchSnapshot();
+        // Metrics leave loopback only for a separate monitoring host, and then only for the allowed peers.
+        expect(r.nginxConf).toContain(source === "debian" ? "listen 0.0.0.0:9145;\n        allow 10.0.0.0/8;" : "listen 127.0.0.1:9145;");
+        expect(r.nginxConf).toContain("allow 127.0.0.1;\n        deny all;");
         expect(r.gatewayJson).toMatchSnapshot();
         expect(r.nginxConf).toContain("set_real_ip_from 10.0.0.0/8;");
         expect(r.nginxConf.includes("load_module")).toBe(source === "debian");

@@ -28,14 +28,16 @@ export function gatewayConfig(overrides: Record<string, unknown> = {}): GatewayC
     return parseSection("ethnode:gateway", gatewaySection, { source: "debian", ...overrides }, { network: "dev" });
 }
 
-function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string): string {
+type Exporters = { node: string; geth: string; lighthouse?: string };
+
+function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string, exporters: Exporters): string {
     const releaseDir = path.join(prefix, "release");
     fs.rmSync(releaseDir, { recursive: true, force: true });
     for (const [rel, src] of Object.entries(luaModules())) {
         fs.mkdirSync(path.dirname(path.join(releaseDir, "lua", rel)), { recursive: true, mode: 0o755 });
         fs.writeFileSync(path.join(releaseDir, "lua", rel), src, { mode: 0o644 });
     }
-    const r = renderGateway({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1" });
+    const r = renderGateway({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters });
     fs.writeFileSync(path.join(releaseDir, "gateway.json"), r.gatewayJson, { mode: 0o644 });
     const conf = path.join(releaseDir, "nginx.conf");
     fs.writeFileSync(conf, r.nginxConf, { mode: 0o644 });
@@ -47,6 +49,8 @@ export async function startGateway(opts: {
     wsUpstream?: string;
     config?: Record<string, unknown>;
     apiKeys?: Record<string, ApiKeyLimit>;
+    /** This "node's" exporters, proxied on the metrics port. */
+    exporters?: Exporters;
 }): Promise<Gw> {
     const prefix = tmpDir("gw");
     // Workers run as nobody (the master is root here): everything they read must be world-readable.
@@ -59,7 +63,8 @@ export async function startGateway(opts: {
     const metricsPort = await freePort();
     let cfg = gatewayConfig({ healthIntervalSec: 1, ...opts.config, port, metricsPort });
     const wsUpstream = opts.wsUpstream ?? `${opts.backends[0].host}:${opts.backends[0].port}`;
-    const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile);
+    const exporters = opts.exporters ?? { node: "127.0.0.1:9", geth: "127.0.0.1:9" };
+    const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters);
     execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
     const proc = startProc("nginx", ["-p", prefix, "-c", conf, "-g", "daemon off;"], path.join(prefix, "logs", "stdout.log"));
     const url = `http://127.0.0.1:${port}`;
@@ -77,7 +82,7 @@ export async function startGateway(opts: {
         reload: async (overrides) => {
             cfg = { ...cfg, ...overrides };
             gw.config = cfg;
-            writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile);
+            writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters);
             execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
             proc.child.kill("SIGHUP");
             // The old workers finish; new ones answer with the new config.

@@ -9,6 +9,7 @@ import {
     renderAlertmanagerConfig,
     renderPrometheusConfig,
     renderRecordingRules,
+    remoteScrapeNode,
     scrapeNode,
 } from "../../components/monitoring";
 import { tmpDir } from "./proc";
@@ -32,6 +33,8 @@ export interface Variant {
     network: Network;
     monitoring: MonitoringConfig;
     deadMansSwitchUrl?: string;
+    /** Prometheus on a separate host, scraping nodes through their gateway metrics port. */
+    remote?: boolean;
 }
 
 export const VARIANTS: Variant[] = [
@@ -48,6 +51,7 @@ export const VARIANTS: Variant[] = [
         deadMansSwitchUrl: "https://hc-ping.example/abc",
     },
     { name: "dev-no-consensus", network: "dev", monitoring: monitoringConfig({ grafana: false }) },
+    { name: "mainnet-separate-host", network: "mainnet", monitoring: monitoringConfig(), remote: true },
 ];
 
 /** Writes a variant's Prometheus release and Alertmanager config (with its secret files) to `dir`. */
@@ -59,9 +63,14 @@ export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: 
             stack: "test",
             network: v.network,
             monitoring: v.monitoring,
-            nodes: [scrapeNode("node-0", v.monitoring, consensus), { ...scrapeNode("node-1", v.monitoring, consensus), nodeExporter: "10.0.0.2:9100" }],
-            gateways: [{ name: "node-0", target: "127.0.0.1:9145" }],
-            monitorNode: "node-0",
+            nodes: v.remote
+                ? [remoteScrapeNode("node-0", "10.0.1.23", 9145, consensus), remoteScrapeNode("node-1", "10.0.1.24", 9145, consensus)]
+                : [scrapeNode("node-0", v.monitoring, consensus), { ...scrapeNode("node-1", v.monitoring, consensus), nodeExporter: "10.0.0.2:9100" }],
+            gateways: v.remote
+                ? [{ name: "node-0", target: "10.0.1.23:9145" }, { name: "node-1", target: "10.0.1.24:9145" }]
+                : [{ name: "node-0", target: "127.0.0.1:9145" }],
+            monitorNode: v.remote ? "monitor" : "node-0",
+            remote: v.remote,
         }),
     );
     fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(v.monitoring, consensus));

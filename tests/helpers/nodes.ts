@@ -9,6 +9,8 @@ export interface Node {
     proc: Proc;
     rpcPort: number;
     wsPort: number;
+    /** Prometheus metrics port (geth only; 0 for anvil). */
+    metricsPort: number;
     url: string;
     dir: string;
 }
@@ -21,7 +23,7 @@ export async function startGethDev(): Promise<Node> {
     const proc = startProc(gethBinary(), execStartArgs(unit), path.join(dir, "geth.log"));
     const url = `http://127.0.0.1:${ports.gethHttp}`;
     await waitFor("geth", async () => ((await rpc(url, "eth_chainId")).status === 200 ? true : undefined));
-    return { proc, rpcPort: ports.gethHttp, wsPort: ports.gethWs, url, dir };
+    return { proc, rpcPort: ports.gethHttp, wsPort: ports.gethWs, metricsPort: ports.gethMetrics, url, dir };
 }
 
 /** anvil's linux-amd64 package (a direct dependency: the tests run on linux-amd64). */
@@ -37,5 +39,5 @@ export async function startAnvil(blockTime?: number): Promise<Node> {
     const proc = startProc(anvilBinary(), args, path.join(dir, "anvil.log"));
     const url = `http://127.0.0.1:${port}`;
     await waitFor("anvil", async () => ((await rpc(url, "eth_chainId")).status === 200 ? true : undefined));
-    return { proc, rpcPort: port, wsPort: port, url, dir };
+    return { proc, rpcPort: port, wsPort: port, metricsPort: 0, url, dir };
 }

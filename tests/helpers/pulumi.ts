@@ -25,6 +25,7 @@ export const MOCK = {
     volumeId: "vol-0123456789abcdef0",
     az: "eu-central-1a",
     grafanaPassword: "GrafanaMockPassword0123456789abcd",
+    privateIp: "10.0.1.23",
 };
 
 /** A syntactically valid private key for config validation; never used to connect. */
@@ -39,7 +40,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         case "aws:ebs/volume:Volume":
             return { ...inputs, arn: `arn:aws:ec2:::volume/${MOCK.volumeId}` };
         case "aws:ec2/instance:Instance":
-            return { ...inputs, availabilityZone: MOCK.az, publicIp: "203.0.113.99" };
+            return { ...inputs, availabilityZone: MOCK.az, publicIp: "203.0.113.99", privateIp: MOCK.privateIp };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: MOCK.grafanaPassword };
         case "aws:ec2/keyPair:KeyPair":
