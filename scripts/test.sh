@@ -7,5 +7,11 @@ bash scripts/setup-test-deps.sh
 log "type-checking"
 npx --no-install tsc --noEmit -p .
 log "running tests"
-# --ci: a missing snapshot fails instead of being written.
-npx --no-install jest --ci "$@"
+# --ci: a missing snapshot fails instead of being written. The summary line is for CI's reader.
+mkdir -p "${ROOT}/.cache"
+status=0
+npx --no-install jest --ci --json --outputFile="${ROOT}/.cache/jest-results.json" "$@" || status=$?
+if [[ -f "${ROOT}/.cache/jest-results.json" ]]; then
+  jq -r '"jest: \(.numPassedTests) passed, \(.numFailedTests) failed, \(.numPendingTests) skipped"' "${ROOT}/.cache/jest-results.json"
+fi
+exit "$status"
