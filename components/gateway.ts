@@ -106,17 +106,29 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
     return { nginxConf, gatewayJson };
 }
 
-/** Content hash naming a release: any change to what nginx loads makes a new one. */
-export function releaseId(gateway: GatewayConfig, backends: Backend[], wsUpstream: string, metrics: string): string {
-    const lua = luaModules();
-    return sha256(
-        JSON.stringify(gatewayLuaConfig(gateway, backends)),
-        JSON.stringify(gateway),
-        wsUpstream,
-        metrics,
-        render("gateway/nginx.conf", {}),
-        ...Object.entries(lua).map(([k, v]) => `${k}\n${v}`),
-    ).slice(0, 16);
+/** Every file of a release, by path relative to the release directory; pure. */
+export function releaseFiles(input: GatewayRenderInput): Record<string, string> {
+    const r = renderGateway(input);
+    const files: Record<string, string> = { "nginx.conf": r.nginxConf, "gateway.json": r.gatewayJson };
+    for (const [rel, src] of Object.entries(luaModules())) files[`lua/${rel}`] = src;
+    return files;
+}
+
+const RELEASE_DIR_STANDIN = "/ethnode-release-dir";
+
+/**
+ * A release named by its own content: rendered against a stand-in directory and hashed, so any change to
+ * what nginx loads (config, Lua, paths) makes a new directory, then placed under `releasesRoot/<id>`.
+ */
+export function gatewayRelease(
+    input: Omit<GatewayRenderInput, "releaseDir">,
+    releasesRoot: string,
+): { id: string; dir: string; files: Record<string, string> } {
+    const draft = releaseFiles({ ...input, releaseDir: RELEASE_DIR_STANDIN });
+    const id = sha256(...Object.entries(draft).flat()).slice(0, 16);
+    const dir = `${releasesRoot}/${id}`;
+    const files = Object.fromEntries(Object.entries(draft).map(([rel, text]) => [rel, text.split(RELEASE_DIR_STANDIN).join(dir)]));
+    return { id, dir, files };
 }
 
 export function renderGatewayUnit(source: GatewayConfig["source"], prefix: string): string {
@@ -187,29 +199,18 @@ export class Gateway extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.after },
         );
 
-        const id = releaseId(g, args.backends, args.wsUpstream, JSON.stringify([args.exporters, args.metricsAllow]));
-        const releaseDir = `${GATEWAY_ROOT}/releases/${id}`;
-        const rendered = renderGateway({
-            gateway: g,
-            backends: args.backends,
-            wsUpstream: args.wsUpstream,
-            prefix,
-            releaseDir,
-            keysFile,
-            exporters: args.exporters,
-            metricsAllow: args.metricsAllow,
-        });
-        const files: HostFile[] = [
-            { path: `${releaseDir}/nginx.conf`, content: rendered.nginxConf, mode: "0644", owner: "root", group: "root" },
-            { path: `${releaseDir}/gateway.json`, content: rendered.gatewayJson, mode: "0644", owner: "root", group: "root" },
-            ...Object.entries(luaModules()).map(([rel, src]) => ({
-                path: `${releaseDir}/lua/${rel}`,
-                content: src,
-                mode: "0644",
-                owner: "root",
-                group: "root",
-            })),
-        ];
+        const release = gatewayRelease(
+            { gateway: g, backends: args.backends, wsUpstream: args.wsUpstream, prefix, keysFile, exporters: args.exporters, metricsAllow: args.metricsAllow },
+            `${GATEWAY_ROOT}/releases`,
+        );
+        const id = release.id;
+        const files: HostFile[] = Object.entries(release.files).map(([rel, content]) => ({
+            path: `${release.dir}/${rel}`,
+            content,
+            mode: "0644",
+            owner: "root",
+            group: "root",
+        }));
         const keys = hostStep(
             `${name}-keys`,
             {

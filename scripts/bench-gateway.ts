@@ -13,7 +13,8 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { gatewaySection } from "../components/config";
-import { luaModules, renderGateway } from "../components/gateway";
+import { releaseFiles } from "../components/gateway";
+import { writeTree } from "../tests/helpers/gateway";
 import { parseSection } from "../components/schema";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -142,10 +143,6 @@ async function main(): Promise<void> {
         procs.push(start(plainPrefix, plainConf(plainPrefix, plainPort, staticPort, staticPort)));
 
         const releaseDir = path.join(gwPrefix, "release");
-        for (const [rel, src] of Object.entries(luaModules())) {
-            fs.mkdirSync(path.dirname(path.join(releaseDir, "lua", rel)), { recursive: true });
-            fs.writeFileSync(path.join(releaseDir, "lua", rel), src);
-        }
         const keysFile = path.join(gwPrefix, "keys.json");
         fs.writeFileSync(keysFile, "{}");
         const gateway = parseSection(
@@ -154,7 +151,7 @@ async function main(): Promise<void> {
             { source: "debian", workers: 1, port: gwPort, metricsPort, ipRate: 1000000, ipBurst: 1000000 },
             { network: "dev" },
         );
-        const r = renderGateway({
+        const files = releaseFiles({
             gateway,
             backends: [{ name: "static", host: "127.0.0.1", port: staticPort }],
             wsUpstream: `127.0.0.1:${staticPort}`,
@@ -164,8 +161,8 @@ async function main(): Promise<void> {
             listenHost: "127.0.0.1",
             exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${staticPort}` },
         });
-        fs.writeFileSync(path.join(releaseDir, "gateway.json"), r.gatewayJson);
-        procs.push(start(gwPrefix, r.nginxConf));
+        writeTree(releaseDir, files);
+        procs.push(start(gwPrefix, files["nginx.conf"]));
 
         const plainUrl = `http://127.0.0.1:${plainPort}/`;
         const gwUrl = `http://127.0.0.1:${gwPort}/`;

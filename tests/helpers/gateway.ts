@@ -6,7 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ApiKeyLimit, GatewayConfig, gatewaySection } from "../../components/config";
-import { Backend, luaModules, renderGateway } from "../../components/gateway";
+import { Backend, releaseFiles } from "../../components/gateway";
 import { parseSection } from "../../components/schema";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./proc";
 
@@ -30,18 +30,21 @@ export function gatewayConfig(overrides: Record<string, unknown> = {}): GatewayC
 
 type Exporters = { node: string; geth: string; lighthouse?: string };
 
+/** Writes relative-path → content files under dir, world-readable (the workers run as nobody here). */
+export function writeTree(dir: string, files: Record<string, string>): void {
+    for (const [rel, text] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true, mode: 0o755 });
+        fs.writeFileSync(path.join(dir, rel), text, { mode: 0o644 });
+    }
+}
+
 function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string, exporters: Exporters): string {
+    // A fixed directory (not the content-named one): a reload re-reads the same -c path, as nginx does.
     const releaseDir = path.join(prefix, "release");
     fs.rmSync(releaseDir, { recursive: true, force: true });
-    for (const [rel, src] of Object.entries(luaModules())) {
-        fs.mkdirSync(path.dirname(path.join(releaseDir, "lua", rel)), { recursive: true, mode: 0o755 });
-        fs.writeFileSync(path.join(releaseDir, "lua", rel), src, { mode: 0o644 });
-    }
-    const r = renderGateway({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters });
-    fs.writeFileSync(path.join(releaseDir, "gateway.json"), r.gatewayJson, { mode: 0o644 });
-    const conf = path.join(releaseDir, "nginx.conf");
-    fs.writeFileSync(conf, r.nginxConf, { mode: 0o644 });
-    return conf;
+    const files = releaseFiles({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters });
+    writeTree(releaseDir, files);
+    return path.join(releaseDir, "nginx.conf");
 }
 
 export async function startGateway(opts: {
