@@ -75,6 +75,7 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[]): object 
         ip_rate: g.ipRate,
         ip_burst: g.ipBurst,
         fail_open: g.failOpen,
+        rate_limit_headers_always: g.rateLimitHeaders === "always",
         max_lag: g.maxLagBlocks,
         health_interval: g.healthIntervalSec,
         probe_timeout_ms: 2000,
@@ -84,6 +85,7 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[]): object 
 
 export function renderGateway(input: GatewayRenderInput): RenderedGateway {
     const g = input.gateway;
+    if (input.backends.length === 0) throw new Error("the gateway needs at least one backend");
     const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends), null, 2) + "\n";
     const nginxConf = render("gateway/nginx.conf", {
         loadModules: NGINX_SOURCES[g.source].loadModules,
@@ -100,6 +102,9 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         metricsListen: `${input.metricsAllow ? "0.0.0.0" : LOOPBACK}:${g.metricsPort}`,
         metricsAllow: input.metricsAllow ?? [],
         exporters: input.exporters,
+        // Several backends need the Lua balancer (health-aware choice, one retry); one needs none.
+        balancer: input.backends.length > 1,
+        singleBackend: `${input.backends[0].host}:${input.backends[0].port}`,
         wsUpstream: input.wsUpstream,
         wsMaxConnsPerIp: g.wsMaxConnsPerIp,
     });

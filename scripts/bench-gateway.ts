@@ -5,7 +5,7 @@
  * Prints requests/s for each, the ratio b/a, and the p50/p99 latency the gateway adds.
  * The two alternate (a, b, a, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst of
  * noise on this 2-core machine hits both sides alike.
- * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS to change the load).
+ * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_WORKERS to change the load).
  */
 import { execFileSync, spawn, ChildProcess } from "child_process";
 import * as fs from "fs";
@@ -20,6 +20,7 @@ import { parseSection } from "../components/schema";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
 // Answers the gateway's health probe too (eth_syncing=false, head 0x10), so the backend counts as healthy.
 const STATIC = '[{"jsonrpc":"2.0","id":1,"result":false},{"jsonrpc":"2.0","id":2,"result":"0x10"}]';
@@ -43,7 +44,7 @@ function prefixDir(name: string): string {
 
 /** nginx.conf for (a) the plain proxy, or for the static upstream (its own process, shared by a and b). */
 function plainConf(prefix: string, listen: number, upstream: number | null, staticPort: number): string {
-    return `worker_processes 1;
+    return `worker_processes ${WORKERS};
 pid ${prefix}/run/nginx.pid;
 error_log ${prefix}/logs/error.log warn;
 events { worker_connections 4096; }
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
         const gateway = parseSection(
             "bench",
             gatewaySection,
-            { source: "debian", workers: 1, port: gwPort, metricsPort, ipRate: 1000000, ipBurst: 1000000 },
+            { source: "debian", workers: WORKERS, port: gwPort, metricsPort, ipRate: 1000000, ipBurst: 1000000 },
             { network: "dev" },
         );
         const files = releaseFiles({
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
         const b = median(bs);
         const fmt = (x: Result) => `${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms   non-2xx ${x.non2xx}`;
         console.log(
-            `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), 1 nginx worker each, ${os.cpus().length} cores, static JSON-RPC upstream in its own nginx`,
+            `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${WORKERS} nginx worker(s) each, ${os.cpus().length} cores, static JSON-RPC upstream in its own nginx`,
         );
         console.log(`(a) plain proxy_pass  ${fmt(a)}`);
         console.log(`(b) ethnode gateway   ${fmt(b)}`);

@@ -213,8 +213,26 @@ describe("rate limiting across 2 workers", () => {
             expect(r.headers.get("ratelimit-limit")).toBe("40");
             expect(r.headers.get("ratelimit-remaining")).toBe("0");
             expect(r.json.error).toEqual({ code: -32005, message: "rate limit exceeded" });
-            expect(Number(results.find((x) => x.status === 200)!.headers.get("ratelimit-limit"))).toBe(40);
+            // By default the RateLimit-* headers ride on rejections only.
+            expect(results.find((x) => x.status === 200)!.headers.get("ratelimit-limit")).toBeNull();
             expect(luaErrors(gw.errorLog())).toEqual([]);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("with rateLimitHeaders: always, every answer says what is left", async () => {
+        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 10, rateLimitHeaders: "always" } });
+        try {
+            const first = await post(gw.url, call("eth_chainId"));
+            expect(first.status).toBe(200);
+            expect(first.headers.get("ratelimit-limit")).toBe("10");
+            expect(first.headers.get("ratelimit-remaining")).toBe("9");
+            expect(Number(first.headers.get("ratelimit-reset"))).toBeGreaterThanOrEqual(1);
+            // eth_call weighs 2 by default.
+            const second = await post(gw.url, call("eth_call", 2, [{ to: "0x0000000000000000000000000000000000000000" }, "latest"]));
+            expect(second.status).toBe(200);
+            expect(second.headers.get("ratelimit-remaining")).toBe("7");
         } finally {
             await gw.stop();
         }
@@ -263,14 +281,14 @@ describe("rate limiting across 2 workers", () => {
     });
 
     it("reloads a new limit by swapping workers, keeping the master", async () => {
-        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 3 } });
+        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 3, rateLimitHeaders: "always" } });
         try {
             const master = gw.proc.child.pid!;
             const before = workerPids(master);
             expect(before).toHaveLength(2);
             for (let i = 0; i < 3; i++) expect((await post(gw.url, call("eth_chainId"))).status).toBe(200);
             expect((await post(gw.url, call("eth_chainId"))).status).toBe(429);
-            await gw.reload({ ipBurst: 50 });
+            await gw.reload({ ipBurst: 50, rateLimitHeaders: "always" });
             await waitFor("new workers", async () => {
                 const now = workerPids(master);
                 return now.length === 2 && now.every((p) => !before.includes(p)) ? true : undefined;

@@ -9,9 +9,12 @@ local metrics_mod = require("ethnode.metrics")
 local ngx = ngx
 local ipairs, pairs, type, tostring, tonumber = ipairs, pairs, type, tostring, tonumber
 local concat, insert = table.concat, table.insert
+local floor = math.floor
 local find, sub, gmatch = string.find, string.sub, string.gmatch
 
 local _M = { _VERSION = "0.1.0" }
+
+local balancer = require("ngx.balancer")
 
 local conf, keys, policy, limiter, pool, metrics
 
@@ -33,6 +36,8 @@ function _M.init(conf_path, keys_path)
         local k = read_json(keys_path)
         if type(k) == "table" then keys = k end
     end
+    -- The limiter's bucket for a key, by its name (the key itself never reaches a dict or a log).
+    for _, k in pairs(keys) do k.id = "key:" .. tostring(k.name) end
     policy = policy_mod.new({ allow = conf.allow, weights = conf.weights, max_logs_range = conf.max_logs_range })
 end
 
@@ -93,26 +98,30 @@ function _M.probe_all()
     if best then metrics:set("ethnode_gateway_pool_head_block", nil, best) end
 end
 
+-- The request path calls these for every request: looked up once (resty.core's FFI versions, loaded
+-- before init_by_lua runs).
+local req_get_method = ngx.req.get_method
+local req_read_body = ngx.req.read_body
+local req_get_body_data = ngx.req.get_body_data
+local req_get_body_file = ngx.req.get_body_file
+local ngx_now = ngx.now
+local ngx_var = ngx.var
+local ngx_header = ngx.header
+
+-- Series keys are built once per label value (by reason; by method and outcome; by backend): counting a
+-- request then only adds a number in a worker-local table.
+local DICT_ERRORS = metrics_mod.key("ethnode_gateway_dict_errors_total")
+
+local reject_keys = {}
 local function reject(reason, n)
-    metrics:inc("ethnode_gateway_rejections_total", { reason = reason }, n or 1)
-end
-
-local function send(status, body, headers)
-    ngx.status = status
-    ngx.header["Content-Type"] = "application/json"
-    if headers then
-        for k, v in pairs(headers) do ngx.header[k] = v end
+    local key = reject_keys[reason]
+    if not key then
+        key = metrics_mod.key("ethnode_gateway_rejections_total", { reason = reason })
+        reject_keys[reason] = key
     end
-    ngx.print(body)
-    return ngx.exit(status)
+    metrics:add(key, n or 1)
 end
 
-local function send_error(status, code, message, id, reason)
-    reject(reason)
-    return send(status, jsonrpc.encode_error(id, code, message))
-end
-
--- Series keys built once per (method, outcome) and per backend: the log phase only adds numbers.
 local request_keys = {}
 local function request_key(method, outcome)
     local by_outcome = request_keys[method]
@@ -128,132 +137,173 @@ local function request_key(method, outcome)
     return key
 end
 
-local latency_keys = {}
-local status_keys = {}
-
-local function ratelimit_headers(state)
-    local h = {
-        ["RateLimit-Limit"] = tostring(state.limit),
-        ["RateLimit-Remaining"] = tostring(state.remaining),
-        ["RateLimit-Reset"] = tostring(state.reset),
-    }
-    if state.retry_after then h["Retry-After"] = tostring(state.retry_after) end
-    return h
+local function send(status, body, headers)
+    ngx.status = status
+    ngx_header["Content-Type"] = "application/json"
+    if headers then
+        for k, v in pairs(headers) do ngx_header[k] = v end
+    end
+    ngx.print(body)
+    return ngx.exit(status)
 end
 
--- Who is asking: a valid API key (its own limit) or the client address (realip has already applied the
--- trusted-proxy rule, so a spoofed X-Forwarded-For from anyone else is ignored).
-local function identity()
-    -- $ethnode_api_key is the X-Api-Key header, else the key path segment (an nginx map: one lookup).
-    local key = ngx.var.ethnode_api_key
-    if key ~= "" then
+local function send_error(status, code, message, id, reason)
+    reject(reason)
+    return send(status, jsonrpc.encode_error(id, code, message))
+end
+
+-- Who is asking: a valid API key (its own limit) or the client address. The key is the X-Api-Key header,
+-- else — on the keyed location only — the path segment; nginx's $ethnode_client says which, in one lookup.
+local function identity(keyed)
+    local client = ngx_var.ethnode_client
+    local key
+    if client == "key" then
+        key = ngx_var.http_x_api_key
+    elseif keyed then
+        key = ngx_var.path_key
+    end
+    if key then
         local k = keys[key]
         if not k then return nil end
-        return "key:" .. (k.name or key), k.rate, k.burst
+        return k.id, k.rate, k.burst
     end
-    return "ip:" .. ngx.var.remote_addr, conf.ip_rate, conf.ip_burst
+    return client, conf.ip_rate, conf.ip_burst
 end
 
--- access_by_lua for the public JSON-RPC location.
-function _M.access()
-    if ngx.req.get_method() ~= "POST" then
-        return send_error(405, jsonrpc.INVALID_REQUEST, "JSON-RPC requires POST", nil, "method_not_post")
+-- Takes `weight` units for the caller. Returns true when the request may go on (with RateLimit-* headers
+-- when configured for every answer); else false and 401 (unknown key) or 429 with the headers a rejection carries.
+local function admit(keyed, weight, now)
+    local who, rate, burst = identity(keyed)
+    if not who then return false, 401 end
+    local allowed, remaining, reset, retry_after, err = limiter:take(who, rate, burst, weight, now)
+    if err then
+        metrics:add(DICT_ERRORS, 1)
+        ngx.log(ngx.WARN, "ethnode: limiter dict error (", err, "), failing ", conf.fail_open and "open" or "closed")
     end
-    ngx.req.read_body()
-    local body = ngx.req.get_body_data()
-    if not body then
-        if ngx.req.get_body_file() then
-            return send_error(413, jsonrpc.INVALID_REQUEST, "request body too large", nil, "body_too_large")
-        end
-        return send_error(400, jsonrpc.INVALID_REQUEST, "empty body", nil, "invalid")
+    if not allowed then
+        return false, 429, {
+            ["RateLimit-Limit"] = burst,
+            ["RateLimit-Remaining"] = 0,
+            ["RateLimit-Reset"] = reset,
+            ["Retry-After"] = retry_after or reset,
+        }
     end
-    local parsed, code, message, id = jsonrpc.parse(body, conf.max_batch)
-    if not parsed then
-        return send_error(400, code, message, id, code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
+    if conf.rate_limit_headers_always then
+        ngx_header["RateLimit-Limit"] = burst
+        ngx_header["RateLimit-Remaining"] = remaining
+        ngx_header["RateLimit-Reset"] = reset
     end
+    return true
+end
 
-    -- Policy, element by element: a rejected element gets its own error; the rest go upstream.
-    pool:refresh(ngx.now())
+local function bad_key()
+    return send_error(401, -32001, "unknown API key", nil, "bad_key")
+end
+
+local function limited(id)
+    return jsonrpc.error_object(id, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
+end
+
+local function no_upstream(n)
+    reject("no_upstream", n)
+    return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"))
+end
+
+-- One request (the common case): straight-line code, no per-request tables beyond the decoded body.
+local function access_single(req, keyed, now)
+    local method = req.method
+    local rule = policy:rule(method)
+    local bad
+    if not rule.allowed then
+        reject("method_denied")
+        metrics:add(request_key("other", "denied"), 1)
+        if req.id == nil then return send(204, "") end
+        return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method)))
+    end
+    if rule.checked then bad = policy:check_params(req, pool:pool_head()) end
+    if bad then
+        reject("params")
+        metrics:add(request_key(method, "denied"), 1)
+        if req.id == nil then return send(204, "") end
+        return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad)))
+    end
+    local admitted, status, headers = admit(keyed, rule.weight, now)
+    if not admitted then
+        if status == 401 then return bad_key() end
+        reject("rate_limited")
+        metrics:add(request_key(method, "rate_limited"), 1)
+        return send(429, jsonrpc.encode(limited(req.id)), headers)
+    end
+    if not pool.any then return no_upstream(1) end
+    local ctx = ngx.ctx
+    ctx.method = method
+    ctx.idempotent = rule.idempotent
+end
+
+-- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
+-- (untouched when all pass) and the answers spliced back in order.
+local function access_batch(items, keyed, now)
     local head = pool:pool_head()
     local forward, answers, weight, idempotent, methods = {}, {}, 0, true, {}
-    for i, item in ipairs(parsed.items) do
+    for i, item in ipairs(items) do
         local req = item.req
         if not req then
             reject("invalid")
             answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
-        elseif not policy:allowed(req.method) then
-            reject("method_denied")
-            metrics:add(request_key("other", "denied"), 1)
-            if req.id ~= nil then
-                answers[i] = jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. req.method)
-            end
         else
-            local bad = policy:check_params(req, head)
-            if bad then
+            local rule = policy:rule(req.method)
+            local bad = rule.allowed and rule.checked and policy:check_params(req, head)
+            if not rule.allowed then
+                reject("method_denied")
+                metrics:add(request_key("other", "denied"), 1)
+                if req.id ~= nil then
+                    answers[i] = jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. req.method)
+                end
+            elseif bad then
                 reject("params")
                 metrics:add(request_key(req.method, "denied"), 1)
                 if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad) end
             else
                 forward[#forward + 1] = i
-                weight = weight + policy:weight(req.method)
-                idempotent = idempotent and policy_mod.idempotent(req.method)
+                weight = weight + rule.weight
+                idempotent = idempotent and rule.idempotent
                 methods[#methods + 1] = req.method
             end
         end
     end
 
-    -- Every element counts against the limit, with its method's weight.
-    local rl_headers
     if #forward > 0 then
-        local who, rate, burst = identity()
-        if not who then
-            return send_error(401, -32001, "unknown API key", nil, "bad_key")
-        end
-        local allowed, state = limiter:take(who, rate, burst, weight, ngx.now())
-        if state.err then
-            metrics:inc("ethnode_gateway_dict_errors_total")
-            ngx.log(ngx.WARN, "ethnode: limiter dict error (", state.err, "), failing ", conf.fail_open and "open" or "closed")
-        end
-        if not allowed then
-            rl_headers = ratelimit_headers(state)
+        -- Every element counts against the limit, with its method's weight.
+        local admitted, status, headers = admit(keyed, weight, now)
+        if not admitted then
+            if status == 401 then return bad_key() end
             reject("rate_limited", #forward)
             local errs = {}
             for _, i in ipairs(forward) do
-                local req = parsed.items[i].req
-                metrics:add(request_key(req.method, "rate_limited"), 1)
-                errs[#errs + 1] = jsonrpc.error_object(req.id, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
+                metrics:add(request_key(items[i].req.method, "rate_limited"), 1)
+                errs[#errs + 1] = limited(items[i].req.id)
             end
-            local out = parsed.batch and jsonrpc.encode(errs) or jsonrpc.encode(errs[1])
-            return send(429, out, rl_headers)
+            return send(429, jsonrpc.encode(errs), headers)
         end
-        if not pool:any_healthy() then
-            reject("no_upstream", #forward)
-            return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"))
-        end
-        local h = ngx.header
-        h["RateLimit-Limit"] = state.limit
-        h["RateLimit-Remaining"] = state.remaining
-        h["RateLimit-Reset"] = state.reset
+        if not pool.any then return no_upstream(#forward) end
     end
-
     local ctx = ngx.ctx
     ctx.methods = methods
     ctx.idempotent = idempotent
 
-    if #forward == #parsed.items then
-        return -- fast path: the original body goes upstream untouched (ids and numbers byte-exact)
+    if #forward == #items then
+        return -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
-    -- Slow path: answer locally what was rejected, forward the rest, splice the answers back in order.
     local locals = {}
-    for i = 1, #parsed.items do
+    for i = 1, #items do
         if answers[i] then locals[#locals + 1] = answers[i] end
     end
     if #forward == 0 then
         if #locals == 0 then return send(204, "") end
-        return send(200, parsed.batch and jsonrpc.encode(locals) or jsonrpc.encode(locals[1]))
+        return send(200, jsonrpc.encode(locals))
     end
     local sub_reqs = {}
-    for _, i in ipairs(forward) do sub_reqs[#sub_reqs + 1] = jsonrpc.encode_request(parsed.items[i].req) end
+    for _, i in ipairs(forward) do sub_reqs[#sub_reqs + 1] = jsonrpc.encode_request(items[i].req) end
     local res = ngx.location.capture("/_upstream", {
         method = ngx.HTTP_POST,
         body = "[" .. concat(sub_reqs, ",") .. "]",
@@ -267,9 +317,32 @@ function _M.access()
     return send(200, jsonrpc.encode(locals))
 end
 
--- balancer_by_lua: a healthy backend; on a failed idempotent read, one retry on a different backend.
+-- access_by_lua for the public JSON-RPC locations (`keyed`: the one with an API key in the path).
+function _M.access(keyed)
+    if req_get_method() ~= "POST" then
+        return send_error(405, jsonrpc.INVALID_REQUEST, "JSON-RPC requires POST", nil, "method_not_post")
+    end
+    req_read_body()
+    local body = req_get_body_data()
+    if not body then
+        if req_get_body_file() then
+            return send_error(413, jsonrpc.INVALID_REQUEST, "request body too large", nil, "body_too_large")
+        end
+        return send_error(400, jsonrpc.INVALID_REQUEST, "empty body", nil, "invalid")
+    end
+    local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
+    if not parsed then
+        return send_error(400, batch_or_code, message, id, batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
+    end
+    local now = ngx_now()
+    pool:refresh(now)
+    if batch_or_code then return access_batch(parsed, keyed, now) end
+    return access_single(parsed, keyed, now)
+end
+
+-- balancer_by_lua (rendered only with several backends): a healthy backend; on a failed idempotent read,
+-- one retry on a different backend.
 function _M.balancer()
-    local balancer = require("ngx.balancer")
     local ctx = ngx.ctx
     local failed = ctx.backend
     local b = pool:pick(failed and failed.name)
@@ -277,15 +350,18 @@ function _M.balancer()
     ctx.backend = b
     if not failed then
         local idem = ctx.idempotent
-        if idem == nil then idem = ngx.var.arg_i == "1" end
-        if idem and #conf.backends > 1 then balancer.set_more_tries(1) end
+        if idem == nil then idem = ngx_var.arg_i == "1" end
+        if idem then balancer.set_more_tries(1) end
     end
     local ok, err = balancer.set_current_peer(b.host, b.port)
     if not ok then ngx.log(ngx.WARN, "ethnode: set_current_peer: ", err) end
 end
 
+local latency_keys = {}
+local status_keys = {}
+
 local function count_status(status)
-    local class = sub(status, 1, 1)
+    local class = floor(status / 100)
     local key = status_keys[class]
     if not key then
         key = metrics_mod.key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" })
@@ -294,35 +370,44 @@ local function count_status(status)
     metrics:add(key, 1)
 end
 
+local function observe_latency(name, seconds)
+    local hk = latency_keys[name]
+    if not hk then
+        hk = metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = name })
+        latency_keys[name] = hk
+    end
+    metrics:observe_keys(hk, seconds)
+end
+
 -- log_by_lua: outcomes and upstream latency. Methods here all passed the policy (bounded label set).
 function _M.log()
     local ctx = ngx.ctx
-    local methods = ctx.methods
-    if not methods then return end
-    local outcome = ngx.status < 300 and "ok" or "upstream_error"
-    for i = 1, #methods do
-        metrics:add(request_key(methods[i], outcome), 1)
+    local method, methods = ctx.method, ctx.methods
+    if not method and not methods then return end
+    local status = ngx.status
+    local outcome = status < 300 and "ok" or "upstream_error"
+    if method then
+        metrics:add(request_key(method, outcome), 1)
+    else
+        for i = 1, #methods do metrics:add(request_key(methods[i], outcome), 1) end
     end
-    local backend = ctx.backend
-    if not backend then return end
-    local times = ngx.var.upstream_response_time
-    -- "0.002", or "0.001, 0.002" after a retry (the last try is the one that answered).
-    local t = times and (tonumber(times) or tonumber(times:match("([%d.]+)$")))
+    local times = ngx_var.upstream_response_time
+    if not times then return end
+    -- With one backend (no balancer) the name is known; otherwise the balancer recorded its last pick.
+    local backend = ctx.backend or pool.backends[1]
+    local t = tonumber(times)
     if t then
-        local keys = latency_keys[backend.name]
-        if not keys then
-            keys = metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = backend.name })
-            latency_keys[backend.name] = keys
-        end
-        metrics:observe_keys(keys, t)
+        -- One try: its status is the response's.
+        observe_latency(backend.name, t)
+        count_status(status)
+        return
     end
-    local statuses = ngx.var.upstream_status
+    -- "0.001, 0.002" after a retry: the last try answered; every try counts by its own status.
+    t = tonumber(times:match("([%d.]+)$"))
+    if t then observe_latency(backend.name, t) end
+    local statuses = ngx_var.upstream_status
     if statuses then
-        if #statuses == 3 then
-            count_status(statuses) -- the common case: one try
-        else
-            for st in gmatch(statuses, "%d+") do count_status(st) end
-        end
+        for st in gmatch(statuses, "%d+") do count_status(tonumber(st)) end
     end
 end
 

@@ -46,7 +46,9 @@ function _M.is_notification(req)
     return req.id == nil
 end
 
--- Parses a body. Returns { batch = bool, items = { {req=..} | {err=msg, id=..} } } or nil, code, message.
+-- Parses a body. A single request returns the request and false; a batch returns its items
+-- ({ req = .. } or { err = msg, id = .., code = .. } each) and true; a body that is neither returns nil, an
+-- error code, a message and the id to echo.
 function _M.parse(body, max_batch)
     if type(body) ~= "string" or body == "" then return nil, _M.INVALID_REQUEST, "empty body" end
     -- First non-whitespace byte, by a byte loop (string patterns are not JIT-compiled).
@@ -59,12 +61,15 @@ function _M.parse(body, max_batch)
     if first > len then return nil, _M.INVALID_REQUEST, "empty body" end
     local decoded, err = cjson.decode(body)
     if decoded == nil and err then return nil, _M.PARSE_ERROR, "parse error" end
-    local batch = c == 91 -- "["
-    if not batch then
+    if c ~= 91 then -- not "[": a single request
         local req, msg, id = _M.validate(decoded)
         if not req then return nil, _M.INVALID_REQUEST, msg, id end
-        return { batch = false, items = { { req = req } } }
+        return req, false
     end
+    return _M.parse_batch(decoded, max_batch)
+end
+
+function _M.parse_batch(decoded, max_batch)
     if type(decoded) ~= "table" then return nil, _M.INVALID_REQUEST, "invalid batch" end
     local n = #decoded
     if n == 0 then return nil, _M.INVALID_REQUEST, "empty batch" end
@@ -76,7 +81,7 @@ function _M.parse(body, max_batch)
         local req, msg, id = _M.validate(el)
         items[i] = req and { req = req } or { err = msg, id = id, code = _M.INVALID_REQUEST }
     end
-    return { batch = true, items = items }
+    return items, true
 end
 
 function _M.error_object(id, code, message, data)

@@ -7,7 +7,32 @@ local _M = { _VERSION = "0.1.0" }
 
 -- opts.fail_open: what to do when the dict fails (full, or an error): serve (true) or reject (false).
 function _M.new(dict, opts)
-    return setmetatable({ dict = dict, fail_open = opts and opts.fail_open ~= false }, { __index = _M })
+    return setmetatable({
+        dict = dict, fail_open = opts and opts.fail_open ~= false, windows = {}, window_count = 0,
+    }, { __index = _M })
+end
+
+-- Per key, the worker remembers its current window: the dict key to count in and the previous window's total.
+-- That total is final once the window has begun (every increment lands in the window of its worker's clock,
+-- and the clocks agree to a millisecond), so it is read from the dict once per key and window instead of on
+-- every request. Keys come from clients: past this many, the memory starts over.
+local WINDOW_CACHE_SIZE = 10000
+
+local function window_state(self, key, idx)
+    local w = self.windows[key]
+    if w and w.idx == idx then return w.cur_key, w.prev end
+    local cur_key = key .. ":" .. idx
+    local prev = self.dict:get(key .. ":" .. (idx - 1)) or 0
+    if not w then
+        if self.window_count >= WINDOW_CACHE_SIZE then
+            self.windows, self.window_count = {}, 0
+        end
+        w = {}
+        self.windows[key] = w
+        self.window_count = self.window_count + 1
+    end
+    w.idx, w.cur_key, w.prev = idx, cur_key, prev
+    return cur_key, prev
 end
 
 local function retry_after(prev, cur, burst, weight, window, elapsed)
@@ -19,28 +44,29 @@ local function retry_after(prev, cur, burst, weight, window, elapsed)
     return window * (1 - (burst - cur - weight) / prev) - elapsed
 end
 
--- Takes `weight` units from `key`'s bucket. Returns allowed (bool) and a state table:
--- { limit, remaining, reset, retry_after, err }.
+-- Takes `weight` units from `key`'s bucket. Returns allowed (bool), remaining units, seconds until the window
+-- resets, and when rejected the seconds to wait; a dict failure comes back as a fifth value (the first is
+-- then the configured fail-open/closed answer). Plain values, no table: this runs on every request.
 function _M.take(self, key, rate, burst, weight, now)
     local window = burst / rate
     local idx = floor(now / window)
     local elapsed = now - idx * window
-    local cur_key = key .. ":" .. idx
-    local prev = self.dict:get(key .. ":" .. (idx - 1)) or 0
+    local dict = self.dict
+    local cur_key, prev = window_state(self, key, idx)
     local carried = prev * (1 - elapsed / window)
     local reset = ceil(window - elapsed)
 
-    local cur, err = self.dict:incr(cur_key, weight, 0, ceil(window * 2) + 1)
+    local cur, err = dict:incr(cur_key, weight, 0, ceil(window * 2) + 1)
     if not cur then
-        return self.fail_open, { limit = burst, remaining = 0, reset = reset, err = err or "incr failed" }
+        return self.fail_open, 0, reset, nil, err or "incr failed"
     end
     if carried + cur > burst then
         -- Give the units back: a rejected request must not eat into the next one's budget.
-        self.dict:incr(cur_key, -weight)
+        dict:incr(cur_key, -weight)
         local wait = retry_after(prev, cur - weight, burst, weight, window, elapsed)
-        return false, { limit = burst, remaining = 0, reset = reset, retry_after = max(1, ceil(wait)) }
+        return false, 0, reset, max(1, ceil(wait))
     end
-    return true, { limit = burst, remaining = max(0, floor(burst - carried - cur)), reset = reset }
+    return true, max(0, floor(burst - carried - cur)), reset
 end
 
 return _M

@@ -25,6 +25,8 @@ function _M.new(opts)
         wildcard = wildcard,
         weights = opts.weights or {},
         max_logs_range = opts.max_logs_range or 10000,
+        rules = {},
+        rule_count = 0,
     }, { __index = _M })
 end
 
@@ -41,6 +43,42 @@ end
 
 function _M.weight(self, method)
     return self.weights[method] or 1
+end
+
+-- Methods safe to retry on another backend: reads. Anything that writes or subscribes is not.
+local NOT_IDEMPOTENT = {
+    eth_sendRawTransaction = true, eth_sendTransaction = true, eth_subscribe = true, eth_unsubscribe = true,
+    eth_newFilter = true, eth_newBlockFilter = true, eth_newPendingTransactionFilter = true,
+    eth_uninstallFilter = true, eth_getFilterChanges = true,
+}
+function _M.idempotent(method)
+    return not NOT_IDEMPOTENT[method]
+end
+
+-- Methods whose params the policy inspects.
+local CHECKED = { eth_getLogs = true }
+
+-- Method names come from clients: at most this many decisions are remembered, so random names cannot
+-- grow the cache; past it, a decision is worked out each time.
+local RULE_CACHE_SIZE = 1024
+
+-- Everything the request path needs to know about a method, worked out once per method name:
+-- { allowed, weight, idempotent, checked }.
+function _M.rule(self, method)
+    local cache = self.rules
+    local r = cache[method]
+    if r then return r end
+    r = {
+        allowed = self:allowed(method),
+        weight = self:weight(method),
+        idempotent = not NOT_IDEMPOTENT[method],
+        checked = CHECKED[method] == true,
+    }
+    if self.rule_count < RULE_CACHE_SIZE then
+        cache[method] = r
+        self.rule_count = self.rule_count + 1
+    end
+    return r
 end
 
 local TAGS = { latest = true, safe = true, finalized = true, pending = true }
@@ -67,16 +105,6 @@ function _M.check_params(self, req, head)
         return format("eth_getLogs block range of %d exceeds the limit of %d", to - from + 1, self.max_logs_range)
     end
     return nil
-end
-
--- Methods safe to retry on another backend: reads. Anything that writes or subscribes is not.
-local NOT_IDEMPOTENT = {
-    eth_sendRawTransaction = true, eth_sendTransaction = true, eth_subscribe = true, eth_unsubscribe = true,
-    eth_newFilter = true, eth_newBlockFilter = true, eth_newPendingTransactionFilter = true,
-    eth_uninstallFilter = true, eth_getFilterChanges = true,
-}
-function _M.idempotent(method)
-    return not NOT_IDEMPOTENT[method]
 end
 
 return _M

@@ -9,30 +9,33 @@ local _M = { _VERSION = "0.1.0" }
 -- seconds, so the hot path takes no shared-memory lock; the checker runs every second or more anyway.
 function _M.new(dict, backends, max_lag, ttl)
     return setmetatable({
-        dict = dict, backends = backends, max_lag = max_lag, rr = 0, ttl = ttl or 0.2, cache = {}, refreshed = nil,
+        dict = dict, backends = backends, max_lag = max_lag, rr = 0, ttl = ttl or 0.2, cache = {}, any = true, refreshed = nil,
     }, { __index = _M })
 end
 
 function _M.refresh(self, now)
     if self.refreshed and now and now - self.refreshed < self.ttl then return end
-    local cache = {}
-    for _, b in ipairs(self.backends) do cache[b.name] = self.dict:get("ok:" .. b.name) end
+    local cache, any = {}, false
+    for _, b in ipairs(self.backends) do
+        local v = self.dict:get("ok:" .. b.name)
+        cache[b.name] = v
+        -- Never checked yet (the first check runs at start): serve rather than refuse everything.
+        if v == nil or v == 1 then any = true end
+    end
     cache["pool:head"] = self.dict:get("pool:head")
     self.cache = cache
+    self.any = any
     self.refreshed = now
 end
 
 function _M.healthy(self, name)
     local v = self.cache[name]
-    -- Never checked yet (the first check runs at start): serve rather than refuse everything.
     return v == nil or v == 1
 end
 
+-- Whether any backend may serve, as of the last refresh.
 function _M.any_healthy(self)
-    for _, b in ipairs(self.backends) do
-        if self:healthy(b.name) then return true end
-    end
-    return false
+    return self.any
 end
 
 function _M.pool_head(self)

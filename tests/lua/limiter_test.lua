@@ -8,10 +8,11 @@ T.test("allows exactly the burst, then rejects with Retry-After", function()
         if l:take("ip:a", 5, 10, 1, 100.0) then allowed = allowed + 1 end
     end
     T.eq(allowed, 10)
-    local ok, st = l:take("ip:a", 5, 10, 1, 100.0)
+    local ok, remaining, reset, retry_after = l:take("ip:a", 5, 10, 1, 100.0)
     T.eq(ok, false)
-    T.eq(st.remaining, 0)
-    T.truthy(st.retry_after >= 1, "retry_after")
+    T.eq(remaining, 0)
+    T.truthy(reset >= 1, "reset")
+    T.truthy(retry_after >= 1, "retry_after")
 end)
 
 T.test("weights count against the bucket, and a rejected call costs nothing", function()
@@ -28,6 +29,14 @@ T.test("refills over time (the previous window decays)", function()
     T.eq((l:take("r", 5, 10, 1, 3.0)), true) -- half of the previous window has decayed
 end)
 
+T.test("reports what is left of the burst", function()
+    local l = limiter.new(T.dict(), {})
+    local ok, remaining, _, retry_after = l:take("m", 5, 10, 3, 0)
+    T.eq(ok, true)
+    T.eq(remaining, 7)
+    T.eq(retry_after, nil)
+end)
+
 T.test("keys are independent", function()
     local l = limiter.new(T.dict(), {})
     for _ = 1, 10 do l:take("a", 5, 10, 1, 0) end
@@ -38,8 +47,30 @@ T.test("fails open or closed on dict errors, as configured", function()
     local broken = { get = function() return nil end, incr = function() return nil, "no memory" end }
     local open = limiter.new(broken, { fail_open = true })
     local closed = limiter.new(broken, { fail_open = false })
-    local ok, st = open:take("x", 1, 1, 1, 0)
+    local ok, _, _, _, err = open:take("x", 1, 1, 1, 0)
     T.eq(ok, true)
-    T.eq(st.err, "no memory")
+    T.eq(err, "no memory")
     T.eq((closed:take("x", 1, 1, 1, 0)), false)
+end)
+
+T.test("reads the previous window once per window, and still shares the count across workers", function()
+    local d = T.dict()
+    local gets = 0
+    local counting = setmetatable({ get = function(self, k) gets = gets + 1 return d:get(k) end }, { __index = d })
+    local a = limiter.new(counting, {})
+    local b = limiter.new(counting, {}) -- a second worker on the same dict
+    for _ = 1, 5 do a:take("w", 5, 10, 1, 0) end
+    for _ = 1, 5 do b:take("w", 5, 10, 1, 0.5) end
+    T.eq(gets, 2)
+    T.eq((a:take("w", 5, 10, 1, 1.0)), false) -- the other worker's units count
+    for _ = 1, 3 do a:take("w", 5, 10, 1, 2.5) end -- next window: one more read
+    T.eq(gets, 3)
+end)
+
+T.test("forgets windows past its size, staying correct", function()
+    local l = limiter.new(T.dict(), {})
+    for i = 1, 10050 do l:take("k" .. i, 5, 10, 1, 0) end
+    T.truthy(l.window_count <= 10000, "bounded")
+    for _ = 1, 9 do l:take("k1", 5, 10, 1, 0) end
+    T.eq((l:take("k1", 5, 10, 1, 0)), false)
 end)
