@@ -1,6 +1,7 @@
 -- The gateway's nginx phases: config loading, the request pipeline (parse → policy → limit → route),
 -- the balancer with one retry for idempotent reads, the health checker, /health and /metrics.
 local jsonrpc = require("ethnode.jsonrpc")
+local scan = require("ethnode.scan")
 local policy_mod = require("ethnode.policy")
 local limiter_mod = require("ethnode.limiter")
 local upstream_mod = require("ethnode.upstream")
@@ -209,30 +210,40 @@ local function no_upstream(n)
     return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"))
 end
 
--- One request (the common case): straight-line code, no per-request tables beyond the decoded body.
-local function access_single(req, keyed, now)
-    local method = req.method
+-- The decoded request, when only the scanner has seen it: error answers need its id, the policy its params.
+local function decoded(req, body)
+    if req then return req end
+    local d = jsonrpc.decode(body)
+    return type(d) == "table" and d or {}
+end
+
+-- One request (the common case): straight-line code. `req` is nil when the scanner recognized the body; it
+-- is decoded only if an answer or a check needs more than the method.
+local function access_single(method, has_id, req, body, keyed, now)
     local rule = policy:rule(method)
-    local bad
     if not rule.allowed then
         reject("method_denied")
         metrics:add(request_key("other", "denied"), 1)
-        if req.id == nil then return send(204, "") end
+        if not has_id then return send(204, "") end
+        req = decoded(req, body)
         return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method)))
     end
-    if rule.checked then bad = policy:check_params(req, pool:pool_head()) end
-    if bad then
-        reject("params")
-        metrics:add(request_key(method, "denied"), 1)
-        if req.id == nil then return send(204, "") end
-        return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad)))
+    if rule.checked then
+        req = decoded(req, body)
+        local bad = policy:check_params(req, pool:pool_head())
+        if bad then
+            reject("params")
+            metrics:add(request_key(method, "denied"), 1)
+            if not has_id then return send(204, "") end
+            return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad)))
+        end
     end
     local admitted, status, headers = admit(keyed, rule.weight, now)
     if not admitted then
         if status == 401 then return bad_key() end
         reject("rate_limited")
         metrics:add(request_key(method, "rate_limited"), 1)
-        return send(429, jsonrpc.encode(limited(req.id)), headers)
+        return send(429, jsonrpc.encode(limited(decoded(req, body).id)), headers)
     end
     if not pool.any then return no_upstream(1) end
     local ctx = ngx.ctx
@@ -330,14 +341,17 @@ function _M.access(keyed)
         end
         return send_error(400, jsonrpc.INVALID_REQUEST, "empty body", nil, "invalid")
     end
+    local now = ngx_now()
+    pool:refresh(now)
+    -- The common request is recognized without building it; anything else is parsed in full.
+    local method, has_id = scan.request(body)
+    if method then return access_single(method, has_id, nil, body, keyed, now) end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
     if not parsed then
         return send_error(400, batch_or_code, message, id, batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
     end
-    local now = ngx_now()
-    pool:refresh(now)
     if batch_or_code then return access_batch(parsed, keyed, now) end
-    return access_single(parsed, keyed, now)
+    return access_single(parsed.method, parsed.id ~= nil, parsed, body, keyed, now)
 end
 
 -- balancer_by_lua (rendered only with several backends): a healthy backend; on a failed idempotent read,

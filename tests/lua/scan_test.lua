@@ -1,0 +1,123 @@
+local T = ...
+local scan = require("ethnode.scan")
+local jsonrpc = require("ethnode.jsonrpc")
+local cjson = require("cjson.safe")
+
+-- The scanner's one promise: whatever it recognizes, the full parser reads the same way.
+local function agrees(body)
+    local method, has_id = scan.request(body)
+    if not method then return true, false end
+    local req, batch = jsonrpc.parse(body, 100)
+    if not req or batch then return false, true, "full parser refused it" end
+    if req.method ~= method then return false, true, "method " .. tostring(req.method) end
+    if (req.id ~= nil) ~= has_id then return false, true, "id presence" end
+    return true, true
+end
+
+T.test("recognizes plain requests, with any params and ids", function()
+    for _, b in ipairs({
+        '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}',
+        ' {"method" : "eth_getBalance", "params":["0xab", "latest"], "id":"x", "jsonrpc":"2.0"}\n',
+        '{"jsonrpc":"2.0","id":null,"method":"eth_call","params":[{"to":"0x1","data":"0x\\u0041"},"latest"]}',
+        '{"jsonrpc":"2.0","id":-1.5e+3,"method":"m","params":{"a":[true,false,null,[],{}]}}',
+    }) do
+        T.truthy(scan.request(b), b)
+        local ok, _, why = agrees(b)
+        T.truthy(ok, why)
+    end
+    local m, has_id = scan.request('{"jsonrpc":"2.0","method":"eth_subscribe","params":[]}')
+    T.eq(m, "eth_subscribe")
+    T.eq(has_id, false)
+end)
+
+T.test("leaves everything unusual to the full parser", function()
+    for _, b in ipairs({
+        "", " ", "[]", '[{"jsonrpc":"2.0","id":1,"method":"a"}]', "{}", "null", '"x"',
+        '{"jsonrpc":"2.0","id":1,"method":"eth_x","params":[}',
+        '{"jsonrpc":"2.0","id":1,"method":"eth_x","params":[]}x',
+        '{"jsonrpc":"2.0","id":1,"method":"eth_x","method":"admin_peers"}', -- duplicate member
+        '{"jsonrpc":"2.0","id":1,"method":"\\u0061dmin_peers"}', -- escape in the method
+        '{"jsonrpc":"2.0","id":1,"METHOD":"admin_peers","method":"eth_x"}', -- another member
+        '{"jsonrpc":"2.0","id":01,"method":"eth_x"}', '{"jsonrpc":"2.0","id":true,"method":"eth_x"}',
+        '{"jsonrpc":"2.0","id":{},"method":"eth_x"}', '{"jsonrpc":"1.0","id":1,"method":"eth_x"}',
+        '{"jsonrpc":"2.0","id":1,"method":""}', '{"jsonrpc":"2.0","id":1,"method":5}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":"x"}', '{"jsonrpc":"2.0","id":1,"method":"m","params":[1,]}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":[NaN]}', '{"jsonrpc":"2.0","id":1,"method":"m","params":[0x10]}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":["a\tb"]}', '{"jsonrpc":"2.0","id":1}',
+        '{"jsonrpc":"2.0","id":1,"method":"' .. string.rep("a", 129) .. '"}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":' .. string.rep("[", 100) .. string.rep("]", 100) .. "}",
+    }) do
+        T.eq(scan.request(b), nil, b)
+    end
+end)
+
+-- Bodies built from pieces that are valid, almost valid and hostile, then mutated byte by byte.
+local PIECES = {
+    '"jsonrpc":"2.0"', '"jsonrpc":"2.1"', '"id":1', '"id":"a\\"b"', '"id":null', '"id":-0.5e-2', '"id":[1]',
+    '"method":"eth_call"', '"method":"eth\\u005fcall"', '"method":"admin_peers"', '"params":[]', '"params":{}',
+    '"params":[1,"x",{"a":[null,true,false]}]', '"params":[{"k":"v\\n"}]', '"params":[1e400]', '"extra":1',
+    '"params":[[[[[[]]]]]]', '"id":1.', '"id":.5', '"params":["\\ud800"]', '"params":[-]', '"params":[1 2]',
+}
+local BYTES = { "{", "}", "[", "]", ",", ":", '"', "\\", " ", "\n", "0", "1", "-", "e", "n", "t", "\0", "\255" }
+
+local VALID = {
+    ids = { '"id":1', '"id":"a\\"b"', '"id":null', '"id":-0.5e-2', '"id":123456789012345678901234567890' },
+    methods = { '"method":"eth_call"', '"method":"admin_peers"', '"method":"m"' },
+    params = { '"params":[]', '"params":{}', '"params":[1,"x",{"a":[null,true,false]}]', '"params":[{"k":"v\\n"}]',
+        '"params":[[[[[[]]]]]]', '"params":["\\ud83d\\ude00"]', '"params":[1e400]', '"params":[" \\/ "]' },
+}
+
+local function shuffle(t)
+    for i = #t, 2, -1 do
+        local j = math.random(i)
+        t[i], t[j] = t[j], t[i]
+    end
+    return t
+end
+
+-- A request made of valid members in any order, sometimes with one more piece, sometimes mutated.
+local function generate(round)
+    local parts = { '"jsonrpc":"2.0"', VALID.methods[math.random(#VALID.methods)] }
+    if math.random() < 0.8 then parts[#parts + 1] = VALID.ids[math.random(#VALID.ids)] end
+    if math.random() < 0.8 then parts[#parts + 1] = VALID.params[math.random(#VALID.params)] end
+    if math.random() < 0.3 then parts[#parts + 1] = PIECES[math.random(#PIECES)] end
+    local body = "{" .. table.concat(shuffle(parts), math.random() < 0.95 and "," or " ") .. "}"
+    if round % 3 == 0 then
+        for _ = 1, math.random(1, 3) do
+            local at = math.random(1, #body)
+            local r = math.random(3)
+            local b = BYTES[math.random(#BYTES)]
+            if r == 1 then
+                body = body:sub(1, at - 1) .. b .. body:sub(at + 1)
+            elseif r == 2 then
+                body = body:sub(1, at - 1) .. b .. body:sub(at)
+            else
+                body = body:sub(1, at - 1) .. body:sub(at + 1)
+            end
+        end
+    end
+    return body
+end
+
+T.test("agrees with the full parser on 20000 generated bodies", function()
+    math.randomseed(20261122)
+    local recognized, refused = 0, 0
+    for round = 1, 20000 do
+        local body = generate(round)
+        local ok, seen, why = agrees(body)
+        if not ok then error(why .. ": " .. body) end
+        if seen then recognized = recognized + 1 else refused = refused + 1 end
+    end
+    -- Both sides must be reached often, or the comparison proves little.
+    T.truthy(recognized > 5000, "recognized " .. recognized)
+    T.truthy(refused > 5000, "left to the full parser " .. refused)
+end)
+
+T.test("recognizes what cjson encodes for ordinary calls", function()
+    math.randomseed(7)
+    for i = 1, 2000 do
+        local params = { "0x" .. string.format("%x", math.random(1, 1e9)), { to = "0xab", data = "/x\"y", n = i * 1.5 }, math.random() < 0.5 }
+        local body = cjson.encode({ jsonrpc = "2.0", id = i, method = "eth_call", params = params })
+        T.eq(scan.request(body), "eth_call", body)
+    end
+end)
