@@ -199,6 +199,37 @@ describe("JSON-RPC validation and policy", () => {
     });
 });
 
+describe("a single backend (no Lua balancer)", () => {
+    it("serves, and counts each call, its latency and its status exactly once", async () => {
+        const gw = await startGateway({ backends: [backends[0]], config: { ipRate: 100000, ipBurst: 100000 } });
+        try {
+            for (let i = 0; i < 5; i++) expect((await post(gw.url, call("eth_chainId", i))).json.result).toBe("0x539");
+            const batch = await post(gw.url, `[${call("eth_chainId", 1)},${call("admin_peers", 2)}]`);
+            expect(batch.json.map((r: { id: number }) => r.id)).toEqual([1, 2]);
+            // Answered here entirely: no upstream request, no latency.
+            expect((await post(gw.url, call("admin_peers"))).json.error.code).toBe(-32601);
+            const metric = (text: string, series: string) => Number(text.match(new RegExp(`^${series.replace(/[{}+.]/g, "\\$&")} (\\S+)$`, "m"))?.[1]);
+            const text = await waitFor(
+                "metrics flushed",
+                async () => {
+                    const t = await (await fetch(gw.metricsUrl)).text();
+                    return metric(t, 'ethnode_gateway_upstream_latency_seconds_count{backend="geth"}') === 6 ? t : undefined;
+                },
+                5000,
+            );
+            expect(metric(text, 'ethnode_gateway_requests_total{method="eth_chainId",outcome="ok"}')).toBe(6);
+            expect(metric(text, 'ethnode_gateway_upstream_requests_total{code="2xx"}')).toBe(6);
+            expect(metric(text, 'ethnode_gateway_upstream_latency_seconds_bucket{backend="geth",le="+Inf"}')).toBe(6);
+            // Loopback answers in well under a second each.
+            expect(metric(text, 'ethnode_gateway_upstream_latency_seconds_sum{backend="geth"}')).toBeLessThan(1);
+            expect(metric(text, 'ethnode_gateway_rejections_total{reason="method_denied"}')).toBe(2);
+            expect(luaErrors(gw.errorLog())).toEqual([]);
+        } finally {
+            await gw.stop();
+        }
+    });
+});
+
 describe("rate limiting across 2 workers", () => {
     it("allows exactly the burst under 4x concurrency, then 429 with Retry-After and RateLimit headers", async () => {
         const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 40 } });

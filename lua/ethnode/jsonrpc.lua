@@ -1,7 +1,7 @@
 -- JSON-RPC 2.0 request parsing and validation. Pure: no ngx; tested under plain LuaJIT.
 local cjson = require("cjson.safe")
 
-local type, ipairs, next = type, ipairs, next
+local type, ipairs, pairs, next, tostring = type, ipairs, pairs, next, tostring
 local byte, format = string.byte, string.format
 
 local _M = { _VERSION = "0.1.0" }
@@ -101,6 +101,47 @@ function _M.encode_request(req)
     local out = { jsonrpc = "2.0", method = req.method, id = req.id }
     if req.params ~= nil and next(req.params) ~= nil then out.params = req.params end
     return cjson.encode(out)
+end
+
+local function id_key(id)
+    return type(id) .. ":" .. tostring(id)
+end
+
+-- A batch's answers in the order of its requests: `answers[i]` is the local answer to item i (rejected
+-- here), `upstream` the backend's answers to the rest, matched by id (repeated ids in turn). Answers that
+-- match no request (an error with a null id) come last; notifications get none.
+function _M.splice(items, answers, upstream)
+    local by_id, unmatched = {}, {}
+    for _, r in ipairs(upstream) do
+        local id = type(r) == "table" and r.id
+        if id ~= nil and id ~= NULL and id ~= false then
+            local k = id_key(id)
+            local q = by_id[k]
+            if not q then
+                q = {}
+                by_id[k] = q
+            end
+            q[#q + 1] = r
+        else
+            unmatched[#unmatched + 1] = r
+        end
+    end
+    local out = {}
+    for i, item in ipairs(items) do
+        local local_answer = answers[i]
+        if local_answer then
+            out[#out + 1] = local_answer
+        elseif item.req and item.req.id ~= nil then
+            local q = by_id[id_key(item.req.id)]
+            local r = q and table.remove(q, 1)
+            if r then out[#out + 1] = r end
+        end
+    end
+    for _, q in pairs(by_id) do
+        for _, r in ipairs(q) do unmatched[#unmatched + 1] = r end
+    end
+    for _, r in ipairs(unmatched) do out[#out + 1] = r end
+    return out
 end
 
 _M.decode = cjson.decode

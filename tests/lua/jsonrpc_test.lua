@@ -70,3 +70,15 @@ T.test("deep nesting is refused, not crashed on", function()
     T.eq(p, nil)
     T.eq(code, -32700)
 end)
+
+T.test("splices a batch's answers back in request order, by id", function()
+    local items = assert(jsonrpc.parse('[{"jsonrpc":"2.0","id":"a","method":"x"},{"jsonrpc":"2.0","id":2,"method":"admin_y"},'
+        .. '{"jsonrpc":"2.0","method":"note"},{"jsonrpc":"2.0","id":2,"method":"z"},{"jsonrpc":"2.0","id":"2","method":"w"}]', 10))
+    local answers = { [2] = { id = 2, error = { code = -32601 } } }
+    -- The backend answers in its own order; numeric 2 and string "2" are different ids.
+    local upstream = { { id = "2", result = "w" }, { id = 2, result = "z" }, { id = "a", result = "x" }, { id = jsonrpc.null, error = {} } }
+    local out = jsonrpc.splice(items, answers, upstream)
+    local got = {}
+    for i, r in ipairs(out) do got[i] = tostring(r.result or (r.error and r.error.code) or "null-id error") end
+    T.eq(table.concat(got, ","), "x,-32601,z,w,null-id error")
+end)
