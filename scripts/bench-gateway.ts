@@ -1,13 +1,15 @@
 /**
  * Benchmark (not a test): wrk on loopback, side by side against the same cheap upstream — a static JSON-RPC
  * responder inside nginx — through (a) plain nginx proxy_pass and (b) the rendered gateway with its full
- * pipeline (parse, policy, limiter, health-aware balancer, metrics) and limits too high to trigger.
- * Prints requests/s for each, the ratio b/a, and the p50/p99 latency the gateway adds.
- * The two alternate (a, b, a, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst of
- * noise on this 2-core machine hits both sides alike.
- * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_WORKERS to change the load).
+ * pipeline (parse, policy, limiter, health checks, metrics; stack defaults) and limits too high to trigger.
+ * Prints requests/s for each, the ratio b/a, and the p50/p99 latency the gateway adds, twice: with one worker
+ * each (the proxy is the bottleneck) and with the stack's default worker count (every process shares the
+ * cores). The two alternate (a, b, a, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst
+ * of noise on a small shared machine hits both sides alike. Last, user-space instructions per request under
+ * callgrind: the figure that does not move between runs (BENCH_INSTRUCTIONS=0 skips it).
+ * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS to change the load).
  */
-import { execFileSync, spawn, ChildProcess } from "child_process";
+import { execFileSync, spawn, spawnSync, ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
@@ -18,12 +20,14 @@ import { writeTree } from "../tests/helpers/gateway";
 import { parseSection } from "../components/schema";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
 // Answers the gateway's health probe too (eth_syncing=false, head 0x10), so the backend counts as healthy.
 const STATIC = '[{"jsonrpc":"2.0","id":1,"result":false},{"jsonrpc":"2.0","id":2,"result":"0x10"}]';
+
+// The gateway's worker count when a stack leaves it unset.
+const DEFAULT_WORKERS = parseSection("bench", gatewaySection, {}, { network: "dev" }).workers;
 
 function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -43,8 +47,8 @@ function prefixDir(name: string): string {
 }
 
 /** nginx.conf for (a) the plain proxy, or for the static upstream (its own process, shared by a and b). */
-function plainConf(prefix: string, listen: number, upstream: number | null, staticPort: number): string {
-    return `worker_processes ${WORKERS};
+function plainConf(prefix: string, listen: number, upstream: number | null, staticPort: number, workers: number): string {
+    return `worker_processes ${workers};
 pid ${prefix}/run/nginx.pid;
 error_log ${prefix}/logs/error.log warn;
 events { worker_connections 4096; }
@@ -132,24 +136,38 @@ function median(rs: Result[]): Result {
     };
 }
 
-async function main(): Promise<void> {
+interface Setup {
+    plainUrl: string;
+    gwUrl: string;
+    script: string;
+    prefixes: { plain: string; gateway: string };
+    stop: () => Promise<void>;
+}
+
+/** Starts the static upstream, (a) and (b), each with `workers` nginx workers, and waits until both answer. */
+async function setUp(workers: number): Promise<Setup> {
     const plainPrefix = prefixDir("plain");
     const staticPrefix = prefixDir("static");
     const gwPrefix = prefixDir("gateway");
     const [plainPort, staticPort, gwPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const procs: ChildProcess[] = [];
+    const stop = async () => {
+        for (const p of procs) p.kill("SIGQUIT");
+        await new Promise((r) => setTimeout(r, 300));
+        for (const d of [plainPrefix, staticPrefix, gwPrefix]) fs.rmSync(d, { recursive: true, force: true });
+    };
     try {
         // The upstream runs in its own nginx, so (a) and (b) both cross a process boundary to reach it.
-        procs.push(start(staticPrefix, plainConf(staticPrefix, 0, null, staticPort)));
-        procs.push(start(plainPrefix, plainConf(plainPrefix, plainPort, staticPort, staticPort)));
-
+        procs.push(start(staticPrefix, plainConf(staticPrefix, 0, null, staticPort, workers)));
+        procs.push(start(plainPrefix, plainConf(plainPrefix, plainPort, staticPort, staticPort, workers)));
         const releaseDir = path.join(gwPrefix, "release");
         const keysFile = path.join(gwPrefix, "keys.json");
         fs.writeFileSync(keysFile, "{}");
+        // Stack defaults except the limits, set too high to trigger.
         const gateway = parseSection(
             "bench",
             gatewaySection,
-            { source: "debian", workers: WORKERS, port: gwPort, metricsPort, ipRate: 1000000, ipBurst: 1000000 },
+            { source: "debian", workers, port: gwPort, metricsPort, ipRate: 1000000, ipBurst: 1000000 },
             { network: "dev" },
         );
         const files = releaseFiles({
@@ -164,42 +182,109 @@ async function main(): Promise<void> {
         });
         writeTree(releaseDir, files);
         procs.push(start(gwPrefix, files["nginx.conf"]));
-
         const plainUrl = `http://127.0.0.1:${plainPort}/`;
         const gwUrl = `http://127.0.0.1:${gwPort}/`;
         await waitUp(plainUrl);
         await waitUp(gwUrl);
         const script = path.join(gwPrefix, "post.lua");
-        fs.writeFileSync(
-            script,
-            `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
-        );
+        fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+        return { plainUrl, gwUrl, script, prefixes: { plain: plainPrefix, gateway: gwPrefix }, stop };
+    } catch (e) {
+        await stop();
+        throw e;
+    }
+}
+
+const fmt = (x: Result) => `${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms   non-2xx ${x.non2xx}`;
+
+/** One configuration: warm both, then ROUNDS alternating wrk runs; prints medians, the ratio and added latency. */
+async function throughput(workers: number, title: string): Promise<void> {
+    const s = await setUp(workers);
+    try {
         // Warm both (LuaJIT traces, keepalive pools), then measure side by side.
-        execFileSync("wrk", ["-t1", "-c8", "-d2s", "-s", script, plainUrl]);
-        execFileSync("wrk", ["-t1", "-c8", "-d2s", "-s", script, gwUrl]);
+        execFileSync("wrk", ["-t1", "-c8", "-d2s", "-s", s.script, s.plainUrl]);
+        execFileSync("wrk", ["-t1", "-c8", "-d2s", "-s", s.script, s.gwUrl]);
         const as: Result[] = [];
         const bs: Result[] = [];
         for (let i = 0; i < ROUNDS; i++) {
-            as.push(wrk(plainUrl, script));
-            bs.push(wrk(gwUrl, script));
+            as.push(wrk(s.plainUrl, s.script));
+            bs.push(wrk(s.gwUrl, s.script));
         }
         const a = median(as);
         const b = median(bs);
-        const fmt = (x: Result) => `${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms   non-2xx ${x.non2xx}`;
-        console.log(
-            `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${WORKERS} nginx worker(s) each, ${os.cpus().length} cores, static JSON-RPC upstream in its own nginx`,
-        );
+        console.log(`\n${title}: ${workers} nginx worker(s) each`);
         console.log(`(a) plain proxy_pass  ${fmt(a)}`);
         console.log(`(b) ethnode gateway   ${fmt(b)}`);
         console.log(`ratio b/a             ${(b.rps / a.rps).toFixed(3)}   (target >= 0.85)`);
         console.log(`added latency         p50 ${(b.p50 - a.p50).toFixed(3)} ms   p99 ${(b.p99 - a.p99).toFixed(3)} ms   (target p99 <= 1 ms)`);
     } finally {
-        for (const p of procs) p.kill("SIGQUIT");
-        await new Promise((r) => setTimeout(r, 300));
-        fs.rmSync(plainPrefix, { recursive: true, force: true });
-        fs.rmSync(staticPrefix, { recursive: true, force: true });
-        fs.rmSync(gwPrefix, { recursive: true, force: true });
+        await s.stop();
     }
+}
+
+/**
+ * CPU instructions per request in user space, counted by callgrind in a single-process nginx after warm-up:
+ * exact and repeatable where req/s on a shared machine is not (kernel work is not counted; it is the same
+ * for both). Skipped when valgrind is not installed.
+ */
+async function instructions(): Promise<void> {
+    if (spawnSync("valgrind", ["--version"]).status !== 0) {
+        console.log("\ninstructions per request: skipped (valgrind is not installed)");
+        return;
+    }
+    const s = await setUp(1);
+    try {
+        const count = async (which: "plain" | "gateway", url: string): Promise<number> => {
+            const prefix = s.prefixes[which];
+            // The running copy stops; the same config runs again as one process under callgrind.
+            execFileSync("nginx", ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-s", "quit"], { stdio: "ignore" });
+            await new Promise((r) => setTimeout(r, 500));
+            const conf = fs.readFileSync(path.join(prefix, "nginx.conf"), "utf8").replace(/^worker_processes .*$/m, "master_process off;\ndaemon off;");
+            fs.writeFileSync(path.join(prefix, "nginx-cg.conf"), conf);
+            const out = path.join(prefix, "callgrind.out");
+            const cg = spawn("valgrind", ["--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${out}`, "-q",
+                "nginx", "-p", prefix, "-c", path.join(prefix, "nginx-cg.conf")], { stdio: "ignore" });
+            try {
+                await waitUp(url);
+                execFileSync("wrk", ["-t1", "-c4", "-d4s", "-s", s.script, url]);
+                await new Promise((r) => setTimeout(r, 2500)); // past a health-check tick
+                execFileSync("callgrind_control", ["--zero", String(cg.pid)], { stdio: "ignore" });
+                const n = wrk4(url, s.script);
+                execFileSync("callgrind_control", ["--dump", String(cg.pid)], { stdio: "ignore" });
+                const dump = fs.readdirSync(prefix).find((f) => f.startsWith("callgrind.out") && f.endsWith(".1"))!;
+                const total = Number(fs.readFileSync(path.join(prefix, dump), "utf8").match(/^summary: (\d+)$/m)![1]);
+                return total / n;
+            } finally {
+                cg.kill("SIGQUIT");
+                await new Promise((r) => setTimeout(r, 1000));
+                cg.kill("SIGKILL");
+            }
+        };
+        const a = await count("plain", s.plainUrl);
+        const b = await count("gateway", s.gwUrl);
+        console.log("\ninstructions per request in user space (callgrind, one nginx process each, after warm-up)");
+        console.log(`(a) plain proxy_pass  ${a.toFixed(0).padStart(8)}`);
+        console.log(`(b) ethnode gateway   ${b.toFixed(0).padStart(8)}   (${(b / a).toFixed(2)}x)`);
+    } finally {
+        await s.stop();
+    }
+}
+
+/** Requests completed by a 3 s wrk run at low concurrency (callgrind slows nginx ~50x). */
+function wrk4(url: string, script: string): number {
+    const out = execFileSync("wrk", ["-t1", "-c4", "-d3s", "-s", script, url], { encoding: "utf8" });
+    return Number(out.match(/(\d+) requests in/)![1]);
+}
+
+async function main(): Promise<void> {
+    console.log(
+        `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${os.cpus().length} cores, static JSON-RPC upstream in its own nginx`,
+    );
+    // The gateway alone on the critical path: what it costs per request shows undiluted.
+    await throughput(1, "proxy-bound");
+    // Stack defaults: every process shares the cores, as on a real host.
+    await throughput(DEFAULT_WORKERS, "default workers");
+    if (process.env.BENCH_INSTRUCTIONS !== "0") await instructions();
 }
 
 main().catch((e) => {

@@ -10,6 +10,9 @@ APT_PACKAGES=(
   prometheus prometheus-alertmanager prometheus-node-exporter
   shellcheck systemd wrk jq curl ca-certificates
 )
+# Callers may need more (the benchmark: valgrind), installed the same way.
+read -r -a extra <<<"${ETHNODE_EXTRA_APT:-}"
+APT_PACKAGES+=("${extra[@]}")
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
