@@ -102,6 +102,18 @@ local function skip_literal(s, i, c)
     return nil
 end
 
+-- A member name and its colon, from i (whitespace first). Returns the index after the colon, or nil.
+local function skip_name(s, i)
+    local c
+    i, c = skip_ws(s, i)
+    if c ~= 34 then return nil end
+    i = skip_string(s, i)
+    if not i then return nil end
+    i, c = skip_ws(s, i)
+    if c ~= 58 then return nil end
+    return i + 1
+end
+
 -- Open containers of the value being skipped (123 = object, 91 = array). Reused: nothing here yields.
 local stack = {}
 
@@ -112,25 +124,20 @@ local function skip_value(s, i)
     while true do
         -- A value is expected at i.
         i, c = skip_ws(s, i)
-        local closed = false
         if c == 123 or c == 91 then
             depth = depth + 1
             if depth > MAX_DEPTH then return nil end
             stack[depth] = c
             i, c = skip_ws(s, i + 1)
             if (c == 125 and stack[depth] == 123) or (c == 93 and stack[depth] == 91) then
+                -- Empty: a whole value, handled below like any other.
                 i = i + 1
                 depth = depth - 1
-                closed = true
-            elseif stack[depth] == 123 then
-                if c ~= 34 then return nil end
-                i = skip_string(s, i)
+            else
+                if stack[depth] == 123 then i = skip_name(s, i) end
                 if not i then return nil end
-                i, c = skip_ws(s, i)
-                if c ~= 58 then return nil end
-                i = i + 1
+                goto continue
             end
-            if not closed then goto continue end
         elseif c == 34 then
             i = skip_string(s, i)
         elseif c == 45 or (c and c >= 48 and c <= 57) then
@@ -149,13 +156,8 @@ local function skip_value(s, i)
             if c == 44 then
                 i = i + 1
                 if open == 123 then
-                    i, c = skip_ws(s, i)
-                    if c ~= 34 then return nil end
-                    i = skip_string(s, i)
+                    i = skip_name(s, i)
                     if not i then return nil end
-                    i, c = skip_ws(s, i)
-                    if c ~= 58 then return nil end
-                    i = i + 1
                 end
                 break
             elseif (c == 93 and open == 91) or (c == 125 and open == 123) then
