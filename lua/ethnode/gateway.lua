@@ -109,33 +109,25 @@ local ngx_now = ngx.now
 local ngx_var = ngx.var
 local ngx_header = ngx.header
 
--- Series keys are built once per label value (by reason; by method and outcome; by backend): counting a
--- request then only adds a number in a worker-local table.
-local DICT_ERRORS = metrics_mod.key("ethnode_gateway_dict_errors_total")
+-- Series keys are built once per label value (by reason; by outcome and method; by status class; by
+-- backend): counting a request then only adds a number in a worker-local table.
+local memo, series_key = metrics_mod.memo, metrics_mod.key
+local DICT_ERRORS = series_key("ethnode_gateway_dict_errors_total")
+local reject_key = memo(function(reason) return series_key("ethnode_gateway_rejections_total", { reason = reason }) end)
+local request_keys = memo(function(outcome)
+    return memo(function(method) return series_key("ethnode_gateway_requests_total", { method = method, outcome = outcome }) end)
+end)
+local status_key = memo(function(class) return series_key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" }) end)
+local latency_keys = memo(function(backend)
+    return metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = backend })
+end)
 
-local reject_keys = {}
 local function reject(reason, n)
-    local key = reject_keys[reason]
-    if not key then
-        key = metrics_mod.key("ethnode_gateway_rejections_total", { reason = reason })
-        reject_keys[reason] = key
-    end
-    metrics:add(key, n or 1)
+    metrics:add(reject_key(reason), n or 1)
 end
 
-local request_keys = {}
 local function request_key(method, outcome)
-    local by_outcome = request_keys[method]
-    if not by_outcome then
-        by_outcome = {}
-        request_keys[method] = by_outcome
-    end
-    local key = by_outcome[outcome]
-    if not key then
-        key = metrics_mod.key("ethnode_gateway_requests_total", { method = method, outcome = outcome })
-        by_outcome[outcome] = key
-    end
-    return key
+    return request_keys(outcome)(method)
 end
 
 local function send(status, body, headers)
@@ -217,26 +209,32 @@ local function decoded(req, body)
     return type(d) == "table" and d or {}
 end
 
+-- Whether the policy refuses a call: counts the refusal and returns its JSON-RPC error code and message, or
+-- nil when the call may go on. A denied method is counted as "other": clients choose those names.
+local function refused(rule, method, req)
+    if not rule.allowed then
+        reject("method_denied")
+        metrics:add(request_key("other", "denied"), 1)
+        return jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method
+    end
+    local bad = rule.checked and policy:check_params(req, pool:pool_head())
+    if bad then
+        reject("params")
+        metrics:add(request_key(method, "denied"), 1)
+        return jsonrpc.INVALID_PARAMS, bad
+    end
+    return nil
+end
+
 -- One request (the common case): straight-line code. `req` is nil when the scanner recognized the body; it
 -- is decoded only if an answer or a check needs more than the method.
 local function access_single(method, has_id, req, body, keyed, now)
     local rule = policy:rule(method)
-    if not rule.allowed then
-        reject("method_denied")
-        metrics:add(request_key("other", "denied"), 1)
+    if rule.checked then req = decoded(req, body) end
+    local code, message = refused(rule, method, req)
+    if code then
         if not has_id then return send(204, "") end
-        req = decoded(req, body)
-        return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method)))
-    end
-    if rule.checked then
-        req = decoded(req, body)
-        local bad = policy:check_params(req, pool:pool_head())
-        if bad then
-            reject("params")
-            metrics:add(request_key(method, "denied"), 1)
-            if not has_id then return send(204, "") end
-            return send(200, jsonrpc.encode(jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad)))
-        end
+        return send(200, jsonrpc.encode(jsonrpc.error_object(decoded(req, body).id, code, message)))
     end
     local admitted, status, headers = admit(keyed, rule.weight, now)
     if not admitted then
@@ -245,7 +243,7 @@ local function access_single(method, has_id, req, body, keyed, now)
         metrics:add(request_key(method, "rate_limited"), 1)
         return send(429, jsonrpc.encode(limited(decoded(req, body).id)), headers)
     end
-    if not pool.any then return no_upstream(1) end
+    if not pool:any_healthy() then return no_upstream(1) end
     local ctx = ngx.ctx
     ctx.method = method
     ctx.idempotent = rule.idempotent
@@ -255,7 +253,6 @@ end
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
 -- (untouched when all pass) and the answers spliced back in order.
 local function access_batch(items, keyed, now)
-    local head = pool:pool_head()
     local forward, answers, weight, idempotent, methods = {}, {}, 0, true, {}
     for i, item in ipairs(items) do
         local req = item.req
@@ -264,17 +261,9 @@ local function access_batch(items, keyed, now)
             answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
         else
             local rule = policy:rule(req.method)
-            local bad = rule.allowed and rule.checked and policy:check_params(req, head)
-            if not rule.allowed then
-                reject("method_denied")
-                metrics:add(request_key("other", "denied"), 1)
-                if req.id ~= nil then
-                    answers[i] = jsonrpc.error_object(req.id, jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. req.method)
-                end
-            elseif bad then
-                reject("params")
-                metrics:add(request_key(req.method, "denied"), 1)
-                if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, jsonrpc.INVALID_PARAMS, bad) end
+            local code, message = refused(rule, req.method, req)
+            if code then
+                if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, code, message) end
             else
                 forward[#forward + 1] = i
                 weight = weight + rule.weight
@@ -297,7 +286,7 @@ local function access_batch(items, keyed, now)
             end
             return send(429, jsonrpc.encode(errs), headers)
         end
-        if not pool.any then return no_upstream(#forward) end
+        if not pool:any_healthy() then return no_upstream(#forward) end
     end
     if #forward == 0 then
         local out = jsonrpc.splice(items, answers, {})
@@ -320,11 +309,11 @@ local function access_batch(items, keyed, now)
         args = { i = idempotent and "1" or "0" },
     })
     -- A batch of notifications only is answered with an empty body.
-    local decoded = res.status == 200 and (res.body == "" and {} or jsonrpc.decode(res.body))
-    if type(decoded) ~= "table" then
+    local upstream_answers = res.status == 200 and (res.body == "" and {} or jsonrpc.decode(res.body))
+    if type(upstream_answers) ~= "table" then
         return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error"))
     end
-    local out = jsonrpc.splice(items, answers, decoded)
+    local out = jsonrpc.splice(items, answers, upstream_answers)
     if #out == 0 then return send(204, "") end
     return send(200, jsonrpc.encode(out))
 end
@@ -352,6 +341,7 @@ function _M.access(keyed)
         return send_error(400, batch_or_code, message, id, batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
     end
     if batch_or_code then return access_batch(parsed, keyed, now) end
+    -- A notification has no id member at all (an explicit null id is a request).
     return access_single(parsed.method, parsed.id ~= nil, parsed, body, keyed, now)
 end
 
@@ -373,26 +363,12 @@ function _M.balancer()
     if not ok then ngx.log(ngx.WARN, "ethnode: set_current_peer: ", err) end
 end
 
-local latency_keys = {}
-local status_keys = {}
-
 local function count_status(status)
-    local class = floor(status / 100)
-    local key = status_keys[class]
-    if not key then
-        key = metrics_mod.key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" })
-        status_keys[class] = key
-    end
-    metrics:add(key, 1)
+    metrics:add(status_key(floor(status / 100)), 1)
 end
 
-local function observe_latency(name, seconds)
-    local hk = latency_keys[name]
-    if not hk then
-        hk = metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = name })
-        latency_keys[name] = hk
-    end
-    metrics:observe_keys(hk, seconds)
+local function observe_latency(backend, seconds)
+    metrics:observe_keys(latency_keys(backend), seconds)
 end
 
 -- log_by_lua: outcomes and upstream latency. Methods here all passed the policy (bounded label set).

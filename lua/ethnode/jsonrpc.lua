@@ -41,11 +41,6 @@ function _M.validate(req)
     return req
 end
 
--- A notification has no id member at all (an explicit null id is a request).
-function _M.is_notification(req)
-    return req.id == nil
-end
-
 -- Parses a body. A single request returns the request and false; a batch returns its items
 -- ({ req = .. } or { err = msg, id = .., code = .. } each) and true; a body that is neither returns nil, an
 -- error code, a message and the id to echo.
@@ -113,8 +108,8 @@ end
 function _M.splice(items, answers, upstream)
     local by_id, unmatched = {}, {}
     for _, r in ipairs(upstream) do
-        local id = type(r) == "table" and r.id
-        if id ~= nil and id ~= NULL and id ~= false then
+        local id = type(r) == "table" and r.id or nil
+        if id ~= nil and id ~= NULL then
             local k = id_key(id)
             local q = by_id[k]
             if not q then

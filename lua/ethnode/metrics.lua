@@ -38,19 +38,27 @@ function _M.new(dict)
     return setmetatable({ dict = dict, pending = {} }, { __index = _M })
 end
 
-function _M.inc(self, name, labels, value)
-    local key = series(name, labels)
-    local pending = self.pending
-    pending[key] = (pending[key] or 0) + (value or 1)
-end
-
--- Hot-path variant: the caller passes a series key it built once (see `key`).
+-- Adds to a series by its key, built once by the caller (see `key` and `memo`).
 function _M.add(self, key, value)
     local pending = self.pending
     pending[key] = (pending[key] or 0) + value
 end
 
 _M.key = series
+
+-- Memoizes build(value): a series key (or a histogram's keys) is built once per label value, so counting
+-- a request costs one table lookup.
+function _M.memo(build)
+    local cache = {}
+    return function(value)
+        local v = cache[value]
+        if v == nil then
+            v = build(value)
+            cache[value] = v
+        end
+        return v
+    end
+end
 
 -- Precomputed bucket, sum and count keys of one histogram label set, for `observe_keys`.
 function _M.histogram_keys(name, labels)
@@ -86,23 +94,6 @@ end
 
 function _M.set(self, name, labels, value)
     return self.dict:set(series(name, labels), value)
-end
-
--- Stores each observation in its own (non-cumulative) bucket; `render` makes them cumulative.
-function _M.observe(self, name, labels, seconds)
-    labels = labels or {}
-    local le = "+Inf"
-    for _, b in ipairs(_M.BUCKETS) do
-        if seconds <= b then
-            le = tostring(b)
-            break
-        end
-    end
-    labels.le = le
-    self:inc(name .. "_bucket", labels)
-    labels.le = nil
-    self:inc(name .. "_sum", labels, seconds)
-    self:inc(name .. "_count", labels)
 end
 
 local BUCKET_ORDER = {}

@@ -51,10 +51,6 @@ local NOT_IDEMPOTENT = {
     eth_newFilter = true, eth_newBlockFilter = true, eth_newPendingTransactionFilter = true,
     eth_uninstallFilter = true, eth_getFilterChanges = true,
 }
-function _M.idempotent(method)
-    return not NOT_IDEMPOTENT[method]
-end
-
 -- Methods whose params the policy inspects.
 local CHECKED = { eth_getLogs = true }
 

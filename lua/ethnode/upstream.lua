@@ -13,14 +13,18 @@ function _M.new(dict, backends, max_lag, ttl)
     }, { __index = _M })
 end
 
+-- Never checked yet (the first check runs at start): serve rather than refuse everything.
+local function serves(ok)
+    return ok == nil or ok == 1
+end
+
 function _M.refresh(self, now)
     if self.refreshed and now and now - self.refreshed < self.ttl then return end
     local cache, any = {}, false
     for _, b in ipairs(self.backends) do
         local v = self.dict:get("ok:" .. b.name)
         cache[b.name] = v
-        -- Never checked yet (the first check runs at start): serve rather than refuse everything.
-        if v == nil or v == 1 then any = true end
+        if serves(v) then any = true end
     end
     cache["pool:head"] = self.dict:get("pool:head")
     self.cache = cache
@@ -29,8 +33,7 @@ function _M.refresh(self, now)
 end
 
 function _M.healthy(self, name)
-    local v = self.cache[name]
-    return v == nil or v == 1
+    return serves(self.cache[name])
 end
 
 -- Whether any backend may serve, as of the last refresh.

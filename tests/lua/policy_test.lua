@@ -39,8 +39,8 @@ T.test("caps the eth_getLogs range, with tags resolved against the head", functi
 end)
 
 T.test("writes and filters are not idempotent", function()
-    T.eq(policy.idempotent("eth_sendRawTransaction"), false)
-    T.eq(policy.idempotent("eth_call"), true)
+    T.eq(p:rule("eth_sendRawTransaction").idempotent, false)
+    T.eq(p:rule("eth_call").idempotent, true)
 end)
 
 T.test("a method's rule is worked out once, and client-chosen names cannot grow the cache without bound", function()
