@@ -105,6 +105,7 @@ async function waitUp(url: string): Promise<void> {
 }
 
 interface Result {
+    requests: number;
     rps: number;
     p50: number;
     p99: number;
@@ -117,13 +118,16 @@ function toMs(v: string): number {
     return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
 }
 
-function wrk(url: string, script: string): Result {
-    const out = execFileSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", "-s", script, url], { encoding: "utf8" });
+/** One wrk run (the measured load unless told otherwise: warm-ups and callgrind use a lighter one). */
+function wrk(url: string, script: string, load = { connections: CONNECTIONS, seconds: SECONDS }): Result {
+    const args = ["-t1", `-c${load.connections}`, `-d${load.seconds}s`, "--latency", "-s", script, url];
+    const out = execFileSync("wrk", args, { encoding: "utf8" });
+    const requests = Number(out.match(/(\d+) requests in/)![1]);
     const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)![1]);
     const p50 = toMs(out.match(/^\s+50%\s+(\S+)/m)![1]);
     const p99 = toMs(out.match(/^\s+99%\s+(\S+)/m)![1]);
     const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-    return { rps, p50, p99, non2xx };
+    return { requests, rps, p50, p99, non2xx };
 }
 
 function median(rs: Result[]): Result {
@@ -132,6 +136,7 @@ function median(rs: Result[]): Result {
         rps: mid(rs.map((r) => r.rps)),
         p50: mid(rs.map((r) => r.p50)),
         p99: mid(rs.map((r) => r.p99)),
+        requests: rs.reduce((n, r) => n + r.requests, 0),
         non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
     };
 }
@@ -202,8 +207,8 @@ async function throughput(workers: number, title: string): Promise<void> {
     const s = await setUp(workers);
     try {
         // Warm both (LuaJIT traces, keepalive pools), then measure side by side.
-        execFileSync("wrk", ["-t1", "-c8", "-d2s", "-s", s.script, s.plainUrl]);
-        execFileSync("wrk", ["-t1", "-c8", "-d2s", "-s", s.script, s.gwUrl]);
+        wrk(s.plainUrl, s.script, { connections: 8, seconds: 2 });
+        wrk(s.gwUrl, s.script, { connections: 8, seconds: 2 });
         const as: Result[] = [];
         const bs: Result[] = [];
         for (let i = 0; i < ROUNDS; i++) {
@@ -246,10 +251,11 @@ async function instructions(): Promise<void> {
                 "nginx", "-p", prefix, "-c", path.join(prefix, "nginx-cg.conf")], { stdio: "ignore" });
             try {
                 await waitUp(url);
-                execFileSync("wrk", ["-t1", "-c4", "-d4s", "-s", s.script, url]);
+                wrk(url, s.script, { connections: 4, seconds: 4 });
                 await new Promise((r) => setTimeout(r, 2500)); // past a health-check tick
                 execFileSync("callgrind_control", ["--zero", String(cg.pid)], { stdio: "ignore" });
-                const n = wrk4(url, s.script);
+                // Low concurrency: callgrind slows nginx about 50 times.
+                const n = wrk(url, s.script, { connections: 4, seconds: 3 }).requests;
                 execFileSync("callgrind_control", ["--dump", String(cg.pid)], { stdio: "ignore" });
                 const dump = fs.readdirSync(prefix).find((f) => f.startsWith("callgrind.out") && f.endsWith(".1"))!;
                 const total = Number(fs.readFileSync(path.join(prefix, dump), "utf8").match(/^summary: (\d+)$/m)![1]);
@@ -268,12 +274,6 @@ async function instructions(): Promise<void> {
     } finally {
         await s.stop();
     }
-}
-
-/** Requests completed by a 3 s wrk run at low concurrency (callgrind slows nginx ~50x). */
-function wrk4(url: string, script: string): number {
-    const out = execFileSync("wrk", ["-t1", "-c4", "-d3s", "-s", script, url], { encoding: "utf8" });
-    return Number(out.match(/(\d+) requests in/)![1]);
 }
 
 async function main(): Promise<void> {
