@@ -9,8 +9,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ApiKeyLimit, GatewayConfig } from "./config";
 import { LOOPBACK } from "./ports";
-import { Connection, HostFile, activateRelease, hostStep } from "./remote";
-import { render, sha256, shq } from "./render";
+import { Connection, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
+import { render, shq } from "./render";
 
 export const LUA_DIR = path.join(__dirname, "..", "lua");
 export const GATEWAY_ROOT = "/etc/ethnode/gateway";
@@ -123,15 +123,15 @@ const RELEASE_DIR_STANDIN = "/ethnode-release-dir";
 
 /**
  * A release named by its own content: rendered against a stand-in directory and hashed, so any change to
- * what nginx loads (config, Lua, paths) makes a new directory, then placed under `releasesRoot/<id>`.
+ * what nginx loads (config, Lua, paths) makes a new directory, then placed under `<root>/releases/<id>`.
  */
 export function gatewayRelease(
     input: Omit<GatewayRenderInput, "releaseDir">,
-    releasesRoot: string,
+    root: string,
 ): { id: string; dir: string; files: Record<string, string> } {
     const draft = releaseFiles({ ...input, releaseDir: RELEASE_DIR_STANDIN });
-    const id = sha256(...Object.entries(draft).flat()).slice(0, 16);
-    const dir = `${releasesRoot}/${id}`;
+    const id = releaseId(draft);
+    const dir = `${root}/releases/${id}`;
     const files = Object.fromEntries(Object.entries(draft).map(([rel, text]) => [rel, text.split(RELEASE_DIR_STANDIN).join(dir)]));
     return { id, dir, files };
 }
@@ -206,16 +206,10 @@ export class Gateway extends pulumi.ComponentResource {
 
         const release = gatewayRelease(
             { gateway: g, backends: args.backends, wsUpstream: args.wsUpstream, prefix, keysFile, exporters: args.exporters, metricsAllow: args.metricsAllow },
-            `${GATEWAY_ROOT}/releases`,
+            GATEWAY_ROOT,
         );
         const id = release.id;
-        const files: HostFile[] = Object.entries(release.files).map(([rel, content]) => ({
-            path: `${release.dir}/${rel}`,
-            content,
-            mode: "0644",
-            owner: "root",
-            group: "root",
-        }));
+        const files = releaseHostFiles(GATEWAY_ROOT, id, release.files, { mode: "0644", group: "root" });
         const keys = hostStep(
             `${name}-keys`,
             {

@@ -9,7 +9,7 @@ import * as random from "@pulumi/random";
 import { MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
 import { PORTS } from "./ports";
-import { Connection, HostFile, activateRelease, hostStep } from "./remote";
+import { Connection, HostFile, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, sha256, shq } from "./render";
 
 export const PROMETHEUS_ROOT = "/etc/ethnode/prometheus";
@@ -233,8 +233,8 @@ export class Monitoring extends pulumi.ComponentResource {
                 "alerts.yml": renderAlertRules(m, consensus),
                 "recording.yml": renderRecordingRules(),
             };
-            const release = releaseOf(files);
-            return { release, files: releaseFiles(PROMETHEUS_ROOT, release, files, "prometheus") };
+            const release = releaseId(files);
+            return { release, files: releaseHostFiles(PROMETHEUS_ROOT, release, files, { mode: "0640", group: "prometheus" }) };
         });
         this.prometheusConfig = hostStep(
             `${name}-prometheus-config`,
@@ -352,18 +352,4 @@ export function scrapeNode(name: string, m: MonitoringConfig, consensus: boolean
 export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: boolean): ScrapeNode {
     const target = `${address}:${gatewayMetricsPort}`;
     return { name, nodeExporter: target, gethMetrics: target, beaconMetrics: consensus ? target : undefined };
-}
-
-function releaseOf(files: Record<string, string>): string {
-    return sha256(...Object.entries(files).flat()).slice(0, 16);
-}
-
-function releaseFiles(root: string, release: string, files: Record<string, string>, group: string): (HostFile & { content: string })[] {
-    return Object.entries(files).map(([rel, content]) => ({
-        path: `${root}/releases/${release}/${rel}`,
-        content,
-        mode: "0640",
-        owner: "root",
-        group,
-    }));
 }

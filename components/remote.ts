@@ -98,3 +98,18 @@ export function hostStep(name: string, args: HostStepArgs, opts: pulumi.CustomRe
 export function activateRelease(a: { root: string; unit: string; release: string; check: string }): string {
     return render("scripts/activate-release.sh", { root: shq(a.root), unit: shq(a.unit), release: shq(a.release), check: a.check });
 }
+
+/** A release's id: the hash of its files (relative path and content), so any change makes a new directory. */
+export function releaseId(files: Record<string, string>): string {
+    return sha256(...Object.entries(files).flat()).slice(0, 16);
+}
+
+/** A release's files as host files in `<root>/releases/<id>/`, all with one mode and group (owner root). */
+export function releaseHostFiles(
+    root: string,
+    id: string,
+    files: Record<string, string>,
+    access: { mode: string; group: string },
+): (HostFile & { content: string })[] {
+    return Object.entries(files).map(([rel, content]) => ({ path: `${root}/releases/${id}/${rel}`, content, owner: "root", ...access }));
+}
