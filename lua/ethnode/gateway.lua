@@ -210,17 +210,17 @@ local function decoded(req, body)
 end
 
 -- Whether the policy refuses a call: counts the refusal and returns its JSON-RPC error code and message, or
--- nil when the call may go on. A denied method is counted as "other": clients choose those names.
+-- nil when the call may go on. Methods are counted by their rule's label (a bounded set).
 local function refused(rule, method, req)
     if not rule.allowed then
         reject("method_denied")
-        metrics:add(request_key("other", "denied"), 1)
+        metrics:add(request_key(rule.label, "denied"), 1)
         return jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method
     end
     local bad = rule.checked and policy:check_params(req, pool:pool_head())
     if bad then
         reject("params")
-        metrics:add(request_key(method, "denied"), 1)
+        metrics:add(request_key(rule.label, "denied"), 1)
         return jsonrpc.INVALID_PARAMS, bad
     end
     return nil
@@ -240,12 +240,12 @@ local function access_single(method, has_id, req, body, keyed, now)
     if not admitted then
         if status == 401 then return bad_key() end
         reject("rate_limited")
-        metrics:add(request_key(method, "rate_limited"), 1)
+        metrics:add(request_key(rule.label, "rate_limited"), 1)
         return send(429, jsonrpc.encode(limited(decoded(req, body).id)), headers)
     end
     if not pool:any_healthy() then return no_upstream(1) end
     local ctx = ngx.ctx
-    ctx.method = method
+    ctx.label = rule.label
     ctx.idempotent = rule.idempotent
     ctx.t0 = now
 end
@@ -253,7 +253,7 @@ end
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
 -- (untouched when all pass) and the answers spliced back in order.
 local function access_batch(items, keyed, now)
-    local forward, answers, weight, idempotent, methods = {}, {}, 0, true, {}
+    local forward, answers, weight, idempotent, labels = {}, {}, 0, true, {}
     for i, item in ipairs(items) do
         local req = item.req
         if not req then
@@ -268,7 +268,7 @@ local function access_batch(items, keyed, now)
                 forward[#forward + 1] = i
                 weight = weight + rule.weight
                 idempotent = idempotent and rule.idempotent
-                methods[#methods + 1] = req.method
+                labels[#labels + 1] = rule.label
             end
         end
     end
@@ -280,8 +280,8 @@ local function access_batch(items, keyed, now)
             if status == 401 then return bad_key() end
             reject("rate_limited", #forward)
             local errs = {}
-            for _, i in ipairs(forward) do
-                metrics:add(request_key(items[i].req.method, "rate_limited"), 1)
+            for k, i in ipairs(forward) do
+                metrics:add(request_key(labels[k], "rate_limited"), 1)
                 errs[#errs + 1] = limited(items[i].req.id)
             end
             return send(429, jsonrpc.encode(errs), headers)
@@ -295,7 +295,7 @@ local function access_batch(items, keyed, now)
     end
     -- Something goes upstream: the log phase counts it.
     local ctx = ngx.ctx
-    ctx.methods = methods
+    ctx.labels = labels
     ctx.idempotent = idempotent
     ctx.t0 = now
     if #forward == #items then
@@ -371,17 +371,17 @@ local function observe_latency(backend, seconds)
     metrics:observe_keys(latency_keys(backend), seconds)
 end
 
--- log_by_lua: outcomes and upstream latency. Methods here all passed the policy (bounded label set).
+-- log_by_lua: outcomes by method label and upstream latency.
 function _M.log()
     local ctx = ngx.ctx
-    local method, methods = ctx.method, ctx.methods
-    if not method and not methods then return end
+    local label, labels = ctx.label, ctx.labels
+    if not label and not labels then return end
     local status = ngx.status
     local outcome = status < 300 and "ok" or "upstream_error"
-    if method then
-        metrics:add(request_key(method, outcome), 1)
+    if label then
+        metrics:add(request_key(label, outcome), 1)
     else
-        for i = 1, #methods do metrics:add(request_key(methods[i], outcome), 1) end
+        for i = 1, #labels do metrics:add(request_key(labels[i], outcome), 1) end
     end
     -- With one backend (no balancer) the name is known; otherwise the balancer recorded its last pick.
     local backend = ctx.backend or pool.backends[1]

@@ -59,18 +59,23 @@ local CHECKED = { eth_getLogs = true }
 local RULE_CACHE_SIZE = 1024
 
 -- Everything the request path needs to know about a method, worked out once per method name:
--- { allowed, weight, idempotent, checked }.
+-- { allowed, weight, idempotent, checked, label }. `label` names the method in metrics: a wildcard such as
+-- eth_* lets clients invent names, so only the names this cache holds get their own series (at most its
+-- size); denied ones and any past the bound count as "other".
 function _M.rule(self, method)
     local cache = self.rules
     local r = cache[method]
     if r then return r end
+    local cached = self.rule_count < RULE_CACHE_SIZE
+    local allowed = self:allowed(method)
     r = {
-        allowed = self:allowed(method),
+        allowed = allowed,
         weight = self:weight(method),
         idempotent = not NOT_IDEMPOTENT[method],
         checked = CHECKED[method] == true,
+        label = allowed and cached and method or "other",
     }
-    if self.rule_count < RULE_CACHE_SIZE then
+    if cached then
         cache[method] = r
         self.rule_count = self.rule_count + 1
     end

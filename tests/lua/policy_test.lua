@@ -52,8 +52,14 @@ T.test("a method's rule is worked out once, and client-chosen names cannot grow 
     T.eq(q:rule("eth_getLogs"), r)
     T.eq(q:rule("eth_sendRawTransaction").idempotent, false)
     T.eq(q:rule("admin_peers").allowed, false)
+    T.eq(r.label, "eth_getLogs")
+    T.eq(q:rule("admin_peers").label, "other")
     for i = 1, 5000 do q:rule("eth_random" .. i) end
     T.truthy(q.rule_count <= 1024, "bounded")
+    -- Metrics labels are bounded the same way: names past the cache count as "other".
+    T.eq(q:rule("eth_random1").label, "eth_random1")
+    T.eq(q:rule("eth_random4999").label, "other")
+    T.eq(q:rule("eth_random4999").allowed, true)
     -- Past the bound, decisions are still right.
     T.eq(q:rule("debug_setHead").allowed, false)
     T.eq(q:rule("eth_chainId").allowed, true)
