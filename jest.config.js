@@ -5,4 +5,6 @@ module.exports = {
     testMatch: ["**/*.test.ts"],
     transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
     testTimeout: 60000,
+    globalSetup: "<rootDir>/tests/setup/global-setup.js",
+    globalTeardown: "<rootDir>/tests/setup/global-teardown.js",
 };

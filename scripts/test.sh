@@ -9,6 +9,10 @@ npx --no-install tsc --noEmit -p .
 log "running tests"
 # --ci: a missing snapshot fails instead of being written. The summary line is for CI's reader.
 mkdir -p "${ROOT}/.cache"
+# Every test's temporary directory lives under this root, removed however jest ends (tests/setup/).
+ETHNODE_TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ethnode-tests-XXXXXX")
+export ETHNODE_TEST_TMP
+trap '[[ -n "${KEEP_ROOT:-}" ]] || rm -rf "$ETHNODE_TEST_TMP"' EXIT
 status=0
 npx --no-install jest --ci --json --outputFile="${ROOT}/.cache/jest-results.json" "$@" || status=$?
 if [[ -f "${ROOT}/.cache/jest-results.json" ]]; then

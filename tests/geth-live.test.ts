@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { renderGethUnit } from "../components/geth";
 import { bundle } from "../components/remote";
-import { configFor } from "./helpers/rendered";
+import { runnableGeth } from "./helpers/rendered";
 import { Proc, execStartArgs, freePort, gethBinary, rpc, startProc, tmpDir, waitFor } from "./helpers/proc";
 
 import { execFileSync } from "child_process";
@@ -33,7 +33,7 @@ async function gethFixture(dir: string, network: "dev" | "mainnet", secret: stri
     const jwtPath = path.join(dir, "jwt.hex");
     const [, line] = bundle([{ path: jwtPath, content: secret, mode: "0640", owner: "root", group: "root" }]).split("\n");
     fs.writeFileSync(jwtPath, Buffer.from(line, "base64"), { mode: 0o640 });
-    const unit = renderGethUnit({ network, dataDir: dir, geth: configFor(network).geth, jwtPath, ports });
+    const unit = renderGethUnit({ network, dataDir: dir, geth: runnableGeth(network), jwtPath, ports });
     return { ports, jwtPath, unit };
 }
 

@@ -1,7 +1,7 @@
 /** Real JSON-RPC backends on loopback: the pinned geth in --dev mode (rendered flags) and anvil. */
 import * as path from "path";
 import { renderGethUnit } from "../../components/geth";
-import { configFor } from "./rendered";
+import { runnableGeth } from "./rendered";
 import { Proc, execStartArgs, freePort, gethBinary, rpc, startProc, tmpDir, waitFor } from "./proc";
 import { ROOT } from "./pulumi";
 
@@ -18,7 +18,7 @@ export interface Node {
 export async function startGethDev(): Promise<Node> {
     const dir = tmpDir("gethdev");
     const ports = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort() };
-    const unit = renderGethUnit({ network: "dev", dataDir: dir, geth: configFor("dev").geth, jwtPath: path.join(dir, "jwt"), ports });
+    const unit = renderGethUnit({ network: "dev", dataDir: dir, geth: runnableGeth("dev"), jwtPath: path.join(dir, "jwt"), ports });
     require("fs").writeFileSync(path.join(dir, "jwt"), require("crypto").randomBytes(32).toString("hex"));
     const proc = startProc(gethBinary(), execStartArgs(unit), path.join(dir, "geth.log"));
     const url = `http://127.0.0.1:${ports.gethHttp}`;

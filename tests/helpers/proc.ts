@@ -18,8 +18,9 @@ export function freePort(): Promise<number> {
     });
 }
 
+/** A fresh directory under the run's temporary root (tests/setup/tmp-root.js removes it after the run). */
 export function tmpDir(prefix: string): string {
-    return fs.mkdtempSync(path.join(os.tmpdir(), `ethnode-${prefix}-`));
+    return fs.mkdtempSync(path.join(process.env.ETHNODE_TEST_TMP ?? os.tmpdir(), `ethnode-${prefix}-`));
 }
 
 export interface Proc {
