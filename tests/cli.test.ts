@@ -10,17 +10,20 @@ import * as fs from "fs";
 import * as path from "path";
 import { renderGethUnit } from "../components/geth";
 import { ROOT } from "./helpers/pulumi";
-import { configFor } from "./helpers/rendered";
+import { runnableGeth } from "./helpers/rendered";
 import { freePort, gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
 
 jest.setTimeout(180000);
 
 const CLI = path.join(ROOT, "assets", "cli", "ethnode");
 const FAKE_SYSTEMCTL = path.join(ROOT, "tests", "fixtures", "fake-systemctl");
+const FAKE_JOURNALCTL = path.join(ROOT, "tests", "fixtures", "fake-journalctl");
 const STANDIN = path.join(ROOT, "tests", "fixtures", "standin.js");
 const BASE_VERSION = "1.17.8";
 
 let root: string;
+/** The CLI's TMPDIR: every command must leave it empty, refusals and failures included. */
+let scratch: string;
 let rpcUrl: string;
 const state = { cl: "", gw: "" };
 
@@ -28,7 +31,7 @@ function cli(...args: string[]): SpawnSyncReturns<string> {
     return spawnSync("bash", [CLI, ...args], {
         encoding: "utf8",
         timeout: 150000,
-        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: "true" },
+        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: FAKE_JOURNALCTL, TMPDIR: scratch },
     });
 }
 const systemctl = (...args: string[]) => spawnSync(FAKE_SYSTEMCTL, args, { env: { ...process.env, ETHNODE_ROOT: root }, encoding: "utf8" });
@@ -69,6 +72,7 @@ function currentVersion(): string {
 
 beforeAll(async () => {
     root = tmpDir("clihost");
+    scratch = tmpDir("cli-scratch");
     const ports = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort() };
     const [clPort, gwPort] = [await freePort(), await freePort()];
     rpcUrl = `http://127.0.0.1:${ports.gethHttp}`;
@@ -78,7 +82,7 @@ beforeAll(async () => {
     fs.writeFileSync(path.join(root, "etc/ethnode/jwt.hex"), crypto.randomBytes(32).toString("hex"), { mode: 0o640 });
     fs.writeFileSync(
         path.join(root, "etc/systemd/system/geth.service"),
-        renderGethUnit({ network: "dev", dataDir: path.join(root, "var/lib/ethnode"), geth: configFor("dev").geth, jwtPath: path.join(root, "etc/ethnode/jwt.hex"), ports }),
+        renderGethUnit({ network: "dev", dataDir: path.join(root, "var/lib/ethnode"), geth: runnableGeth("dev"), jwtPath: path.join(root, "etc/ethnode/jwt.hex"), ports }),
     );
     const standin = (kind: string, port: number, file: string) =>
         `[Unit]\nDescription=${kind} stand-in\n[Service]\nExecStart=${process.execPath} ${STANDIN} ${kind} ${port} ${file}\n`;
@@ -102,6 +106,10 @@ beforeAll(async () => {
     expect(r.status).toBe(0);
     for (const u of ["geth", "lighthouse", "ethnode-gateway"]) systemctl("start", u);
     await waitFor("geth", async () => ((await rpc(rpcUrl, "eth_chainId")).status === 200 ? true : undefined));
+});
+
+afterEach(() => {
+    expect(fs.readdirSync(scratch)).toEqual([]);
 });
 
 afterAll(() => {
@@ -226,6 +234,8 @@ describe("upgrade and rollback", () => {
         const r = cli("--non-interactive", "upgrade", "geth", "1.17.100", "--url", bad.url, "--sha256", bad.sha, "--timeout", "8");
         expect(r.status).toBe(4);
         expect(r.stderr).toContain("geth 1.17.100 failed its health gate; rolled back to 1.17.99, which is serving");
+        // The failure says why, in the client's own words, before the rollback.
+        expect(r.stderr).toMatch(/last 30 lines of geth\.service:\n(.*\n)*fatal: cannot open database\n(.*\n)*ethnode: geth 1\.17\.100 failed its health gate within 8s; restoring/);
         expect(currentVersion()).toBe("1.17.99");
         // The failed version is not a rollback target: previous is the version before 1.17.99 again.
         expect(path.basename(fs.readlinkSync(path.join(root, "opt/ethnode/geth/previous")))).toBe(BASE_VERSION);
@@ -272,6 +282,22 @@ describe("backup and restore", () => {
 
         for (const u of ["geth", "lighthouse"]) systemctl("start", u);
         await waitFor("geth", async () => ((await rpc(rpcUrl, "eth_chainId")).status === 200 ? true : undefined));
+    });
+
+    it("refuses to restore without a terminal or --non-interactive, leaving nothing behind", () => {
+        const b = cli("backup", "--output", path.join(root, "backups3"));
+        const archive = b.stdout.trim().split("\n").pop()!;
+        for (const u of ["geth", "lighthouse"]) systemctl("stop", u);
+        try {
+            const before = snapshot();
+            const r = cli("restore", archive);
+            expect(r.stderr).toContain("refusing without a terminal");
+            expect(r.status).toBe(3);
+            expect(snapshot()).toEqual(before);
+            // The extracted copy (verified before the question) is gone too: afterEach checks the CLI's TMPDIR.
+        } finally {
+            for (const u of ["geth", "lighthouse"]) systemctl("start", u);
+        }
     });
 
     it("refuses a tampered archive and restores nothing", () => {
