@@ -60,6 +60,8 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 EOF
   echo ethnode-sandbox >"${r}/etc/hostname"
+  # sudo resolves the host name; without this line every sudo on the guest warns that it cannot.
+  printf '127.0.1.1\tethnode-sandbox\n' >>"${r}/etc/hosts"
 }
 
 cmd_up() {
