@@ -13,6 +13,10 @@ mkdir -p "${ROOT}/.cache"
 ETHNODE_TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ethnode-tests-XXXXXX")
 export ETHNODE_TEST_TMP
 trap '[[ -n "${KEEP_ROOT:-}" ]] || rm -rf "$ETHNODE_TEST_TMP"' EXIT
+# A full run needs about 3 GB of scratch at its peak (geth datadirs, the sandbox guest): say so up front
+# rather than as a geth that will not start.
+free_mb=$(df -Pm "$ETHNODE_TEST_TMP" | awk 'NR == 2 { print $4 }')
+if ((free_mb < 5000)); then log "warning: only ${free_mb} MB free under ${ETHNODE_TEST_TMP}; the tests need about 3 GB"; fi
 status=0
 npx --no-install jest --ci --json --outputFile="${ROOT}/.cache/jest-results.json" "$@" || status=$?
 if [[ -f "${ROOT}/.cache/jest-results.json" ]]; then

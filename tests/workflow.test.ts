@@ -24,6 +24,15 @@ describe("GitHub Actions", () => {
     });
 });
 
+describe("the project's own scripts", () => {
+    it("pass shellcheck (every severity, sourced files followed)", () => {
+        const scripts = fs.readdirSync(path.join(ROOT, "scripts")).filter((f) => f.endsWith(".sh")).map((f) => path.join("scripts", f));
+        const r = spawnSync("shellcheck", ["-x", "--severity=style", ".ci/run", ...scripts], { cwd: ROOT, encoding: "utf8" });
+        expect(r.stdout + r.stderr).toBe("");
+        expect(r.status).toBe(0);
+    });
+});
+
 describe("version pins", () => {
     it("toolchain/versions.env matches package.json's exact npm pins", () => {
         const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
