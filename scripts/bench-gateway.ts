@@ -6,7 +6,8 @@
  * each (the proxy is the bottleneck) and with the stack's default worker count (every process shares the
  * cores). The two alternate (a, b, a, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst
  * of noise on a small shared machine hits both sides alike. Last, user-space instructions per request under
- * callgrind: the figure that does not move between runs (BENCH_INSTRUCTIONS=0 skips it).
+ * callgrind: the figure that does not move between runs (BENCH_INSTRUCTIONS=0 skips it; BENCH_THROUGHPUT=0 runs
+ * only it; BENCH_PROFILE_DIR=<dir> keeps both profiles there for callgrind_annotate).
  * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS to change the load).
  */
 import { execFileSync, spawn, spawnSync, ChildProcess } from "child_process";
@@ -259,6 +260,8 @@ async function instructions(): Promise<void> {
                 execFileSync("callgrind_control", ["--dump", String(cg.pid)], { stdio: "ignore" });
                 const dump = fs.readdirSync(prefix).find((f) => f.startsWith("callgrind.out") && f.endsWith(".1"))!;
                 const total = Number(fs.readFileSync(path.join(prefix, dump), "utf8").match(/^summary: (\d+)$/m)![1]);
+                // For `callgrind_annotate`: where the instructions go, function by function.
+                if (process.env.BENCH_PROFILE_DIR) fs.copyFileSync(path.join(prefix, dump), path.join(process.env.BENCH_PROFILE_DIR, `callgrind.${which}`));
                 return total / n;
             } finally {
                 cg.kill("SIGQUIT");
@@ -281,9 +284,11 @@ async function main(): Promise<void> {
         `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${os.cpus().length} cores, static JSON-RPC upstream in its own nginx`,
     );
     // The gateway alone on the critical path: what it costs per request shows undiluted.
-    await throughput(1, "proxy-bound");
-    // Stack defaults: every process shares the cores, as on a real host.
-    await throughput(DEFAULT_WORKERS, "default workers");
+    if (process.env.BENCH_THROUGHPUT !== "0") {
+        await throughput(1, "proxy-bound");
+        // Stack defaults: every process shares the cores, as on a real host.
+        await throughput(DEFAULT_WORKERS, "default workers");
+    }
     if (process.env.BENCH_INSTRUCTIONS !== "0") await instructions();
 }
 

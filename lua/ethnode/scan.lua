@@ -4,7 +4,7 @@
 -- (a batch, escapes in the method or a key, another member, a duplicate, deep nesting, any doubt at all)
 -- returns nil and the full parser decides. So it can only send a body down the slower path, never change
 -- what a body means. Pure: tested under plain LuaJIT against cjson.
-local byte, sub = string.byte, string.sub
+local byte, find, sub = string.byte, string.find, string.sub
 
 local _M = {}
 
@@ -29,16 +29,14 @@ local function skip_ws(s, i)
     return i, c
 end
 
--- s[i] is the opening quote. Returns the index after the closing quote and whether there were escapes.
-local function skip_string(s, i)
-    local escaped = false
-    i = i + 1
+-- The escape-aware rest of a string, from i (just past a backslash's position, which is i). Returns the index
+-- after the closing quote, or nil.
+local function skip_escaped(s, i)
     while true do
         local c = byte(s, i)
         if c == nil or c < 32 then return nil end
-        if c == 34 then return i + 1, escaped end
+        if c == 34 then return i + 1 end
         if c == 92 then
-            escaped = true
             local e = byte(s, i + 1)
             if e == 117 then -- \uXXXX
                 local h1, h2, h3, h4 = byte(s, i + 2, i + 5)
@@ -57,13 +55,37 @@ local function skip_string(s, i)
     end
 end
 
+-- s[i] is the opening quote. Returns the index after the closing quote and whether there were escapes.
+-- The next quote is found by a plain search; the bytes before it only need checking for control characters
+-- and backslashes (a backslash hands the string to the escape-aware loop).
+local function skip_string(s, i)
+    local q = find(s, '"', i + 1, true)
+    if not q then return nil end
+    for j = i + 1, q - 1 do
+        local c = byte(s, j)
+        if c < 32 then return nil end
+        if c == 92 then return skip_escaped(s, j), true end
+    end
+    return q + 1, false
+end
+
+local function is_digit(c)
+    return c ~= nil and c >= 48 and c <= 57
+end
+
+-- One or more digits from i; returns the index after them and the byte there. Numbers in requests are short
+-- (ids, small integers): the first digits are read without a loop, which LuaJIT compiles far better.
 local function skip_digits(s, i)
-    local c = byte(s, i)
-    if c == nil or c < 48 or c > 57 then return nil end
-    repeat
+    local a, b, c = byte(s, i, i + 2)
+    if not is_digit(a) then return nil end
+    if not is_digit(b) then return i + 1, b end
+    if not is_digit(c) then return i + 2, c end
+    i = i + 3
+    c = byte(s, i)
+    while is_digit(c) do
         i = i + 1
         c = byte(s, i)
-    until c == nil or c < 48 or c > 57
+    end
     return i, c
 end
 
@@ -171,55 +193,114 @@ local function skip_value(s, i)
     end
 end
 
+local JSONRPC, ID, METHOD, PARAMS = 1, 2, 3, 4
+
+-- Method names already checked to hold no control character and no backslash (so the quote after them closes
+-- them). Clients use a handful of names: the byte loop runs once per name, not on every request, which keeps
+-- a loop off the request path (LuaJIT compiles loop-free code far better). Bounded: names come from clients.
+local PLAIN_NAMES_MAX = 1024
+local plain_names, plain_count = {}, 0
+
+local function plain_name(name)
+    if plain_names[name] then return true end
+    for j = 1, #name do
+        local c = byte(name, j)
+        if c < 32 or c == 92 then return false end
+    end
+    if plain_count >= PLAIN_NAMES_MAX then plain_names, plain_count = {}, 0 end
+    plain_names[name] = true
+    plain_count = plain_count + 1
+    return true
+end
+
+-- Which of the four member names the n bytes at i spell, or nil. (No string is made for the name.)
+local function name_at(s, i, n)
+    if n == 2 then
+        local a, b = byte(s, i, i + 1)
+        if a == 105 and b == 100 then return ID end -- id
+    elseif n == 6 then
+        local a, b, c, d, e, f = byte(s, i, i + 5)
+        if a == 109 and b == 101 and c == 116 and d == 104 and e == 111 and f == 100 then return METHOD end
+        if a == 112 and b == 97 and c == 114 and d == 97 and e == 109 and f == 115 then return PARAMS end
+    elseif n == 7 then
+        local a, b, c, d, e, f, g = byte(s, i, i + 6)
+        if a == 106 and b == 115 and c == 111 and d == 110 and e == 114 and f == 112 and g == 99 then return JSONRPC end
+    end
+    return nil
+end
+
+-- What request() has seen of the body so far. Module locals, reset for every body: the scanner never yields.
+local method, has_id, version, params
+
+-- One member, `"name": value`, with s[i] == c its opening quote. Returns the index and the byte after the
+-- value and any whitespace (a comma, the closing brace, or anything else), or nil.
+local function member(s, i, c)
+    if c ~= 34 then return nil end
+    -- Only the four names, byte for byte: anything else (escapes included) is the full parser's.
+    local q = find(s, '"', i + 1, true)
+    if not q then return nil end
+    local key = name_at(s, i + 1, q - i - 1)
+    if not key then return nil end
+    i, c = skip_ws(s, q + 1)
+    if c ~= 58 then return nil end
+    i, c = skip_ws(s, i + 1)
+    if key == METHOD then
+        if method or c ~= 34 then return nil end
+        q = find(s, '"', i + 1, true)
+        if not q or q - i - 1 < 1 or q - i - 1 > 128 then return nil end
+        method = sub(s, i + 1, q - 1)
+        if not plain_name(method) then return nil end
+        i = q + 1
+    elseif key == JSONRPC then
+        local q1, d2, dot, d0, q2 = byte(s, i, i + 4)
+        if version or q1 ~= 34 or d2 ~= 50 or dot ~= 46 or d0 ~= 48 or q2 ~= 34 then return nil end
+        version = true
+        i = i + 5
+    elseif key == ID then
+        if has_id then return nil end
+        has_id = true
+        if c == 34 then
+            i = skip_string(s, i)
+        elseif c == 110 then
+            i = skip_literal(s, i, c)
+        else
+            i = skip_number(s, i)
+        end
+    else -- PARAMS
+        if params or (c ~= 91 and c ~= 123) then return nil end
+        params = true
+        -- No params (eth_blockNumber, eth_chainId, ...: the most frequent calls) need no loop.
+        if byte(s, i + 1) == c + 2 then
+            i = i + 2
+        else
+            i = skip_value(s, i)
+        end
+    end
+    if not i then return nil end
+    return skip_ws(s, i)
+end
+
+-- The next member after a comma at i.
+local function next_member(s, i)
+    local c
+    i, c = skip_ws(s, i + 1)
+    return member(s, i, c)
+end
+
 -- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
 -- request as described at the top; nil otherwise.
 function _M.request(s)
+    method, has_id, version, params = nil, nil, nil, nil
     local i, c = skip_ws(s, 1)
     if c ~= 123 then return nil end
     i, c = skip_ws(s, i + 1)
-    local method, has_id, version, params
-    while true do
-        if c ~= 34 then return nil end
-        local key_end, escaped = skip_string(s, i)
-        if not key_end or escaped then return nil end
-        local key = sub(s, i + 1, key_end - 2)
-        i, c = skip_ws(s, key_end)
-        if c ~= 58 then return nil end
-        i, c = skip_ws(s, i + 1)
-        if key == "method" then
-            if method or c ~= 34 then return nil end
-            local e, esc = skip_string(s, i)
-            if not e or esc or e - i - 2 < 1 or e - i - 2 > 128 then return nil end
-            method = sub(s, i + 1, e - 2)
-            i = e
-        elseif key == "jsonrpc" then
-            local q1, d2, dot, d0, q2 = byte(s, i, i + 4)
-            if version or q1 ~= 34 or d2 ~= 50 or dot ~= 46 or d0 ~= 48 or q2 ~= 34 then return nil end
-            version = true
-            i = i + 5
-        elseif key == "id" then
-            if has_id then return nil end
-            has_id = true
-            if c == 34 then
-                i = skip_string(s, i)
-            elseif c == 110 then
-                i = skip_literal(s, i, c)
-            else
-                i = skip_number(s, i)
-            end
-        elseif key == "params" then
-            if params or (c ~= 91 and c ~= 123) then return nil end
-            params = true
-            i = skip_value(s, i)
-        else
-            return nil
-        end
-        if not i then return nil end
-        i, c = skip_ws(s, i)
-        if c == 125 then break end
-        if c ~= 44 then return nil end
-        i, c = skip_ws(s, i + 1)
-    end
+    -- At most four members (four names, each at most once), written out: LuaJIT compiles the request path
+    -- whole only while it has no loop.
+    i, c = member(s, i, c)
+    if c == 44 then i, c = next_member(s, i) end
+    if c == 44 then i, c = next_member(s, i) end
+    if c == 44 then i, c = next_member(s, i) end
+    if c ~= 125 then return nil end
     -- Nothing but whitespace may follow.
     if skip_ws(s, i + 1) ~= #s + 1 or not version or not method then return nil end
     return method, has_id == true

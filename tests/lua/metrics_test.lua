@@ -39,3 +39,21 @@ T.test("memo builds each value's key once", function()
     T.eq(key("b"), "k_b")
     T.eq(built, 2)
 end)
+
+T.test("bucket_index agrees with the definition (first bound >= value) on and around every bound", function()
+    local B = metrics.BUCKETS
+    local function linear(v)
+        for i, b in ipairs(B) do
+            if v <= b then return i end
+        end
+        return #B + 1
+    end
+    local values = { -1, 0, 1e-9, 1e9, math.huge }
+    for _, b in ipairs(B) do
+        values[#values + 1] = b
+        values[#values + 1] = b * (1 - 1e-12)
+        values[#values + 1] = b * (1 + 1e-12)
+    end
+    for _ = 1, 10000 do values[#values + 1] = math.random() * 12 ^ math.random() / 100 end
+    for _, v in ipairs(values) do T.eq(metrics.bucket_index(v), linear(v), tostring(v)) end
+end)
