@@ -288,6 +288,21 @@ describe("rate limiting across 2 workers", () => {
         }
     });
 
+    it("with no API keys configured, ignores X-Api-Key (the address is limited) and refuses a key path", async () => {
+        const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2 } });
+        try {
+            const codes = [];
+            for (const key of ["k1-0123456789abcdef", "k2-0123456789abcdef", "k3-0123456789abcdef"]) {
+                codes.push((await post(gw.url, call("eth_chainId"), { "x-api-key": key })).status);
+            }
+            expect(codes).toEqual([200, 200, 429]);
+            expect((await post(`${gw.url}/k1-0123456789abcdef`, call("eth_chainId"))).status).toBe(401);
+            expect(luaErrors(gw.errorLog())).toEqual([]);
+        } finally {
+            await gw.stop();
+        }
+    });
+
     it("ignores X-Forwarded-For from an untrusted peer, honours it from a trusted proxy", async () => {
         const untrusted = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2 } });
         try {

@@ -8,7 +8,7 @@ local upstream_mod = require("ethnode.upstream")
 local metrics_mod = require("ethnode.metrics")
 
 local ngx = ngx
-local ipairs, pairs, type, tostring, tonumber = ipairs, pairs, type, tostring, tonumber
+local ipairs, pairs, next, type, tostring, tonumber = ipairs, pairs, next, type, tostring, tonumber
 local concat = table.concat
 local floor = math.floor
 local find, sub, gmatch = string.find, string.sub, string.gmatch
@@ -17,7 +17,7 @@ local _M = { _VERSION = "0.1.0" }
 
 local balancer = require("ngx.balancer")
 
-local conf, keys, policy, limiter, pool, metrics
+local conf, keys, has_keys, policy, limiter, pool, metrics
 
 local function read_json(path)
     local f, err = io.open(path, "r")
@@ -39,6 +39,7 @@ function _M.init(conf_path, keys_path)
     end
     -- The limiter's bucket for a key, by its name (the key itself never reaches a dict or a log).
     for _, k in pairs(keys) do k.id = "key:" .. tostring(k.name) end
+    has_keys = next(keys) ~= nil
     policy = policy_mod.new({ allow = conf.allow, weights = conf.weights, max_logs_range = conf.max_logs_range })
 end
 
@@ -147,7 +148,9 @@ end
 
 -- Who is asking: a valid API key (its own limit) or the client address. The key is the X-Api-Key header,
 -- else — on the keyed location only — the path segment; nginx's $ethnode_client says which, in one lookup.
+-- With no keys configured, an X-Api-Key header names nothing: the address alone answers (a cheaper lookup).
 local function identity(keyed)
+    if not has_keys and not keyed then return ngx_var.remote_addr, conf.ip_rate, conf.ip_burst end
     local client = ngx_var.ethnode_client
     local key
     if client == "key" then
