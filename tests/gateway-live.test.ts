@@ -200,6 +200,8 @@ describe("JSON-RPC validation and policy", () => {
 });
 
 describe("a single backend (no Lua balancer)", () => {
+    const metric = (text: string, series: string) => Number(text.match(new RegExp(`^${series.replace(/[{}+.]/g, "\\$&")} (\\S+)$`, "m"))?.[1]);
+
     it("serves, and counts each call, its latency and its status exactly once", async () => {
         const gw = await startGateway({ backends: [backends[0]], config: { ipRate: 100000, ipBurst: 100000 } });
         try {
@@ -208,7 +210,6 @@ describe("a single backend (no Lua balancer)", () => {
             expect(batch.json.map((r: { id: number }) => r.id)).toEqual([1, 2]);
             // Answered here entirely: no upstream request, no latency.
             expect((await post(gw.url, call("admin_peers"))).json.error.code).toBe(-32601);
-            const metric = (text: string, series: string) => Number(text.match(new RegExp(`^${series.replace(/[{}+.]/g, "\\$&")} (\\S+)$`, "m"))?.[1]);
             const text = await waitFor(
                 "metrics flushed",
                 async () => {
@@ -223,6 +224,36 @@ describe("a single backend (no Lua balancer)", () => {
             // Loopback answers in well under a second each.
             expect(metric(text, 'ethnode_gateway_upstream_latency_seconds_sum{backend="geth"}')).toBeLessThan(1);
             expect(metric(text, 'ethnode_gateway_rejections_total{reason="method_denied"}')).toBe(2);
+            expect(luaErrors(gw.errorLog())).toEqual([]);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("answers calls admitted to a backend that then died with 502/-32603, and keeps no state for them", async () => {
+        const doomed = await startAnvil();
+        const gw = await startGateway({
+            backends: [{ name: "doomed", host: "127.0.0.1", port: doomed.rpcPort }],
+            config: { healthIntervalSec: 30, ipRate: 100000, ipBurst: 100000 },
+        });
+        try {
+            await waitFor("healthy", async () => ((await fetch(gw.healthUrl)).status === 200 ? true : undefined));
+            await doomed.proc.stop("SIGKILL");
+            // The checker will not look again for 30 s: these are admitted, and nginx's own 502 answers them.
+            const results = await Promise.all(Array.from({ length: 20 }, (_, i) => post(gw.url, call("eth_chainId", i))));
+            expect(results.map((r) => [r.status, r.json?.error?.code])).toEqual(Array(20).fill([502, -32603]));
+            const text = await waitFor(
+                "metrics flushed",
+                async () => {
+                    const t = await (await fetch(gw.metricsUrl)).text();
+                    return metric(t, 'ethnode_gateway_rejections_total{reason="upstream_error"}') === 20 ? t : undefined;
+                },
+                5000,
+            );
+            // Every admitted request's state was taken back on the error page's log phase.
+            const inFlight = [...text.matchAll(/^ethnode_gateway_requests_in_flight\{worker="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+            expect(inFlight.length).toBeGreaterThan(0);
+            expect(inFlight.reduce((a, b) => a + b, 0)).toBe(0);
             expect(luaErrors(gw.errorLog())).toEqual([]);
         } finally {
             await gw.stop();

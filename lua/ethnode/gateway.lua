@@ -16,8 +16,48 @@ local find, sub, gmatch = string.find, string.sub, string.gmatch
 local _M = { _VERSION = "0.1.0" }
 
 local balancer = require("ngx.balancer")
+local ffi = require("ffi")
+local get_request = require("resty.core.base").get_request
+local cast = ffi.cast
+
+-- The current request's address as a number: get_request() gives a fresh cdata pointer on every call, which
+-- would never find itself again as a table key.
+local function request_id()
+    return tonumber(cast("uintptr_t", get_request()))
+end
 
 local conf, keys, has_keys, policy, limiter, pool, metrics
+
+-- What the access phase hands to the balancer and the log phase, per admitted request, keyed by the request
+-- itself. (ngx.ctx would do, at ~1,100 instructions per request for its registry reference and cleanup
+-- handler; and an internal redirect empties it.) Every admitted request ends in a location whose log phase
+-- takes its entry back (@jsonrpc_error too); the bound only guards against a path that would not, since a
+-- worker never has more requests in flight than worker_connections.
+local INFLIGHT_MAX = 65536
+local inflight, inflight_count = {}, 0
+
+local function remember(state)
+    local r = request_id()
+    if inflight[r] == nil then
+        if inflight_count >= INFLIGHT_MAX then
+            ngx.log(ngx.ERR, "ethnode: ", inflight_count, " requests' state never taken back; dropping it")
+            inflight, inflight_count = {}, 0
+        end
+        inflight_count = inflight_count + 1
+    end
+    inflight[r] = state
+end
+
+-- The state of the current request, removed from the table; nil when it was not admitted.
+local function take_back()
+    local r = request_id()
+    local state = inflight[r]
+    if state ~= nil then
+        inflight[r] = nil
+        inflight_count = inflight_count - 1
+    end
+    return state
+end
 
 local function read_json(path)
     local f, err = io.open(path, "r")
@@ -60,6 +100,7 @@ function _M.init_worker()
     ngx.timer.every(interval, tick)
     ngx.timer.every(1, function(premature)
         if premature then return end
+        metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight_count)
         local failed = metrics:flush()
         if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
     end)
@@ -247,10 +288,7 @@ local function access_single(method, has_id, req, body, keyed, now)
         return send(429, jsonrpc.encode(limited(decoded(req, body).id)), headers)
     end
     if not pool:any_healthy() then return no_upstream(1) end
-    local ctx = ngx.ctx
-    ctx.label = rule.label
-    ctx.idempotent = rule.idempotent
-    ctx.t0 = now
+    remember({ label = rule.label, idempotent = rule.idempotent, t0 = now })
 end
 
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
@@ -297,10 +335,7 @@ local function access_batch(items, keyed, now)
         return send(200, jsonrpc.encode(out))
     end
     -- Something goes upstream: the log phase counts it.
-    local ctx = ngx.ctx
-    ctx.labels = labels
-    ctx.idempotent = idempotent
-    ctx.t0 = now
+    remember({ labels = labels, idempotent = idempotent, t0 = now })
     if #forward == #items then
         return -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
@@ -351,7 +386,8 @@ end
 -- balancer_by_lua (rendered only with several backends): a healthy backend; on a failed idempotent read,
 -- one retry on a different backend.
 function _M.balancer()
-    local ctx = ngx.ctx
+    -- A batch's forwarded part is a subrequest, admitted by its parent: it keeps its tries in ngx.ctx.
+    local ctx = inflight[request_id()] or ngx.ctx
     local failed = ctx.backend
     local b = pool:pick(failed and failed.name)
     if not b then return ngx.exit(502) end
@@ -376,9 +412,9 @@ end
 
 -- log_by_lua: outcomes by method label and upstream latency.
 function _M.log()
-    local ctx = ngx.ctx
+    local ctx = take_back()
+    if not ctx then return end
     local label, labels = ctx.label, ctx.labels
-    if not label and not labels then return end
     local status = ngx.status
     local outcome = status < 300 and "ok" or "upstream_error"
     if label then
@@ -405,6 +441,11 @@ function _M.log()
     if statuses then
         for st in gmatch(statuses, "%d+") do count_status(tonumber(st)) end
     end
+end
+
+-- log_by_lua of @jsonrpc_error: an admitted request whose backend failed ends here (error_page counted it).
+function _M.forget()
+    take_back()
 end
 
 -- A status code nginx itself produced (body too large, upstream gone): answer as JSON-RPC.

@@ -15,6 +15,7 @@ local HELP = {
     ethnode_gateway_backend_healthy = { "gauge", "1 when the backend is up, synced and within the lag limit." },
     ethnode_gateway_backend_head_block = { "gauge", "The backend's head block at its last health check." },
     ethnode_gateway_pool_head_block = { "gauge", "The best head block across healthy backends." },
+    ethnode_gateway_requests_in_flight = { "gauge", "Admitted requests not finished yet, per worker (their sum is the gateway's)." },
     ethnode_gateway_dict_errors_total = { "counter", "Shared-dict failures (the limiter then fails open or closed as configured)." },
 }
 
