@@ -2,7 +2,8 @@
  * Benchmark (not a test): wrk on loopback, side by side against the same cheap upstream — a static JSON-RPC
  * responder inside nginx — through (a) plain nginx proxy_pass and (b) the rendered gateway with its full
  * pipeline (parse, policy, limiter, health checks, metrics; stack defaults) and limits too high to trigger.
- * Prints requests/s for each, the ratio b/a, and the p50/p99 latency the gateway adds, twice: with one worker
+ * Prints requests/s for each, the ratio b/a, the p50/p99 latency the gateway adds and the CPU time the proxy's
+ * workers spent per request (user and system, from /proc), twice: with one worker
  * each (the proxy is the bottleneck) and with the stack's default worker count (every process shares the
  * cores). The two alternate (a, b, a, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst
  * of noise on a small shared machine hits both sides alike. Last, user-space instructions per request under
@@ -147,7 +148,39 @@ interface Setup {
     gwUrl: string;
     script: string;
     prefixes: { plain: string; gateway: string };
+    /** The nginx masters of (a) and (b), whose workers' CPU time is read around each run. */
+    masters: { plain: number; gateway: number };
     stop: () => Promise<void>;
+}
+
+const TICK_US = 1e6 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+/** User and system CPU time (µs) the master's workers have used so far, from /proc. */
+function workerCpu(master: number): { user: number; sys: number } {
+    let user = 0;
+    let sys = 0;
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+        let stat: string;
+        try {
+            stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        } catch {
+            continue; // gone meanwhile
+        }
+        // Fields after the command name (which may hold spaces): state ppid ... utime(14) stime(15).
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (Number(f[1]) !== master) continue;
+        user += Number(f[11]) * TICK_US;
+        sys += Number(f[12]) * TICK_US;
+    }
+    return { user, sys };
+}
+
+/** A wrk run that also reports the CPU the proxy's workers spent per request. */
+function measured(url: string, script: string, master: number): Result & { userUs: number; sysUs: number } {
+    const before = workerCpu(master);
+    const r = wrk(url, script);
+    const after = workerCpu(master);
+    return { ...r, userUs: (after.user - before.user) / r.requests, sysUs: (after.sys - before.sys) / r.requests };
 }
 
 /** Starts the static upstream, (a) and (b), each with `workers` nginx workers, and waits until both answer. */
@@ -194,7 +227,7 @@ async function setUp(workers: number): Promise<Setup> {
         await waitUp(gwUrl);
         const script = path.join(gwPrefix, "post.lua");
         fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-        return { plainUrl, gwUrl, script, prefixes: { plain: plainPrefix, gateway: gwPrefix }, stop };
+        return { plainUrl, gwUrl, script, prefixes: { plain: plainPrefix, gateway: gwPrefix }, masters: { plain: procs[1].pid!, gateway: procs[2].pid! }, stop };
     } catch (e) {
         await stop();
         throw e;
@@ -210,19 +243,29 @@ async function throughput(workers: number, title: string): Promise<void> {
         // Warm both (LuaJIT traces, keepalive pools), then measure side by side.
         wrk(s.plainUrl, s.script, { connections: 8, seconds: 2 });
         wrk(s.gwUrl, s.script, { connections: 8, seconds: 2 });
-        const as: Result[] = [];
-        const bs: Result[] = [];
+        const as: ReturnType<typeof measured>[] = [];
+        const bs: ReturnType<typeof measured>[] = [];
         for (let i = 0; i < ROUNDS; i++) {
-            as.push(wrk(s.plainUrl, s.script));
-            bs.push(wrk(s.gwUrl, s.script));
+            as.push(measured(s.plainUrl, s.script, s.masters.plain));
+            bs.push(measured(s.gwUrl, s.script, s.masters.gateway));
         }
         const a = median(as);
         const b = median(bs);
+        const cpu = (rs: typeof as) => {
+            const user = rs.map((r) => r.userUs).sort((x, y) => x - y)[Math.floor(rs.length / 2)];
+            const sys = rs.map((r) => r.sysUs).sort((x, y) => x - y)[Math.floor(rs.length / 2)];
+            return { user, sys, line: `user ${user.toFixed(1)} µs + system ${sys.toFixed(1)} µs = ${(user + sys).toFixed(1)} µs` };
+        };
+        const [ca, cb] = [cpu(as), cpu(bs)];
         console.log(`\n${title}: ${workers} nginx worker(s) each`);
         console.log(`(a) plain proxy_pass  ${fmt(a)}`);
         console.log(`(b) ethnode gateway   ${fmt(b)}`);
         console.log(`ratio b/a             ${(b.rps / a.rps).toFixed(3)}   (target >= 0.85)`);
         console.log(`added latency         p50 ${(b.p50 - a.p50).toFixed(3)} ms   p99 ${(b.p99 - a.p99).toFixed(3)} ms   (target p99 <= 1 ms)`);
+        // The proxy's own CPU per request (its workers, from /proc): what the gateway costs, apart from how the
+        // scheduler shared the cores with wrk and the upstream in that run.
+        console.log(`CPU per request  (a)  ${ca.line}`);
+        console.log(`                 (b)  ${cb.line}   (b/a ${((cb.user + cb.sys) / (ca.user + ca.sys)).toFixed(2)})`);
     } finally {
         await s.stop();
     }
