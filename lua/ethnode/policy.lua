@@ -14,13 +14,51 @@ local function namespace(method)
     return i and sub(method, 1, i - 1) or nil
 end
 
+-- Methods safe to retry on another backend: reads. Anything that writes or subscribes is not.
+local NOT_IDEMPOTENT = {
+    eth_sendRawTransaction = true, eth_sendTransaction = true, eth_subscribe = true, eth_unsubscribe = true,
+    eth_newFilter = true, eth_newBlockFilter = true, eth_newPendingTransactionFilter = true,
+    eth_uninstallFilter = true, eth_getFilterChanges = true,
+}
+-- Methods whose params the policy inspects.
+local CHECKED = { eth_getLogs = true }
+
+-- The standard methods (Ethereum execution API, net_, web3_) are remembered from the start, outside the bound
+-- on client-named ones (RULE_CACHE_SIZE, below): a flood of invented eth_* names can take those slots, never
+-- these names' own metric labels.
+_M.STANDARD = {
+    "eth_accounts", "eth_blobBaseFee", "eth_blockNumber", "eth_call", "eth_chainId", "eth_coinbase", "eth_config",
+    "eth_createAccessList", "eth_estimateGas", "eth_feeHistory", "eth_gasPrice", "eth_getBalance",
+    "eth_getBlockByHash", "eth_getBlockByNumber", "eth_getBlockReceipts", "eth_getBlockTransactionCountByHash",
+    "eth_getBlockTransactionCountByNumber", "eth_getCode", "eth_getFilterChanges", "eth_getFilterLogs",
+    "eth_getHeaderByHash", "eth_getHeaderByNumber", "eth_getLogs", "eth_getProof", "eth_getStorageAt",
+    "eth_getTransactionByBlockHashAndIndex", "eth_getTransactionByBlockNumberAndIndex", "eth_getTransactionByHash",
+    "eth_getTransactionCount", "eth_getTransactionReceipt", "eth_getUncleByBlockHashAndIndex",
+    "eth_getUncleByBlockNumberAndIndex", "eth_getUncleCountByBlockHash", "eth_getUncleCountByBlockNumber",
+    "eth_maxPriorityFeePerGas", "eth_newBlockFilter", "eth_newFilter", "eth_newPendingTransactionFilter",
+    "eth_protocolVersion", "eth_sendRawTransaction", "eth_sendTransaction", "eth_sign", "eth_signTransaction",
+    "eth_simulateV1", "eth_subscribe", "eth_syncing", "eth_uninstallFilter", "eth_unsubscribe",
+    "net_listening", "net_peerCount", "net_version", "web3_clientVersion", "web3_sha3",
+}
+
+local function work_out(self, method, labelled)
+    local allowed = self:allowed(method)
+    return {
+        allowed = allowed,
+        weight = self:weight(method),
+        idempotent = not NOT_IDEMPOTENT[method],
+        checked = CHECKED[method] == true,
+        label = allowed and labelled and method or "other",
+    }
+end
+
 -- allow: list of "eth_call" or "eth_*"; weights: map method -> units (default 1).
 function _M.new(opts)
     local exact, wildcard = {}, {}
     for _, entry in ipairs(opts.allow or {}) do
         if sub(entry, -2) == "_*" then wildcard[sub(entry, 1, -3)] = true else exact[entry] = true end
     end
-    return setmetatable({
+    local self = setmetatable({
         exact = exact,
         wildcard = wildcard,
         weights = opts.weights or {},
@@ -28,6 +66,8 @@ function _M.new(opts)
         rules = {},
         rule_count = 0,
     }, { __index = _M })
+    for _, method in ipairs(_M.STANDARD) do self.rules[method] = work_out(self, method, true) end
+    return self
 end
 
 function _M.allowed(self, method)
@@ -45,36 +85,20 @@ function _M.weight(self, method)
     return self.weights[method] or 1
 end
 
--- Methods safe to retry on another backend: reads. Anything that writes or subscribes is not.
-local NOT_IDEMPOTENT = {
-    eth_sendRawTransaction = true, eth_sendTransaction = true, eth_subscribe = true, eth_unsubscribe = true,
-    eth_newFilter = true, eth_newBlockFilter = true, eth_newPendingTransactionFilter = true,
-    eth_uninstallFilter = true, eth_getFilterChanges = true,
-}
--- Methods whose params the policy inspects.
-local CHECKED = { eth_getLogs = true }
-
 -- Method names come from clients: at most this many decisions are remembered, so random names cannot
 -- grow the cache; past it, a decision is worked out each time.
 local RULE_CACHE_SIZE = 1024
 
 -- Everything the request path needs to know about a method, worked out once per method name:
 -- { allowed, weight, idempotent, checked, label }. `label` names the method in metrics: a wildcard such as
--- eth_* lets clients invent names, so only the names this cache holds get their own series (at most its
--- size); denied ones and any past the bound count as "other".
+-- eth_* lets clients invent names, so only the names this cache holds get their own series (the standard
+-- ones and at most RULE_CACHE_SIZE others); denied ones and any past the bound count as "other".
 function _M.rule(self, method)
     local cache = self.rules
     local r = cache[method]
     if r then return r end
     local cached = self.rule_count < RULE_CACHE_SIZE
-    local allowed = self:allowed(method)
-    r = {
-        allowed = allowed,
-        weight = self:weight(method),
-        idempotent = not NOT_IDEMPOTENT[method],
-        checked = CHECKED[method] == true,
-        label = allowed and cached and method or "other",
-    }
+    r = work_out(self, method, cached)
     if cached then
         cache[method] = r
         self.rule_count = self.rule_count + 1

@@ -64,3 +64,17 @@ T.test("a method's rule is worked out once, and client-chosen names cannot grow 
     T.eq(q:rule("debug_setHead").allowed, false)
     T.eq(q:rule("eth_chainId").allowed, true)
 end)
+
+T.test("a flood of invented names cannot take a standard method's label", function()
+    local q = policy.new({ allow = { "eth_*", "net_*", "web3_*" } })
+    for i = 1, 5000 do q:rule("eth_invented" .. i) end
+    T.eq(q:rule("eth_invented4999").label, "other")
+    for _, m in ipairs(policy.STANDARD) do T.eq(q:rule(m).label, m, m) end
+    T.eq(q:rule("eth_blockNumber").weight, 1)
+    T.eq(q:rule("eth_sendRawTransaction").idempotent, false)
+    -- Allowed only when the allow-list says so: a standard name is remembered, not allowed.
+    local narrow = policy.new({ allow = { "eth_call" } })
+    T.eq(narrow:rule("eth_getLogs").allowed, false)
+    T.eq(narrow:rule("eth_getLogs").label, "other")
+    T.eq(narrow:rule("eth_call").label, "eth_call")
+end)
