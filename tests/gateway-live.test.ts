@@ -230,7 +230,7 @@ describe("a single backend (no Lua balancer)", () => {
         }
     });
 
-    it("answers calls admitted to a backend that then died with 502/-32603, and keeps no state for them", async () => {
+    it("answers calls admitted to a backend that then died with 502/-32603, counts them as upstream errors, keeps no state", async () => {
         const doomed = await startAnvil();
         const gw = await startGateway({
             backends: [{ name: "doomed", host: "127.0.0.1", port: doomed.rpcPort }],
@@ -246,10 +246,14 @@ describe("a single backend (no Lua balancer)", () => {
                 "metrics flushed",
                 async () => {
                     const t = await (await fetch(gw.metricsUrl)).text();
-                    return metric(t, 'ethnode_gateway_rejections_total{reason="upstream_error"}') === 20 ? t : undefined;
+                    return metric(t, 'ethnode_gateway_requests_total{method="eth_chainId",outcome="upstream_error"}') === 20 ? t : undefined;
                 },
                 5000,
             );
+            // Forwarded calls with a failed answer, not rejections: by method and outcome, with their wait and 5xx.
+            expect(metric(text, 'ethnode_gateway_rejections_total{reason="upstream_error"}')).toBeNaN();
+            expect(metric(text, 'ethnode_gateway_upstream_latency_seconds_count{backend="doomed"}')).toBe(20);
+            expect(metric(text, 'ethnode_gateway_upstream_requests_total{code="5xx"}')).toBe(20);
             // Every admitted request's state was taken back on the error page's log phase.
             const inFlight = [...text.matchAll(/^ethnode_gateway_requests_in_flight\{worker="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
             expect(inFlight.length).toBeGreaterThan(0);

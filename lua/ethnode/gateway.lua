@@ -443,17 +443,14 @@ function _M.log()
     end
 end
 
--- log_by_lua of @jsonrpc_error: an admitted request whose backend failed ends here (error_page counted it).
-function _M.forget()
-    take_back()
-end
-
--- A status code nginx itself produced (body too large, upstream gone): answer as JSON-RPC.
+-- A status code nginx itself produced (body too large, upstream gone): answer as JSON-RPC. A call that was
+-- admitted and whose backend refused, failed or timed out is not a rejection: the log phase of this location
+-- counts it like any forwarded call (outcome upstream_error, its latency, its 5xx).
 function _M.error_page()
     local status = tonumber(ngx.var.status) or ngx.status
     local reasons = { [413] = "body_too_large", [408] = "slow_body", [502] = "upstream_error", [504] = "upstream_timeout" }
     local messages = { [413] = "request body too large", [408] = "request body timeout", [502] = "upstream error", [504] = "upstream timeout" }
-    reject(reasons[status] or "http_" .. status)
+    if inflight[request_id()] == nil then reject(reasons[status] or "http_" .. status) end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     ngx.print(jsonrpc.encode_error(nil, status == 413 and jsonrpc.INVALID_REQUEST or jsonrpc.INTERNAL_ERROR,
