@@ -84,6 +84,52 @@ describe("provisioning scripts", () => {
     it.each(scripts().map((s) => [s.name, s.text]))("%s matches its snapshot", (_name, text) => {
         expect(text).toMatchSnapshot();
     });
+    describe("apt_get (prelude): another apt holding its lock delays a step, never fails it", () => {
+        let dir: string;
+        beforeAll(() => {
+            dir = fs.mkdtempSync(path.join(process.env.ETHNODE_TEST_TMP ?? os.tmpdir(), "ethnode-apt-"));
+            // A stand-in apt-get: logs its arguments, then answers as told by the `plan` file, one line per call.
+            fs.writeFileSync(
+                path.join(dir, "apt-get"),
+                `#!/bin/bash\necho "$*" >>"${dir}/calls"\nn=$(wc -l <"${dir}/calls")\nline=$(sed -n "\${n}p" "${dir}/plan")\n` +
+                    `case "$line" in ok) exit 0 ;; locked) echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 42 (apt-get)" >&2; exit 100 ;; *) echo "E: $line" >&2; exit 100 ;; esac\n`,
+                { mode: 0o755 },
+            );
+        });
+        afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+        function run(plan: string[], command: string) {
+            fs.writeFileSync(path.join(dir, "plan"), plan.join("\n") + "\n");
+            fs.rmSync(path.join(dir, "calls"), { force: true });
+            const prelude = path.join(__dirname, "..", "assets", "scripts", "prelude.sh");
+            const r = spawnSync("bash", ["-c", `source ${prelude}; ${command}`], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, APT_RETRY_DELAY: "0", APT_LOCK_WAIT: "30" },
+            });
+            const calls = fs.existsSync(path.join(dir, "calls")) ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n") : [];
+            return { status: r.status, stderr: r.stderr, calls };
+        }
+
+        it("retries update while the lists lock is held, then succeeds", () => {
+            const r = run(["locked", "locked", "ok"], "apt_get update -q");
+            expect(r.status).toBe(0);
+            expect(r.calls).toEqual(["update -q", "update -q", "update -q"]);
+            expect(r.stderr).toContain("another apt holds its lists lock");
+        });
+
+        it("fails at once on any other update error", () => {
+            const r = run(["Failed to fetch http://example.invalid/dists/jammy/InRelease", "ok"], "apt_get update -q");
+            expect(r.status).toBe(100);
+            expect(r.calls).toEqual(["update -q"]);
+            expect(r.stderr).toContain("Failed to fetch");
+        });
+
+        it("lets apt itself wait for dpkg's lock on install and purge", () => {
+            const r = run(["ok"], "apt_get install -y -q nginx");
+            expect(r.status).toBe(0);
+            expect(r.calls).toEqual(["-o DPkg::Lock::Timeout=30 install -y -q nginx"]);
+        });
+    });
 });
 
 describe("gateway config", () => {

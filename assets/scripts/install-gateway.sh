@@ -6,14 +6,14 @@ root={{{root}}}
 export DEBIAN_FRONTEND=noninteractive
 if [[ "$source" == "openresty" ]]; then
   if ! dpkg-query -W -f='${Status}' openresty 2>/dev/null | grep -q "install ok installed"; then
-    apt-get install -y -q --no-install-recommends curl gnupg ca-certificates
+    apt_get install -y -q --no-install-recommends curl gnupg ca-certificates
     # shellcheck disable=SC1091
     . /etc/os-release
     curl -fsSL --proto '=https' https://openresty.org/package/pubkey.gpg | gpg --dearmor --yes -o /usr/share/keyrings/openresty.gpg
     echo "deb [signed-by=/usr/share/keyrings/openresty.gpg] http://openresty.org/package/${ID} ${VERSION_CODENAME} main" \
       >/etc/apt/sources.list.d/openresty.list
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends openresty
+    apt_get update -q
+    apt_get install -y -q --no-install-recommends openresty
   fi
   # Only our own unit serves: the package's default server stays off.
   systemctl disable --now openresty.service 2>/dev/null || true
@@ -23,8 +23,8 @@ else
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if ((${#missing[@]} > 0)); then
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt_get update -q
+    apt_get install -y -q --no-install-recommends "${missing[@]}"
   fi
   systemctl disable --now nginx.service 2>/dev/null || true
 fi

@@ -8,15 +8,15 @@ for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]} > 0)); then
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends "${missing[@]}"
 fi
 if [[ "$grafana" == "true" ]] && ! dpkg-query -W -f='${Status}' grafana 2>/dev/null | grep -q "install ok installed"; then
-  apt-get install -y -q --no-install-recommends curl gnupg ca-certificates
+  apt_get install -y -q --no-install-recommends curl gnupg ca-certificates
   curl -fsSL --proto '=https' https://apt.grafana.com/gpg.key | gpg --dearmor --yes -o /usr/share/keyrings/grafana.gpg
   echo "deb [signed-by=/usr/share/keyrings/grafana.gpg] https://apt.grafana.com stable main" >/etc/apt/sources.list.d/grafana.list
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends grafana
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends grafana
 fi
 for root in {{{roots}}}; do install -d -m 0755 "$root" "${root}/releases"; done
 

@@ -1,8 +1,8 @@
 # node_exporter from the distribution, on loopback, with the collectors the alerts use.
 export DEBIAN_FRONTEND=noninteractive
 if ! dpkg-query -W -f='${Status}' prometheus-node-exporter 2>/dev/null | grep -q "install ok installed"; then
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends prometheus-node-exporter
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends prometheus-node-exporter
 fi
 listen={{{listen}}}
 args="--web.listen-address=${listen} --collector.systemd --collector.processes"

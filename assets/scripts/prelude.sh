@@ -42,6 +42,31 @@ ensure_system_user() {
   fi
 }
 
+# apt-get that waits for another apt instead of failing on its lock: apt-daily, unattended-upgrades and, on a
+# fresh cloud VM, cloud-init all take it at times nobody chooses. dpkg's lock through apt's own timeout; the
+# lists lock of `update`, which apt does not wait for, by retrying while that is the error (any other
+# failure, such as an unreachable repository, fails at once).
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-600}
+APT_RETRY_DELAY=${APT_RETRY_DELAY:-5}
+apt_get() {
+  if [[ "${1:-}" != update ]]; then
+    apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@"
+    return
+  fi
+  local deadline=$((SECONDS + APT_LOCK_WAIT)) errors status
+  errors=$(mktemp)
+  while true; do
+    status=0
+    apt-get "$@" 2>"$errors" || status=$?
+    cat "$errors" >&2
+    if ((status == 0)) || ! grep -q "Could not get lock" "$errors" || ((SECONDS >= deadline)); then break; fi
+    echo "ethnode: another apt holds its lists lock; retrying in ${APT_RETRY_DELAY}s" >&2
+    sleep "$APT_RETRY_DELAY"
+  done
+  rm -f "$errors"
+  return "$status"
+}
+
 # Polls a command until it succeeds or the deadline passes.
 wait_until() {
   local seconds=$1 what=$2

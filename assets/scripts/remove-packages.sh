@@ -8,7 +8,7 @@ if [[ "$purge" == "true" ]]; then
   export DEBIAN_FRONTEND=noninteractive
   for unit in $units; do
     pkg=${unit%-server}
-    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then apt-get purge -y -q "$pkg"; fi
+    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then apt_get purge -y -q "$pkg"; fi
   done
   rm -rf /etc/ethnode/prometheus /etc/ethnode/alertmanager /etc/ethnode/grafana
 fi
