@@ -242,18 +242,21 @@ describe("a single backend (no Lua balancer)", () => {
             // The checker will not look again for 30 s: these are admitted, and nginx's own 502 answers them.
             const results = await Promise.all(Array.from({ length: 20 }, (_, i) => post(gw.url, call("eth_chainId", i))));
             expect(results.map((r) => [r.status, r.json?.error?.code])).toEqual(Array(20).fill([502, -32603]));
+            // A batch forwarded in part (admin_peers is answered here) goes up as a subrequest: its elements too.
+            const partial = await post(gw.url, `[${call("admin_peers", "a")},${call("eth_chainId", "b")}]`);
+            expect([partial.status, partial.json?.error?.code]).toEqual([502, -32603]);
             const text = await waitFor(
                 "metrics flushed",
                 async () => {
                     const t = await (await fetch(gw.metricsUrl)).text();
-                    return metric(t, 'ethnode_gateway_requests_total{method="eth_chainId",outcome="upstream_error"}') === 20 ? t : undefined;
+                    return metric(t, 'ethnode_gateway_requests_total{method="eth_chainId",outcome="upstream_error"}') === 21 ? t : undefined;
                 },
                 5000,
             );
             // Forwarded calls with a failed answer, not rejections: by method and outcome, with their wait and 5xx.
             expect(metric(text, 'ethnode_gateway_rejections_total{reason="upstream_error"}')).toBeNaN();
-            expect(metric(text, 'ethnode_gateway_upstream_latency_seconds_count{backend="doomed"}')).toBe(20);
-            expect(metric(text, 'ethnode_gateway_upstream_requests_total{code="5xx"}')).toBe(20);
+            expect(metric(text, 'ethnode_gateway_upstream_latency_seconds_count{backend="doomed"}')).toBe(21);
+            expect(metric(text, 'ethnode_gateway_upstream_requests_total{code="5xx"}')).toBe(21);
             // Every admitted request's state was taken back on the error page's log phase.
             const inFlight = [...text.matchAll(/^ethnode_gateway_requests_in_flight\{worker="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
             expect(inFlight.length).toBeGreaterThan(0);
