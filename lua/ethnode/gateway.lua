@@ -6,6 +6,7 @@ local policy_mod = require("ethnode.policy")
 local limiter_mod = require("ethnode.limiter")
 local upstream_mod = require("ethnode.upstream")
 local metrics_mod = require("ethnode.metrics")
+local bounded = require("ethnode.bounded")
 
 local ngx = ngx
 local ipairs, pairs, next, type, tostring, tonumber = ipairs, pairs, next, type, tostring, tonumber
@@ -33,30 +34,17 @@ local conf, keys, has_keys, policy, limiter, pool, metrics
 -- handler; and an internal redirect empties it.) Every admitted request ends in a location whose log phase
 -- takes its entry back (@jsonrpc_error too); the bound only guards against a path that would not, since a
 -- worker never has more requests in flight than worker_connections.
-local INFLIGHT_MAX = 65536
-local inflight, inflight_count = {}, 0
+local inflight = bounded.new(65536)
 
 local function remember(state)
-    local r = request_id()
-    if inflight[r] == nil then
-        if inflight_count >= INFLIGHT_MAX then
-            ngx.log(ngx.ERR, "ethnode: ", inflight_count, " requests' state never taken back; dropping it")
-            inflight, inflight_count = {}, 0
-        end
-        inflight_count = inflight_count + 1
+    if inflight:put(request_id(), state) then
+        ngx.log(ngx.ERR, "ethnode: ", inflight.max, " requests' state never taken back; dropped it")
     end
-    inflight[r] = state
 end
 
 -- The state of the current request, removed from the table; nil when it was not admitted.
 local function take_back()
-    local r = request_id()
-    local state = inflight[r]
-    if state ~= nil then
-        inflight[r] = nil
-        inflight_count = inflight_count - 1
-    end
-    return state
+    return inflight:take(request_id())
 end
 
 local function read_json(path)
@@ -100,7 +88,7 @@ function _M.init_worker()
     ngx.timer.every(interval, tick)
     ngx.timer.every(1, function(premature)
         if premature then return end
-        metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight_count)
+        metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight.count)
         local failed = metrics:flush()
         if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
     end)
@@ -387,7 +375,7 @@ end
 -- one retry on a different backend.
 function _M.balancer()
     -- A batch's forwarded part is a subrequest, admitted by its parent: it keeps its tries in ngx.ctx.
-    local ctx = inflight[request_id()] or ngx.ctx
+    local ctx = inflight:get(request_id()) or ngx.ctx
     local failed = ctx.backend
     local b = pool:pick(failed and failed.name)
     if not b then return ngx.exit(502) end
@@ -450,7 +438,7 @@ function _M.error_page()
     local status = tonumber(ngx.var.status) or ngx.status
     local reasons = { [413] = "body_too_large", [408] = "slow_body", [502] = "upstream_error", [504] = "upstream_timeout" }
     local messages = { [413] = "request body too large", [408] = "request body timeout", [502] = "upstream error", [504] = "upstream timeout" }
-    if inflight[request_id()] == nil then reject(reasons[status] or "http_" .. status) end
+    if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     ngx.print(jsonrpc.encode_error(nil, status == 413 and jsonrpc.INVALID_REQUEST or jsonrpc.INTERNAL_ERROR,

@@ -3,14 +3,9 @@
 -- units is allowed, refilling at `rate` units per second. Pure: the dict and the clock are passed in.
 local floor, ceil, max = math.floor, math.ceil, math.max
 
-local _M = { _VERSION = "0.1.0" }
+local bounded = require("ethnode.bounded")
 
--- opts.fail_open: what to do when the dict fails (full, or an error): serve (true) or reject (false).
-function _M.new(dict, opts)
-    return setmetatable({
-        dict = dict, fail_open = opts and opts.fail_open ~= false, windows = {}, window_count = 0,
-    }, { __index = _M })
-end
+local _M = { _VERSION = "0.1.0" }
 
 -- Per key, the worker remembers its current window: the dict key to count in and the previous window's total.
 -- That total is final once the window has begun (every increment lands in the window of its worker's clock,
@@ -18,20 +13,23 @@ end
 -- every request. Keys come from clients: past this many, the memory starts over.
 local WINDOW_CACHE_SIZE = 10000
 
+-- opts.fail_open: what to do when the dict fails (full, or an error): serve (true) or reject (false).
+function _M.new(dict, opts)
+    return setmetatable({
+        dict = dict, fail_open = opts and opts.fail_open ~= false, windows = bounded.new(WINDOW_CACHE_SIZE),
+    }, { __index = _M })
+end
+
 local function window_state(self, key, idx)
-    local w = self.windows[key]
+    local w = self.windows:get(key)
     if w and w.idx == idx then return w.cur_key, w.prev end
     local cur_key = key .. ":" .. idx
     local prev = self.dict:get(key .. ":" .. (idx - 1)) or 0
-    if not w then
-        if self.window_count >= WINDOW_CACHE_SIZE then
-            self.windows, self.window_count = {}, 0
-        end
-        w = {}
-        self.windows[key] = w
-        self.window_count = self.window_count + 1
+    if w then
+        w.idx, w.cur_key, w.prev = idx, cur_key, prev
+    else
+        self.windows:put(key, { idx = idx, cur_key = cur_key, prev = prev })
     end
-    w.idx, w.cur_key, w.prev = idx, cur_key, prev
     return cur_key, prev
 end
 

@@ -5,6 +5,7 @@
 -- returns nil and the full parser decides. So it can only send a body down the slower path, never change
 -- what a body means. Pure: tested under plain LuaJIT against cjson.
 local byte, find, sub = string.byte, string.find, string.sub
+local bounded = require("ethnode.bounded")
 
 local _M = {}
 
@@ -55,18 +56,26 @@ local function skip_escaped(s, i)
     end
 end
 
+-- The first byte from i to j that a string cannot hold raw (a control character) or that starts an escape (a
+-- backslash): its index and value, or nil when there is none.
+local function first_special(s, i, j)
+    for k = i, j do
+        local c = byte(s, k)
+        if c < 32 or c == 92 then return k, c end
+    end
+    return nil
+end
+
 -- s[i] is the opening quote. Returns the index after the closing quote and whether there were escapes.
 -- The next quote is found by a plain search; the bytes before it only need checking for control characters
 -- and backslashes (a backslash hands the string to the escape-aware loop).
 local function skip_string(s, i)
     local q = find(s, '"', i + 1, true)
     if not q then return nil end
-    for j = i + 1, q - 1 do
-        local c = byte(s, j)
-        if c < 32 then return nil end
-        if c == 92 then return skip_escaped(s, j), true end
-    end
-    return q + 1, false
+    local k, c = first_special(s, i + 1, q - 1)
+    if not k then return q + 1, false end
+    if c < 32 then return nil end
+    return skip_escaped(s, k), true
 end
 
 local function is_digit(c)
@@ -198,18 +207,12 @@ local JSONRPC, ID, METHOD, PARAMS = 1, 2, 3, 4
 -- Method names already checked to hold no control character and no backslash (so the quote after them closes
 -- them). Clients use a handful of names: the byte loop runs once per name, not on every request, which keeps
 -- a loop off the request path (LuaJIT compiles loop-free code far better). Bounded: names come from clients.
-local PLAIN_NAMES_MAX = 1024
-local plain_names, plain_count = {}, 0
+local plain_names = bounded.new(1024)
 
 local function plain_name(name)
-    if plain_names[name] then return true end
-    for j = 1, #name do
-        local c = byte(name, j)
-        if c < 32 or c == 92 then return false end
-    end
-    if plain_count >= PLAIN_NAMES_MAX then plain_names, plain_count = {}, 0 end
-    plain_names[name] = true
-    plain_count = plain_count + 1
+    if plain_names:get(name) then return true end
+    if first_special(name, 1, #name) then return false end
+    plain_names:put(name, true)
     return true
 end
 

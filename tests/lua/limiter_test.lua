@@ -70,7 +70,7 @@ end)
 T.test("forgets windows past its size, staying correct", function()
     local l = limiter.new(T.dict(), {})
     for i = 1, 10050 do l:take("k" .. i, 5, 10, 1, 0) end
-    T.truthy(l.window_count <= 10000, "bounded")
+    T.truthy(l.windows.count <= 10000, "bounded")
     for _ = 1, 9 do l:take("k1", 5, 10, 1, 0) end
     T.eq((l:take("k1", 5, 10, 1, 0)), false)
 end)
