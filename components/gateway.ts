@@ -9,7 +9,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ApiKeyLimit, GatewayConfig } from "./config";
 import { LOOPBACK } from "./ports";
-import { Connection, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
+import { Connection, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
 import { render, shq } from "./render";
 
 export const LUA_DIR = path.join(__dirname, "..", "lua");
@@ -131,7 +131,7 @@ export function gatewayRelease(
 ): { id: string; dir: string; files: Record<string, string> } {
     const draft = releaseFiles({ ...input, releaseDir: RELEASE_DIR_STANDIN });
     const id = releaseId(draft);
-    const dir = `${root}/releases/${id}`;
+    const dir = releaseDir(root, id);
     const files = Object.fromEntries(Object.entries(draft).map(([rel, text]) => [rel, text.split(RELEASE_DIR_STANDIN).join(dir)]));
     return { id, dir, files };
 }

@@ -9,7 +9,7 @@ import * as random from "@pulumi/random";
 import { MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
 import { PORTS } from "./ports";
-import { Connection, HostFile, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
+import { Connection, HostFile, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, sha256, shq } from "./render";
 
 export const PROMETHEUS_ROOT = "/etc/ethnode/prometheus";
@@ -283,14 +283,14 @@ export class Monitoring extends pulumi.ComponentResource {
                 connection: args.connection,
                 files: [
                     {
-                        path: `${ALERTMANAGER_ROOT}/releases/${amRelease}/alertmanager.yml`,
+                        path: `${releaseDir(ALERTMANAGER_ROOT, amRelease)}/alertmanager.yml`,
                         content: amConfig,
                         mode: "0640",
                         owner: "root",
                         group: "prometheus",
                         secret: Boolean(args.deadMansSwitchUrl),
                     },
-                    { path: `${ALERTMANAGER_ROOT}/releases/${amRelease}/ethnode.tmpl`, content: amTemplate, mode: "0644", owner: "root", group: "root" },
+                    { path: `${releaseDir(ALERTMANAGER_ROOT, amRelease)}/ethnode.tmpl`, content: amTemplate, mode: "0644", owner: "root", group: "root" },
                     secretFile("slack_webhook", args.slackWebhookUrl),
                     ...(args.smtpPassword ? [secretFile("smtp_password", args.smtpPassword)] : []),
                 ],

@@ -104,12 +104,17 @@ export function releaseId(files: Record<string, string>): string {
     return sha256(...Object.entries(files).flat()).slice(0, 16);
 }
 
-/** A release's files as host files in `<root>/releases/<id>/`, all with one mode and group (owner root). */
+/** Where a release lives on the host (activate-release.sh makes `<root>/current` point at it). */
+export function releaseDir(root: string, id: string): string {
+    return `${root}/releases/${id}`;
+}
+
+/** A release's files as host files in `releaseDir(root, id)`, all with one mode and group (owner root). */
 export function releaseHostFiles(
     root: string,
     id: string,
     files: Record<string, string>,
     access: { mode: string; group: string },
 ): (HostFile & { content: string })[] {
-    return Object.entries(files).map(([rel, content]) => ({ path: `${root}/releases/${id}/${rel}`, content, owner: "root", ...access }));
+    return Object.entries(files).map(([rel, content]) => ({ path: `${releaseDir(root, id)}/${rel}`, content, owner: "root", ...access }));
 }
