@@ -132,8 +132,12 @@ function wrk(url: string, script: string, load = { connections: CONNECTIONS, sec
     return { requests, rps, p50, p99, non2xx };
 }
 
+/** The middle value (the upper one of the two middles for an even count). */
+function mid(xs: number[]): number {
+    return [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+}
+
 function median(rs: Result[]): Result {
-    const mid = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     return {
         rps: mid(rs.map((r) => r.rps)),
         p50: mid(rs.map((r) => r.p50)),
@@ -252,8 +256,8 @@ async function throughput(workers: number, title: string): Promise<void> {
         const a = median(as);
         const b = median(bs);
         const cpu = (rs: typeof as) => {
-            const user = rs.map((r) => r.userUs).sort((x, y) => x - y)[Math.floor(rs.length / 2)];
-            const sys = rs.map((r) => r.sysUs).sort((x, y) => x - y)[Math.floor(rs.length / 2)];
+            const user = mid(rs.map((r) => r.userUs));
+            const sys = mid(rs.map((r) => r.sysUs));
             return { user, sys, line: `user ${user.toFixed(1)} µs + system ${sys.toFixed(1)} µs = ${(user + sys).toFixed(1)} µs` };
         };
         const [ca, cb] = [cpu(as), cpu(bs)];

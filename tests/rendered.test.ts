@@ -4,8 +4,8 @@
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { tmpDir } from "./helpers/proc";
 import { scripts, units } from "./helpers/rendered";
 
 const MAX_EXPOSURE = 3.0;
@@ -21,7 +21,7 @@ describe("systemd units", () => {
     let stub: string;
     beforeAll(() => {
         tool("systemd-analyze");
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "ethnode-units-"));
+        dir = tmpDir("units");
         // verify checks that ExecStart exists and is executable: point it at a stub.
         stub = path.join(dir, "client-stub");
         fs.writeFileSync(stub, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
@@ -87,7 +87,7 @@ describe("provisioning scripts", () => {
     describe("apt_get (prelude): another apt holding its lock delays a step, never fails it", () => {
         let dir: string;
         beforeAll(() => {
-            dir = fs.mkdtempSync(path.join(process.env.ETHNODE_TEST_TMP ?? os.tmpdir(), "ethnode-apt-"));
+            dir = tmpDir("apt");
             // A stand-in apt-get: logs its arguments, then answers as told by the `plan` file, one line per call.
             fs.writeFileSync(
                 path.join(dir, "apt-get"),
