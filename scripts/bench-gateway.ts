@@ -3,9 +3,11 @@
  * responder inside nginx — through (a) plain nginx proxy_pass and (b) the rendered gateway with its full
  * pipeline (parse, policy, limiter, health checks, metrics; stack defaults) and limits too high to trigger.
  * Prints requests/s for each, the ratio b/a, the p50/p99 latency the gateway adds and the CPU time the proxy's
- * workers spent per request (user and system, from /proc), twice: with one worker
+ * workers spent per request (user and system, from /proc). Beside them, (c): the plain proxy with the lua module
+ * loaded and empty access and log phases — the price of running any Lua per request, which no gateway built on
+ * lua-nginx-module (OpenResty's included) can go below, so the figures show how much is ours. Twice: with one worker
  * each (the proxy is the bottleneck) and with the stack's default worker count (every process shares the
- * cores). The two alternate (a, b, a, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst
+ * cores). They alternate (a, c, b, a, c, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst
  * of noise on a small shared machine hits both sides alike. Last, user-space instructions per request under
  * callgrind: the figure that does not move between runs (BENCH_INSTRUCTIONS=0 skips it; BENCH_THROUGHPUT=0 runs
  * only it; BENCH_PROFILE_DIR=<dir> keeps both profiles there for callgrind_annotate).
@@ -17,7 +19,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { gatewaySection } from "../components/config";
-import { releaseFiles } from "../components/gateway";
+import { NGINX_SOURCES, releaseFiles } from "../components/gateway";
 import { writeTree } from "../tests/helpers/gateway";
 import { parseSection } from "../components/schema";
 
@@ -48,9 +50,14 @@ function prefixDir(name: string): string {
     return dir;
 }
 
-/** nginx.conf for (a) the plain proxy, or for the static upstream (its own process, shared by a and b). */
-function plainConf(prefix: string, listen: number, upstream: number | null, staticPort: number, workers: number): string {
-    return `worker_processes ${workers};
+/**
+ * nginx.conf for (a) the plain proxy — or (c) with `emptyLua`, the same proxy running empty Lua access and log
+ * phases — or for the static upstream (its own process, shared by all).
+ */
+function plainConf(prefix: string, listen: number, upstream: number | null, staticPort: number, workers: number, emptyLua = false): string {
+    const modules = emptyLua ? NGINX_SOURCES.debian.loadModules.map((m) => `load_module ${m};\n`).join("") : "";
+    const phases = emptyLua ? "\n            access_by_lua_block { }\n            log_by_lua_block { }" : "";
+    return `${modules}worker_processes ${workers};
 pid ${prefix}/run/nginx.pid;
 error_log ${prefix}/logs/error.log warn;
 events { worker_connections 4096; }
@@ -78,7 +85,7 @@ ${
         location / {
             proxy_pass http://rpc;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection "";${phases}
         }
     }`
 }
@@ -147,13 +154,16 @@ function median(rs: Result[]): Result {
     };
 }
 
+/** The proxies compared: (a), (b) and (c). */
+type Side = "plain" | "gateway" | "lua";
+const SIDES: Side[] = ["plain", "lua", "gateway"];
+
 interface Setup {
-    plainUrl: string;
-    gwUrl: string;
+    urls: Record<Side, string>;
     script: string;
-    prefixes: { plain: string; gateway: string };
-    /** The nginx masters of (a) and (b), whose workers' CPU time is read around each run. */
-    masters: { plain: number; gateway: number };
+    prefixes: Record<Side, string>;
+    /** Each proxy's nginx master, whose workers' CPU time is read around each run. */
+    masters: Record<Side, number>;
     stop: () => Promise<void>;
 }
 
@@ -187,22 +197,24 @@ function measured(url: string, script: string, master: number): Result & { userU
     return { ...r, userUs: (after.user - before.user) / r.requests, sysUs: (after.sys - before.sys) / r.requests };
 }
 
-/** Starts the static upstream, (a) and (b), each with `workers` nginx workers, and waits until both answer. */
+/** Starts the static upstream and the three proxies, each with `workers` nginx workers; waits until all answer. */
 async function setUp(workers: number): Promise<Setup> {
     const plainPrefix = prefixDir("plain");
+    const luaPrefix = prefixDir("lua");
     const staticPrefix = prefixDir("static");
     const gwPrefix = prefixDir("gateway");
-    const [plainPort, staticPort, gwPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [plainPort, luaPort, staticPort, gwPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const procs: ChildProcess[] = [];
     const stop = async () => {
         for (const p of procs) p.kill("SIGQUIT");
         await new Promise((r) => setTimeout(r, 300));
-        for (const d of [plainPrefix, staticPrefix, gwPrefix]) fs.rmSync(d, { recursive: true, force: true });
+        for (const d of [plainPrefix, luaPrefix, staticPrefix, gwPrefix]) fs.rmSync(d, { recursive: true, force: true });
     };
     try {
-        // The upstream runs in its own nginx, so (a) and (b) both cross a process boundary to reach it.
+        // The upstream runs in its own nginx, so every proxy crosses a process boundary to reach it.
         procs.push(start(staticPrefix, plainConf(staticPrefix, 0, null, staticPort, workers)));
         procs.push(start(plainPrefix, plainConf(plainPrefix, plainPort, staticPort, staticPort, workers)));
+        procs.push(start(luaPrefix, plainConf(luaPrefix, luaPort, staticPort, staticPort, workers, true)));
         const releaseDir = path.join(gwPrefix, "release");
         const keysFile = path.join(gwPrefix, "keys.json");
         fs.writeFileSync(keysFile, "{}");
@@ -225,13 +237,17 @@ async function setUp(workers: number): Promise<Setup> {
         });
         writeTree(releaseDir, files);
         procs.push(start(gwPrefix, files["nginx.conf"]));
-        const plainUrl = `http://127.0.0.1:${plainPort}/`;
-        const gwUrl = `http://127.0.0.1:${gwPort}/`;
-        await waitUp(plainUrl);
-        await waitUp(gwUrl);
+        const urls = { plain: `http://127.0.0.1:${plainPort}/`, lua: `http://127.0.0.1:${luaPort}/`, gateway: `http://127.0.0.1:${gwPort}/` };
+        for (const side of SIDES) await waitUp(urls[side]);
         const script = path.join(gwPrefix, "post.lua");
         fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-        return { plainUrl, gwUrl, script, prefixes: { plain: plainPrefix, gateway: gwPrefix }, masters: { plain: procs[1].pid!, gateway: procs[2].pid! }, stop };
+        return {
+            urls,
+            script,
+            prefixes: { plain: plainPrefix, lua: luaPrefix, gateway: gwPrefix },
+            masters: { plain: procs[1].pid!, lua: procs[2].pid!, gateway: procs[3].pid! },
+            stop,
+        };
     } catch (e) {
         await stop();
         throw e;
@@ -240,36 +256,41 @@ async function setUp(workers: number): Promise<Setup> {
 
 const fmt = (x: Result) => `${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms   non-2xx ${x.non2xx}`;
 
-/** One configuration: warm both, then ROUNDS alternating wrk runs; prints medians, the ratio and added latency. */
+const LABELS: Record<Side, string> = {
+    plain: "(a) plain proxy_pass ",
+    gateway: "(b) ethnode gateway  ",
+    lua: "(c) empty Lua phases ",
+};
+
+/** One configuration: warm all, then ROUNDS alternating wrk runs; prints medians, the ratios and added latency. */
 async function throughput(workers: number, title: string): Promise<void> {
     const s = await setUp(workers);
     try {
-        // Warm both (LuaJIT traces, keepalive pools), then measure side by side.
-        wrk(s.plainUrl, s.script, { connections: 8, seconds: 2 });
-        wrk(s.gwUrl, s.script, { connections: 8, seconds: 2 });
-        const as: ReturnType<typeof measured>[] = [];
-        const bs: ReturnType<typeof measured>[] = [];
+        // Warm every proxy (LuaJIT traces, keepalive pools), then measure side by side.
+        for (const side of SIDES) wrk(s.urls[side], s.script, { connections: 8, seconds: 2 });
+        const runs: Record<Side, ReturnType<typeof measured>[]> = { plain: [], lua: [], gateway: [] };
         for (let i = 0; i < ROUNDS; i++) {
-            as.push(measured(s.plainUrl, s.script, s.masters.plain));
-            bs.push(measured(s.gwUrl, s.script, s.masters.gateway));
+            for (const side of SIDES) runs[side].push(measured(s.urls[side], s.script, s.masters[side]));
         }
-        const a = median(as);
-        const b = median(bs);
-        const cpu = (rs: typeof as) => {
-            const user = mid(rs.map((r) => r.userUs));
-            const sys = mid(rs.map((r) => r.sysUs));
-            return { user, sys, line: `user ${user.toFixed(1)} µs + system ${sys.toFixed(1)} µs = ${(user + sys).toFixed(1)} µs` };
-        };
-        const [ca, cb] = [cpu(as), cpu(bs)];
-        console.log(`\n${title}: ${workers} nginx worker(s) each`);
-        console.log(`(a) plain proxy_pass  ${fmt(a)}`);
-        console.log(`(b) ethnode gateway   ${fmt(b)}`);
-        console.log(`ratio b/a             ${(b.rps / a.rps).toFixed(3)}   (target >= 0.85)`);
-        console.log(`added latency         p50 ${(b.p50 - a.p50).toFixed(3)} ms   p99 ${(b.p99 - a.p99).toFixed(3)} ms   (target p99 <= 1 ms)`);
-        // The proxy's own CPU per request (its workers, from /proc): what the gateway costs, apart from how the
+        const m = { plain: median(runs.plain), lua: median(runs.lua), gateway: median(runs.gateway) };
+        // The proxy's own CPU per request (its workers, from /proc): what each costs, apart from how the
         // scheduler shared the cores with wrk and the upstream in that run.
-        console.log(`CPU per request  (a)  ${ca.line}`);
-        console.log(`                 (b)  ${cb.line}   (b/a ${((cb.user + cb.sys) / (ca.user + ca.sys)).toFixed(2)})`);
+        const cpu = (side: Side) => {
+            const user = mid(runs[side].map((r) => r.userUs));
+            const sys = mid(runs[side].map((r) => r.sysUs));
+            return { user, sys, total: user + sys };
+        };
+        const c = { plain: cpu("plain"), lua: cpu("lua"), gateway: cpu("gateway") };
+        const [a, b] = [m.plain, m.gateway];
+        console.log(`\n${title}: ${workers} nginx worker(s) each`);
+        for (const side of ["plain", "gateway", "lua"] as Side[]) console.log(`${LABELS[side]} ${fmt(m[side])}`);
+        console.log(`ratio b/a             ${(b.rps / a.rps).toFixed(3)}   (target >= 0.85; c/a ${(m.lua.rps / a.rps).toFixed(3)}: the lua module alone)`);
+        console.log(`added latency         p50 ${(b.p50 - a.p50).toFixed(3)} ms   p99 ${(b.p99 - a.p99).toFixed(3)} ms   (target p99 <= 1 ms)`);
+        for (const side of ["plain", "gateway", "lua"] as Side[]) {
+            const x = c[side];
+            const rel = side === "plain" ? "" : `   (/a ${(x.total / c.plain.total).toFixed(2)})`;
+            console.log(`CPU per request  ${LABELS[side].slice(0, 3)}  user ${x.user.toFixed(1)} µs + system ${x.sys.toFixed(1)} µs = ${x.total.toFixed(1)} µs${rel}`);
+        }
     } finally {
         await s.stop();
     }
@@ -278,7 +299,7 @@ async function throughput(workers: number, title: string): Promise<void> {
 /**
  * CPU instructions per request in user space, counted by callgrind in a single-process nginx after warm-up:
  * exact and repeatable where req/s on a shared machine is not (kernel work is not counted; it is the same
- * for both). Skipped when valgrind is not installed.
+ * for all). Skipped when valgrind is not installed.
  */
 async function instructions(): Promise<void> {
     if (spawnSync("valgrind", ["--version"]).status !== 0) {
@@ -287,8 +308,9 @@ async function instructions(): Promise<void> {
     }
     const s = await setUp(1);
     try {
-        const count = async (which: "plain" | "gateway", url: string): Promise<number> => {
+        const count = async (which: Side): Promise<number> => {
             const prefix = s.prefixes[which];
+            const url = s.urls[which];
             // The running copy stops; the same config runs again as one process under callgrind.
             execFileSync("nginx", ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-s", "quit"], { stdio: "ignore" });
             await new Promise((r) => setTimeout(r, 500));
@@ -316,11 +338,12 @@ async function instructions(): Promise<void> {
                 cg.kill("SIGKILL");
             }
         };
-        const a = await count("plain", s.plainUrl);
-        const b = await count("gateway", s.gwUrl);
+        const n = { plain: await count("plain"), lua: await count("lua"), gateway: await count("gateway") };
         console.log("\ninstructions per request in user space (callgrind, one nginx process each, after warm-up)");
-        console.log(`(a) plain proxy_pass  ${a.toFixed(0).padStart(8)}`);
-        console.log(`(b) ethnode gateway   ${b.toFixed(0).padStart(8)}   (${(b / a).toFixed(2)}x)`);
+        for (const side of ["plain", "gateway", "lua"] as Side[]) {
+            const rel = side === "plain" ? "" : `   (${(n[side] / n.plain).toFixed(2)}x)`;
+            console.log(`${LABELS[side]} ${n[side].toFixed(0).padStart(8)}${rel}`);
+        }
     } finally {
         await s.stop();
     }
