@@ -157,6 +157,8 @@ function median(rs: Result[]): Result {
 /** The proxies compared: (a), (b) and (c). */
 type Side = "plain" | "gateway" | "lua";
 const SIDES: Side[] = ["plain", "lua", "gateway"];
+/** The order the results are printed in: the two the target compares, then the floor. */
+const SHOWN: Side[] = ["plain", "gateway", "lua"];
 
 interface Setup {
     urls: Record<Side, string>;
@@ -283,10 +285,10 @@ async function throughput(workers: number, title: string): Promise<void> {
         const c = { plain: cpu("plain"), lua: cpu("lua"), gateway: cpu("gateway") };
         const [a, b] = [m.plain, m.gateway];
         console.log(`\n${title}: ${workers} nginx worker(s) each`);
-        for (const side of ["plain", "gateway", "lua"] as Side[]) console.log(`${LABELS[side]} ${fmt(m[side])}`);
+        for (const side of SHOWN) console.log(`${LABELS[side]} ${fmt(m[side])}`);
         console.log(`ratio b/a             ${(b.rps / a.rps).toFixed(3)}   (target >= 0.85; c/a ${(m.lua.rps / a.rps).toFixed(3)}: the lua module alone)`);
         console.log(`added latency         p50 ${(b.p50 - a.p50).toFixed(3)} ms   p99 ${(b.p99 - a.p99).toFixed(3)} ms   (target p99 <= 1 ms)`);
-        for (const side of ["plain", "gateway", "lua"] as Side[]) {
+        for (const side of SHOWN) {
             const x = c[side];
             const rel = side === "plain" ? "" : `   (/a ${(x.total / c.plain.total).toFixed(2)})`;
             console.log(`CPU per request  ${LABELS[side].slice(0, 3)}  user ${x.user.toFixed(1)} µs + system ${x.sys.toFixed(1)} µs = ${x.total.toFixed(1)} µs${rel}`);
@@ -340,7 +342,7 @@ async function instructions(): Promise<void> {
         };
         const n = { plain: await count("plain"), lua: await count("lua"), gateway: await count("gateway") };
         console.log("\ninstructions per request in user space (callgrind, one nginx process each, after warm-up)");
-        for (const side of ["plain", "gateway", "lua"] as Side[]) {
+        for (const side of SHOWN) {
             const rel = side === "plain" ? "" : `   (${(n[side] / n.plain).toFixed(2)}x)`;
             console.log(`${LABELS[side]} ${n[side].toFixed(0).padStart(8)}${rel}`);
         }

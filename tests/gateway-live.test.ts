@@ -18,6 +18,13 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
 
 const call = (method: string, id: unknown = 1, params: unknown[] = []) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
 
+/** The statuses of eth_chainId calls sent one after another, one per value of `header`. */
+async function statusesPer(url: string, header: string, values: string[]): Promise<number[]> {
+    const codes: number[] = [];
+    for (const v of values) codes.push((await post(url, call("eth_chainId"), { [header]: v })).status);
+    return codes;
+}
+
 let geth: Node;
 let anvil: Node;
 let backends: Backend[];
@@ -142,10 +149,8 @@ describe("JSON-RPC validation and policy", () => {
     });
 
     it("gives an API key its own limit, by header or by path", async () => {
-        const codes: number[] = [];
-        for (let i = 0; i < 3; i++) codes.push((await post(gw.url, call("eth_chainId"), { "x-api-key": KEY })).status);
-        codes.push((await post(`${gw.url}/${KEY}`, call("eth_chainId"))).status);
-        expect(codes).toEqual([200, 200, 200, 429]);
+        expect(await statusesPer(gw.url, "x-api-key", [KEY, KEY, KEY])).toEqual([200, 200, 200]);
+        expect((await post(`${gw.url}/${KEY}`, call("eth_chainId"))).status).toBe(429);
         // The IP's own bucket is untouched.
         expect((await post(gw.url, call("eth_chainId"))).status).toBe(200);
     });
@@ -329,11 +334,8 @@ describe("rate limiting across 2 workers", () => {
     it("with no API keys configured, ignores X-Api-Key (the address is limited) and refuses a key path", async () => {
         const gw = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2 } });
         try {
-            const codes = [];
-            for (const key of ["k1-0123456789abcdef", "k2-0123456789abcdef", "k3-0123456789abcdef"]) {
-                codes.push((await post(gw.url, call("eth_chainId"), { "x-api-key": key })).status);
-            }
-            expect(codes).toEqual([200, 200, 429]);
+            const keys = ["k1-0123456789abcdef", "k2-0123456789abcdef", "k3-0123456789abcdef"];
+            expect(await statusesPer(gw.url, "x-api-key", keys)).toEqual([200, 200, 429]);
             expect((await post(`${gw.url}/k1-0123456789abcdef`, call("eth_chainId"))).status).toBe(401);
             expect(luaErrors(gw.errorLog())).toEqual([]);
         } finally {
@@ -344,21 +346,15 @@ describe("rate limiting across 2 workers", () => {
     it("ignores X-Forwarded-For from an untrusted peer, honours it from a trusted proxy", async () => {
         const untrusted = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2 } });
         try {
-            const codes = [];
-            for (const ip of ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) {
-                codes.push((await post(untrusted.url, call("eth_chainId"), { "x-forwarded-for": ip })).status);
-            }
-            expect(codes).toEqual([200, 200, 429]);
+            const ips = ["203.0.113.1", "203.0.113.2", "203.0.113.3"];
+            expect(await statusesPer(untrusted.url, "x-forwarded-for", ips)).toEqual([200, 200, 429]);
         } finally {
             await untrusted.stop();
         }
         const trusted = await startGateway({ backends, config: { ipRate: 1, ipBurst: 2, trustedProxies: ["127.0.0.1/32"] } });
         try {
-            const codes = [];
-            for (const ip of ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1", "203.0.113.1"]) {
-                codes.push((await post(trusted.url, call("eth_chainId"), { "x-forwarded-for": ip })).status);
-            }
-            expect(codes).toEqual([200, 200, 200, 200, 429]);
+            const ips = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1", "203.0.113.1"];
+            expect(await statusesPer(trusted.url, "x-forwarded-for", ips)).toEqual([200, 200, 200, 200, 429]);
         } finally {
             await trusted.stop();
         }
