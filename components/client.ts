@@ -13,6 +13,9 @@ import { render, shq } from "./render";
 
 export type ClientName = "geth" | "lighthouse";
 
+/** How long the CLI's health gate waits for a restarted client before it restores the previous version. */
+export const CLIENT_HEALTH_TIMEOUT_SEC = 180;
+
 /** Where a client binary comes from and how it is verified. */
 export interface ClientBinary {
     version: string;
@@ -90,6 +93,15 @@ function uploadName(client: ClientName, b: ClientBinary): string {
     return b.source === "upload" ? `.ethnode-upload-${client}-${b.sha256.slice(0, 16)}` : "";
 }
 
+export function renderServiceScript(client: ClientName, b: ClientBinary, healthTimeoutSec: number): string {
+    return render("scripts/install-service.sh", {
+        unit: shq(client),
+        binary: shq(binaryPath(client)),
+        release: shq(`${client} ${b.version} (sha256 ${b.sha256})`),
+        healthTimeout: healthTimeoutSec,
+    });
+}
+
 export interface ClientDeployArgs {
     client: ClientName;
     connection: pulumi.Input<Connection>;
@@ -99,8 +111,6 @@ export interface ClientDeployArgs {
     unit: pulumi.Input<string>;
     /** How long the CLI's health gate waits after a restart before it restores the previous version. */
     healthTimeoutSec: number;
-    /** Values whose change must restart the service (the JWT's identity, for instance). */
-    restartTriggers?: pulumi.Input<string>[];
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -117,7 +127,6 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
                     connection: args.connection,
                     source: new pulumi.asset.FileAsset(b.binaryPath as string),
                     remotePath: uploadName(args.client, b),
-                    triggers: [b.sha256],
                 },
                 { parent, dependsOn: args.dependsOn },
             ),
@@ -133,7 +142,6 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
                 home: shq(home),
                 purge: shq(String(args.purgeOnDestroy)),
             }),
-            triggers: [b.version, b.sha256],
         },
         { parent, dependsOn: deps },
     );
@@ -150,10 +158,9 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
                     group: "root",
                 },
             ],
-            script: render("scripts/install-service.sh", { unit: shq(args.client), healthTimeout: args.healthTimeoutSec }),
+            // The release is part of the script, so a new binary behind the same unit text re-runs this step too.
+            script: renderServiceScript(args.client, b, args.healthTimeoutSec),
             deleteScript: render("scripts/remove-service.sh", { unit: shq(args.client) }),
-            // A new binary behind the same unit text must restart the service too.
-            triggers: [b.version, b.sha256, ...(args.restartTriggers ?? [])],
         },
         { parent, dependsOn: [install] },
     );

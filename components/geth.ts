@@ -4,11 +4,11 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
+import { CLIENT_HEALTH_TIMEOUT_SEC, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { GethConfig, Network } from "./config";
 import { JWT_GROUP, JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection, hostStep } from "./remote";
-import { render, sha256, shq } from "./render";
+import { render, shq } from "./render";
 
 /** The public RPC namespaces. `engine`, `admin`, `debug`, `personal`, `miner` never appear here. */
 export const GETH_HTTP_API = ["eth", "net", "web3"] as const;
@@ -107,11 +107,9 @@ export class Geth extends pulumi.ComponentResource {
             `${name}-jwt`,
             {
                 connection: args.connection,
-                files: [
-                    { path: JWT_PATH, content: args.jwtHex, mode: "0640", owner: "root", group: JWT_GROUP, secret: true },
-                ],
-                script: render("scripts/install-jwt.sh", { path: shq(JWT_PATH), jwtGroup: JWT_GROUP }),
-                deleteScript: render("scripts/remove-jwt.sh", { path: shq(JWT_PATH), purge: shq(String(args.purgeOnDestroy)) }),
+                files: [{ path: JWT_PATH, content: args.jwtHex, mode: "0640", owner: "root", group: JWT_GROUP }],
+                script: render("scripts/install-jwt.sh", { path: shq(JWT_PATH), jwtGroup: JWT_GROUP, healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC }),
+                deleteScript: render("scripts/remove-jwt.sh", { path: shq(JWT_PATH) }),
             },
             { parent: this, dependsOn: [args.hostReady] },
         );
@@ -124,8 +122,7 @@ export class Geth extends pulumi.ComponentResource {
             dataDir: args.dataDir,
             purgeOnDestroy: args.purgeOnDestroy,
             unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g }),
-            healthTimeoutSec: 180,
-            restartTriggers: [jwtIdentity(args.jwtHex)],
+            healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
             dependsOn: [args.hostReady, this.jwtFile],
         });
 
@@ -142,9 +139,4 @@ export class Geth extends pulumi.ComponentResource {
             metricsUrl: this.metricsUrl,
         });
     }
-}
-
-/** A secret fingerprint of the JWT: rotating the JWT restarts both clients, and state never holds the key. */
-export function jwtIdentity(jwtHex: pulumi.Input<string>): pulumi.Output<string> {
-    return pulumi.secret(pulumi.output(jwtHex).apply((hex) => sha256("ethnode-jwt", hex)));
 }

@@ -7,7 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayConfig, HostConfig } from "./config";
-import { Connection, hostStep } from "./remote";
+import { Connection, PRELUDE_DIR, bootstrapStep } from "./remote";
 import { render, shq } from "./render";
 
 /** Canonical's AWS account, owner of the official Ubuntu AMIs. */
@@ -92,7 +92,7 @@ export class Host extends pulumi.ComponentResource {
     }
 
     private prepare(name: string, volumeId: pulumi.Output<string>, args: HostArgs, dependsOn: pulumi.Resource[]) {
-        return hostStep(
+        return bootstrapStep(
             `${name}-prepare`,
             {
                 connection: this.connection,
@@ -100,7 +100,11 @@ export class Host extends pulumi.ComponentResource {
                 script: volumeId.apply((id) =>
                     render("scripts/prepare-host.sh", { dataDir: shq(args.host.dataDir), volumeId: shq(id) }),
                 ),
-                deleteScript: render("scripts/cleanup-host.sh", { purge: String(args.host.purgeOnDestroy) }),
+                deleteScript: render("scripts/cleanup-host.sh", {
+                    purge: shq(String(args.host.purgeOnDestroy)),
+                    dataDir: shq(args.host.dataDir),
+                    preludeDir: shq(PRELUDE_DIR),
+                }),
             },
             { parent: this, dependsOn },
         );

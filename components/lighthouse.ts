@@ -4,9 +4,8 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
+import { CLIENT_HEALTH_TIMEOUT_SEC, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { LighthouseConfig, Network } from "./config";
-import { jwtIdentity } from "./geth";
 import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection } from "./remote";
 
@@ -65,7 +64,6 @@ export interface LighthouseArgs {
     lighthouse: LighthouseConfig;
     /** Geth's engine API endpoint. */
     executionEndpoint: pulumi.Input<string>;
-    jwtHex: pulumi.Input<string>;
     /** Geth's steps: the JWT file and a running execution client. */
     after: pulumi.Resource[];
 }
@@ -94,8 +92,7 @@ export class Lighthouse extends pulumi.ComponentResource {
                 .apply((executionEndpoint) =>
                     renderLighthouseUnit({ network: args.network, dataDir: args.dataDir, lighthouse: l, executionEndpoint }),
                 ),
-            healthTimeoutSec: 180,
-            restartTriggers: [jwtIdentity(args.jwtHex)],
+            healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
             dependsOn: args.after,
         });
         this.beaconApiUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.beaconHttp}`);

@@ -157,8 +157,9 @@ export class Monitoring extends pulumi.ComponentResource {
     public readonly alertmanagerUrl: pulumi.Output<string>;
     public readonly grafanaUrl?: pulumi.Output<string>;
     public readonly grafanaAdminPassword?: pulumi.Output<string>;
-    /** The Alertmanager config step: the only resource a Slack-webhook edit touches. */
     public readonly alertmanagerConfig: command.remote.Command;
+    /** The Alertmanager secrets step: the only resource a Slack-webhook edit touches. */
+    public readonly alertmanagerSecrets: command.remote.Command;
     public readonly prometheusConfig: command.remote.Command;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -275,8 +276,20 @@ export class Monitoring extends pulumi.ComponentResource {
             mode: "0640",
             owner: "root",
             group: "prometheus",
-            secret: true,
         });
+        // The secrets in a step of their own: a webhook edit touches only this, and a config edit previews in clear.
+        this.alertmanagerSecrets = hostStep(
+            `${name}-alertmanager-secrets`,
+            {
+                connection: args.connection,
+                files: [
+                    secretFile("slack_webhook", args.slackWebhookUrl),
+                    ...(args.smtpPassword ? [secretFile("smtp_password", args.smtpPassword)] : []),
+                ],
+                script: activateRelease({ root: ALERTMANAGER_ROOT, unit: "prometheus-alertmanager", release: "", check: "true" }),
+            },
+            { parent: this, dependsOn: [install] },
+        );
         this.alertmanagerConfig = hostStep(
             `${name}-alertmanager-config`,
             {
@@ -288,11 +301,8 @@ export class Monitoring extends pulumi.ComponentResource {
                         mode: "0640",
                         owner: "root",
                         group: "prometheus",
-                        secret: Boolean(args.deadMansSwitchUrl),
                     },
                     { path: `${releaseDir(ALERTMANAGER_ROOT, amRelease)}/ethnode.tmpl`, content: amTemplate, mode: "0644", owner: "root", group: "root" },
-                    secretFile("slack_webhook", args.slackWebhookUrl),
-                    ...(args.smtpPassword ? [secretFile("smtp_password", args.smtpPassword)] : []),
                 ],
                 script: activateRelease({
                     root: ALERTMANAGER_ROOT,
@@ -301,7 +311,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     check: 'amtool check-config "${dir}/alertmanager.yml"',
                 }),
             },
-            { parent: this, dependsOn: [install] },
+            { parent: this, dependsOn: [install, this.alertmanagerSecrets] },
         );
 
         const bind = m.bindAddress === "0.0.0.0" ? "127.0.0.1" : m.bindAddress;
@@ -313,24 +323,30 @@ export class Monitoring extends pulumi.ComponentResource {
             this.grafanaAdminPassword = pulumi.secret(password.result);
             const passwordFile = `${GRAFANA_ROOT}/admin_password`;
             const files = renderGrafanaFiles(m, consensus, passwordFile);
+            const passwordStep = hostStep(
+                `${name}-grafana-password`,
+                {
+                    connection: args.connection,
+                    files: [{ path: passwordFile, content: this.grafanaAdminPassword, mode: "0640", owner: "root", group: "grafana" }],
+                    script: "if changed " + shq(passwordFile) + " && systemctl is-active --quiet grafana-server.service; then systemctl restart grafana-server.service; fi",
+                },
+                { parent: this, dependsOn: [install] },
+            );
             hostStep(
                 `${name}-grafana-config`,
                 {
                     connection: args.connection,
-                    files: [
-                        ...Object.entries(files).map(([rel, content]) => ({
-                            path: rel === "grafana.ini" ? "/etc/grafana/grafana.ini" : `${GRAFANA_ROOT}/${rel}`,
-                            content,
-                            mode: "0640",
-                            owner: "root",
-                            group: "grafana",
-                        })),
-                        { path: passwordFile, content: this.grafanaAdminPassword, mode: "0640", owner: "root", group: "grafana", secret: true },
-                    ],
+                    files: Object.entries(files).map(([rel, content]) => ({
+                        path: rel === "grafana.ini" ? "/etc/grafana/grafana.ini" : `${GRAFANA_ROOT}/${rel}`,
+                        content,
+                        mode: "0640",
+                        owner: "root",
+                        group: "grafana",
+                    })),
                     // Grafana reads its ini and provisioning at start only.
                     script: "systemctl enable grafana-server.service\nsystemctl restart grafana-server.service\necho grafana restarted",
                 },
-                { parent: this, dependsOn: [install] },
+                { parent: this, dependsOn: [install, passwordStep] },
             );
             this.grafanaUrl = pulumi.output(`http://${bind}:${m.grafanaPort}`);
         }

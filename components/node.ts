@@ -3,6 +3,7 @@
  * why nothing here is a global and every name derives from the node's own.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
 import { EthnodeConfig } from "./config";
 import { Geth } from "./geth";
 import { Host } from "./host";
@@ -58,7 +59,7 @@ export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: stri
         gatewayHealth: `http://${LOOPBACK}:${cfg.gateway.metricsPort}/health`,
         clients: cfg.network === "dev" ? "geth" : "geth lighthouse",
         keepVersions: 3,
-        healthTimeout: 180,
+        healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC,
         volumeId,
     });
 }

@@ -1,13 +1,23 @@
 /**
  * The one way ethnode touches a host: a `remote.Command` that runs a rendered bash step as root and receives
  * its files on stdin. Secrets therefore travel only on stdin (encrypted in state, never on a command line or
- * in `ps`), and a step re-runs exactly when its script or any file it installs changes.
+ * in `ps`).
+ *
+ * Lifecycle, the rule every step follows (docs/architecture.md, "Step lifecycle"): a step never sets
+ * `triggers`. Its command and its files are its inputs, so any change to them is an in-place *update* that
+ * re-runs the (idempotent) step; nothing a config edit touches can cause a replacement, and so an old step's
+ * delete never runs after a new step's create. A delete script runs only when the step leaves the stack, and
+ * a step that has one is replaced delete-first should anyone force a replacement.
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { readAsset, render, sha256, shq } from "./render";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
+
+/** Where the host keeps the shared shell functions every step sources (installed by the host's prepare step). */
+export const PRELUDE_DIR = "/usr/local/lib/ethnode";
+export const PRELUDE_PATH = `${PRELUDE_DIR}/prelude.sh`;
 
 export interface HostFile {
     path: string;
@@ -16,35 +26,69 @@ export interface HostFile {
     mode: string;
     owner: string;
     group: string;
-    /** Secret content is left out of the trigger hash; its (encrypted) stdin change still re-runs the step. */
-    secret?: boolean;
 }
 
 export interface HostStepArgs {
     connection: pulumi.Input<Connection>;
     /** Bash body; runs after the prelude with the files already unpacked. */
     script: pulumi.Input<string>;
-    /** Files to install; may be an Output when their paths depend on other resources' outputs. */
+    /**
+     * Files to install; may be an Output when their paths depend on other resources' outputs. A secret file
+     * makes the whole stdin secret (and its preview `[secret]`): keep secrets in a step of their own.
+     */
     files?: HostFile[] | pulumi.Output<HostFile[]>;
-    /** Bash body run on `pulumi destroy`. */
+    /** Bash body run when the step leaves the stack (destroy, or its node removed); never on an update. */
     deleteScript?: string;
-    /** Extra values whose change must re-run the step. */
-    triggers?: pulumi.Input<string>[];
 }
 
 /** Wraps a step body into the command line that runs it as root: the body is data, never interpolated. */
 export function asRoot(step: string, body: string, withFiles: boolean): string {
-    const script = [readAsset("scripts/prelude.sh"), `ETHNODE_STEP=${shq(step)}`, withFiles ? "unpack_files" : "", body]
-        .filter(Boolean)
-        .join("\n");
+    const script = [
+        `source ${PRELUDE_PATH} || { echo "ethnode: ${PRELUDE_PATH} is missing: the host's prepare step has not run" >&2; exit 1; }`,
+        stepBody(step, body, withFiles),
+    ].join("\n");
     return `sudo -n bash -c ${shq(script)}`;
 }
 
-/** Serializes files into the stdin bundle `unpack_files` reads. */
+/** A delete command: a host whose ethnode files are already gone has nothing left to remove. */
+export function asRootDelete(step: string, body: string): string {
+    const script = [
+        `if [[ ! -r ${PRELUDE_PATH} ]]; then echo "ethnode: ${PRELUDE_PATH} is gone: nothing of ethnode left to remove"; exit 0; fi`,
+        `source ${PRELUDE_PATH}`,
+        stepBody(step, body, false),
+    ].join("\n");
+    return `sudo -n bash -c ${shq(script)}`;
+}
+
+/** The host's preparation: receives the prelude itself on stdin, installs it, then runs `body` with it. */
+export function asRootBootstrap(step: string, body: string): string {
+    const script = [
+        "set -Eeuo pipefail",
+        `install -d -m 0755 ${PRELUDE_DIR}`,
+        `cat >${PRELUDE_PATH}.new`,
+        `chmod 0644 ${PRELUDE_PATH}.new`,
+        `mv -f ${PRELUDE_PATH}.new ${PRELUDE_PATH}`,
+        `source ${PRELUDE_PATH}`,
+        stepBody(step, body, false),
+    ].join("\n");
+    return `sudo -n bash -c ${shq(script)}`;
+}
+
+function stepBody(step: string, body: string, withFiles: boolean): string {
+    return [`ETHNODE_STEP=${shq(step)}`, withFiles ? "unpack_files" : "", body].filter(Boolean).join("\n");
+}
+
+/** The script a step's bash runs, prelude included (what shellcheck and the tests read). */
+export function effectiveScript(step: string, body: string, withFiles: boolean): string {
+    return [readAsset("scripts/prelude.sh").trimEnd(), stepBody(step, body, withFiles)].join("\n");
+}
+
+/**
+ * Serializes files into the stdin bundle `unpack_files` reads: a header line "file <mode> <owner> <group>
+ * <bytes> <path>", then the content verbatim and a newline. Plain text, so a preview shows the changed lines.
+ */
 export function bundle(files: { path: string; content: string; mode: string; owner: string; group: string }[]): string {
-    return files
-        .map((f) => `file ${f.mode} ${f.owner} ${f.group} ${f.path}\n${Buffer.from(f.content, "utf8").toString("base64")}\n`)
-        .join("");
+    return files.map((f) => `file ${f.mode} ${f.owner} ${f.group} ${Buffer.byteLength(f.content, "utf8")} ${f.path}\n${f.content}\n`).join("");
 }
 
 function checkFile(f: HostFile): void {
@@ -55,39 +99,49 @@ function checkFile(f: HostFile): void {
 
 export function hostStep(name: string, args: HostStepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const withFiles = args.files !== undefined && !(Array.isArray(args.files) && args.files.length === 0);
-    const create = pulumi.output(args.script).apply((body) => asRoot(name, body, withFiles));
     let stdin: pulumi.Output<string> | undefined;
-    let publicContent: pulumi.Output<string>;
-    if (args.files === undefined || Array.isArray(args.files)) {
-        const files = args.files ?? [];
+    if (withFiles && Array.isArray(args.files)) {
+        const files = args.files;
         files.forEach(checkFile);
-        publicContent = pulumi
-            .all([create, ...files.filter((f) => !f.secret).map((f) => pulumi.output(f.content))])
-            .apply((parts) => sha256(...parts));
-        stdin = withFiles
-            ? pulumi.all(files.map((f) => pulumi.output(f.content))).apply((contents) => bundle(files.map((f, i) => ({ ...f, content: contents[i] }))))
-            : undefined;
-    } else {
-        // Paths known only once other resources exist: everything in one Output (secret if any file is).
-        const files = args.files as pulumi.Output<(HostFile & { content: string })[]>;
-        publicContent = pulumi.all([create, files]).apply(([c, fs]) => {
+        stdin = pulumi.all(files.map((f) => pulumi.output(f.content))).apply((contents) => bundle(files.map((f, i) => ({ ...f, content: contents[i] }))));
+    } else if (withFiles) {
+        // Paths known only once other resources exist: everything in one Output.
+        stdin = (args.files as pulumi.Output<(HostFile & { content: string })[]>).apply((fs) => {
             fs.forEach(checkFile);
-            return sha256(c, ...fs.filter((f) => !f.secret).map((f) => f.content));
+            return bundle(fs);
         });
-        stdin = files.apply((fs) => bundle(fs));
     }
+    return stepCommand(name, { connection: args.connection, create: pulumi.output(args.script).apply((body) => asRoot(name, body, withFiles)), stdin, deleteScript: args.deleteScript }, opts);
+}
+
+/** The host's first step: installs the prelude (sent on stdin, so a preview shows its changed lines). */
+export function bootstrapStep(
+    name: string,
+    args: { connection: pulumi.Input<Connection>; script: pulumi.Input<string>; deleteScript: string },
+    opts: pulumi.CustomResourceOptions,
+): command.remote.Command {
+    const create = pulumi.output(args.script).apply((body) => asRootBootstrap(name, body));
+    return stepCommand(name, { connection: args.connection, create, stdin: pulumi.output(readAsset("scripts/prelude.sh")), deleteScript: args.deleteScript }, opts);
+}
+
+function stepCommand(
+    name: string,
+    a: { connection: pulumi.Input<Connection>; create: pulumi.Output<string>; stdin?: pulumi.Output<string>; deleteScript?: string },
+    opts: pulumi.CustomResourceOptions,
+): command.remote.Command {
     return new command.remote.Command(
         name,
         {
-            connection: args.connection,
-            create,
-            delete: args.deleteScript ? asRoot(`${name}-delete`, args.deleteScript, false) : undefined,
-            stdin,
-            triggers: [publicContent, ...(args.triggers ?? [])],
+            connection: a.connection,
+            create: a.create,
+            delete: a.deleteScript ? asRootDelete(`${name}-delete`, a.deleteScript) : undefined,
+            stdin: a.stdin,
             // No previous stdout in the environment: it is useless to us and sshd would reject it anyway.
             addPreviousOutputInEnv: false,
         },
-        opts,
+        // A forced replacement (`pulumi up --replace`) of a step with a delete script must not end with the old
+        // step's delete undoing what the new one just installed: delete first, then create.
+        a.deleteScript ? pulumi.mergeOptions(opts, { deleteBeforeReplace: true }) : opts,
     );
 }
 

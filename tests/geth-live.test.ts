@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { renderGethUnit } from "../components/geth";
 import { bundle } from "../components/remote";
+import { ASSETS_DIR } from "../components/render";
 import { runnableGeth } from "./helpers/rendered";
 import { Proc, execStartArgs, freePort, gethBinary, rpc, startProc, tmpDir, waitFor } from "./helpers/proc";
 
@@ -31,8 +32,8 @@ type GethPorts = { gethHttp: number; gethWs: number; gethAuthRpc: number; gethMe
 async function gethFixture(dir: string, network: "dev" | "mainnet", secret: string) {
     const ports: GethPorts = { gethHttp: await freePort(), gethWs: await freePort(), gethAuthRpc: await freePort(), gethMetrics: await freePort(), gethP2p: await freePort() };
     const jwtPath = path.join(dir, "jwt.hex");
-    const [, line] = bundle([{ path: jwtPath, content: secret, mode: "0640", owner: "root", group: "root" }]).split("\n");
-    fs.writeFileSync(jwtPath, Buffer.from(line, "base64"), { mode: 0o640 });
+    const input = bundle([{ path: jwtPath, content: secret, mode: "0640", owner: "root", group: "root" }]);
+    execFileSync("bash", ["-c", `source ${path.join(ASSETS_DIR, "scripts", "prelude.sh")}; unpack_files`], { input });
     const unit = renderGethUnit({ network, dataDir: dir, geth: runnableGeth(network), jwtPath, ports });
     return { ports, jwtPath, unit };
 }

@@ -30,13 +30,19 @@ function isSecretValue(v: any): boolean {
     return typeof v === "object" && v !== null && v[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
 }
 
+/** Reads a stdin bundle as `unpack_files` does: a header line with the byte count, the bytes, a newline. */
 function decodeBundle(stdin: any): Record<string, string> {
-    const text: string = isSecretValue(stdin) ? stdin.value : stdin;
+    const buf = Buffer.from(isSecretValue(stdin) ? stdin.value : stdin, "utf8");
     const files: Record<string, string> = {};
-    const lines = text.trimEnd().split("\n");
-    for (let i = 0; i < lines.length; i += 2) {
-        const path = lines[i].split(" ")[4];
-        files[path] = Buffer.from(lines[i + 1], "base64").toString("utf8");
+    let at = 0;
+    while (at < buf.length) {
+        const eol = buf.indexOf("\n", at);
+        const [tag, , , , size, path] = buf.subarray(at, eol).toString().split(" ");
+        expect(tag).toBe("file");
+        files[path] = buf.subarray(eol + 1, eol + 1 + Number(size)).toString("utf8");
+        at = eol + 1 + Number(size);
+        expect(buf[at]).toBe(0x0a);
+        at += 1;
     }
     return files;
 }
@@ -79,7 +85,9 @@ describe("dev stack (sepolia on AWS)", () => {
                 `${COMMAND} monitoring-install`,
                 `${COMMAND} monitoring-prometheus-config`,
                 `${COMMAND} monitoring-alertmanager-config`,
+                `${COMMAND} monitoring-alertmanager-secrets`,
                 `${COMMAND} monitoring-grafana-config`,
+                `${COMMAND} monitoring-grafana-password`,
                 "random:index/randomPassword:RandomPassword monitoring-grafana-admin",
             ].sort(),
         );
@@ -149,7 +157,7 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(isSecretValue(jwt.stdin)).toBe(true);
         const files = decodeBundle(jwt.stdin);
         expect(files["/etc/ethnode/jwt.hex"]).toBe(MOCK.jwtHex);
-        expect(jwt.stdin.value).toMatch(/^file 0640 root ethnode-jwt \/etc\/ethnode\/jwt\.hex\n/);
+        expect(jwt.stdin.value).toBe(`file 0640 root ethnode-jwt 64 /etc/ethnode/jwt.hex\n${MOCK.jwtHex}\n`);
         // Units are not secret: they stay readable in previews.
         expect(isSecretValue(run.byName("node-0-geth-service").inputs.stdin)).toBe(false);
     });
@@ -163,7 +171,7 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(geth).not.toMatch(/--http\.api=[^\s]*(engine|admin|debug|personal|miner)/);
     });
 
-    it("never puts a secret on a command line, in triggers, or in any output", () => {
+    it("never puts a secret on a command line or in any output", () => {
         const secrets = [
             MOCK.jwtHex,
             TEST_SSH_KEY.split("\n")[1],
@@ -193,9 +201,11 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(conf).toContain("'127.0.0.1:9100'");
         expect(conf).toContain("'127.0.0.1:9145'");
         expect(conf).not.toMatch(/:8545|:5052/);
-        const am = run.byName("monitoring-alertmanager-config").inputs;
-        expect(isSecretValue(am.stdin)).toBe(true);
-        expect(decodeBundle(am.stdin)["/etc/ethnode/alertmanager/secrets/slack_webhook"]).toBe(TEST_SLACK_WEBHOOK);
+        const secrets = run.byName("monitoring-alertmanager-secrets").inputs;
+        expect(isSecretValue(secrets.stdin)).toBe(true);
+        expect(decodeBundle(secrets.stdin)).toEqual({ "/etc/ethnode/alertmanager/secrets/slack_webhook": TEST_SLACK_WEBHOOK });
+        // The config itself holds no secret, so its preview shows what changed.
+        expect(isSecretValue(run.byName("monitoring-alertmanager-config").inputs.stdin)).toBe(false);
         expect(run.value.grafanaUrl).toBe("http://127.0.0.1:3000");
     });
 
@@ -208,7 +218,7 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(lh).toContain("https://github.com/sigp/lighthouse/releases/download/v8.2.2/lighthouse-v8.2.2-x86_64-unknown-linux-gnu.tar.gz");
     });
 
-    it("keeps the JWT, its stdin, the SSH connection and JWT-derived triggers secret as Outputs", async () => {
+    it("keeps the JWT, its stdin and the SSH connection secret as Outputs", async () => {
         const { config, secretKeys } = withSecrets(stackConfig("dev"));
         const r = await withMocks("dev", config, secretKeys, async (pulumi) => {
             const { buildNode } = require("../components/node");
@@ -218,10 +228,36 @@ describe("dev stack (sepolia on AWS)", () => {
                 jwtSecret: await pulumi.isSecret(node.jwt.hex),
                 stdinSecret: await pulumi.isSecret(node.geth.jwtFile.stdin),
                 connectionSecret: await pulumi.isSecret(node.host.connection),
-                triggersSecret: await pulumi.isSecret(node.lighthouse.service.triggers),
             };
         });
-        expect(r.value).toEqual({ jwtSecret: true, stdinSecret: true, connectionSecret: true, triggersSecret: true });
+        expect(r.value).toEqual({ jwtSecret: true, stdinSecret: true, connectionSecret: true });
+    });
+});
+
+describe("step lifecycle (docs/architecture.md): an edit updates in place, a delete runs only on removal", () => {
+    it.each(["dev", "prod"])("%s: no step can be replaced by an input change, and every step runs on the host's prelude", async (stack) => {
+        const run = await runIndex(stack);
+        const steps = run.resources.filter((r) => r.type.startsWith("command:remote:"));
+        expect(steps.length).toBeGreaterThan(10);
+        for (const s of steps) {
+            // `triggers` is the provider's only replace-on-change input: a changed one replaces the step
+            // create-first, and the old step's delete would then undo the new one's work.
+            expect({ step: s.name, triggers: s.inputs.triggers }).toEqual({ step: s.name, triggers: undefined });
+        }
+        for (const s of run.ofType(COMMAND)) {
+            const create = s.inputs.create as string;
+            if (s.name.endsWith("-host-prepare")) {
+                // The first step brings the prelude itself, on stdin, so its preview shows the changed lines.
+                expect(create).toContain("cat >/usr/local/lib/ethnode/prelude.sh.new");
+                expect(s.inputs.stdin).toContain("unpack_files() {");
+            } else {
+                expect(create).toMatch(/^sudo -n bash -c 'source \/usr\/local\/lib\/ethnode\/prelude\.sh \|\|/);
+                expect(create).not.toContain("unpack_files() {");
+            }
+            if (s.inputs.delete !== undefined) {
+                expect(s.inputs.delete).toMatch(/^sudo -n bash -c 'if \[\[ ! -r \/usr\/local\/lib\/ethnode\/prelude\.sh \]\]; then .* exit 0; fi\nsource /);
+            }
+        }
     });
 });
 
@@ -333,10 +369,10 @@ describe("config edits change only what they must", () => {
         expect(plainSurface(after.byName("gateway-config"))).not.toContain("abcdefghijklmnop0123");
     });
 
-    it("a Slack webhook edit re-runs the Alertmanager config step only", async () => {
+    it("a Slack webhook edit re-runs the Alertmanager secrets step only", async () => {
         const before = await runIndex("dev");
         const after = await runIndex("dev", { "ethnode:slackWebhookUrl": "https://hooks.slack.com/services/T000/B000/rotated" });
-        expect(changed(before.resources, after.resources)).toEqual(["monitoring-alertmanager-config"]);
+        expect(changed(before.resources, after.resources)).toEqual(["monitoring-alertmanager-secrets"]);
     });
 
     it("an alert threshold edit re-runs the Prometheus config step only", async () => {

@@ -4,22 +4,28 @@ set -Eeuo pipefail
 trap 'echo "ethnode[${ETHNODE_STEP:-step}]: failed at line ${LINENO}: ${BASH_COMMAND}" >&2' ERR
 umask 022
 
-# Files arrive on stdin, each as a header line "file <mode> <owner> <group> <path>" followed by one line of
-# base64. Each lands through a 0600 temp file and an atomic rename, so a reader never sees half a file and a
-# secret is never readable by others, not even for an instant. Paths whose content changed are listed in
-# ETHNODE_CHANGED, so a step can restart only what really changed.
+# Files arrive on stdin, each as a header line "file <mode> <owner> <group> <bytes> <path>" followed by its
+# content verbatim and a newline. Each lands through a 0600 temp file and an atomic rename, so a reader never
+# sees half a file and a secret is never readable by others, not even for an instant. Paths whose content
+# changed are listed in ETHNODE_CHANGED, so a step can restart only what really changed.
 ETHNODE_CHANGED=()
 unpack_files() {
-  local tag mode owner group path data tmp
-  while read -r tag mode owner group path; do
-    if [[ "$tag" != "file" ]]; then
+  # Byte counts, not characters: read -N counts in the current locale.
+  local LC_ALL=C tag mode owner group size path data tmp
+  while read -r tag mode owner group size path; do
+    if [[ "$tag" != "file" || ! "$size" =~ ^[0-9]+$ || -z "$path" ]]; then
       echo "ethnode: malformed file bundle on stdin" >&2
       return 1
     fi
-    IFS= read -r data
+    data=
+    if ((size > 0)) && ! IFS= read -r -d '' -N "$size" data || ((${#data} != size)); then
+      echo "ethnode: file bundle ends inside ${path}" >&2
+      return 1
+    fi
+    IFS= read -r _
     install -d -m 0755 "$(dirname "$path")"
     tmp=$(mktemp "${path}.XXXXXX")
-    printf '%s' "$data" | base64 -d >"$tmp"
+    printf '%s' "$data" >"$tmp"
     chown "$owner:$group" "$tmp"
     chmod "$mode" "$tmp"
     if ! cmp -s "$tmp" "$path"; then ETHNODE_CHANGED+=("$path"); fi

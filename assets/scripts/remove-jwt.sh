@@ -1,4 +1,3 @@
-# Removes the JWT only on purge: a kept node keeps its key.
-purge={{{purge}}}
-if [[ "$purge" == "true" ]]; then rm -f {{{path}}}; fi
-echo "jwt removed (purge=${purge})"
+# The JWT is a secret: it never outlives the node's stack on the host.
+rm -f {{{path}}}
+echo "jwt removed"

@@ -5,8 +5,8 @@
 import { parseConfig, Network, NETWORKS } from "../../components/config";
 import { renderGethUnit } from "../../components/geth";
 import { renderLighthouseUnit } from "../../components/lighthouse";
-import { renderInstallScript } from "../../components/client";
-import { activateRelease, asRoot } from "../../components/remote";
+import { renderInstallScript, renderServiceScript } from "../../components/client";
+import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/remote";
 import { render, shq } from "../../components/render";
 import { GATEWAY_ROOT, GATEWAY_USER, renderGatewayUnit } from "../../components/gateway";
 import { TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
@@ -65,27 +65,21 @@ export function units(): Rendered[] {
     return out;
 }
 
-/** Each provisioning step exactly as the host runs it: prelude + body, as `asRoot` assembles it. */
-export function scripts(): Rendered[] {
-    const step = (name: string, body: string, withFiles = false): Rendered => {
-        const cmd = asRoot(name, body, withFiles);
-        // Undo the outer `sudo -n bash -c '<script>'` quoting to get the script bash receives.
-        const quoted = cmd.slice("sudo -n bash -c ".length);
-        const script = quoted.slice(1, -1).replace(/'\\''/g, "'");
-        return { name: `${name}.sh`, text: script };
-    };
+/** Each provisioning step as the host runs it (`text`: the prelude it sources, then its body) and its own `body`. */
+export function scripts(): (Rendered & { body: string })[] {
+    const step = (name: string, body: string, withFiles = false) => ({ name: `${name}.sh`, text: effectiveScript(name, body, withFiles), body });
     const b = { version: "1.17.8", source: "release" as const, url: "https://example.org/geth.tar.gz", sha256: "a".repeat(64) };
     const up = { version: "1.17.8", source: "upload" as const, sha256: "a".repeat(64), binaryPath: "/tmp/geth" };
     return [
         step("prepare-aws", render("scripts/prepare-host.sh", { dataDir: shq(DATA_DIR), volumeId: shq("vol-0123") })),
         step("prepare-existing", render("scripts/prepare-host.sh", { dataDir: shq(DATA_DIR), volumeId: shq("") })),
-        step("cleanup-host", render("scripts/cleanup-host.sh", { purge: "true" })),
+        step("cleanup-host", render("scripts/cleanup-host.sh", { purge: shq("true"), dataDir: shq(DATA_DIR), preludeDir: shq(PRELUDE_DIR) })),
         step("install-geth-release", renderInstallScript("geth", b, DATA_DIR)),
         step("install-geth-upload", renderInstallScript("geth", up, DATA_DIR)),
         step("remove-client", render("scripts/remove-client.sh", { client: shq("geth"), home: shq(`${DATA_DIR}/geth`), purge: shq("true") })),
-        step("install-service", render("scripts/install-service.sh", { unit: shq("geth"), healthTimeout: 180 }), true),
+        step("install-service", renderServiceScript("geth", b, 180), true),
         step("remove-service", render("scripts/remove-service.sh", { unit: shq("geth") })),
-        step("install-jwt", render("scripts/install-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), jwtGroup: "ethnode-jwt" }), true),
+        step("install-jwt", render("scripts/install-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), jwtGroup: "ethnode-jwt", healthTimeout: 180 }), true),
         ...(["openresty", "debian"] as const).map((source) =>
             step(
                 `install-gateway-${source}`,
@@ -100,7 +94,7 @@ export function scripts(): Rendered[] {
         ),
         step(
             "remove-gateway",
-            render("scripts/remove-gateway.sh", { user: shq(GATEWAY_USER), prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT), purge: shq("true") }),
+            render("scripts/remove-gateway.sh", { user: shq(GATEWAY_USER), prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT) }),
         ),
         step("install-node-exporter", render("scripts/install-node-exporter.sh", { listen: shq("127.0.0.1:9100") })),
         step(
@@ -118,6 +112,6 @@ export function scripts(): Rendered[] {
             activateRelease({ root: "/etc/ethnode/prometheus", unit: "prometheus", release: "0123abcd", check: 'promtool check config "${dir}/prometheus.yml"' }),
             true,
         ),
-        step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), purge: shq("false") })),
+        step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
     ];
 }
