@@ -8,7 +8,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "${ROOT}/toolchain/versions.env"
 # Outside the work tree so a fresh clone on the same machine reuses it; keyed by version.
 CACHE_DIR=${ETHNODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ethnode}
-export ROOT CACHE_DIR
+# The sandbox guest's working copy (and the sandbox stack's state, which lives and dies with it).
+SANDBOX_WORK=${SANDBOX_DIR:-/var/tmp/ethnode-sandbox}
+export ROOT CACHE_DIR SANDBOX_WORK
 
 # Installs a Go command at a pinned version into the cache once; prints the binary's path.
 go_tool() {

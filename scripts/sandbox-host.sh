@@ -14,9 +14,11 @@ SANDBOX_SSH_PORT=${SANDBOX_SSH_PORT:-2222}
 SUITE=bookworm
 PACKAGES=systemd,systemd-sysv,dbus,openssh-server,sudo,curl,ca-certificates,jq,iproute2,procps
 PRISTINE="${CACHE_DIR}/sandbox-${SUITE}-rootfs.tar"
-WORK=${SANDBOX_DIR:-/var/tmp/ethnode-sandbox}
+WORK=$SANDBOX_WORK
 KEY="${CACHE_DIR}/sandbox-ssh-key"
-CGROUP=/sys/fs/cgroup/systemd/ethnode-sandbox
+# nspawn runs the guest in a cgroup of its own: in the named systemd hierarchy where cgroups are v1 (this
+# project's machines), in the unified hierarchy where they are v2 (GitHub's runners; untested here).
+if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then CGROUP=/sys/fs/cgroup/ethnode-sandbox; else CGROUP=/sys/fs/cgroup/systemd/ethnode-sandbox; fi
 
 ssh_guest() {
   ssh -i "$KEY" -p "$SANDBOX_SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
@@ -29,8 +31,10 @@ ensure_tools() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if ((${#missing[@]} > 0)); then
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    log "installing Debian packages: ${missing[*]}"
+    # stdout is this script's answer (the key path): apt's chatter goes to stderr.
+    as_root apt-get update -q >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
   fi
 }
 

@@ -1,49 +1,136 @@
 #!/usr/bin/env bash
-# README command 1 (`npm run sandbox`): sets this machine up and deploys the sandbox stack onto a local
-# Debian guest with real systemd (scripts/sandbox-host.sh), then prints the endpoints.
-# `npm run sandbox:down` runs the stack's delete steps and stops the guest.
+# README command 1 (`npm run sandbox`): sets this machine up, then runs a real `pulumi up --stack sandbox` onto a
+# local Debian guest with real systemd (scripts/sandbox-host.sh) and prints the stack outputs.
 #
-# The Pulumi engine cannot be built offline here (the Go module proxy withholds pulumi-language-nodejs and
-# the command/random providers), so the stack's steps are applied by scripts/sandbox-apply.ts: the program
-# under Pulumi's mocks, each remote step run exactly as the command provider would. Where the engine is
-# available, `pulumi up --stack sandbox` deploys the same stack.
+#   scripts/sandbox.sh up                set up; boot the guest (or keep it); start the Slack receiver; pulumi up
+#   scripts/sandbox.sh down              pulumi destroy; stop the receiver and the guest (`npm run sandbox:down`)
+#   scripts/sandbox.sh pulumi ARGS...    any pulumi command on the sandbox stack, e.g. `pulumi preview --diff`
+#
+# ETHNODE_PROGRAM_DIR runs another copy of the program (with its own Pulumi.sandbox.yaml); the tests use one.
+#
+# Nothing is written to the work tree. The backend is a local file:// directory that lives and dies with the
+# guest (a fresh guest is a fresh stack); the stack config is Pulumi.sandbox.yaml plus the secrets (the SSH key,
+# the Slack webhook) in a generated copy under the cache, encrypted with a passphrase generated once beside it.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 SLACK_RECEIVER_PORT=${SLACK_RECEIVER_PORT:-9099}
+SLACK_URL="http://127.0.0.1:${SLACK_RECEIVER_PORT}/services/sandbox"
+STACK_DIR="${CACHE_DIR}/sandbox"
+CONFIG_FILE="${STACK_DIR}/Pulumi.sandbox.yaml"
+PROGRAM_DIR=${ETHNODE_PROGRAM_DIR:-$ROOT}
+RECEIVER_LOG="${STACK_DIR}/slack.log"
+RECEIVER_PID="${STACK_DIR}/slack.pid"
 
-usage() {
-  echo "usage: scripts/sandbox.sh up|down"
+# The engine, and where it keeps the stack.
+engine_env() {
+  local env_file
+  env_file=$(bash "${ROOT}/scripts/setup-engine.sh")
+  # shellcheck source=/dev/null
+  source "$env_file"
+  mkdir -p "$STACK_DIR"
+  if [[ ! -s "${STACK_DIR}/passphrase" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 >"${STACK_DIR}/passphrase")
+  fi
+  export PULUMI_BACKEND_URL="file://${SANDBOX_WORK}/state"
+  export PULUMI_CONFIG_PASSPHRASE_FILE="${STACK_DIR}/passphrase"
+  # `npm test` type-checks the program on its own; the engine only transpiles it.
+  export PULUMI_NODEJS_TRANSPILE_ONLY=true
 }
 
-run_apply() {
-  local mode=$1 key out geth
-  key=$(bash scripts/sandbox-host.sh up)
-  geth=$(go_tool geth github.com/ethereum/go-ethereum/cmd/geth "$ETHNODE_GETH_VERSION")
-  out=$(compile_ts)
-  ETHNODE_PROJECT="$ROOT" node "${out}/scripts/sandbox-apply.js" "$mode" "$key" "$geth" "http://127.0.0.1:${SLACK_RECEIVER_PORT}/slack"
+# pulumi on the sandbox stack, with its generated config file wherever the command takes one.
+sandbox_pulumi() {
+  local extra=(--stack sandbox)
+  case "${1:-}" in up | preview | destroy | refresh | config) extra+=(--config-file "$CONFIG_FILE") ;; esac
+  pulumi --cwd "$PROGRAM_DIR" "$@" "${extra[@]}"
+}
+
+# The stack's config: the tracked Pulumi.sandbox.yaml as it is now, the secrets and this machine's paths added,
+# and the encryption salt of the stack's secrets kept.
+write_config() {
+  local key=$1 geth=$2 salt="" init="${STACK_DIR}/init"
+  if [[ -f "$CONFIG_FILE" ]]; then salt=$(grep '^encryptionsalt:' "$CONFIG_FILE" || true); fi
+  mkdir -p "${SANDBOX_WORK}/state"
+  if ! pulumi --cwd "$PROGRAM_DIR" stack ls --json | grep -q '"name": "sandbox"'; then
+    # `stack init` writes the new stack's salt into Pulumi.sandbox.yaml beside the Pulumi.yaml it finds: give it
+    # a directory of its own, so the tracked file never changes, and take the salt from there.
+    rm -rf "$init"
+    mkdir -p "$init"
+    cp "${PROGRAM_DIR}/Pulumi.yaml" "${init}/"
+    pulumi --cwd "$init" stack init sandbox >/dev/null
+    salt=$(grep '^encryptionsalt:' "${init}/Pulumi.sandbox.yaml")
+  fi
+  { echo "$salt"; cat "${PROGRAM_DIR}/Pulumi.sandbox.yaml"; } >"${CONFIG_FILE}.new"
+  mv -f "${CONFIG_FILE}.new" "$CONFIG_FILE"
+  sandbox_pulumi config set --path ethnode:geth.binaryPath "$geth"
+  # Secrets on stdin: never on a command line.
+  sandbox_pulumi config set --secret ethnode:sshPrivateKey <"$key"
+  printf '%s' "$SLACK_URL" | sandbox_pulumi config set --secret ethnode:slackWebhookUrl
+}
+
+receiver_up() {
+  if curl -fsS -o /dev/null "http://127.0.0.1:${SLACK_RECEIVER_PORT}/" 2>/dev/null; then return 0; fi
+  local out="${STACK_DIR}/receiver"
+  # One file, compiled alone: seconds, not the whole project.
+  npx --no-install tsc --outDir "$out" --module commonjs --target ES2022 --types node --strict --skipLibCheck \
+    "${ROOT}/scripts/slack-receiver.ts"
+  nohup node "${out}/slack-receiver.js" "$SLACK_RECEIVER_PORT" "${STACK_DIR}/slack.jsonl" >>"$RECEIVER_LOG" 2>&1 &
+  echo $! >"$RECEIVER_PID"
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:${SLACK_RECEIVER_PORT}/" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  cat "$RECEIVER_LOG" >&2
+  log "the Slack receiver did not start on 127.0.0.1:${SLACK_RECEIVER_PORT}"
+  return 1
+}
+
+receiver_down() {
+  if [[ -f "$RECEIVER_PID" ]]; then kill "$(cat "$RECEIVER_PID")" 2>/dev/null || true; fi
+  rm -f "$RECEIVER_PID"
+}
+
+usage() {
+  sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
   up)
     bash scripts/setup-test-deps.sh
-    run_apply up
+    engine_env
+    key=$(bash scripts/sandbox-host.sh up)
+    geth=$(go_tool geth github.com/ethereum/go-ethereum/cmd/geth "$ETHNODE_GETH_VERSION")
+    receiver_up
+    write_config "$key" "$geth"
+    sandbox_pulumi up --yes --skip-preview
     cat <<EOF
 
-The sandbox node is up (a systemd guest sharing this machine's network):
-  JSON-RPC gateway   http://127.0.0.1:8080
-                     curl -s -H 'content-type: application/json' \\
+The sandbox node is up (a systemd guest sharing this machine's network). Stack outputs:
+$(sandbox_pulumi stack output)
+
+  JSON-RPC           curl -s -H 'content-type: application/json' \\
                        --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' http://127.0.0.1:8080
-  Prometheus         http://127.0.0.1:9090
-  Alertmanager       http://127.0.0.1:9093   (Slack webhook -> http://127.0.0.1:${SLACK_RECEIVER_PORT}/slack)
-  node status        ssh -i ${CACHE_DIR}/sandbox-ssh-key -p 2222 root@127.0.0.1 ethnode status
+  Slack receiver     ${SLACK_URL}: alerts are printed to ${RECEIVER_LOG} (curl http://127.0.0.1:${SLACK_RECEIVER_PORT}/)
+  node status        ssh -i ${key} -p 2222 root@127.0.0.1 ethnode status
+  try an edit        edit Pulumi.sandbox.yaml, then npm run sandbox (or: bash scripts/sandbox.sh pulumi preview --diff)
 Tear down with: npm run sandbox:down
 EOF
     ;;
   down)
-    if bash scripts/sandbox-host.sh status 2>/dev/null; then run_apply down; fi
+    if [[ -f "$CONFIG_FILE" ]] && bash scripts/sandbox-host.sh status 2>/dev/null; then
+      engine_env
+      if pulumi --cwd "$PROGRAM_DIR" stack ls --json 2>/dev/null | grep -q '"name": "sandbox"'; then
+        sandbox_pulumi destroy --yes --skip-preview
+      fi
+    fi
+    receiver_down
     bash scripts/sandbox-host.sh down
+    ;;
+  pulumi)
+    shift
+    engine_env
+    sandbox_pulumi "$@"
     ;;
   -h | --help) usage ;;
   *)

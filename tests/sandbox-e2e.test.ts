@@ -1,95 +1,151 @@
 /**
- * End to end on a real systemd host: the sandbox stack's program runs under Pulumi's mocks, and every remote
- * step it records is executed on the nspawn guest (scripts/sandbox-host.sh) exactly as the command provider
- * would run it — its `create` over SSH with its `stdin` — in dependency order; CopyToRemote uploads by scp.
- * Then: services active under real systemd, JSON-RPC through the deployed gateway, Prometheus targets up,
- * the ethnode CLI, a re-run changing nothing that matters, a rate-limit edit reloading nginx (master kept,
- * workers replaced, new limit enforced), and `delete` steps leaving the host clean.
+ * End to end with the real Pulumi engine (built from ../shared/pulumi-src) on a real systemd host: the README's
+ * `npm run sandbox` (scripts/sandbox.sh up) deploys the sandbox stack onto a fresh nspawn guest, then every edit
+ * an operator makes is applied the way they would apply it — `pulumi config set`, `pulumi preview`, `pulumi up`:
+ *  (a) the preview reports exactly the resources and operations expected (update in place, never a replace),
+ *  (b) after `up` every unit is active, JSON-RPC answers through the gateway, the head advances and
+ *      `ethnode status` is OK, (c) the next preview reports no change, (d) what the design keeps (the previous
+ *      Geth release, the gateway's master process) is kept.
+ * Then a forced replacement keeps the node serving, the state holds no secret, and `pulumi destroy` leaves no
+ * ethnode unit, user or file on the host (chain data only when purge is off).
  *
- * The Pulumi engine itself cannot be built here (the Go proxy withholds pulumi-language-nodejs and the
- * command/random providers), so this drives the recorded steps directly; everything on the host is real.
+ * The program runs from a copy of the project under the test's temp root, so an edit to its files (the prelude)
+ * never touches the work tree.
  */
-import { execFileSync, spawnSync } from "child_process";
-import * as http from "http";
+import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
-import { SANDBOX_SECRETS, STEP_ORDER, SandboxHost, Step, orderSteps, sandboxConfig } from "../scripts/sandbox-apply";
-import { ROOT, stackConfig, withMocks } from "./helpers/pulumi";
-import { freePort, gethBinary, rpc, waitFor } from "./helpers/proc";
+import { ROOT } from "./helpers/pulumi";
+import { gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
+import { SlackMessage } from "../scripts/slack-receiver";
 
-jest.setTimeout(900000);
+jest.setTimeout(1800000);
 
-let key: string;
-let host: SandboxHost;
-let steps: Step[];
-let slack: http.Server;
-let slackUrl: string;
-const messages: { at: number; title: string; text: string }[] = [];
-const guest = (command: string) => host.run(command);
+const SANDBOX = path.join(ROOT, "scripts", "sandbox.sh");
+const KEY = path.join(process.env.ETHNODE_CACHE_DIR ?? path.join(process.env.HOME ?? "/root", ".cache", "ethnode"), "sandbox-ssh-key");
+const GATEWAY = "http://127.0.0.1:8080";
+const SLACK = "http://127.0.0.1:9099";
+const UNITS = ["geth", "ethnode-gateway", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter"];
 
-async function render(overrides: Record<string, string> = {}): Promise<Step[]> {
-    const config = { ...sandboxConfig(ROOT, key, gethBinary(), slackUrl), ...overrides };
-    const run = await withMocks("sandbox", config, SANDBOX_SECRETS, (pulumi) => new Promise((r) => pulumi.output(require("../index")).apply(r)));
-    return orderSteps(run.resources);
+let program: string;
+let work: string;
+
+function run(args: string[], input?: string): SpawnSyncReturns<string> {
+    return spawnSync("bash", [SANDBOX, ...args], {
+        env: { ...process.env, ETHNODE_PROGRAM_DIR: program },
+        input: input ?? "",
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: 1200000,
+    });
 }
 
-beforeAll(async () => {
-    // The guest shares this machine's network: its Alertmanager posts to this receiver.
-    const port = await freePort();
-    slackUrl = `http://127.0.0.1:${port}/services/T/B/sandbox`;
-    slack = http.createServer((req, res) => {
-        let body = "";
-        req.on("data", (c) => (body += c));
-        req.on("end", () => {
-            const a = JSON.parse(body).attachments?.[0] ?? {};
-            messages.push({ at: Date.now(), title: a.title, text: a.text });
-            res.end("ok");
-        });
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+    if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    return r.stdout;
+}
+
+const pulumi = (args: string[], input?: string) => ok(run(["pulumi", ...args], input), `pulumi ${args.join(" ")}`);
+
+/** `pulumi config set --path KEY VALUE` for each pair (numbers and booleans keep their type). */
+function configSet(pairs: Record<string, string>): void {
+    for (const [key, value] of Object.entries(pairs)) pulumi(["config", "set", "--path", key, value]);
+}
+
+/** A secret goes on stdin, never on the command line. */
+function secretSet(key: string, value: string): void {
+    pulumi(["config", "set", "--secret", key], value);
+}
+
+function guest(command: string): string {
+    return execFileSync(
+        "ssh",
+        ["-i", KEY, "-p", "2222", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@127.0.0.1", command],
+        { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+    ).trim();
+}
+
+/** The steps a preview would take, as "<resource> <operation>", without the unchanged ones. */
+function previewSteps(): string[] {
+    const out = JSON.parse(pulumi(["preview", "--json"]));
+    return (out.steps as { op: string; urn: string }[])
+        .filter((s) => s.op !== "same")
+        .map((s) => `${s.urn.split("::").pop()} ${s.op}`)
+        .sort();
+}
+
+/** `pulumi up`, returning the operations it reported. */
+function up(): string {
+    return pulumi(["up", "--yes", "--skip-preview", "--diff"]);
+}
+
+async function rpcOk(method: string, params: unknown[] = [], headers: Record<string, string> = {}) {
+    return waitFor(`${method} through the gateway`, async () => {
+        const r = await rpc(GATEWAY, method, params, headers);
+        return r.status === 200 && r.body.result !== undefined ? r.body.result : undefined;
     });
-    await new Promise<void>((r) => slack.listen(port, "127.0.0.1", () => r()));
-    key = execFileSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "fresh"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-    host = new SandboxHost(key);
-    steps = await render();
+}
+
+/** What every converged state must show: units active, RPC through the gateway, the head moving, status OK. */
+async function serving(): Promise<void> {
+    expect(guest(`systemctl is-active ${UNITS.join(" ")}`).split("\n")).toEqual(UNITS.map(() => "active"));
+    expect(await rpcOk("eth_chainId")).toBe("0x539");
+    const first = parseInt(await rpcOk("eth_blockNumber"), 16);
+    await waitFor("head advancing", async () => (parseInt(await rpcOk("eth_blockNumber"), 16) > first ? true : undefined), 30000);
+    const status = JSON.parse(guest("ethnode status --json || true"));
+    expect(status.ok).toBe(true);
+}
+
+async function slackMessages(): Promise<SlackMessage[]> {
+    return (await (await fetch(`${SLACK}/`)).json()) as SlackMessage[];
+}
+
+const mainPid = (unit: string) => guest(`systemctl show ${unit} -p MainPID --value`);
+
+beforeAll(() => {
+    work = tmpDir("sandbox-e2e");
+    program = path.join(work, "program");
+    fs.mkdirSync(program);
+    for (const f of ["Pulumi.yaml", "Pulumi.sandbox.yaml", "index.ts", "tsconfig.json", "package.json", "components", "assets", "lua"]) {
+        fs.cpSync(path.join(ROOT, f), path.join(program, f), { recursive: true });
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(program, "node_modules"));
+    // A clean start: whatever an earlier run left is destroyed and its guest removed.
+    ok(run(["down"]), "sandbox down");
 });
 
 afterAll(() => {
-    slack?.close();
-    spawnSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "down"], { stdio: "inherit" });
+    run(["down"]);
 });
 
-describe("sandbox stack on a real systemd host", () => {
-    it("records exactly the steps the runner knows the order of", () => {
-        expect(steps.length).toBe(STEP_ORDER.length);
-    });
+describe("npm run sandbox: a real `pulumi up` onto a fresh systemd guest", () => {
+    let deploy: string;
 
-    it("applies every step on the host", async () => {
+    it("deploys the stack and prints its outputs", () => {
         const started = Date.now();
-        for (const s of steps) await host.apply(s);
-        console.log(`sandbox apply: ${steps.length} steps in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        deploy = ok(run(["up"]), "sandbox up");
+        console.log(`sandbox up (setup, fresh guest, pulumi up): ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        expect(deploy).toMatch(/Resources:\s+\+ 21 created/);
+        expect(deploy).toContain("rpcEndpoint      http://127.0.0.1:8080");
+        // A normal run warns about nothing (plugins, undefined outputs, nginx -t).
+        expect(deploy).not.toMatch(/warning:/i);
+        expect(deploy).not.toMatch(/\[warn\]/);
     });
 
-    it("runs every service under systemd, hardened", () => {
-        expect(guest("systemctl is-active geth ethnode-gateway prometheus prometheus-alertmanager prometheus-node-exporter").split("\n")).toEqual(
-            Array(5).fill("active"),
-        );
+    it("leaves the work tree clean: no salt or secret in the tracked stack file", () => {
+        expect(fs.readFileSync(path.join(program, "Pulumi.sandbox.yaml"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "Pulumi.sandbox.yaml"), "utf8"));
+        expect(fs.readFileSync(path.join(ROOT, "Pulumi.sandbox.yaml"), "utf8")).not.toMatch(/encryptionsalt|secure:/);
+    });
+
+    it("runs every service under systemd, hardened, and serves", async () => {
         const props = Object.fromEntries(guest("systemctl show geth -p User -p NoNewPrivileges -p ProtectSystem").split("\n").map((l) => l.split("=")));
         expect(props).toEqual({ User: "geth", NoNewPrivileges: "yes", ProtectSystem: "strict" });
         expect(guest("stat -c '%a %U %G' /etc/ethnode/jwt.hex")).toBe("640 root ethnode-jwt");
-        expect(guest("id -nG geth")).toContain("ethnode-jwt");
-    });
-
-    it("answers JSON-RPC through the deployed gateway", async () => {
-        const url = "http://127.0.0.1:8080";
-        const r = await waitFor("gateway", async () => {
-            const x = await rpc(url, "eth_chainId");
-            return x.status === 200 ? x : undefined;
-        });
-        expect(r.body.result).toBe("0x539");
-        const n = await waitFor("blocks", async () => {
-            const b = parseInt((await rpc(url, "eth_blockNumber")).body.result, 16);
-            return b > 0 ? b : undefined;
-        });
-        expect(n).toBeGreaterThan(0);
-        expect((await rpc(url, "admin_nodeInfo")).body.error.code).toBe(-32601);
+        await serving();
+        expect((await rpc(GATEWAY, "admin_nodeInfo")).body.error.code).toBe(-32601);
+        const table = guest("ethnode status");
+        expect(table).toMatch(/^geth\s+active\s+1\.17\.8$/m);
+        expect(table).toMatch(/^overall\s+OK$/m);
     });
 
     it("has every Prometheus target up", async () => {
@@ -105,62 +161,226 @@ describe("sandbox stack on a real systemd host", () => {
         expect(targets.map((t) => t.labels.job).sort()).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
     });
 
-    it("answers `ethnode status` on the host", () => {
-        const s = JSON.parse(guest("ethnode status --json || true"));
-        expect(s.services).toEqual({ geth: "active", "ethnode-gateway": "active" });
-        expect(s.execution.syncing).toBe(false);
-        expect(s.gateway.healthy).toBe(true);
-        expect(s.ok).toBe(true);
-        const table = host.ssh("ethnode status");
-        expect(table.stderr).toBe("");
-        expect(table.stdout).toMatch(/^geth\s+active\s+1\.17\.8$/m);
-        expect(table.stdout).toMatch(/^overall\s+OK$/m);
+    it("a second preview is a no-op", () => {
+        expect(previewSteps()).toEqual([]);
     });
 
-    it("alerts Slack when Geth stops, and resolves when it is back", async () => {
+    it("alerts the Slack receiver it started when Geth stops, and resolves when it is back", async () => {
         const stopped = Date.now();
         guest("systemctl stop geth");
-        const firing = await waitFor("firing", async () => messages.find((m) => m.title?.startsWith("[FIRING:1] ExecutionClientDown")), 240000);
+        const firing = await waitFor("firing", async () => (await slackMessages()).find((m) => m.at > stopped && m.title.startsWith("[FIRING:1] ExecutionClientDown")), 240000);
         const started = Date.now();
         guest("systemctl start geth");
-        const resolved = await waitFor("resolved", async () => messages.find((m) => m.title?.startsWith("[RESOLVED] ExecutionClientDown")), 120000);
+        const resolved = await waitFor("resolved", async () => (await slackMessages()).find((m) => m.at > started && m.title.startsWith("[RESOLVED] ExecutionClientDown")), 120000);
         expect(firing.text).toContain("*CRITICAL* `ExecutionClientDown` on node-0");
+        expect(firing.channel).toBe("#ethnode-alerts");
         expect(resolved.text).toContain("*RESOLVED*");
-        console.log(
-            `sandbox alert: geth stopped → Slack FIRING in ${((firing.at - stopped) / 1000).toFixed(0)} s (for: 2m, 5 s scrape); ` +
-                `started → RESOLVED in ${((resolved.at - started) / 1000).toFixed(0)} s`,
-        );
-    });
-
-    it("re-applies cleanly (every step is idempotent) without restarting the gateway", async () => {
-        const master = guest("systemctl show ethnode-gateway -p MainPID --value");
-        for (const s of steps) await host.apply(s);
-        expect(guest("systemctl show ethnode-gateway -p MainPID --value")).toBe(master);
-        expect(guest("systemctl is-active geth")).toBe("active");
-    });
-
-    it("rolls a rate-limit edit out as a reload: same master, new workers, new limit", async () => {
-        const edited = await render({ "ethnode:gateway": JSON.stringify({ ...JSON.parse(stackConfig("sandbox")["ethnode:gateway"]), ipRate: 1, ipBurst: 5 }) });
-        const changed = edited.filter((e) => JSON.stringify(e.inputs) !== JSON.stringify(steps.find((s) => s.name === e.name)?.inputs));
-        expect(changed.map((c) => c.name)).toEqual(["gateway-config"]);
-        const master = guest("systemctl show ethnode-gateway -p MainPID --value");
-        const workers = guest(`pgrep -P ${master} | sort`);
-        await host.apply(changed[0]);
-        await waitFor("new workers", async () => {
-            const now = guest(`pgrep -P ${master} | sort`);
-            return now && now.split("\n").every((p) => !workers.split("\n").includes(p)) ? true : undefined;
-        });
-        expect(guest("systemctl show ethnode-gateway -p MainPID --value")).toBe(master);
-        const codes = [];
-        for (let i = 0; i < 7; i++) codes.push((await rpc("http://127.0.0.1:8080", "eth_chainId")).status);
-        expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(2);
-    });
-
-    it("leaves the host clean after the delete steps", () => {
-        host.destroy(steps);
-        expect(guest("ls /etc/systemd/system/geth.service /etc/systemd/system/ethnode-gateway.service /usr/local/bin/ethnode /etc/ethnode /opt/ethnode /var/lib/ethnode/geth 2>/dev/null | wc -l")).toBe("0");
-        expect(guest("getent passwd geth ethnode-gw | wc -l")).toBe("0");
-        expect(guest("getent group ethnode-jwt | wc -l")).toBe("0");
-        expect(guest("systemctl is-active geth ethnode-gateway prometheus || true").split("\n")).toEqual(["inactive", "inactive", "inactive"]);
+        console.log(`sandbox alert: geth stopped → Slack FIRING in ${((firing.at - stopped) / 1000).toFixed(0)} s; started → RESOLVED in ${((resolved.at - started) / 1000).toFixed(0)} s`);
+        await serving();
     });
 });
+
+interface Edit {
+    what: string;
+    apply: () => void;
+    /** Exactly what `pulumi preview` must report. */
+    steps: string[];
+    /** What must hold after `up`, besides serving. */
+    check?: () => Promise<void> | void;
+}
+
+describe("every config edit converges the host in place (real engine, real host)", () => {
+    let upgraded: string;
+    let gatewayMaster: string;
+    const API_KEY = "sandbox-e2e-key-0123456789";
+
+    beforeAll(() => {
+        // A "new release" of geth: the same program with other bytes (the ELF loader ignores a trailer), so its
+        // sha256 differs as a real release's would.
+        upgraded = path.join(work, "geth-1.17.9");
+        fs.copyFileSync(gethBinary(), upgraded);
+        fs.appendFileSync(upgraded, "ethnode e2e: a different release\n");
+        fs.chmodSync(upgraded, 0o755);
+        gatewayMaster = mainPid("ethnode-gateway");
+    });
+
+    const edits: Edit[] = [
+        {
+            what: "a Geth flag (httpVhosts)",
+            apply: () => configSet({ "ethnode:geth.httpVhosts[0]": "localhost", "ethnode:geth.httpVhosts[1]": "127.0.0.1" }),
+            steps: ["node-0-geth-service update"],
+            check: () => expect(guest("tr '\\0' ' ' </proc/$(systemctl show geth -p MainPID --value)/cmdline")).toContain("--http.vhosts=localhost,127.0.0.1"),
+        },
+        {
+            what: "a Geth version and binary",
+            apply: () => configSet({ "ethnode:geth.version": "1.17.9", "ethnode:geth.binaryPath": upgraded }),
+            steps: ["node-0-geth-install update", "node-0-geth-service update", "node-0-geth-upload update"],
+            check: () => {
+                expect(guest("readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.9/geth");
+                // The release it replaced stays installed, as the rollback target.
+                expect(guest("readlink /opt/ethnode/geth/previous")).toBe("/opt/ethnode/geth/1.17.8");
+                expect(guest("test -x /opt/ethnode/geth/1.17.8/geth && echo kept")).toBe("kept");
+                expect(guest("ethnode status")).toMatch(/^geth\s+active\s+1\.17\.9$/m);
+            },
+        },
+        {
+            what: "a Geth rollback to the pinned release",
+            apply: () => configSet({ "ethnode:geth.version": "1.17.8", "ethnode:geth.binaryPath": gethBinary() }),
+            steps: ["node-0-geth-install update", "node-0-geth-service update", "node-0-geth-upload update"],
+            check: () => expect(guest("readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.8/geth"),
+        },
+        {
+            what: "a gateway rate limit",
+            apply: () => configSet({ "ethnode:gateway.ipRate": "2", "ethnode:gateway.ipBurst": "5" }),
+            steps: ["gateway-config update"],
+            check: async () => {
+                const codes: number[] = [];
+                for (let i = 0; i < 10; i++) codes.push((await rpc(GATEWAY, "eth_chainId")).status);
+                expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(3);
+                await new Promise((r) => setTimeout(r, 3000));
+            },
+        },
+        {
+            what: "the gateway rate limit raised again",
+            apply: () => configSet({ "ethnode:gateway.ipRate": "50", "ethnode:gateway.ipBurst": "200" }),
+            steps: ["gateway-config update"],
+        },
+        {
+            what: "API keys (a secret)",
+            apply: () => secretSet("ethnode:apiKeys", JSON.stringify({ [API_KEY]: { name: "e2e", rate: 100, burst: 100 } })),
+            steps: ["gateway-keys update"],
+            check: async () => {
+                expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": API_KEY })).status).toBe(200);
+                expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": "sandbox-e2e-key-wrong-000000" })).status).toBe(401);
+            },
+        },
+        {
+            what: "the method allow-list",
+            apply: () => configSet({ "ethnode:gateway.allowMethods[0]": "eth_*", "ethnode:gateway.allowMethods[1]": "net_*" }),
+            steps: ["gateway-config update"],
+            check: async () => {
+                expect((await rpc(GATEWAY, "web3_clientVersion")).body.error.code).toBe(-32601);
+                expect((await rpc(GATEWAY, "net_version")).body.result).toBe("1337");
+            },
+        },
+        {
+            what: "the Slack webhook (a secret)",
+            apply: () => secretSet("ethnode:slackWebhookUrl", `${SLACK}/services/sandbox/rotated`),
+            steps: ["monitoring-alertmanager-secrets update"],
+            check: () => expect(guest("cat /etc/ethnode/alertmanager/secrets/slack_webhook")).toBe(`${SLACK}/services/sandbox/rotated`),
+        },
+        {
+            what: "an alert threshold",
+            apply: () => configSet({ "ethnode:monitoring.minExecutionPeers": "3" }),
+            steps: ["monitoring-prometheus-config update"],
+            check: async () => {
+                const rules: any = await waitFor("rules reloaded", async () => {
+                    const r: any = await (await fetch("http://127.0.0.1:9090/api/v1/rules")).json();
+                    const rule = r.data.groups.flatMap((g: any) => g.rules).find((x: any) => x.name === "ExecutionPeersLow");
+                    return rule?.query.includes("< 3") ? rule : undefined;
+                });
+                expect(rules.query).toContain("< 3");
+            },
+        },
+        {
+            what: "the Prometheus retention",
+            apply: () => configSet({ "ethnode:monitoring.retentionDays": "5" }),
+            steps: ["monitoring-install update"],
+            check: async () => {
+                const flags: any = await waitFor("prometheus restarted", async () => {
+                    try {
+                        return await (await fetch("http://127.0.0.1:9090/api/v1/status/flags")).json();
+                    } catch {
+                        return undefined;
+                    }
+                });
+                expect(flags.data["storage.tsdb.retention.time"]).toBe("5d");
+            },
+        },
+        {
+            what: "an edit to prelude.sh",
+            apply: () => fs.appendFileSync(path.join(program, "assets", "scripts", "prelude.sh"), "# an operator's edit\n"),
+            steps: ["node-0-host-prepare update"],
+            check: () => expect(guest("tail -n 1 /usr/local/lib/ethnode/prelude.sh")).toBe("# an operator's edit"),
+        },
+        {
+            what: "purge on destroy turned off (delete scripts only)",
+            apply: () => configSet({ "ethnode:host.purgeOnDestroy": "false" }),
+            steps: ["monitoring-install update", "monitoring-node-0-node-exporter update", "node-0-geth-install update", "node-0-host-prepare update"],
+        },
+    ];
+
+    it.each(edits.map((e) => [e.what, e]))("%s", async (_what, edit) => {
+        const gethBefore = mainPid("geth");
+        edit.apply();
+        expect(previewSteps()).toEqual(edit.steps);
+        up();
+        await serving();
+        if (edit.check) await edit.check();
+        expect(previewSteps()).toEqual([]);
+        // Only an edit to Geth itself restarts it; the gateway is reloaded, never restarted.
+        if (!edit.steps.some((s) => s.startsWith("node-0-geth-"))) expect(mainPid("geth")).toBe(gethBefore);
+        expect(mainPid("ethnode-gateway")).toBe(gatewayMaster);
+    });
+
+    it("a forced replacement deletes the old step first, so the new one stays installed", async () => {
+        const out = pulumi(["up", "--yes", "--skip-preview", "--replace", pulumi(["stack", "--show-urns"]).match(/urn:pulumi:\S+::node-0-geth-service/)![0]]);
+        expect(out).toMatch(/deleting original[\s\S]*node-0-geth-service[\s\S]*creating replacement/);
+        await serving();
+        expect(previewSteps()).toEqual([]);
+    });
+});
+
+describe("bad config", () => {
+    it("fails preview with the key and what was expected, and nothing else", () => {
+        configSet({ "ethnode:gateway.ipRate": "0" });
+        const r = run(["pulumi", "preview"]);
+        configSet({ "ethnode:gateway.ipRate": "50" });
+        expect(r.status).not.toBe(0);
+        const out = r.stdout + r.stderr;
+        expect(out).toContain("error: ethnode:gateway.ipRate must be an integer from 1 to 1000000; got 0");
+        expect(out).not.toMatch(/unhandled exception|TSError|^\s+at /m);
+        expect(previewSteps()).toEqual([]);
+    });
+});
+
+describe("the real state and `pulumi destroy`", () => {
+    it("keeps every secret out of the state files in plain text (base64 included)", () => {
+        const state = stateFiles();
+        expect(state.length).toBeGreaterThan(100000);
+        const jwt = guest("cat /etc/ethnode/jwt.hex");
+        const key = fs.readFileSync(KEY, "utf8");
+        const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
+        const secrets = [jwt, keyBody.slice(0, 40), `${SLACK}/services/sandbox/rotated`, "sandbox-e2e-key-0123456789"];
+        for (const s of secrets) {
+            expect(state).not.toContain(s);
+            expect(state).not.toContain(Buffer.from(s).toString("base64").slice(0, 24));
+        }
+    });
+
+    it("leaves no ethnode unit, user or file; keeps the chain data when purge is off", () => {
+        pulumi(["destroy", "--yes", "--skip-preview"]);
+        expect(guest("ls /etc/systemd/system/geth.service /etc/systemd/system/ethnode-gateway.service /usr/local/bin/ethnode /etc/ethnode /opt/ethnode /usr/local/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
+        expect(guest("getent passwd geth ethnode-gw | wc -l")).toBe("0");
+        expect(guest("getent group geth ethnode-gw ethnode-jwt | wc -l")).toBe("0");
+        expect(guest("systemctl is-active geth ethnode-gateway prometheus prometheus-alertmanager prometheus-node-exporter || true").split("\n")).toEqual(UNITS.map(() => "inactive"));
+        expect(guest("test -d /var/lib/ethnode/geth/geth/chaindata && echo kept")).toBe("kept");
+    });
+
+    it("deploys again onto the kept chain data, and with purge on destroys it too", async () => {
+        configSet({ "ethnode:host.purgeOnDestroy": "true" });
+        up();
+        await serving();
+        // The kept data was taken over by the new geth user (its uid may differ from the old one's).
+        expect(guest("find /var/lib/ethnode/geth ! -user geth | wc -l")).toBe("0");
+        pulumi(["destroy", "--yes", "--skip-preview"]);
+        expect(guest("ls -A /var/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
+    });
+});
+
+/** Every file the file:// backend keeps for the stack: checkpoint, backups and history. */
+function stateFiles(): string {
+    const root = path.join(process.env.SANDBOX_DIR ?? "/var/tmp/ethnode-sandbox", "state");
+    const files = fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+    return files.map((d) => fs.readFileSync(path.join(d.parentPath, d.name), "utf8")).join("\n");
+}
