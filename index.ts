@@ -85,11 +85,16 @@ const monitoring = new Monitoring("monitoring", {
     purgeOnDestroy: cfg.host.purgeOnDestroy,
 });
 
-export const monitoringHostIp = monitorHost?.publicIp;
 export const rpcEndpoint = pulumi.interpolate`http://${primary.host.publicIp}:${gateway.publicPort}`;
 export const gatewayMetrics = gateway.metricsUrl;
 export const prometheusUrl = monitoring.prometheusUrl;
 export const alertmanagerUrl = monitoring.alertmanagerUrl;
-export const grafanaUrl = monitoring.grafanaUrl;
-export const grafanaAdminPassword = monitoring.grafanaAdminPassword;
 export const clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };
+
+// Outputs of optional parts exist only when the part is deployed (an undefined stack output is a warning).
+const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {
+    monitoringHostIp: monitorHost?.publicIp,
+    grafanaUrl: monitoring.grafanaUrl,
+    grafanaAdminPassword: monitoring.grafanaAdminPassword,
+};
+for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) module.exports[name] = value;

@@ -73,6 +73,16 @@ export const hostSection = {
             doc: "Public half of `ethnode:sshPrivateKey`, installed as the EC2 key pair (aws)",
         }),
     ),
+    vpcId: optional(
+        text(/^vpc-[0-9a-f]{8,17}$/, "a VPC id such as vpc-0123456789abcdef0", {
+            doc: "VPC for the security group (aws); with `subnetId`. Unset: the region's default VPC",
+        }),
+    ),
+    subnetId: optional(
+        text(/^subnet-[0-9a-f]{8,17}$/, "a subnet id such as subnet-0123456789abcdef0", {
+            doc: "Subnet of `vpcId` the instance starts in (aws): a public subnet, the instance gets an Elastic IP",
+        }),
+    ),
     address: optional(
         text(PATTERNS.hostname, "a hostname or IPv4 address", { doc: "Address of the server (existing)" }),
     ),
@@ -336,6 +346,9 @@ function checkHost(prefix: string, h: HostConfig): void {
         if (h.sshAllowedCidrs.length === 0) {
             throw new ConfigError(`${prefix}.sshAllowedCidrs must list at least one CIDR when ${prefix}.provider is aws (Pulumi provisions over SSH)`);
         }
+        if ((h.vpcId === undefined) !== (h.subnetId === undefined)) {
+            throw new ConfigError(`${prefix}.vpcId and ${prefix}.subnetId go together: set both (a subnet of that VPC), or neither for the default VPC`);
+        }
     } else if (!h.address) {
         throw new ConfigError(`${prefix}.address is required when ${prefix}.provider is existing: a hostname or IPv4 address`);
     }
@@ -350,7 +363,26 @@ function requireRelease(prefix: string, c: { source: string; sha256?: string; bi
     }
 }
 
-export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
+/** A value still holding the shipped stack files' `<what to put here>` text. */
+const PLACEHOLDER = /^<[^<>]+>/;
+
+function rejectPlaceholders(key: string, value: unknown): void {
+    if (typeof value === "string" && PLACEHOLDER.test(value)) {
+        throw new ConfigError(`${key} is still the placeholder ${JSON.stringify(value)}: set your own value (README, Deploy)`);
+    }
+    if (Array.isArray(value)) value.forEach((v, i) => rejectPlaceholders(`${key}[${i}]`, v));
+    else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) rejectPlaceholders(`${key}.${k}`, v);
+}
+
+export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig {
+    const src: ConfigSource = {
+        get: (key) => {
+            const value = source.get(key);
+            rejectPlaceholders(`${ns}:${key}`, value);
+            return value;
+        },
+        isSecret: (key) => source.isSecret(key),
+    };
     const rawNetwork = src.get("network");
     if (rawNetwork === undefined) throw new ConfigError(`${ns}:network is required: one of ${NETWORKS.join(", ")}`);
     const network = oneOf(NETWORKS, { doc: "" }).parse(rawNetwork, `${ns}:network`);
@@ -446,6 +478,16 @@ export function parseConfig(src: ConfigSource, ns = "ethnode"): EthnodeConfig {
 
 /** Reads the running stack's config. */
 export function loadConfig(): EthnodeConfig {
+    try {
+        return readConfig();
+    } catch (e) {
+        // A RunError is reported as its message alone: the operator needs the key, not a stack trace.
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+}
+
+function readConfig(): EthnodeConfig {
     const cfg = new pulumi.Config("ethnode");
     const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
     return parseConfig({

@@ -163,6 +163,7 @@ export class Host extends pulumi.ComponentResource {
                     { protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: h.sshAllowedCidrs, description: "ssh" },
                 ],
                 egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "all" }],
+                vpcId: h.vpcId,
                 tags: { Name: `${name}-sg`, "ethnode:role": args.role ?? "node" },
             },
             { parent: this },
@@ -175,6 +176,7 @@ export class Host extends pulumi.ComponentResource {
                 instanceType: h.instanceType,
                 keyName: keyPair.keyName,
                 vpcSecurityGroupIds: [sg.id],
+                subnetId: h.subnetId,
                 rootBlockDevice: { volumeSize: h.rootVolumeGb, volumeType: "gp3", encrypted: true },
                 // IMDSv2 only: a request forgery through the node cannot read instance credentials.
                 metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },

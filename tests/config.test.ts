@@ -1,5 +1,5 @@
 import { ConfigError, parseConfig, ConfigSource } from "../components/config";
-import { ROOT, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, stackConfig } from "./helpers/pulumi";
+import { ROOT, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, shippedStackConfig, stackConfig } from "./helpers/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -71,7 +71,7 @@ describe("stack config", () => {
         ["unknown provider", mutate((r) => (r.host.provider = "gcp")), 'ethnode:host.provider must be one of aws, existing; got "gcp"'],
         ["volume too small", mutate((r) => (r.host.dataVolumeGb = 10)), "ethnode:host.dataVolumeGb must be an integer from 20 to 65536; got 10"],
         ["fractional IOPS", mutate((r) => (r.host.dataVolumeIops = 3000.5)), "ethnode:host.dataVolumeIops must be an integer from 3000 to 80000; got 3000.5"],
-        ["typo in a key", mutate((r) => (r.host.dataVolumGb = 100)), "ethnode:host.dataVolumGb is not a known key; known keys are provider, instanceType, rootVolumeGb, dataVolumeGb, dataVolumeIops, dataVolumeThroughput, sshAllowedCidrs, sshPublicKey, address, port, user, dataDir, purgeOnDestroy"],
+        ["typo in a key", mutate((r) => (r.host.dataVolumGb = 100)), "ethnode:host.dataVolumGb is not a known key; known keys are provider, instanceType, rootVolumeGb, dataVolumeGb, dataVolumeIops, dataVolumeThroughput, sshAllowedCidrs, sshPublicKey, vpcId, subnetId, address, port, user, dataDir, purgeOnDestroy"],
         ["bad CIDR", mutate((r) => (r.host.sshAllowedCidrs = ["10.0.0.0/33"])), 'ethnode:host.sshAllowedCidrs[0] must be an IPv4 CIDR such as 203.0.113.4/32; got "10.0.0.0/33"'],
         ["aws without SSH CIDRs", mutate((r) => (r.host.sshAllowedCidrs = [])), "ethnode:host.sshAllowedCidrs must list at least one CIDR when ethnode:host.provider is aws (Pulumi provisions over SSH)"],
         ["aws without public key", mutate((r) => delete r.host.sshPublicKey), "ethnode:host.sshPublicKey is required when ethnode:host.provider is aws: an OpenSSH public key"],
@@ -96,6 +96,9 @@ describe("stack config", () => {
         ["email without relay", mutate((r) => (r.monitoring = { emailTo: "ops@example.org" })), "ethnode:monitoring.emailFrom is required when ethnode:monitoring.emailTo is set"],
         ["bad Slack channel", mutate((r) => (r.monitoring = { slackChannel: "alerts" })), 'ethnode:monitoring.slackChannel must be a Slack channel such as #eth-alerts; got "alerts"'],
         ["weight out of range", mutate((r) => (r.gateway = { methodWeights: { eth_getLogs: 0 } })), "ethnode:gateway.methodWeights.eth_getLogs must be an integer from 1 to 1000; got 0"],
+        ["a subnet without its VPC", mutate((r) => (r.host.subnetId = "subnet-0123456789abcdef0")), "ethnode:host.vpcId and ethnode:host.subnetId go together: set both (a subnet of that VPC), or neither for the default VPC"],
+        ["a malformed subnet id", mutate((r) => (r.host.subnetId = "sub-1")), 'ethnode:host.subnetId must be a subnet id such as subnet-0123456789abcdef0; got "sub-1"'],
+        ["a placeholder left in", mutate((r) => (r.host.sshPublicKey = "<your key>")), 'ethnode:host.sshPublicKey is still the placeholder "<your key>": set your own value (README, Deploy)'],
         ["short API key", mutate((r) => (r.apiKeys = JSON.stringify({ short: { name: "a", rate: 1, burst: 1 } }))), "ethnode:apiKeys entry 0: a key must be 16 to 128 characters of A-Z a-z 0-9 _ -"],
     ];
 
@@ -122,6 +125,17 @@ describe("stack config", () => {
             isSecret: () => true,
         });
         expect(cfg.network).toBe({ dev: "sepolia", prod: "mainnet", sandbox: "dev" }[stack]);
+    });
+});
+
+describe("the shipped stack files", () => {
+    it.each(["dev", "prod"])("Pulumi.%s.yaml ships placeholders, not a fake key: preview says what to set", (stack) => {
+        const raw = shippedStackConfig(stack);
+        const get = (k: string) => (raw[`ethnode:${k}`] === undefined ? undefined : k === "network" ? raw[`ethnode:${k}`] : JSON.parse(raw[`ethnode:${k}`]));
+        expect(() => parseConfig({ get: (k) => (k === "sshPrivateKey" ? TEST_SSH_KEY : k === "slackWebhookUrl" ? TEST_SLACK_WEBHOOK : get(k)), isSecret: () => true })).toThrow(
+            new ConfigError(`ethnode:host.sshAllowedCidrs[0] is still the placeholder "<your deployer's public IPv4>/32": set your own value (README, Deploy)`),
+        );
+        expect(JSON.stringify(raw)).not.toMatch(/AAAA[A-Za-z0-9+/]{20,}/);
     });
 });
 

@@ -113,6 +113,15 @@ describe("dev stack (sepolia on AWS)", () => {
         }
     });
 
+    it("starts in the default VPC unless a VPC and subnet are configured", async () => {
+        expect(run.byName("node-0-host-vm").inputs.subnetId).toBeUndefined();
+        expect(run.byName("node-0-host-sg").inputs.vpcId).toBeUndefined();
+        const host = JSON.parse(stackConfig("dev")["ethnode:host"]);
+        const placed = await runIndex("dev", { "ethnode:host": JSON.stringify({ ...host, vpcId: "vpc-0a1b2c3d4e5f60718", subnetId: "subnet-0a1b2c3d4e5f60718" }) });
+        expect(placed.byName("node-0-host-vm").inputs.subnetId).toBe("subnet-0a1b2c3d4e5f60718");
+        expect(placed.byName("node-0-host-sg").inputs.vpcId).toBe("vpc-0a1b2c3d4e5f60718");
+    });
+
     it("sizes the VM and an encrypted gp3 data volume from config", () => {
         const vm = run.byName("node-0-host-vm").inputs;
         expect(vm.instanceType).toBe("m6i.xlarge");

@@ -22,6 +22,21 @@ describe("GitHub Actions", () => {
         expect(wf).toContain("role-to-assume: ${{ secrets.AWS_ROLE_ARN }}");
         expect(wf).toContain("run: npm test");
     });
+
+    it("pins the Pulumi CLI to the engine version the tests run, in every pulumi/actions step", () => {
+        const wf = fs.readFileSync(path.join(dir, "pulumi.yml"), "utf8");
+        expect(wf).toContain(`PULUMI_VERSION: "${pinnedVersions().ETHNODE_PULUMI_VERSION}"`);
+        const steps = wf.split("- uses: pulumi/actions@v6").slice(1);
+        expect(steps.length).toBe(4);
+        for (const step of steps) expect(step).toMatch(/^\s+with:\n\s+pulumi-version: \$\{\{ env\.PULUMI_VERSION \}\}/);
+    });
+
+    it("runs the tests where their Debian 12 packages exist, with Go 1.25+", () => {
+        const wf = fs.readFileSync(path.join(dir, "pulumi.yml"), "utf8");
+        expect(wf).toMatch(/test:\n[\s\S]*?container:\n\s+image: debian:12\n\s+options: --privileged --cgroupns=host/);
+        const go = wf.match(/go-version: "(\d+)\.(\d+)/)!;
+        expect(Number(go[1]) * 100 + Number(go[2])).toBeGreaterThanOrEqual(125);
+    });
 });
 
 describe("the project's own scripts", () => {

@@ -54,13 +54,30 @@ function mockId(type: string, name: string): string {
     return type === "aws:ebs/volume:Volume" ? MOCK.volumeId : `${name}-id`;
 }
 
-/** Reads a stack file's `config:` map into the string form the engine hands a program. */
-export function stackConfig(stack: string): Record<string, string> {
+/** What an operator puts where the shipped stack files hold a `<placeholder>` (README, Deploy). */
+export const OPERATOR_VALUES: Record<string, string> = {
+    "<your deployer's public IPv4>/32": "203.0.113.10/32",
+    "<the public half of ethnode:sshPrivateKey: ssh-keygen -y -f ~/.ssh/ethnode_ed25519>":
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ1mS2mXbA1Qm8Kq2pXv9r0bqvY8nJ0xWm3JX4p5yQzR ethnode-test",
+    "<the geth scripts/sandbox.sh builds>": "/opt/geth-under-test/geth",
+};
+
+/** Reads a stack file's `config:` map into the string form the engine hands a program, as shipped. */
+export function shippedStackConfig(stack: string): Record<string, string> {
     const doc = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
         config: Record<string, unknown>;
     };
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(doc.config)) out[k] = typeof v === "string" ? v : JSON.stringify(v);
+    return out;
+}
+
+/** A stack file's config with its placeholders filled in as an operator would. */
+export function stackConfig(stack: string): Record<string, string> {
+    const out = shippedStackConfig(stack);
+    for (const [k, v] of Object.entries(out)) {
+        out[k] = Object.entries(OPERATOR_VALUES).reduce((text, [placeholder, value]) => text.split(placeholder).join(value), v);
+    }
     return out;
 }
 
