@@ -46,7 +46,6 @@ const gateway = new Gateway("gateway", {
         : undefined,
     dataDir: primary.host.dataDir,
     apiKeys: cfg.apiKeys,
-    purgeOnDestroy: cfg.host.purgeOnDestroy,
     after: [primary.host.ready, ...nodes.map((n) => n.geth.service)],
 });
 

@@ -158,7 +158,6 @@ export interface GatewayArgs {
     wsUpstream: string;
     dataDir: string;
     apiKeys: pulumi.Input<Record<string, ApiKeyLimit>>;
-    purgeOnDestroy: boolean;
     after: pulumi.Input<pulumi.Resource>[];
 }
 

@@ -41,28 +41,31 @@ export interface HostStepArgs {
     deleteScript?: string;
 }
 
-/** Wraps a step body into the command line that runs it as root: the body is data, never interpolated. */
+/** The command line that runs these lines as root: the script is data (one quoted word), never interpolated. */
+function sudoBash(lines: string[]): string {
+    return `sudo -n bash -c ${shq(lines.join("\n"))}`;
+}
+
+/** A step's command: the host's prelude, then the step's body (its files unpacked first). */
 export function asRoot(step: string, body: string, withFiles: boolean): string {
-    const script = [
+    return sudoBash([
         `source ${PRELUDE_PATH} || { echo "ethnode: ${PRELUDE_PATH} is missing: the host's prepare step has not run" >&2; exit 1; }`,
         stepBody(step, body, withFiles),
-    ].join("\n");
-    return `sudo -n bash -c ${shq(script)}`;
+    ]);
 }
 
 /** A delete command: a host whose ethnode files are already gone has nothing left to remove. */
 export function asRootDelete(step: string, body: string): string {
-    const script = [
+    return sudoBash([
         `if [[ ! -r ${PRELUDE_PATH} ]]; then echo "ethnode: ${PRELUDE_PATH} is gone: nothing of ethnode left to remove"; exit 0; fi`,
         `source ${PRELUDE_PATH}`,
         stepBody(step, body, false),
-    ].join("\n");
-    return `sudo -n bash -c ${shq(script)}`;
+    ]);
 }
 
 /** The host's preparation: receives the prelude itself on stdin, installs it, then runs `body` with it. */
 export function asRootBootstrap(step: string, body: string): string {
-    const script = [
+    return sudoBash([
         "set -Eeuo pipefail",
         `install -d -m 0755 ${PRELUDE_DIR}`,
         `cat >${PRELUDE_PATH}.new`,
@@ -70,8 +73,7 @@ export function asRootBootstrap(step: string, body: string): string {
         `mv -f ${PRELUDE_PATH}.new ${PRELUDE_PATH}`,
         `source ${PRELUDE_PATH}`,
         stepBody(step, body, false),
-    ].join("\n");
-    return `sudo -n bash -c ${shq(script)}`;
+    ]);
 }
 
 function stepBody(step: string, body: string, withFiles: boolean): string {
@@ -139,9 +141,14 @@ function stepCommand(
             // No previous stdout in the environment: it is useless to us and sshd would reject it anyway.
             addPreviousOutputInEnv: false,
         },
-        // A forced replacement (`pulumi up --replace`) of a step with a delete script must not end with the old
-        // step's delete undoing what the new one just installed: delete first, then create.
-        a.deleteScript ? pulumi.mergeOptions(opts, { deleteBeforeReplace: true }) : opts,
+        pulumi.mergeOptions(opts, {
+            // `triggers` is the provider's replace-on-change input. No step sets it; a stack deployed by a release
+            // that did (content hashes) keeps its old value, so upgrading ethnode updates its steps in place.
+            ignoreChanges: ["triggers"],
+            // A forced replacement (`pulumi up --replace`) of a step with a delete script must not end with the old
+            // step's delete undoing what the new one just installed: delete first, then create.
+            deleteBeforeReplace: a.deleteScript !== undefined,
+        }),
     );
 }
 

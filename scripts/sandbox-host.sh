@@ -3,8 +3,9 @@
 # machine, sharing its network, with sshd on 127.0.0.1:${SANDBOX_SSH_PORT}. The root file system is built
 # once with debootstrap and cached; every `up` starts from a fresh copy of it, so each run gets a clean host.
 #
+#   scripts/sandbox-host.sh build    install the tools and build the root file system (cached); prints nothing
 #   scripts/sandbox-host.sh up       build (cached) and boot the guest (or keep a running one); prints the key
-#   scripts/sandbox-host.sh fresh    down, then up: a clean host (the end-to-end test uses this)
+#   scripts/sandbox-host.sh fresh    down, then up: a clean host
 #   scripts/sandbox-host.sh down     stop the guest and delete its working copy
 #   scripts/sandbox-host.sh status   exit 0 when the guest answers over SSH
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -116,9 +117,14 @@ case "${1:-}" in
     ;;
   down) cmd_down ;;
   status) ssh_guest true ;;
-  -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+  build)
+    ensure_tools
+    mkdir -p "$CACHE_DIR"
+    build_pristine
+    ;;
+  -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
   *)
-    echo "usage: scripts/sandbox-host.sh up|fresh|down|status" >&2
+    echo "usage: scripts/sandbox-host.sh build|up|fresh|down|status" >&2
     exit 2
     ;;
 esac

@@ -7,6 +7,7 @@
 #   scripts/sandbox.sh pulumi ARGS...    any pulumi command on the sandbox stack, e.g. `pulumi preview --diff`
 #
 # ETHNODE_PROGRAM_DIR runs another copy of the program (with its own Pulumi.sandbox.yaml); the tests use one.
+# ETHNODE_ENGINE_ENV names the engine's env file (scripts/setup-engine.sh prints it) to skip that check.
 #
 # Nothing is written to the work tree. The backend is a local file:// directory that lives and dies with the
 # guest (a fresh guest is a fresh stack); the stack config is Pulumi.sandbox.yaml plus the secrets (the SSH key,
@@ -25,8 +26,9 @@ RECEIVER_PID="${STACK_DIR}/slack.pid"
 
 # The engine, and where it keeps the stack.
 engine_env() {
-  local env_file
-  env_file=$(bash "${ROOT}/scripts/setup-engine.sh")
+  local env_file=${ETHNODE_ENGINE_ENV:-}
+  # A caller that runs many commands (the tests) sets the engine up once and passes its env file.
+  [[ -n "$env_file" ]] || env_file=$(bash "${ROOT}/scripts/setup-engine.sh")
   # shellcheck source=/dev/null
   source "$env_file"
   mkdir -p "$STACK_DIR"

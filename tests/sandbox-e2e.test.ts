@@ -29,10 +29,11 @@ const UNITS = ["geth", "ethnode-gateway", "prometheus", "prometheus-alertmanager
 
 let program: string;
 let work: string;
+let engineEnv: string;
 
 function run(args: string[], input?: string): SpawnSyncReturns<string> {
     return spawnSync("bash", [SANDBOX, ...args], {
-        env: { ...process.env, ETHNODE_PROGRAM_DIR: program },
+        env: { ...process.env, ETHNODE_PROGRAM_DIR: program, ETHNODE_ENGINE_ENV: engineEnv },
         input: input ?? "",
         encoding: "utf8",
         maxBuffer: 256 * 1024 * 1024,
@@ -47,9 +48,9 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
 
 const pulumi = (args: string[], input?: string) => ok(run(["pulumi", ...args], input), `pulumi ${args.join(" ")}`);
 
-/** `pulumi config set --path KEY VALUE` for each pair (numbers and booleans keep their type). */
+/** `pulumi config set-all --path` of every pair in one call (numbers and booleans keep their type). */
 function configSet(pairs: Record<string, string>): void {
-    for (const [key, value] of Object.entries(pairs)) pulumi(["config", "set", "--path", key, value]);
+    pulumi(["config", "set-all", "--path", ...Object.entries(pairs).flatMap(([key, value]) => ["--plaintext", `${key}=${value}`])]);
 }
 
 /** A secret goes on stdin, never on the command line. */
@@ -110,6 +111,7 @@ beforeAll(() => {
         fs.cpSync(path.join(ROOT, f), path.join(program, f), { recursive: true });
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(program, "node_modules"));
+    engineEnv = execFileSync("bash", [path.join(ROOT, "scripts", "setup-engine.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
     // A clean start: whatever an earlier run left is destroyed and its guest removed.
     ok(run(["down"]), "sandbox down");
 });
@@ -187,6 +189,13 @@ interface Edit {
     steps: string[];
     /** What must hold after `up`, besides serving. */
     check?: () => Promise<void> | void;
+    /** What a reviewer reads in `pulumi preview --diff` (a PR comment). */
+    diff?: (text: string) => void;
+}
+
+/** A preview diff is for people: the changed lines, no base64 bundle. */
+function readable(diff: string): void {
+    expect(diff).not.toMatch(/[A-Za-z0-9+/=]{200,}/);
 }
 
 describe("every config edit converges the host in place (real engine, real host)", () => {
@@ -209,6 +218,10 @@ describe("every config edit converges the host in place (real engine, real host)
             what: "a Geth flag (httpVhosts)",
             apply: () => configSet({ "ethnode:geth.httpVhosts[0]": "localhost", "ethnode:geth.httpVhosts[1]": "127.0.0.1" }),
             steps: ["node-0-geth-service update"],
+            diff: (d) => {
+                expect(d).toMatch(/^\s+-\s+--http\.vhosts=localhost \\$/m);
+                expect(d).toMatch(/^\s+\+\s+--http\.vhosts=localhost,127\.0\.0\.1 \\$/m);
+            },
             check: () => expect(guest("tr '\\0' ' ' </proc/$(systemctl show geth -p MainPID --value)/cmdline")).toContain("--http.vhosts=localhost,127.0.0.1"),
         },
         {
@@ -233,6 +246,10 @@ describe("every config edit converges the host in place (real engine, real host)
             what: "a gateway rate limit",
             apply: () => configSet({ "ethnode:gateway.ipRate": "2", "ethnode:gateway.ipBurst": "5" }),
             steps: ["gateway-config update"],
+            diff: (d) => {
+                expect(d).toMatch(/^\s+-\s+"ip_rate": 50,$/m);
+                expect(d).toMatch(/^\s+\+\s+"ip_rate": 2,$/m);
+            },
             check: async () => {
                 const codes: number[] = [];
                 for (let i = 0; i < 10; i++) codes.push((await rpc(GATEWAY, "eth_chainId")).status);
@@ -249,6 +266,10 @@ describe("every config edit converges the host in place (real engine, real host)
             what: "API keys (a secret)",
             apply: () => secretSet("ethnode:apiKeys", JSON.stringify({ [API_KEY]: { name: "e2e", rate: 100, burst: 100 } })),
             steps: ["gateway-keys update"],
+            diff: (d) => {
+                expect(d).toContain("[secret]");
+                expect(d).not.toContain(API_KEY);
+            },
             check: async () => {
                 expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": API_KEY })).status).toBe(200);
                 expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": "sandbox-e2e-key-wrong-000000" })).status).toBe(401);
@@ -267,12 +288,17 @@ describe("every config edit converges the host in place (real engine, real host)
             what: "the Slack webhook (a secret)",
             apply: () => secretSet("ethnode:slackWebhookUrl", `${SLACK}/services/sandbox/rotated`),
             steps: ["monitoring-alertmanager-secrets update"],
+            diff: (d) => {
+                expect(d).toContain("[secret]");
+                expect(d).not.toContain("rotated");
+            },
             check: () => expect(guest("cat /etc/ethnode/alertmanager/secrets/slack_webhook")).toBe(`${SLACK}/services/sandbox/rotated`),
         },
         {
             what: "an alert threshold",
             apply: () => configSet({ "ethnode:monitoring.minExecutionPeers": "3" }),
             steps: ["monitoring-prometheus-config update"],
+            diff: (d) => expect(d).toMatch(/^\s+\+\s+expr: .*p2p_peers.* < 3$/m),
             check: async () => {
                 const rules: any = await waitFor("rules reloaded", async () => {
                     const r: any = await (await fetch("http://127.0.0.1:9090/api/v1/rules")).json();
@@ -314,16 +340,23 @@ describe("every config edit converges the host in place (real engine, real host)
         const gethBefore = mainPid("geth");
         edit.apply();
         expect(previewSteps()).toEqual(edit.steps);
+        if (edit.diff) {
+            const diff = pulumi(["preview", "--diff"]);
+            readable(diff);
+            edit.diff(diff);
+        }
         up();
         await serving();
         if (edit.check) await edit.check();
-        expect(previewSteps()).toEqual([]);
+        // The next edit's preview shows its own steps and nothing else: this one converged (the last one is
+        // checked by the test after it).
         // Only an edit to Geth itself restarts it; the gateway is reloaded, never restarted.
         if (!edit.steps.some((s) => s.startsWith("node-0-geth-"))) expect(mainPid("geth")).toBe(gethBefore);
         expect(mainPid("ethnode-gateway")).toBe(gatewayMaster);
     });
 
     it("a forced replacement deletes the old step first, so the new one stays installed", async () => {
+        expect(previewSteps()).toEqual([]);
         const out = pulumi(["up", "--yes", "--skip-preview", "--replace", pulumi(["stack", "--show-urns"]).match(/urn:pulumi:\S+::node-0-geth-service/)![0]]);
         expect(out).toMatch(/deleting original[\s\S]*node-0-geth-service[\s\S]*creating replacement/);
         await serving();
