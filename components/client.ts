@@ -128,7 +128,8 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
                     source: new pulumi.asset.FileAsset(b.binaryPath as string),
                     remotePath: uploadName(args.client, b),
                 },
-                { parent, dependsOn: args.dependsOn },
+                // Updated in place when the binary changes, like every step (components/remote.ts).
+                { parent, dependsOn: args.dependsOn, ignoreChanges: ["triggers"] },
             ),
         );
     }
