@@ -2,9 +2,12 @@
  * Abuse: hundreds of hostile bodies and a seeded random fuzz loop against the real gateway. Whatever comes
  * in, the gateway answers with a 2xx/4xx of its own (never a 5xx), logs no Lua error, and keeps serving.
  */
+import * as fs from "fs";
 import * as net from "net";
+import * as path from "path";
 import { Gw, luaErrors, startGateway } from "./helpers/gateway";
 import { Node, startAnvil } from "./helpers/nodes";
+import { waitFor } from "./helpers/proc";
 
 jest.setTimeout(120000);
 
@@ -142,5 +145,95 @@ describe("hostile input", () => {
         expect(r.status).toBe(200);
         expect(JSON.parse(r.text).result).toBe("0x7a69");
         expect(luaErrors(gw.errorLog())).toEqual([]);
+    });
+});
+
+/** Every answer the gateway writes itself: JSON with its content type, the right code, the id as sent. */
+describe("answers the gateway writes itself", () => {
+    let upstream: Node;
+    let gw: Gw;
+    let tight: Gw;
+    beforeAll(async () => {
+        upstream = await startAnvil();
+        const backends = [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }];
+        gw = await startGateway({ backends, config: { ipRate: 1000000, ipBurst: 1000000 } });
+        tight = await startGateway({ backends, config: { ipRate: 1, ipBurst: 1 } });
+    });
+    afterAll(async () => {
+        await gw.stop();
+        await tight.stop();
+        await upstream.proc.stop();
+    });
+
+    async function answer(url: string, body: string) {
+        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+        const text = await res.text();
+        expect(res.headers.get("content-type")).toBe("application/json");
+        return { status: res.status, text, json: JSON.parse(text) };
+    }
+
+    it("calls what JSON cannot hold a parse error (-32700, id null): empty, NaN, Infinity, hex, 1e400", async () => {
+        const bodies = ["", " \n", "NaN", "Infinity", "-Infinity", "[NaN]", "0x1", '{"jsonrpc":"2.0","id":0x1,"method":"eth_chainId"}'];
+        for (const id of ["1e400", "-1e400", "1e999"]) bodies.push(`{"jsonrpc":"2.0","id":${id},"method":"eth_chainId"}`, `{"jsonrpc":"2.0","id":${id},"method":"admin_peers"}`);
+        for (const b of bodies) {
+            const r = await answer(gw.url, b);
+            expect({ body: b, status: r.status, code: r.json.error.code, id: r.json.id }).toEqual({ body: b, status: 400, code: -32700, id: null });
+        }
+    });
+
+    const IDS = ["123456789012345", "12345678901234567890", "1.5", "-7", "1e2", "0.1", "-0", '"é"', '"\\u00e9\\"x"', '"\\ud83e\\udd84"'];
+
+    it("echoes the id byte for byte on a denial and an invalid request", async () => {
+        for (const id of IDS) {
+            const denied = await answer(gw.url, `{"jsonrpc":"2.0","id":${id},"method":"admin_peers"}`);
+            expect(denied.json.error.code).toBe(-32601);
+            expect(denied.text).toContain(`"id":${id},`);
+            const invalid = await answer(gw.url, `{"jsonrpc":"1.0","id":${id},"method":"eth_chainId"}`);
+            expect(invalid.status).toBe(400);
+            expect(invalid.json.error.code).toBe(-32600);
+            expect(invalid.text).toContain(`"id":${id},`);
+        }
+    });
+
+    it("echoes the id byte for byte on a rate-limited call", async () => {
+        const seen: string[] = [];
+        for (const id of IDS) {
+            const r = await answer(tight.url, `{"jsonrpc":"2.0","id":${id},"method":"eth_chainId"}`);
+            if (r.status === 429) {
+                expect(r.json.error.code).toBe(-32005);
+                expect(r.text).toContain(`"id":${id},`);
+                seen.push(id);
+            }
+        }
+        expect(seen.length).toBeGreaterThanOrEqual(IDS.length - 2);
+    });
+
+    it("answers a batch element whose params hold 1e999 with -32700 in its place, and the rest in order", async () => {
+        const r = await answer(
+            gw.url,
+            '[{"jsonrpc":"2.0","id":1,"method":"admin_peers"},{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000000",1e999]},{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}]',
+        );
+        expect(r.status).toBe(200);
+        expect(r.json.map((a: any) => [a.id, a.error?.code ?? a.result])).toEqual([[1, -32601], [2, -32700], [3, "0x7a69"]]);
+    });
+
+    it("says only up or down on the public /health; the details stay on the loopback metrics port", async () => {
+        const pub = await fetch(`${gw.url}/health`);
+        expect(pub.status).toBe(200);
+        expect(await pub.text()).toBe('{"status":"up"}');
+        const detail: any = await (await fetch(gw.healthUrl)).json();
+        expect(detail.backends.map((b: any) => b.name)).toEqual(["anvil"]);
+    });
+
+    it("writes an API key sent as the path as /<key> in the access log", async () => {
+        const key = "path-key-0123456789abcdef";
+        const r = await fetch(`${gw.url}/${key}?x=1`, { method: "POST", headers: { "content-type": "application/json" }, body: VALID });
+        expect(r.status).toBe(401);
+        const log = await waitFor("access log flushed", async () => {
+            const text = fs.readFileSync(path.join(gw.prefix, "logs", "access.log"), "utf8");
+            return text.includes("/<key>") ? text : undefined;
+        }, 5000);
+        expect(log).toContain('"POST /<key>?x=1 HTTP/1.1" 401');
+        expect(log).not.toContain(key);
     });
 });

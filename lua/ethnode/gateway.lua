@@ -241,6 +241,13 @@ local function decoded(req, body)
     return type(d) == "table" and d or {}
 end
 
+-- An error answer to one request, its id echoed byte for byte (as decoded when the scanner cannot read it).
+local function error_answer(req, body, code, message)
+    local raw = scan.raw_id(body)
+    if raw then return jsonrpc.encode_error_raw(raw, code, message) end
+    return jsonrpc.encode_error(decoded(req, body).id, code, message)
+end
+
 -- Whether the policy refuses a call: counts the refusal and returns its JSON-RPC error code and message, or
 -- nil when the call may go on. Methods are counted by their rule's label (a bounded set).
 local function refused(rule, method, req)
@@ -266,14 +273,14 @@ local function access_single(method, has_id, req, body, keyed, now)
     local code, message = refused(rule, method, req)
     if code then
         if not has_id then return send(204, "") end
-        return send(200, jsonrpc.encode(jsonrpc.error_object(decoded(req, body).id, code, message)))
+        return send(200, error_answer(req, body, code, message))
     end
     local admitted, status, headers = admit(keyed, rule.weight, now)
     if not admitted then
         if status == 401 then return bad_key() end
         reject("rate_limited")
         metrics:add(request_key(rule.label, "rate_limited"), 1)
-        return send(429, jsonrpc.encode(limited(decoded(req, body).id)), headers)
+        return send(429, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers)
     end
     if not pool:any_healthy() then return no_upstream(1) end
     remember({ label = rule.label, idempotent = rule.idempotent, t0 = now })
@@ -328,7 +335,20 @@ local function access_batch(items, keyed, now)
         return -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
     local sub_reqs = {}
-    for _, i in ipairs(forward) do sub_reqs[#sub_reqs + 1] = jsonrpc.encode_request(items[i].req) end
+    for _, i in ipairs(forward) do
+        local encoded = jsonrpc.encode_request(items[i].req)
+        if encoded then
+            sub_reqs[#sub_reqs + 1] = encoded
+        elseif items[i].req.id ~= nil then
+            -- A number no JSON can carry (1e999 in its params): answered here, never dropped.
+            answers[i] = jsonrpc.error_object(items[i].req.id, jsonrpc.PARSE_ERROR, "number out of range")
+        end
+    end
+    if #sub_reqs == 0 then
+        local out = jsonrpc.splice(items, answers, {})
+        if #out == 0 then return send(204, "") end
+        return send(200, jsonrpc.encode(out))
+    end
     local res = ngx.location.capture("/_upstream", {
         method = ngx.HTTP_POST,
         body = "[" .. concat(sub_reqs, ",") .. "]",
@@ -355,7 +375,7 @@ function _M.access(keyed)
         if req_get_body_file() then
             return send_error(413, jsonrpc.INVALID_REQUEST, "request body too large", nil, "body_too_large")
         end
-        return send_error(400, jsonrpc.INVALID_REQUEST, "empty body", nil, "invalid")
+        return send_error(400, jsonrpc.PARSE_ERROR, "empty body", nil, "parse_error")
     end
     local now = ngx_now()
     pool:refresh(now)
@@ -364,7 +384,10 @@ function _M.access(keyed)
     if method then return access_single(method, has_id, nil, body, keyed, now) end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
     if not parsed then
-        return send_error(400, batch_or_code, message, id, batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
+        local reason = batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid"
+        if id == nil or id == jsonrpc.null then return send_error(400, batch_or_code, message, id, reason) end
+        reject(reason)
+        return send(400, error_answer(nil, body, batch_or_code, message))
     end
     if batch_or_code then return access_batch(parsed, keyed, now) end
     -- A notification has no id member at all (an explicit null id is a request).
@@ -445,7 +468,9 @@ function _M.error_page()
         messages[status] or "error"))
 end
 
-function _M.health()
+-- /health: on the public port only up or down (a load balancer's question); with `detailed` (the loopback
+-- metrics port) every backend, its state and head.
+function _M.health(detailed)
     local backends = {}
     local healthy = 0
     for _, b in ipairs(conf.backends) do
@@ -458,7 +483,9 @@ function _M.health()
             state = ngx.shared.ethnode_upstreams:get("why:" .. b.name) or "unchecked",
         }
     end
-    return send(healthy > 0 and 200 or 503, jsonrpc.encode({ healthy = healthy, backends = backends, head = pool:pool_head() }))
+    local status = healthy > 0 and 200 or 503
+    if not detailed then return send(status, status == 200 and '{"status":"up"}' or '{"status":"down"}') end
+    return send(status, jsonrpc.encode({ healthy = healthy, backends = backends, head = pool:pool_head() }))
 end
 
 function _M.metrics()

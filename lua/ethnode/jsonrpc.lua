@@ -1,7 +1,10 @@
 -- JSON-RPC 2.0 request parsing and validation. Pure: no ngx; tested under plain LuaJIT.
 local cjson = require("cjson.safe")
+-- NaN, Infinity and hex numbers are not JSON: a body holding one is a parse error, not a number.
+cjson.decode_invalid_numbers(false)
 
 local type, ipairs, pairs, next, tostring = type, ipairs, pairs, next, tostring
+local huge = math.huge
 local byte, format = string.byte, string.format
 
 local _M = { _VERSION = "0.1.0" }
@@ -22,7 +25,13 @@ local function valid_id(id)
     return id == nil or id == NULL or t == "string" or t == "number"
 end
 
--- Validates one decoded request. Returns the request, or nil, a message and the id to echo.
+-- A number too large for a double (1e400) decodes to infinity: no JSON can carry it back.
+local function finite(x)
+    return type(x) ~= "number" or (x == x and x ~= huge and x ~= -huge)
+end
+
+-- Validates one decoded request. Returns the request, or nil, a message, the id to echo and the error code
+-- (invalid request, or a parse error for a number out of range).
 -- cjson gives objects string keys only, so an element at [1] means the value was a non-empty array; an
 -- empty one has no method and fails below. (No pairs/next here: they keep LuaJIT from compiling the path.)
 function _M.validate(req)
@@ -30,6 +39,7 @@ function _M.validate(req)
         return nil, "request must be an object", NULL
     end
     local id = req.id
+    if not finite(id) then return nil, "number out of range", NULL, _M.PARSE_ERROR end
     if not valid_id(id) then return nil, "id must be a string, number or null", NULL end
     if req.jsonrpc ~= "2.0" then return nil, 'jsonrpc must be "2.0"', id end
     local method = req.method
@@ -45,7 +55,7 @@ end
 -- ({ req = .. } or { err = msg, id = .., code = .. } each) and true; a body that is neither returns nil, an
 -- error code, a message and the id to echo.
 function _M.parse(body, max_batch)
-    if type(body) ~= "string" or body == "" then return nil, _M.INVALID_REQUEST, "empty body" end
+    if type(body) ~= "string" or body == "" then return nil, _M.PARSE_ERROR, "empty body" end
     -- First non-whitespace byte, by a byte loop (string patterns are not JIT-compiled).
     local first, len = 1, #body
     local c = byte(body, 1)
@@ -53,12 +63,12 @@ function _M.parse(body, max_batch)
         first = first + 1
         c = byte(body, first)
     end
-    if first > len then return nil, _M.INVALID_REQUEST, "empty body" end
+    if first > len then return nil, _M.PARSE_ERROR, "empty body" end
     local decoded, err = cjson.decode(body)
     if decoded == nil and err then return nil, _M.PARSE_ERROR, "parse error" end
     if c ~= 91 then -- not "[": a single request
-        local req, msg, id = _M.validate(decoded)
-        if not req then return nil, _M.INVALID_REQUEST, msg, id end
+        local req, msg, id, code = _M.validate(decoded)
+        if not req then return nil, code or _M.INVALID_REQUEST, msg, id end
         return req, false
     end
     return _M.parse_batch(decoded, max_batch)
@@ -73,8 +83,8 @@ function _M.parse_batch(decoded, max_batch)
     end
     local items = {}
     for i, el in ipairs(decoded) do
-        local req, msg, id = _M.validate(el)
-        items[i] = req and { req = req } or { err = msg, id = id, code = _M.INVALID_REQUEST }
+        local req, msg, id, code = _M.validate(el)
+        items[i] = req and { req = req } or { err = msg, id = id, code = code or _M.INVALID_REQUEST }
     end
     return items, true
 end
@@ -90,8 +100,14 @@ function _M.encode_error(id, code, message, data)
     return cjson.encode(_M.error_object(id, code, message, data))
 end
 
+-- An error answer around an id's exact bytes from the request (scan.raw_id).
+function _M.encode_error_raw(raw_id, code, message)
+    return '{"jsonrpc":"2.0","id":' .. raw_id .. ',"error":' .. cjson.encode({ code = code, message = message }) .. "}"
+end
+
 -- Re-encodes a request for forwarding. Debian's cjson cannot tell [] from {}; an empty params is dropped,
 -- which every client reads as "no parameters".
+-- nil (and an error) when it holds a number no JSON can carry (1e999 decodes to infinity).
 function _M.encode_request(req)
     local out = { jsonrpc = "2.0", method = req.method, id = req.id }
     if req.params ~= nil and next(req.params) ~= nil then out.params = req.params end

@@ -125,6 +125,15 @@ local function skip_number(s, i)
     return i
 end
 
+-- An id the fast path echoes safely: an integer of at most 15 digits (exact in a double). A fraction, an
+-- exponent or a longer number is the full parser's (which refuses the non-finite ones).
+local function skip_plain_integer(s, i)
+    if byte(s, i) == 45 then i = i + 1 end
+    local j, c = skip_digits(s, i)
+    if not j or j - i > 15 or c == 46 or c == 101 or c == 69 or (byte(s, i) == 48 and j - i > 1) then return nil end
+    return j
+end
+
 local function skip_literal(s, i, c)
     local a, b, d, e = byte(s, i + 1, i + 4)
     if c == 116 and a == 114 and b == 117 and d == 101 then return i + 4 end -- true
@@ -267,7 +276,7 @@ local function member(s, i, c)
         elseif c == 110 then
             i = skip_literal(s, i, c)
         else
-            i = skip_number(s, i)
+            i = skip_plain_integer(s, i)
         end
     else -- PARAMS
         if params or (c ~= 91 and c ~= 123) then return nil end
@@ -307,6 +316,45 @@ function _M.request(s)
     -- Nothing but whitespace may follow.
     if skip_ws(s, i + 1) ~= #s + 1 or not version or not method then return nil end
     return method, has_id == true
+end
+
+-- The index after the string starting at i (a quote): the next quote no backslash escapes; nil if none.
+local function string_end(s, i)
+    while true do
+        local q = find(s, '["\\]', i + 1)
+        if not q then return nil end
+        if byte(s, q) == 34 then return q + 1 end
+        i = q + 1
+    end
+end
+
+-- The exact bytes of a single request's top-level "id" value, so that an answer the gateway writes itself
+-- echoes the id as the client wrote it. nil when there is none or the body is not plainly scannable (member
+-- names with escapes, deep nesting, ...): the caller then falls back to the decoded id.
+function _M.raw_id(s)
+    local i, c = skip_ws(s, 1)
+    if c ~= 123 then return nil end
+    i, c = skip_ws(s, i + 1)
+    local found
+    while c == 34 do
+        local q = find(s, '"', i + 1, true)
+        if not q then return nil end
+        local is_id = q == i + 3 and byte(s, i + 1) == 105 and byte(s, i + 2) == 100
+        i, c = skip_ws(s, q + 1)
+        if c ~= 58 then return nil end
+        local v, first = skip_ws(s, i + 1)
+        -- An id string needs only its end (any escape, a surrogate pair too); other values the strict skip.
+        local e
+        if is_id and first == 34 then e = string_end(s, v) else e = skip_value(s, v) end
+        if not e then return nil end
+        -- Duplicate names: the last one counts, as for cjson.
+        if is_id then found = sub(s, v, e - 1) end
+        i, c = skip_ws(s, e)
+        if c == 125 then return skip_ws(s, i + 1) == #s + 1 and found or nil end
+        if c ~= 44 then return nil end
+        i, c = skip_ws(s, i + 1)
+    end
+    return nil
 end
 
 return _M

@@ -24,12 +24,29 @@ T.test("wrong shapes are invalid requests", function()
     end
 end)
 
-T.test("empty body and empty batch are invalid", function()
-    T.eq(select(2, jsonrpc.parse("", 10)), -32600)
-    T.eq(select(2, jsonrpc.parse("   ", 10)), -32600)
+T.test("an empty body is a parse error, an empty batch is invalid", function()
+    T.eq(select(2, jsonrpc.parse("", 10)), -32700)
+    T.eq(select(2, jsonrpc.parse("   ", 10)), -32700)
     local p, code, msg = jsonrpc.parse("[]", 10)
     T.eq(code, -32600)
     T.eq(msg, "empty batch")
+end)
+
+T.test("what JSON cannot hold is a parse error: NaN, Infinity, hex, a number out of range", function()
+    for _, body in ipairs({ "NaN", "Infinity", "-Infinity", "[NaN]", "0x1",
+        '{"jsonrpc":"2.0","id":NaN,"method":"m"}', '{"jsonrpc":"2.0","id":0x10,"method":"m"}' }) do
+        T.eq(select(2, jsonrpc.parse(body, 10)), -32700, body)
+    end
+    for _, id in ipairs({ "1e400", "-1e400" }) do
+        local p, code, msg, echoed = jsonrpc.parse('{"jsonrpc":"2.0","id":' .. id .. ',"method":"m"}', 10)
+        T.eq(p, nil)
+        T.eq(code, -32700, id)
+        T.eq(msg, "number out of range")
+        T.eq(echoed, jsonrpc.null)
+    end
+    local items = jsonrpc.parse('[{"jsonrpc":"2.0","id":1e400,"method":"m"},{"jsonrpc":"2.0","id":2,"method":"m"}]', 10)
+    T.eq(items[1].code, -32700)
+    T.truthy(items[2].req)
 end)
 
 T.test("a batch over the limit names the limit", function()

@@ -19,7 +19,8 @@ T.test("recognizes plain requests, with any params and ids", function()
         '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}',
         ' {"method" : "eth_getBalance", "params":["0xab", "latest"], "id":"x", "jsonrpc":"2.0"}\n',
         '{"jsonrpc":"2.0","id":null,"method":"eth_call","params":[{"to":"0x1","data":"0x\\u0041"},"latest"]}',
-        '{"jsonrpc":"2.0","id":-1.5e+3,"method":"m","params":{"a":[true,false,null,[],{}]}}',
+        '{"jsonrpc":"2.0","id":-15,"method":"m","params":{"a":[true,false,null,[],{}]}}',
+        '{"jsonrpc":"2.0","id":123456789012345,"method":"m"}',
     }) do
         T.truthy(scan.request(b), b)
         local ok, _, why = agrees(b)
@@ -36,6 +37,10 @@ T.test("leaves everything unusual to the full parser", function()
         '{"jsonrpc":"2.0","id":1,"method":"eth_x","params":[}',
         '{"jsonrpc":"2.0","id":1,"method":"eth_x","params":[]}x',
         '{"jsonrpc":"2.0","id":1,"method":"eth_x","method":"admin_peers"}', -- duplicate member
+        -- ids a double may not hold exactly, or at all: the full parser refuses the non-finite ones
+        '{"jsonrpc":"2.0","id":-1.5e+3,"method":"m"}', '{"jsonrpc":"2.0","id":1e400,"method":"m"}',
+        '{"jsonrpc":"2.0","id":1234567890123456,"method":"m"}', '{"jsonrpc":"2.0","id":0.5,"method":"m"}',
+        '{"jsonrpc":"2.0","id":007,"method":"m"}',
         '{"jsonrpc":"2.0","id":1,"method":"\\u0061dmin_peers"}', -- escape in the method
         '{"jsonrpc":"2.0","id":1,"METHOD":"admin_peers","method":"eth_x"}', -- another member
         '{"jsonrpc":"2.0","id":01,"method":"eth_x"}', '{"jsonrpc":"2.0","id":true,"method":"eth_x"}',
@@ -119,5 +124,22 @@ T.test("recognizes what cjson encodes for ordinary calls", function()
         local params = { "0x" .. string.format("%x", math.random(1, 1e9)), { to = "0xab", data = "/x\"y", n = i * 1.5 }, math.random() < 0.5 }
         local body = cjson.encode({ jsonrpc = "2.0", id = i, method = "eth_call", params = params })
         T.eq(scan.request(body), "eth_call", body)
+    end
+end)
+
+T.test("raw_id: the id's exact bytes, whatever the members and their order", function()
+    for _, c in ipairs({
+        { '{"jsonrpc":"2.0","id":123456789012345678,"method":"m"}', "123456789012345678" },
+        { '{"method":"m","params":[{"a":[1,{}]}],"id":-1.50e+3,"jsonrpc":"2.0"}', "-1.50e+3" },
+        { '{"jsonrpc":"2.0","id":"\\u00e9\\"x","method":"m"}', '"\\u00e9\\"x"' },
+        { '{"id":null,"method":"m"}', "null" },
+        { '{"id":"\\ud83e\\udd84\\\\","method":"m"}', '"\\ud83e\\udd84\\\\"' }, -- a surrogate pair, an escaped backslash
+        { '{"id":1,"id":"second","method":"m"}', '"second"' }, -- the last one counts, as for cjson
+        { ' { "id" : 7 , "x" : [ ] } ', "7" },
+    }) do
+        T.eq(scan.raw_id(c[1]), c[2], c[1])
+    end
+    for _, b in ipairs({ '{"method":"m"}', "[]", '{"i\\u0064":1}', '{"id":1', '{"id":1}x', "" }) do
+        T.eq(scan.raw_id(b), nil, b)
     end
 end)
