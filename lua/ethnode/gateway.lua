@@ -286,6 +286,13 @@ local function access_single(method, has_id, req, body, keyed, now)
     remember({ label = rule.label, idempotent = rule.idempotent, t0 = now })
 end
 
+-- A batch's answer: the local answers and the backend's, spliced in request order (204 when there are none).
+local function send_batch(items, answers, upstream)
+    local out = jsonrpc.splice(items, answers, upstream)
+    if #out == 0 then return send(204, "") end
+    return send(200, jsonrpc.encode(out))
+end
+
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
 -- (untouched when all pass) and the answers spliced back in order.
 local function access_batch(items, keyed, now)
@@ -325,9 +332,7 @@ local function access_batch(items, keyed, now)
         if not pool:any_healthy() then return no_upstream(#forward) end
     end
     if #forward == 0 then
-        local out = jsonrpc.splice(items, answers, {})
-        if #out == 0 then return send(204, "") end
-        return send(200, jsonrpc.encode(out))
+        return send_batch(items, answers, {})
     end
     -- Something goes upstream: the log phase counts it.
     remember({ labels = labels, idempotent = idempotent, t0 = now })
@@ -345,9 +350,7 @@ local function access_batch(items, keyed, now)
         end
     end
     if #sub_reqs == 0 then
-        local out = jsonrpc.splice(items, answers, {})
-        if #out == 0 then return send(204, "") end
-        return send(200, jsonrpc.encode(out))
+        return send_batch(items, answers, {})
     end
     local res = ngx.location.capture("/_upstream", {
         method = ngx.HTTP_POST,
@@ -359,9 +362,7 @@ local function access_batch(items, keyed, now)
     if type(upstream_answers) ~= "table" then
         return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error"))
     end
-    local out = jsonrpc.splice(items, answers, upstream_answers)
-    if #out == 0 then return send(204, "") end
-    return send(200, jsonrpc.encode(out))
+    return send_batch(items, answers, upstream_answers)
 end
 
 -- access_by_lua for the public JSON-RPC locations (`keyed`: the one with an API key in the path).
