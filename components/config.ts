@@ -170,8 +170,8 @@ export const gatewaySection = {
     methodWeights: {
         expected: "a map of method name to an integer weight from 1 to 1000",
         doc: "Request units each call costs (default 1); every batch element counts",
-        default: { eth_getLogs: 10, eth_call: 2, eth_estimateGas: 2, eth_getBlockReceipts: 5 },
-        defaultDoc: "`eth_getLogs`: 10, `eth_getBlockReceipts`: 5, `eth_call`/`eth_estimateGas`: 2",
+        default: { eth_getLogs: 10, eth_getFilterLogs: 10, eth_call: 2, eth_estimateGas: 2, eth_getBlockReceipts: 5, eth_newFilter: 2, eth_getFilterChanges: 2 },
+        defaultDoc: "`eth_getLogs`/`eth_getFilterLogs`: 10, `eth_getBlockReceipts`: 5, `eth_call`/`eth_estimateGas`/`eth_newFilter`/`eth_getFilterChanges`: 2",
         parse(value: unknown, key: string): Record<string, number> {
             if (typeof value !== "object" || value === null || Array.isArray(value)) {
                 throw new ConfigError(`${key} must be a map of method name to an integer weight from 1 to 1000; got ${JSON.stringify(value)}`);

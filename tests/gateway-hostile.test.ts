@@ -237,3 +237,65 @@ describe("answers the gateway writes itself", () => {
         expect(log).not.toContain(key);
     });
 });
+
+/** Refusing work is work: junk, denied and oversized calls cost the caller until it gets 429. */
+describe("refused work costs the caller", () => {
+    let upstream: Node;
+    let gw: Gw;
+    beforeAll(async () => {
+        upstream = await startAnvil();
+        gw = await startGateway({
+            backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }],
+            // Clients told apart by X-Forwarded-For, as behind a load balancer.
+            config: { ipRate: 5, ipBurst: 50, trustedProxies: ["127.0.0.1/32"] },
+        });
+    });
+    afterAll(async () => {
+        await gw.stop();
+        await upstream.proc.stop();
+    });
+
+    async function statuses(client: string, bodies: string[]): Promise<number[]> {
+        const out: number[] = [];
+        for (const body of bodies) {
+            const r = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": client }, body });
+            await r.text();
+            out.push(r.status);
+        }
+        return out;
+    }
+    const count = (xs: number[], s: number) => xs.filter((x) => x === s).length;
+
+    it("a flood of denied calls reaches 429 once the burst is spent", async () => {
+        const s = await statuses("10.1.0.1", Array.from({ length: 120 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"admin_peers"}`));
+        expect(count(s, 200)).toBeLessThanOrEqual(55);
+        expect(count(s, 429)).toBeGreaterThanOrEqual(65);
+    });
+
+    it("junk costs by its size (a unit per started 16 KiB): the second 512 KiB of garbage is already 429", async () => {
+        const big = await statuses("10.1.0.2", Array.from({ length: 5 }, () => "x".repeat(512 * 1024)));
+        expect(big).toEqual([400, 429, 429, 429, 429]);
+        const small = await statuses("10.1.0.3", Array.from({ length: 80 }, () => "{not json"));
+        expect(count(small, 400)).toBeLessThanOrEqual(55);
+        expect(count(small, 429)).toBeGreaterThanOrEqual(25);
+        expect(count([...big, ...small], 500) + count([...big, ...small], 502)).toBe(0);
+    });
+
+    it("a batch's refused elements count too", async () => {
+        const batch = `[${Array.from({ length: 30 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"debug_traceCall"}`).join(",")}]`;
+        expect(await statuses("10.1.0.4", [batch, batch, batch])).toEqual([200, 429, 429]);
+    });
+
+    it("leaves every other client served", async () => {
+        expect(await statuses("10.1.0.9", Array.from({ length: 10 }, () => VALID))).toEqual(Array(10).fill(200));
+    });
+
+    it("checks a log filter's range like eth_getLogs", async () => {
+        const r = await fetch(gw.url, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-forwarded-for": "10.1.0.10" },
+            body: '{"jsonrpc":"2.0","id":1,"method":"eth_newFilter","params":[{"fromBlock":"0x0","toBlock":"0x2710"}]}',
+        });
+        expect(((await r.json()) as any).error).toEqual({ code: -32602, message: "eth_newFilter block range of 10001 exceeds the limit of 10000" });
+    });
+});

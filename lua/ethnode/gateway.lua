@@ -234,6 +234,21 @@ local function no_upstream(n)
     return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"))
 end
 
+-- Refused work still costs the caller `units` from its bucket, so a flood of junk, denied or oversized calls
+-- reaches 429 like any other traffic. When the caller has nothing left this sends the 401/429 answer itself.
+local function charge(keyed, units, now)
+    local admitted, status, headers = admit(keyed, units, now)
+    if admitted then return end
+    if status == 401 then return bad_key() end
+    reject("rate_limited")
+    return send(429, jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers)
+end
+
+-- What refusing a body of `bytes` costs: a unit per started 16 KiB (a 1 MiB junk body costs 64).
+local function body_units(bytes)
+    return 1 + floor(bytes / 16384)
+end
+
 -- The decoded request, when only the scanner has seen it: error answers need its id, the policy its params.
 local function decoded(req, body)
     if req then return req end
@@ -272,6 +287,7 @@ local function access_single(method, has_id, req, body, keyed, now)
     if rule.checked then req = decoded(req, body) end
     local code, message = refused(rule, method, req)
     if code then
+        charge(keyed, 1, now)
         if not has_id then return send(204, "") end
         return send(200, error_answer(req, body, code, message))
     end
@@ -297,15 +313,19 @@ end
 -- (untouched when all pass) and the answers spliced back in order.
 local function access_batch(items, keyed, now)
     local forward, answers, weight, idempotent, labels = {}, {}, 0, true, {}
+    -- Every element counts against the limit: a forwarded one with its method's weight, a refused one 1.
+    local refused_units = 0
     for i, item in ipairs(items) do
         local req = item.req
         if not req then
             reject("invalid")
+            refused_units = refused_units + 1
             answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
         else
             local rule = policy:rule(req.method)
             local code, message = refused(rule, req.method, req)
             if code then
+                refused_units = refused_units + 1
                 if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, code, message) end
             else
                 forward[#forward + 1] = i
@@ -316,9 +336,9 @@ local function access_batch(items, keyed, now)
         end
     end
 
+    if #forward == 0 then charge(keyed, refused_units, now) end
     if #forward > 0 then
-        -- Every element counts against the limit, with its method's weight.
-        local admitted, status, headers = admit(keyed, weight, now)
+        local admitted, status, headers = admit(keyed, weight + refused_units, now)
         if not admitted then
             if status == 401 then return bad_key() end
             reject("rate_limited", #forward)
@@ -372,19 +392,22 @@ function _M.access(keyed)
     end
     req_read_body()
     local body = req_get_body_data()
+    local now = ngx_now()
     if not body then
         if req_get_body_file() then
+            charge(keyed, body_units(tonumber(ngx_var.content_length) or 0), now)
             return send_error(413, jsonrpc.INVALID_REQUEST, "request body too large", nil, "body_too_large")
         end
+        charge(keyed, 1, now)
         return send_error(400, jsonrpc.PARSE_ERROR, "empty body", nil, "parse_error")
     end
-    local now = ngx_now()
     pool:refresh(now)
     -- The common request is recognized without building it; anything else is parsed in full.
     local method, has_id = scan.request(body)
     if method then return access_single(method, has_id, nil, body, keyed, now) end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
     if not parsed then
+        charge(keyed, body_units(#body), now)
         local reason = batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid"
         if id == nil or id == jsonrpc.null then return send_error(400, batch_or_code, message, id, reason) end
         reject(reason)
@@ -463,6 +486,10 @@ function _M.error_page()
     local reasons = { [413] = "body_too_large", [408] = "slow_body", [502] = "upstream_error", [504] = "upstream_timeout" }
     local messages = { [413] = "request body too large", [408] = "request body timeout", [502] = "upstream error", [504] = "upstream timeout" }
     if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
+    -- A body nginx refused (too large, too slow) costs the caller like any refused work.
+    if status == 413 or status == 408 then
+        charge(false, status == 413 and body_units(tonumber(ngx_var.content_length) or 0) or 1, ngx_now())
+    end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     ngx.print(jsonrpc.encode_error(nil, status == 413 and jsonrpc.INVALID_REQUEST or jsonrpc.INTERNAL_ERROR,

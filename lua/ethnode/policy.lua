@@ -21,7 +21,9 @@ local NOT_IDEMPOTENT = {
     eth_uninstallFilter = true, eth_getFilterChanges = true,
 }
 -- Methods whose params the policy inspects.
-local CHECKED = { eth_getLogs = true }
+-- Methods whose params the policy reads: a log query's block range, and a log filter's, which
+-- eth_getFilterLogs later runs in full.
+local CHECKED = { eth_getLogs = true, eth_newFilter = true }
 
 -- The standard methods (Ethereum execution API, net_, web3_) are remembered from the start, outside the bound
 -- on client-named ones (RULE_CACHE_SIZE, below): a flood of invented eth_* names can take those slots, never
@@ -118,16 +120,17 @@ end
 -- Returns nil when the request is within policy, else an error message. `head` resolves block tags (nil
 -- when unknown: a tag-based range is then allowed, since it cannot be measured).
 function _M.check_params(self, req, head)
-    if req.method ~= "eth_getLogs" then return nil end
+    local method = req.method
+    if not CHECKED[method] then return nil end
     local filter = type(req.params) == "table" and req.params[1]
     if type(filter) ~= "table" or filter.blockHash ~= nil then return nil end
     local from = block_number(filter.fromBlock, head)
     local to = block_number(filter.toBlock, head)
     if (filter.fromBlock ~= nil and from == nil and head ~= nil) or (filter.toBlock ~= nil and to == nil and head ~= nil) then
-        return "invalid block number in eth_getLogs filter"
+        return format("invalid block number in %s filter", method)
     end
     if from and to and to - from + 1 > self.max_logs_range then
-        return format("eth_getLogs block range of %d exceeds the limit of %d", to - from + 1, self.max_logs_range)
+        return format("%s block range of %d exceeds the limit of %d", method, to - from + 1, self.max_logs_range)
     end
     return nil
 end

@@ -27,6 +27,14 @@ T.test("weights default to 1", function()
     T.eq(p:weight("eth_chainId"), 1)
 end)
 
+T.test("caps a log filter's range like eth_getLogs: eth_getFilterLogs would run it whole", function()
+    local wide = { method = "eth_newFilter", params = { { fromBlock = "0x0", toBlock = "latest" } } }
+    T.eq(p:check_params(wide, 1000), "eth_newFilter block range of 1001 exceeds the limit of 100")
+    T.eq(p:check_params({ method = "eth_newFilter", params = { { fromBlock = "latest" } } }, 1000), nil)
+    T.eq(p:check_params({ method = "eth_newFilter", params = { { fromBlock = "0x3e8", toBlock = "0x44b" } } }, 1000), nil)
+    T.eq(p:rule("eth_newFilter").checked, true)
+end)
+
 T.test("caps the eth_getLogs range, with tags resolved against the head", function()
     local ok = { method = "eth_getLogs", params = { { fromBlock = "0x1", toBlock = "0x64" } } }
     T.eq(p:check_params(ok, 1000), nil)
