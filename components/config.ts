@@ -206,6 +206,10 @@ export const gatewaySection = {
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
     bodyTimeoutSec: integer(1, 120, { doc: "A client that stalls this long while sending its body gets 408", default: 10 }),
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
+    maxConnsPerIp: integer(1, 65535, {
+        doc: "Concurrent requests per client IP on the public port, those still sending their body included; beyond it 429",
+        default: 64,
+    }),
 } satisfies Section;
 
 const duration = (min: number, max: number, doc: string, d: number) => integer(min, max, { doc, default: d });

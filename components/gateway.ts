@@ -107,6 +107,7 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         singleBackend: `${input.backends[0].host}:${input.backends[0].port}`,
         wsUpstream: input.wsUpstream,
         wsMaxConnsPerIp: g.wsMaxConnsPerIp,
+        maxConnsPerIp: g.maxConnsPerIp,
     });
     return { nginxConf, gatewayJson };
 }

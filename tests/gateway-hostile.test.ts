@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { Gw, luaErrors, startGateway } from "./helpers/gateway";
+import { Gw, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil } from "./helpers/nodes";
 import { waitFor } from "./helpers/proc";
 
@@ -297,5 +297,86 @@ describe("refused work costs the caller", () => {
             body: '{"jsonrpc":"2.0","id":1,"method":"eth_newFilter","params":[{"fromBlock":"0x0","toBlock":"0x2710"}]}',
         });
         expect(((await r.json()) as any).error).toEqual({ code: -32602, message: "eth_newFilter block range of 10001 exceeds the limit of 10000" });
+    });
+});
+
+/** Slow bodies: what one address can hold open, and what a held connection costs in memory. */
+describe("slow bodies are bounded per address and in memory", () => {
+    let upstream: Node;
+
+    beforeAll(async () => {
+        upstream = await startAnvil();
+    });
+    afterAll(async () => {
+        await upstream.proc.stop();
+    });
+
+    /** Opens `n` connections that announce a 1 MiB body and send `sent` bytes of it; returns them and any answers. */
+    async function holdSlowBodies(port: number, n: number, sent = 10) {
+        const answers: string[] = [];
+        const sockets = await Promise.all(
+            Array.from({ length: n }, () => new Promise<net.Socket>((resolve, reject) => {
+                const s = net.connect(port, "127.0.0.1", () => {
+                    s.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n${"[".repeat(sent)}`);
+                    resolve(s);
+                });
+                s.on("data", (d) => answers.push(d.toString()));
+                s.on("error", reject);
+            })),
+        );
+        await new Promise((r) => setTimeout(r, 500));
+        return { sockets, answers };
+    }
+
+    const rssKb = (pids: number[]) =>
+        pids.reduce((sum, pid) => sum + Number(fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+)/m)![1]), 0);
+
+    it("answers 429 to an address past maxConnsPerIp at once, and serves it again when its requests end", async () => {
+        const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { maxConnsPerIp: 10, bodyTimeoutSec: 30 } });
+        try {
+            const held = await holdSlowBodies(gw.port, 10);
+            const r = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: VALID });
+            expect(r.status).toBe(429);
+            expect(((await r.json()) as any).error).toEqual({ code: -32005, message: "too many requests in progress from this address" });
+            for (const s of held.sockets) s.destroy();
+            const ok = await waitFor("served again", async () => {
+                const again = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: VALID });
+                return again.status === 200 ? again.status : undefined;
+            }, 5000);
+            expect(ok).toBe(200);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("holds 16 KiB in memory per slow body, not what it sent: 100 stalled after 900 KiB stay under 20 MB of worker memory", async () => {
+        const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { maxConnsPerIp: 60000, bodyTimeoutSec: 30 } });
+        try {
+            const workers = workerPids(gw.proc.child.pid!);
+            const before = rssKb(workers);
+            const held = await holdSlowBodies(gw.port, 100, 900 * 1024);
+            const grown = rssKb(workers) - before;
+            console.log(`100 bodies stalled after 900 KiB of 1 MiB: gateway workers grew ${(grown / 1024).toFixed(1)} MB`);
+            expect(grown).toBeLessThan(20 * 1024);
+            expect(held.answers).toEqual([]);
+            for (const s of held.sockets) s.destroy();
+            const r = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: VALID });
+            expect(r.status).toBe(200);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("still serves a large body (written to a temp file past the buffer) in full", async () => {
+        const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { ipRate: 1000000, ipBurst: 1000000 } });
+        try {
+            const batch = `[${Array.from({ length: 90 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"eth_chainId","params":[],"pad":"${"p".repeat(300)}"}`).join(",")}]`;
+            expect(batch.length).toBeGreaterThan(16384);
+            const r = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: batch });
+            expect({ status: r.status, errors: gw.errorLog().split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l)) }).toEqual({ status: 200, errors: [] });
+            expect(((await r.json()) as any[]).map((a) => a.id)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+        } finally {
+            await gw.stop();
+        }
     });
 });

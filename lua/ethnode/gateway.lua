@@ -385,19 +385,25 @@ local function access_batch(items, keyed, now)
     return send_batch(items, answers, upstream_answers)
 end
 
+-- A body past the in-memory buffer, which nginx has written to a temp file (its size nginx has capped).
+local function body_from_file(path)
+    if not path then return nil end
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    local body = f:read("*a")
+    f:close()
+    return body
+end
+
 -- access_by_lua for the public JSON-RPC locations (`keyed`: the one with an API key in the path).
 function _M.access(keyed)
     if req_get_method() ~= "POST" then
         return send_error(405, jsonrpc.INVALID_REQUEST, "JSON-RPC requires POST", nil, "method_not_post")
     end
     req_read_body()
-    local body = req_get_body_data()
+    local body = req_get_body_data() or body_from_file(req_get_body_file())
     local now = ngx_now()
     if not body then
-        if req_get_body_file() then
-            charge(keyed, body_units(tonumber(ngx_var.content_length) or 0), now)
-            return send_error(413, jsonrpc.INVALID_REQUEST, "request body too large", nil, "body_too_large")
-        end
         charge(keyed, 1, now)
         return send_error(400, jsonrpc.PARSE_ERROR, "empty body", nil, "parse_error")
     end
@@ -483,8 +489,12 @@ end
 -- counts it like any forwarded call (outcome upstream_error, its latency, its 5xx).
 function _M.error_page()
     local status = tonumber(ngx.var.status) or ngx.status
-    local reasons = { [413] = "body_too_large", [408] = "slow_body", [502] = "upstream_error", [504] = "upstream_timeout" }
-    local messages = { [413] = "request body too large", [408] = "request body timeout", [502] = "upstream error", [504] = "upstream timeout" }
+    local reasons = { [413] = "body_too_large", [408] = "slow_body", [429] = "too_many_connections", [502] = "upstream_error", [504] = "upstream_timeout" }
+    local messages = {
+        [413] = "request body too large", [408] = "request body timeout", [429] = "too many requests in progress from this address",
+        [502] = "upstream error", [504] = "upstream timeout",
+    }
+    local codes = { [413] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED }
     if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
     -- A body nginx refused (too large, too slow) costs the caller like any refused work.
     if status == 413 or status == 408 then
@@ -492,8 +502,7 @@ function _M.error_page()
     end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
-    ngx.print(jsonrpc.encode_error(nil, status == 413 and jsonrpc.INVALID_REQUEST or jsonrpc.INTERNAL_ERROR,
-        messages[status] or "error"))
+    ngx.print(jsonrpc.encode_error(nil, codes[status] or jsonrpc.INTERNAL_ERROR, messages[status] or "error"))
 end
 
 -- /health: on the public port only up or down (a load balancer's question); with `detailed` (the loopback

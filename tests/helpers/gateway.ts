@@ -56,8 +56,10 @@ export async function startGateway(opts: {
     exporters?: Exporters;
 }): Promise<Gw> {
     const prefix = tmpDir("gw");
-    // Workers run as nobody (the master is root here): everything they read must be world-readable.
+    // Workers run as nobody (the master is root here): everything they read must be world-readable, and the
+    // per-run temp root above the prefix traversable (a body past the buffer goes to a temp file they open).
     fs.chmodSync(prefix, 0o755);
+    fs.chmodSync(path.dirname(prefix), 0o711);
     for (const d of ["logs", "run", "tmp"]) fs.mkdirSync(path.join(prefix, d), { mode: 0o777 });
     fs.chmodSync(path.join(prefix, "tmp"), 0o777);
     const keysFile = path.join(prefix, "keys.json");
