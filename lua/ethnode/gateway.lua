@@ -311,7 +311,7 @@ end
 
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
 -- (untouched when all pass) and the answers spliced back in order.
-local function access_batch(items, keyed, now)
+local function access_batch(items, body, keyed, now)
     local forward, answers, weight, idempotent, labels = {}, {}, 0, true, {}
     -- Every element counts against the limit: a forwarded one with its method's weight, a refused one 1.
     local refused_units = 0
@@ -359,9 +359,13 @@ local function access_batch(items, keyed, now)
     if #forward == #items then
         return -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
+    -- The forwarded elements' own bytes go upstream, and the backend's answers come back as bytes; only a body
+    -- the scanner cannot split is re-encoded (ids past 14 digits and empty arrays may then change).
+    local raw = scan.elements(body)
+    if raw and #raw ~= #items then raw = nil end
     local sub_reqs = {}
     for _, i in ipairs(forward) do
-        local encoded = jsonrpc.encode_request(items[i].req)
+        local encoded = raw and raw[i] or jsonrpc.encode_request(items[i].req)
         if encoded then
             sub_reqs[#sub_reqs + 1] = encoded
         elseif items[i].req.id ~= nil then
@@ -377,8 +381,15 @@ local function access_batch(items, keyed, now)
         body = "[" .. concat(sub_reqs, ",") .. "]",
         args = { i = idempotent and "1" or "0" },
     })
+    if res.status ~= 200 then return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error")) end
     -- A batch of notifications only is answered with an empty body.
-    local upstream_answers = res.status == 200 and (res.body == "" and {} or jsonrpc.decode(res.body))
+    local upstream_raw = raw and (res.body == "" and {} or scan.elements(res.body))
+    if upstream_raw then
+        local out = jsonrpc.splice_raw(items, raw, answers, upstream_raw, scan.raw_id)
+        if #out == 0 then return send(204, "") end
+        return send(200, "[" .. concat(out, ",") .. "]")
+    end
+    local upstream_answers = res.body == "" and {} or jsonrpc.decode(res.body)
     if type(upstream_answers) ~= "table" then
         return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error"))
     end
@@ -419,7 +430,7 @@ function _M.access(keyed)
         reject(reason)
         return send(400, error_answer(nil, body, batch_or_code, message))
     end
-    if batch_or_code then return access_batch(parsed, keyed, now) end
+    if batch_or_code then return access_batch(parsed, body, keyed, now) end
     -- A notification has no id member at all (an explicit null id is a request).
     return access_single(parsed.method, parsed.id ~= nil, parsed, body, keyed, now)
 end

@@ -102,7 +102,7 @@ end
 
 -- An error answer around an id's exact bytes from the request (scan.raw_id).
 function _M.encode_error_raw(raw_id, code, message)
-    return '{"jsonrpc":"2.0","id":' .. raw_id .. ',"error":' .. cjson.encode({ code = code, message = message }) .. "}"
+    return format('{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%s}}', raw_id, code, cjson.encode(message))
 end
 
 -- Re-encodes a request for forwarding. Debian's cjson cannot tell [] from {}; an empty params is dropped,
@@ -116,6 +116,47 @@ end
 
 local function id_key(id)
     return type(id) .. ":" .. tostring(id)
+end
+
+-- A batch's answer as text, when the gateway has each request element's bytes (`raw`) and each of the
+-- backend's answers as bytes (`upstream`, scan.elements): nothing the client or the backend wrote is
+-- re-encoded (ids, big numbers, empty arrays stay byte for byte). `answers[i]` is the local answer to item i
+-- (an error object); `raw_id` reads an element's id bytes (scan.raw_id). Answers are matched to requests by
+-- the id's value (a backend may write "\u00e9" back as "é"), repeated ids in turn; order as `splice`.
+function _M.splice_raw(items, raw, answers, upstream, raw_id)
+    local by_id, unmatched = {}, {}
+    for _, a in ipairs(upstream) do
+        local bytes = raw_id(a)
+        local id = bytes and cjson.decode(bytes)
+        if id ~= nil and id ~= NULL then
+            local k = id_key(id)
+            local q = by_id[k]
+            if not q then
+                q = {}
+                by_id[k] = q
+            end
+            q[#q + 1] = a
+        else
+            unmatched[#unmatched + 1] = a
+        end
+    end
+    local out = {}
+    for i, item in ipairs(items) do
+        local a = answers[i]
+        if a then
+            local bytes = raw_id(raw[i])
+            out[#out + 1] = bytes and _M.encode_error_raw(bytes, a.error.code, a.error.message) or cjson.encode(a)
+        elseif item.req and item.req.id ~= nil then
+            local q = by_id[id_key(item.req.id)]
+            local r = q and table.remove(q, 1)
+            if r then out[#out + 1] = r end
+        end
+    end
+    for _, q in pairs(by_id) do
+        for _, r in ipairs(q) do unmatched[#unmatched + 1] = r end
+    end
+    for _, r in ipairs(unmatched) do out[#out + 1] = r end
+    return out
 end
 
 -- A batch's answers in the order of its requests: `answers[i]` is the local answer to item i (rejected

@@ -318,6 +318,29 @@ function _M.request(s)
     return method, has_id == true
 end
 
+-- The exact bytes of each element of one top-level JSON array, or nil when `s` is not one plainly scannable
+-- array (deep nesting, surrogate escapes, ...: the caller then decodes and re-encodes as before).
+function _M.elements(s)
+    local i, c = skip_ws(s, 1)
+    if c ~= 91 then return nil end
+    local out = {}
+    i, c = skip_ws(s, i + 1)
+    while c ~= 93 do
+        local e = skip_value(s, i)
+        if not e then return nil end
+        out[#out + 1] = sub(s, i, e - 1)
+        i, c = skip_ws(s, e)
+        if c == 44 then
+            i, c = skip_ws(s, i + 1)
+            if c == 93 then return nil end -- a trailing comma
+        elseif c ~= 93 then
+            return nil
+        end
+    end
+    if skip_ws(s, i + 1) ~= #s + 1 then return nil end
+    return out
+end
+
 -- The index after the string starting at i (a quote): the next quote no backslash escapes; nil if none.
 local function string_end(s, i)
     while true do

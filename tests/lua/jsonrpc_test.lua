@@ -99,3 +99,16 @@ T.test("splices a batch's answers back in request order, by id", function()
     for i, r in ipairs(out) do got[i] = tostring(r.result or (r.error and r.error.code) or "null-id error") end
     T.eq(table.concat(got, ","), "x,-32601,z,w,null-id error")
 end)
+
+T.test("splice_raw: local answers around the element's own id bytes, the backend's answers untouched, in order", function()
+    local scan = require("ethnode.scan")
+    local body = '[{"jsonrpc":"2.0","id":12345678901234567890,"method":"a"},{"jsonrpc":"2.0","id":"x","method":"b","params":[[]]},{"jsonrpc":"2.0","method":"n"}]'
+    local items = jsonrpc.parse(body, 10)
+    local raw = scan.elements(body)
+    local answers = { [1] = jsonrpc.error_object(items[1].req.id, -32601, "method not allowed: a") }
+    local upstream = scan.elements('[{"jsonrpc":"2.0","id":"x","result":{"logs":[],"n":1e2}}]')
+    local out = jsonrpc.splice_raw(items, raw, answers, upstream, scan.raw_id)
+    T.eq(#out, 2)
+    T.eq(out[1], '{"jsonrpc":"2.0","id":12345678901234567890,"error":{"code":-32601,"message":"method not allowed: a"}}')
+    T.eq(out[2], '{"jsonrpc":"2.0","id":"x","result":{"logs":[],"n":1e2}}')
+end)

@@ -143,3 +143,15 @@ T.test("raw_id: the id's exact bytes, whatever the members and their order", fun
         T.eq(scan.raw_id(b), nil, b)
     end
 end)
+
+T.test("elements: each element of a top-level array, byte for byte", function()
+    local els = scan.elements(' [ {"id":1e400,"a":[]} ,"x\\"y", 12345678901234567890 ,[[]],{}]\n')
+    T.eq(#els, 5)
+    T.eq(els[1], '{"id":1e400,"a":[]}')
+    T.eq(els[2], '"x\\"y"')
+    T.eq(els[3], "12345678901234567890")
+    T.eq(els[4], "[[]]")
+    T.eq(els[5], "{}")
+    T.eq(#scan.elements("[]"), 0)
+    for _, b in ipairs({ "", "{}", "[1,]", "[1 2]", "[1", "[1]x", "[,1]" }) do T.eq(scan.elements(b), nil, b) end
+end)
