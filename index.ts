@@ -46,6 +46,7 @@ const gateway = new Gateway("gateway", {
         : undefined,
     dataDir: primary.host.dataDir,
     apiKeys: cfg.apiKeys,
+    tls: cfg.tls,
     after: [primary.host.ready, ...nodes.map((n) => n.geth.service)],
 });
 
@@ -84,7 +85,7 @@ const monitoring = new Monitoring("monitoring", {
     purgeOnDestroy: cfg.host.purgeOnDestroy,
 });
 
-export const rpcEndpoint = pulumi.interpolate`http://${primary.host.publicIp}:${gateway.publicPort}`;
+export const rpcEndpoint = pulumi.interpolate`${cfg.gateway.tls ? "https" : "http"}://${primary.host.publicIp}:${gateway.publicPort}`;
 export const gatewayMetrics = gateway.metricsUrl;
 export const prometheusUrl = monitoring.prometheusUrl;
 export const alertmanagerUrl = monitoring.alertmanagerUrl;

@@ -206,6 +206,10 @@ export const gatewaySection = {
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
     bodyTimeoutSec: integer(1, 120, { doc: "A client that stalls this long while sending its body gets 408", default: 10 }),
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
+    tls: boolean({
+        doc: "Serve `port` over TLS (1.2 and 1.3, modern ciphers only) with the secrets `ethnode:tlsCertificate` and `ethnode:tlsKey`; plain HTTP is then off. On AWS behind a load balancer, TLS may end there instead",
+        default: false,
+    }),
     maxConnsPerIp: integer(1, 65535, {
         doc: "Concurrent requests per client IP on the public port, those still sending their body included; beyond it 429",
         default: 64,
@@ -279,6 +283,8 @@ export interface EthnodeConfig {
     sshPrivateKey: pulumi.Output<string>;
     /** Gateway API keys and their limits; a Pulumi secret. */
     apiKeys: pulumi.Output<Record<string, ApiKeyLimit>>;
+    /** The gateway's certificate chain and key when gateway.tls is on; Pulumi secrets. */
+    tls?: { certificate: pulumi.Output<string>; key: pulumi.Output<string> };
 }
 
 function parseApiKeys(raw: unknown, key: string): Record<string, ApiKeyLimit> {
@@ -329,6 +335,8 @@ export const SECRET_KEYS = {
     deadMansSwitchUrl: "URL the always-firing Watchdog alert is sent to every minute (a dead man's switch service; optional)",
     apiKeys:
         'JSON map of gateway API key to its own limit, e.g. {"<key of 16+ chars>": {"name": "acme", "rate": 200, "burst": 1000}} (optional)',
+    tlsCertificate: "PEM certificate chain of the gateway, leaf first (required when gateway.tls is true)",
+    tlsKey: "PEM private key of that certificate (required when gateway.tls is true)",
 } as const;
 
 export interface ApiKeyLimit {
@@ -464,6 +472,23 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         smtpPassword = pulumi.secret(pw);
     }
 
+    let tls: EthnodeConfig["tls"];
+    if (gateway.tls) {
+        const pem = (name: "tlsCertificate" | "tlsKey", label: RegExp, what: string): pulumi.Output<string> => {
+            const v = src.get(name);
+            // The value is never echoed: the key is a secret.
+            if (typeof v !== "string" || !label.test(v.trim())) {
+                throw new ConfigError(`${ns}:${name} is required when ${ns}:gateway.tls is true: ${what} (pulumi config set --secret ${ns}:${name} < file)`);
+            }
+            if (!src.isSecret(name)) throw new ConfigError(`${ns}:${name} must be stored as a secret: pulumi config set --secret ${ns}:${name} < file`);
+            return pulumi.secret(v.trim() + "\n");
+        };
+        tls = {
+            certificate: pem("tlsCertificate", /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/, "a PEM certificate chain"),
+            key: pem("tlsKey", /^-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----$/, "a PEM private key"),
+        };
+    }
+
     return {
         network,
         host,
@@ -477,6 +502,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         deadMansSwitchUrl,
         sshPrivateKey: pulumi.secret(key),
         apiKeys: pulumi.secret(apiKeys),
+        tls,
     };
 }
 

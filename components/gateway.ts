@@ -58,6 +58,8 @@ export interface GatewayRenderInput {
     exporters: { node: string; geth: string; lighthouse?: string };
     /** Set when Prometheus runs elsewhere: the metrics port listens on all addresses, for these peers only. */
     metricsAllow?: string[];
+    /** Where the certificate chain and key live when the public port serves TLS. */
+    tls?: { certificate: string; key: string };
 }
 
 export interface RenderedGateway {
@@ -108,6 +110,7 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         wsUpstream: input.wsUpstream,
         wsMaxConnsPerIp: g.wsMaxConnsPerIp,
         maxConnsPerIp: g.maxConnsPerIp,
+        tls: input.tls,
     });
     return { nginxConf, gatewayJson };
 }
@@ -149,6 +152,9 @@ export function renderGatewayUnit(source: GatewayConfig["source"], prefix: strin
     });
 }
 
+/** Where the TLS certificate chain and key live on the host (outside the releases: they change on their own). */
+export const TLS_FILES = { certificate: `${GATEWAY_ROOT}/tls/certificate.pem`, key: `${GATEWAY_ROOT}/tls/key.pem` };
+
 export interface GatewayArgs {
     connection: pulumi.Input<Connection>;
     gateway: GatewayConfig;
@@ -159,6 +165,8 @@ export interface GatewayArgs {
     wsUpstream: string;
     dataDir: string;
     apiKeys: pulumi.Input<Record<string, ApiKeyLimit>>;
+    /** The certificate chain and key (secrets) when gateway.tls is on. */
+    tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
     after: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -204,7 +212,16 @@ export class Gateway extends pulumi.ComponentResource {
         );
 
         const release = gatewayRelease(
-            { gateway: g, backends: args.backends, wsUpstream: args.wsUpstream, prefix, keysFile, exporters: args.exporters, metricsAllow: args.metricsAllow },
+            {
+                gateway: g,
+                backends: args.backends,
+                wsUpstream: args.wsUpstream,
+                prefix,
+                keysFile,
+                exporters: args.exporters,
+                metricsAllow: args.metricsAllow,
+                tls: args.tls ? TLS_FILES : undefined,
+            },
             GATEWAY_ROOT,
         );
         const id = release.id;
@@ -226,6 +243,23 @@ export class Gateway extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [install] },
         );
+        // The certificate and key in a step of their own (secrets): a rotation reloads nginx and touches nothing else.
+        const tls = args.tls
+            ? [
+                  hostStep(
+                      `${name}-tls`,
+                      {
+                          connection: args.connection,
+                          files: [
+                              { path: TLS_FILES.certificate, content: args.tls.certificate, mode: "0644", owner: "root", group: "root" },
+                              { path: TLS_FILES.key, content: args.tls.key, mode: "0640", owner: "root", group: GATEWAY_USER },
+                          ],
+                          script: activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "", check: "true" }),
+                      },
+                      { parent: this, dependsOn: [install] },
+                  ),
+              ]
+            : [];
         this.config = hostStep(
             `${name}-config`,
             {
@@ -239,7 +273,7 @@ export class Gateway extends pulumi.ComponentResource {
                     check: `runuser -u ${GATEWAY_USER} -- ${NGINX_SOURCES[g.source].binary} -t -q -p ${shq(prefix)} -c "\${dir}/nginx.conf"`,
                 }),
             },
-            { parent: this, dependsOn: [install, keys] },
+            { parent: this, dependsOn: [install, keys, ...tls] },
         );
         this.publicPort = g.port;
         this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${g.metricsPort}/metrics`);

@@ -5,6 +5,8 @@ import * as path from "path";
 
 type Raw = Record<string, unknown>;
 
+const TEST_CERT = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n";
+
 const base = (): Raw => ({
     network: "sepolia",
     host: {
@@ -18,7 +20,7 @@ const base = (): Raw => ({
     slackWebhookUrl: TEST_SLACK_WEBHOOK,
 });
 
-function source(raw: Raw, secret = ["sshPrivateKey", "slackWebhookUrl", "smtpPassword", "apiKeys"]): ConfigSource {
+function source(raw: Raw, secret = ["sshPrivateKey", "slackWebhookUrl", "smtpPassword", "apiKeys", "tlsCertificate", "tlsKey"]): ConfigSource {
     return { get: (k) => raw[k], isSecret: (k) => secret.includes(k) };
 }
 
@@ -98,12 +100,22 @@ describe("stack config", () => {
         ["weight out of range", mutate((r) => (r.gateway = { methodWeights: { eth_getLogs: 0 } })), "ethnode:gateway.methodWeights.eth_getLogs must be an integer from 1 to 1000; got 0"],
         ["a subnet without its VPC", mutate((r) => (r.host.subnetId = "subnet-0123456789abcdef0")), "ethnode:host.vpcId and ethnode:host.subnetId go together: set both (a subnet of that VPC), or neither for the default VPC"],
         ["a malformed subnet id", mutate((r) => (r.host.subnetId = "sub-1")), 'ethnode:host.subnetId must be a subnet id such as subnet-0123456789abcdef0; got "sub-1"'],
+        ["TLS without a certificate", mutate((r) => (r.gateway = { tls: true })), "ethnode:tlsCertificate is required when ethnode:gateway.tls is true: a PEM certificate chain (pulumi config set --secret ethnode:tlsCertificate < file)"],
+        ["TLS with a key that is not PEM", mutate((r) => Object.assign(r, { gateway: { tls: true }, tlsCertificate: TEST_CERT, tlsKey: "secret" })), "ethnode:tlsKey is required when ethnode:gateway.tls is true: a PEM private key (pulumi config set --secret ethnode:tlsKey < file)"],
         ["a placeholder left in", mutate((r) => (r.host.sshPublicKey = "<your key>")), 'ethnode:host.sshPublicKey is still the placeholder "<your key>": set your own value (README, Deploy)'],
         ["short API key", mutate((r) => (r.apiKeys = JSON.stringify({ short: { name: "a", rate: 1, burst: 1 } }))), "ethnode:apiKeys entry 0: a key must be 16 to 128 characters of A-Z a-z 0-9 _ -"],
     ];
 
     it.each(bad)("rejects %s with a message naming the key", (_what, raw, message) => {
         expect(() => parseConfig(source(raw))).toThrow(new ConfigError(message));
+    });
+
+    it("takes the TLS certificate and key as secrets only", () => {
+        const raw = mutate((r) => Object.assign(r, { gateway: { tls: true }, tlsCertificate: TEST_CERT, tlsKey: TEST_SSH_KEY }));
+        expect(parseConfig(source(raw, ["sshPrivateKey", "slackWebhookUrl", "tlsCertificate", "tlsKey"])).tls).toBeDefined();
+        expect(() => parseConfig(source(raw, ["sshPrivateKey", "slackWebhookUrl", "tlsCertificate"]))).toThrow(
+            new ConfigError("ethnode:tlsKey must be stored as a secret: pulumi config set --secret ethnode:tlsKey < file"),
+        );
     });
 
     it("refuses a private key stored in plain text", () => {

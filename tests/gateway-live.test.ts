@@ -4,11 +4,16 @@
  * trusted-proxy rule, WebSocket pass-through with its connection limit, health-aware routing, failover,
  * and a reload that swaps workers but keeps the master.
  */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as https from "https";
 import * as net from "net";
+import * as path from "path";
+import * as tls from "tls";
 import { Backend } from "../components/gateway";
 import { Gw, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil, startGethDev } from "./helpers/nodes";
-import { postJson, rpc, waitFor } from "./helpers/proc";
+import { postJson, rpc, tmpDir, waitFor } from "./helpers/proc";
 
 jest.setTimeout(120000);
 
@@ -437,5 +442,55 @@ describe("upstream health and failover", () => {
         } finally {
             await gw.stop();
         }
+    });
+});
+
+describe("TLS on the public port (gateway.tls)", () => {
+    let upstream: Node;
+    let gw: Gw;
+    let ca: string;
+    beforeAll(async () => {
+        upstream = await startAnvil();
+        const dir = tmpDir("tls");
+        fs.chmodSync(dir, 0o755);
+        const certificate = path.join(dir, "certificate.pem");
+        const key = path.join(dir, "key.pem");
+        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate], { stdio: "ignore" });
+        fs.chmodSync(key, 0o644); // the test workers run as nobody
+        ca = fs.readFileSync(certificate, "utf8");
+        gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { tls: true }, tls: { certificate, key } });
+    });
+    afterAll(async () => {
+        await gw.stop();
+        await upstream.proc.stop();
+    });
+
+    function httpsPost(body: string): Promise<{ status: number; text: string; protocol: string }> {
+        return new Promise((resolve, reject) => {
+            const req = https.request(gw.url, { method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
+                const protocol = (res.socket as tls.TLSSocket).getProtocol() ?? "";
+                let text = "";
+                res.on("data", (d) => (text += d));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, text, protocol }));
+            });
+            req.on("error", reject);
+            req.end(body);
+        });
+    }
+
+    it("answers JSON-RPC over TLS 1.3 with the configured certificate", async () => {
+        const r = await httpsPost('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}');
+        expect(r).toEqual({ status: 200, text: expect.stringContaining('"result":"0x7a69"'), protocol: "TLSv1.3" });
+    });
+
+    it("refuses TLS 1.1 and plain HTTP", async () => {
+        const old = spawnSync("openssl", ["s_client", "-connect", `127.0.0.1:${gw.port}`, "-tls1_1"], { input: "", encoding: "utf8", timeout: 10000 });
+        expect(old.status).not.toBe(0);
+        const tls12 = spawnSync("openssl", ["s_client", "-connect", `127.0.0.1:${gw.port}`, "-tls1_2"], { input: "", encoding: "utf8", timeout: 10000 });
+        expect(tls12.stdout).toMatch(/Cipher is ECDHE-(ECDSA|RSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)/);
+        const plain = await fetch(`http://127.0.0.1:${gw.port}/`, { method: "POST", body: "{}" });
+        expect(plain.status).toBe(400);
+        await plain.text();
     });
 });

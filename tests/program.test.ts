@@ -270,6 +270,28 @@ describe("step lifecycle (docs/architecture.md): an edit updates in place, a del
     });
 });
 
+describe("TLS on the gateway", () => {
+    it("installs the certificate and key in a secret step of their own, serves ssl, and says https", async () => {
+        const gw = JSON.parse(stackConfig("dev")["ethnode:gateway"]);
+        const cert = "-----BEGIN CERTIFICATE-----\nMIIBtestcert\n-----END CERTIFICATE-----";
+        const key = "-----BEGIN PRIVATE KEY-----\nMIIBtestkeymaterial\n-----END PRIVATE KEY-----";
+        const run = await runIndex("dev", { "ethnode:gateway": JSON.stringify({ ...gw, tls: true }), "ethnode:tlsCertificate": cert, "ethnode:tlsKey": key }, [
+            "ethnode:tlsCertificate",
+            "ethnode:tlsKey",
+        ]);
+        const step = run.byName("gateway-tls").inputs;
+        expect(isSecretValue(step.stdin)).toBe(true);
+        expect(decodeBundle(step.stdin)).toEqual({ "/etc/ethnode/gateway/tls/certificate.pem": cert + "\n", "/etc/ethnode/gateway/tls/key.pem": key + "\n" });
+        expect(step.stdin.value).toContain("file 0640 root ethnode-gw");
+        for (const r of run.ofType(COMMAND)) expect(plainSurface(r)).not.toContain("MIIBtestkeymaterial");
+        const nginx = Object.entries(decodeBundle(run.byName("gateway-config").inputs.stdin)).find(([p]) => p.endsWith("/nginx.conf"))![1];
+        expect(nginx).toContain("listen 0.0.0.0:8080 ssl reuseport;");
+        expect(nginx).toContain("ssl_certificate_key /etc/ethnode/gateway/tls/key.pem;");
+        expect(nginx).toContain("ssl_protocols TLSv1.2 TLSv1.3;");
+        expect(run.value.rpcEndpoint).toBe(`https://${MOCK.publicIp}:8080`);
+    });
+});
+
 describe("prod stack (mainnet)", () => {
     it("uses the mainnet flags, checkpoint and a larger volume", async () => {
         const run = await runIndex("prod");

@@ -38,11 +38,13 @@ export function writeTree(dir: string, files: Record<string, string>): void {
     }
 }
 
-function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string, exporters: Exporters): string {
+type Tls = { certificate: string; key: string };
+
+function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string, exporters: Exporters, tls?: Tls): string {
     // A fixed directory (not the content-named one): a reload re-reads the same -c path, as nginx does.
     const releaseDir = path.join(prefix, "release");
     fs.rmSync(releaseDir, { recursive: true, force: true });
-    const files = releaseFiles({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters });
+    const files = releaseFiles({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters, tls });
     writeTree(releaseDir, files);
     return path.join(releaseDir, "nginx.conf");
 }
@@ -54,6 +56,8 @@ export async function startGateway(opts: {
     apiKeys?: Record<string, ApiKeyLimit>;
     /** This "node's" exporters, proxied on the metrics port. */
     exporters?: Exporters;
+    /** Certificate chain and key files: the public port serves TLS (config tls: true). */
+    tls?: Tls;
 }): Promise<Gw> {
     const prefix = tmpDir("gw");
     // Workers run as nobody (the master is root here): everything they read must be world-readable, and the
@@ -69,10 +73,10 @@ export async function startGateway(opts: {
     let cfg = gatewayConfig({ healthIntervalSec: 1, ...opts.config, port, metricsPort });
     const wsUpstream = opts.wsUpstream ?? `${opts.backends[0].host}:${opts.backends[0].port}`;
     const exporters = opts.exporters ?? { node: "127.0.0.1:9", geth: "127.0.0.1:9" };
-    const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters);
+    const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters, opts.tls);
     execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
     const proc = startProc("nginx", ["-p", prefix, "-c", conf, "-g", "daemon off;"], path.join(prefix, "logs", "stdout.log"));
-    const url = `http://127.0.0.1:${port}`;
+    const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
     const healthUrl = `http://127.0.0.1:${metricsPort}/health`;
     await waitFor("gateway health", async () => ((await fetch(healthUrl)).status === 200 ? true : undefined), 20000);
     const gw: Gw = {
@@ -87,7 +91,7 @@ export async function startGateway(opts: {
         reload: async (overrides) => {
             cfg = { ...cfg, ...overrides };
             gw.config = cfg;
-            writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters);
+            writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters, opts.tls);
             execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
             proc.child.kill("SIGHUP");
             // The old workers finish; new ones answer with the new config.
