@@ -208,6 +208,17 @@ describe("answers the gateway writes itself", () => {
         expect(seen.length).toBeGreaterThanOrEqual(IDS.length - 2);
     });
 
+    it("echoes every id byte for byte in a batch answered here alone, and in a batch's 429", async () => {
+        const batch = (method: string) => `[${IDS.map((id) => `{"jsonrpc":"2.0","id":${id},"method":"${method}"}`).join(",")}]`;
+        const denied = await answer(gw.url, batch("admin_peers"));
+        expect(denied.status).toBe(200);
+        expect(denied.text).toBe(`[${IDS.map((id) => `{"jsonrpc":"2.0","id":${id},"error":{"code":-32601,"message":"method not allowed: admin_peers"}}`).join(",")}]`);
+        // The tight gateway's burst of 1 is spent by the calls before: the whole batch is 429.
+        const limited = await answer(tight.url, batch("eth_chainId"));
+        expect(limited.status).toBe(429);
+        expect(limited.text).toBe(`[${IDS.map((id) => `{"jsonrpc":"2.0","id":${id},"error":{"code":-32005,"message":"rate limit exceeded"}}`).join(",")}]`);
+    });
+
     it("answers a batch element whose params hold 1e999 in its place (never drops it), and the rest in order", async () => {
         const r = await answer(
             gw.url,

@@ -309,6 +309,27 @@ local function send_batch(items, answers, upstream)
     return send(200, jsonrpc.encode(out))
 end
 
+-- The body's elements as their own bytes, when it splits into exactly the parsed items (else nil).
+local function raw_elements(body, items)
+    local raw = scan.elements(body)
+    if raw and #raw == #items then return raw end
+    return nil
+end
+
+-- A batch answered here alone, with `status`: each answer around its element's own id bytes (as decoded
+-- when the body does not split).
+local function send_local_batch(status, items, answers, body, headers)
+    local raw = raw_elements(body, items)
+    if not raw then
+        local out = jsonrpc.splice(items, answers, {})
+        if #out == 0 then return send(204, "") end
+        return send(status, jsonrpc.encode(out), headers)
+    end
+    local out = jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id)
+    if #out == 0 then return send(204, "") end
+    return send(status, "[" .. concat(out, ",") .. "]", headers)
+end
+
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
 -- (untouched when all pass) and the answers spliced back in order.
 local function access_batch(items, body, keyed, now)
@@ -345,14 +366,14 @@ local function access_batch(items, body, keyed, now)
             local errs = {}
             for k, i in ipairs(forward) do
                 metrics:add(request_key(labels[k], "rate_limited"), 1)
-                errs[#errs + 1] = limited(items[i].req.id)
+                errs[i] = limited(items[i].req.id)
             end
-            return send(429, jsonrpc.encode(errs), headers)
+            return send_local_batch(429, items, errs, body, headers)
         end
         if not pool:any_healthy() then return no_upstream(#forward) end
     end
     if #forward == 0 then
-        return send_batch(items, answers, {})
+        return send_local_batch(200, items, answers, body)
     end
     -- Something goes upstream: the log phase counts it.
     remember({ labels = labels, idempotent = idempotent, t0 = now })
@@ -361,8 +382,7 @@ local function access_batch(items, body, keyed, now)
     end
     -- The forwarded elements' own bytes go upstream, and the backend's answers come back as bytes; only a body
     -- the scanner cannot split is re-encoded (ids past 14 digits and empty arrays may then change).
-    local raw = scan.elements(body)
-    if raw and #raw ~= #items then raw = nil end
+    local raw = raw_elements(body, items)
     local sub_reqs = {}
     for _, i in ipairs(forward) do
         local encoded = raw and raw[i] or jsonrpc.encode_request(items[i].req)

@@ -142,12 +142,23 @@ local function skip_literal(s, i, c)
     return nil
 end
 
+-- The index after the string starting at i (a quote): the next quote no backslash escapes; nil if none.
+local function string_end(s, i)
+    while true do
+        local q = find(s, '["\\]', i + 1)
+        if not q then return nil end
+        if byte(s, q) == 34 then return q + 1 end
+        i = q + 1
+    end
+end
+
 -- A member name and its colon, from i (whitespace first). Returns the index after the colon, or nil.
-local function skip_name(s, i)
+-- `str` skips a string: skip_string (strict, the request fast path) or string_end (any escape).
+local function skip_name(s, i, str)
     local c
     i, c = skip_ws(s, i)
     if c ~= 34 then return nil end
-    i = skip_string(s, i)
+    i = str(s, i)
     if not i then return nil end
     i, c = skip_ws(s, i)
     if c ~= 58 then return nil end
@@ -157,8 +168,10 @@ end
 -- Open containers of the value being skipped (123 = object, 91 = array). Reused: nothing here yields.
 local stack = {}
 
--- Skips one JSON value starting at or after i; returns the index after it, or nil.
-local function skip_value(s, i)
+-- Skips one JSON value starting at or after i; returns the index after it, or nil. Strings are skipped by
+-- `str` (default skip_string, which refuses what the full parser must judge).
+local function skip_value(s, i, str)
+    str = str or skip_string
     local depth = 0
     local c
     while true do
@@ -174,12 +187,12 @@ local function skip_value(s, i)
                 i = i + 1
                 depth = depth - 1
             else
-                if stack[depth] == 123 then i = skip_name(s, i) end
+                if stack[depth] == 123 then i = skip_name(s, i, str) end
                 if not i then return nil end
                 goto continue
             end
         elseif c == 34 then
-            i = skip_string(s, i)
+            i = str(s, i)
         elseif c == 45 or (c and c >= 48 and c <= 57) then
             i = skip_number(s, i)
         elseif c then
@@ -196,7 +209,7 @@ local function skip_value(s, i)
             if c == 44 then
                 i = i + 1
                 if open == 123 then
-                    i = skip_name(s, i)
+                    i = skip_name(s, i, str)
                     if not i then return nil end
                 end
                 break
@@ -319,14 +332,14 @@ function _M.request(s)
 end
 
 -- The exact bytes of each element of one top-level JSON array, or nil when `s` is not one plainly scannable
--- array (deep nesting, surrogate escapes, ...: the caller then decodes and re-encodes as before).
+-- array (nesting past 64: the caller then decodes and re-encodes as before).
 function _M.elements(s)
     local i, c = skip_ws(s, 1)
     if c ~= 91 then return nil end
     local out = {}
     i, c = skip_ws(s, i + 1)
     while c ~= 93 do
-        local e = skip_value(s, i)
+        local e = skip_value(s, i, string_end)
         if not e then return nil end
         out[#out + 1] = sub(s, i, e - 1)
         i, c = skip_ws(s, e)
@@ -339,16 +352,6 @@ function _M.elements(s)
     end
     if skip_ws(s, i + 1) ~= #s + 1 then return nil end
     return out
-end
-
--- The index after the string starting at i (a quote): the next quote no backslash escapes; nil if none.
-local function string_end(s, i)
-    while true do
-        local q = find(s, '["\\]', i + 1)
-        if not q then return nil end
-        if byte(s, q) == 34 then return q + 1 end
-        i = q + 1
-    end
 end
 
 -- The exact bytes of a single request's top-level "id" value, so that an answer the gateway writes itself
@@ -365,10 +368,9 @@ function _M.raw_id(s)
         local is_id = q == i + 3 and byte(s, i + 1) == 105 and byte(s, i + 2) == 100
         i, c = skip_ws(s, q + 1)
         if c ~= 58 then return nil end
-        local v, first = skip_ws(s, i + 1)
-        -- An id string needs only its end (any escape, a surrogate pair too); other values the strict skip.
-        local e
-        if is_id and first == 34 then e = string_end(s, v) else e = skip_value(s, v) end
+        local v = skip_ws(s, i + 1)
+        -- Any escape, a surrogate pair too: cjson has read this body; only the value's end is needed here.
+        local e = skip_value(s, v, string_end)
         if not e then return nil end
         -- Duplicate names: the last one counts, as for cjson.
         if is_id then found = sub(s, v, e - 1) end
