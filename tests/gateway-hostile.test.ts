@@ -61,6 +61,13 @@ async function send(url: string, body: string | Buffer, contentType = "applicati
     return { status: res.status, text: await res.text() };
 }
 
+/** A gateway with `config` in front of one anvil; `stop` ends both. */
+async function anvilGateway(config: Record<string, unknown>) {
+    const upstream = await startAnvil();
+    const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config });
+    return { upstream, gw, stop: async () => (await gw.stop(), await upstream.proc.stop()) };
+}
+
 /** Sends a request whose body arrives slowly: `chunks` pieces with `delayMs` between them. */
 function slowPost(port: number, body: string, chunks: number, delayMs: number, stallAfter?: number): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -82,19 +89,12 @@ function slowPost(port: number, body: string, chunks: number, delayMs: number, s
 }
 
 describe("hostile input", () => {
-    let upstream: Node;
     let gw: Gw;
+    let stop: () => Promise<void>;
     beforeAll(async () => {
-        upstream = await startAnvil();
-        gw = await startGateway({
-            backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }],
-            config: { ipRate: 1000000, ipBurst: 1000000, maxBatchSize: 100, maxBodyBytes: 65536, bodyTimeoutSec: 2 },
-        });
+        ({ gw, stop } = await anvilGateway({ ipRate: 1000000, ipBurst: 1000000, maxBatchSize: 100, maxBodyBytes: 65536, bodyTimeoutSec: 2 }));
     });
-    afterAll(async () => {
-        await gw.stop();
-        await upstream.proc.stop();
-    });
+    afterAll(() => stop());
 
     it("answers at least 200 hostile bodies with a 2xx/4xx of its own", async () => {
         const bodies = hostileBodies(65536);
@@ -273,20 +273,13 @@ describe("answers the gateway writes itself", () => {
 
 /** Refusing work is work: junk, denied and oversized calls cost the caller until it gets 429. */
 describe("refused work costs the caller", () => {
-    let upstream: Node;
     let gw: Gw;
+    let stop: () => Promise<void>;
     beforeAll(async () => {
-        upstream = await startAnvil();
-        gw = await startGateway({
-            backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }],
-            // Clients told apart by X-Forwarded-For, as behind a load balancer.
-            config: { ipRate: 5, ipBurst: 50, trustedProxies: ["127.0.0.1/32"] },
-        });
+        // Clients told apart by X-Forwarded-For, as behind a load balancer.
+        ({ gw, stop } = await anvilGateway({ ipRate: 5, ipBurst: 50, trustedProxies: ["127.0.0.1/32"] }));
     });
-    afterAll(async () => {
-        await gw.stop();
-        await upstream.proc.stop();
-    });
+    afterAll(() => stop());
 
     async function statuses(client: string, bodies: string[]): Promise<number[]> {
         const out: number[] = [];

@@ -118,54 +118,14 @@ local function id_key(id)
     return type(id) .. ":" .. tostring(id)
 end
 
--- A batch's answer as text, when the gateway has each request element's bytes (`raw`) and each of the
--- backend's answers as bytes (`upstream`, scan.elements): nothing the client or the backend wrote is
--- re-encoded (ids, big numbers, empty arrays stay byte for byte). `answers[i]` is the local answer to item i
--- (an error object); `raw_id` reads an element's id bytes (scan.raw_id). Answers are matched to requests by
--- the id's value (a backend may write "\u00e9" back as "é"), repeated ids in turn; order as `splice`.
-function _M.splice_raw(items, raw, answers, upstream, raw_id)
-    local by_id, unmatched = {}, {}
-    for _, a in ipairs(upstream) do
-        local bytes = raw_id(a)
-        local id = bytes and cjson.decode(bytes)
-        if id ~= nil and id ~= NULL then
-            local k = id_key(id)
-            local q = by_id[k]
-            if not q then
-                q = {}
-                by_id[k] = q
-            end
-            q[#q + 1] = a
-        else
-            unmatched[#unmatched + 1] = a
-        end
-    end
-    local out = {}
-    for i, item in ipairs(items) do
-        local a = answers[i]
-        if a then
-            local bytes = raw_id(raw[i])
-            out[#out + 1] = bytes and _M.encode_error_raw(bytes, a.error.code, a.error.message) or cjson.encode(a)
-        elseif item.req and item.req.id ~= nil then
-            local q = by_id[id_key(item.req.id)]
-            local r = q and table.remove(q, 1)
-            if r then out[#out + 1] = r end
-        end
-    end
-    for _, q in pairs(by_id) do
-        for _, r in ipairs(q) do unmatched[#unmatched + 1] = r end
-    end
-    for _, r in ipairs(unmatched) do out[#out + 1] = r end
-    return out
-end
-
--- A batch's answers in the order of its requests: `answers[i]` is the local answer to item i (rejected
--- here), `upstream` the backend's answers to the rest, matched by id (repeated ids in turn). Answers that
--- match no request (an error with a null id) come last; notifications get none.
-function _M.splice(items, answers, upstream)
+-- A batch's answers in the order of its requests: `answers[i]` is the local answer to item i (refused here),
+-- `upstream` the backend's answers to the rest, matched by id value (repeated ids in turn; `answer_id` reads
+-- an answer's id). Answers that match no request (an error with a null id) come last; notifications get none.
+-- `render(i, a)` writes item i's local answer into the output.
+local function splice_with(items, answers, upstream, answer_id, render)
     local by_id, unmatched = {}, {}
     for _, r in ipairs(upstream) do
-        local id = type(r) == "table" and r.id or nil
+        local id = answer_id(r)
         if id ~= nil and id ~= NULL then
             local k = id_key(id)
             local q = by_id[k]
@@ -182,7 +142,7 @@ function _M.splice(items, answers, upstream)
     for i, item in ipairs(items) do
         local local_answer = answers[i]
         if local_answer then
-            out[#out + 1] = local_answer
+            out[#out + 1] = render(i, local_answer)
         elseif item.req and item.req.id ~= nil then
             local q = by_id[id_key(item.req.id)]
             local r = q and table.remove(q, 1)
@@ -194,6 +154,35 @@ function _M.splice(items, answers, upstream)
     end
     for _, r in ipairs(unmatched) do out[#out + 1] = r end
     return out
+end
+
+local function decoded_id(r)
+    return type(r) == "table" and r.id or nil
+end
+
+local function as_is(_, a)
+    return a
+end
+
+-- The answers as decoded tables (the caller encodes them).
+function _M.splice(items, answers, upstream)
+    return splice_with(items, answers, upstream, decoded_id, as_is)
+end
+
+-- The answers as text, when the gateway has each request element's bytes (`raw`) and each of the backend's
+-- answers as bytes (`upstream`, scan.elements): nothing the client or the backend wrote is re-encoded (ids,
+-- big numbers, empty arrays stay byte for byte), and a local error is written around its element's own id
+-- bytes (`raw_id`, scan.raw_id). Matching is by id value: a backend may write "\u00e9" back as "é".
+function _M.splice_raw(items, raw, answers, upstream, raw_id)
+    local function answer_id(a)
+        local bytes = raw_id(a)
+        return bytes and cjson.decode(bytes)
+    end
+    local function render(i, a)
+        local bytes = raw_id(raw[i])
+        return bytes and _M.encode_error_raw(bytes, a.error.code, a.error.message) or cjson.encode(a)
+    end
+    return splice_with(items, answers, upstream, answer_id, render)
 end
 
 _M.decode = cjson.decode
