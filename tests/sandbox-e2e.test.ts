@@ -68,13 +68,19 @@ function guest(command: string): string {
     ).trim();
 }
 
-/** The steps a preview would take, as "<resource> <operation>", without the unchanged ones. */
+/** The lines of `pulumi preview --diff` that name a step: its operation, then (after its id) its URN. */
+const STEP_LINE = /^ {4}[~+\-<>= ]{1,2} \S+: \(([a-z-]+)\)\n(?: {8}\[id=[^\]\n]*\]\n)? {8}\[urn=[^\]\n]*::([^\]\n:]+)\]/gm;
+
+/** What a reviewer reads (`pulumi preview --diff`, as in a PR comment) and the steps it lists as
+ * "<resource> <operation>", without the unchanged ones. */
+function preview(): { steps: string[]; diff: string } {
+    const diff = pulumi(["preview", "--diff", "--color", "never"]);
+    const steps = [...diff.matchAll(STEP_LINE)].filter((m) => m[1] !== "same").map((m) => `${m[2]} ${m[1]}`);
+    return { steps: steps.sort(), diff };
+}
+
 function previewSteps(): string[] {
-    const out = JSON.parse(pulumi(["preview", "--json"]));
-    return (out.steps as { op: string; urn: string }[])
-        .filter((s) => s.op !== "same")
-        .map((s) => `${s.urn.split("::").pop()} ${s.op}`)
-        .sort();
+    return preview().steps;
 }
 
 /** `pulumi up`, returning the operations it reported. */
@@ -341,12 +347,10 @@ describe("every config edit converges the host in place (real engine, real host)
     it.each(edits.map((e) => [e.what, e]))("%s", async (_what, edit) => {
         const gethBefore = mainPid("geth");
         edit.apply();
-        expect(previewSteps()).toEqual(edit.steps);
-        if (edit.diff) {
-            const diff = pulumi(["preview", "--diff"]);
-            readable(diff);
-            edit.diff(diff);
-        }
+        const { steps, diff } = preview();
+        expect(steps).toEqual(edit.steps);
+        readable(diff);
+        edit.diff?.(diff);
         up();
         await serving();
         if (edit.check) await edit.check();
