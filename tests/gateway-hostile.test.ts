@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { Gw, luaErrors, startGateway, workerPids } from "./helpers/gateway";
+import { Gw, anvilGateway, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil } from "./helpers/nodes";
 import { waitFor } from "./helpers/proc";
 
@@ -59,13 +59,6 @@ function hostileBodies(maxBody: number): (string | Buffer)[] {
 async function send(url: string, body: string | Buffer, contentType = "application/json") {
     const res = await fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
     return { status: res.status, text: await res.text() };
-}
-
-/** A gateway with `config` in front of one anvil; `stop` ends both. */
-async function anvilGateway(config: Record<string, unknown>) {
-    const upstream = await startAnvil();
-    const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config });
-    return { upstream, gw, stop: async () => (await gw.stop(), await upstream.proc.stop()) };
 }
 
 /** Sends a request whose body arrives slowly: `chunks` pieces with `delayMs` between them. */

@@ -11,7 +11,7 @@ import * as net from "net";
 import * as path from "path";
 import * as tls from "tls";
 import { Backend } from "../components/gateway";
-import { Gw, luaErrors, startGateway, workerPids } from "./helpers/gateway";
+import { Gw, anvilGateway, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil, startGethDev } from "./helpers/nodes";
 import { postJson, rpc, tmpDir, waitFor } from "./helpers/proc";
 
@@ -446,11 +446,10 @@ describe("upstream health and failover", () => {
 });
 
 describe("TLS on the public port (gateway.tls)", () => {
-    let upstream: Node;
     let gw: Gw;
+    let stop: () => Promise<void>;
     let ca: string;
     beforeAll(async () => {
-        upstream = await startAnvil();
         const dir = tmpDir("tls");
         fs.chmodSync(dir, 0o755);
         const certificate = path.join(dir, "certificate.pem");
@@ -459,12 +458,9 @@ describe("TLS on the public port (gateway.tls)", () => {
             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate], { stdio: "ignore" });
         fs.chmodSync(key, 0o644); // the test workers run as nobody
         ca = fs.readFileSync(certificate, "utf8");
-        gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { tls: true }, tls: { certificate, key } });
+        ({ gw, stop } = await anvilGateway({ tls: true }, { certificate, key }));
     });
-    afterAll(async () => {
-        await gw.stop();
-        await upstream.proc.stop();
-    });
+    afterAll(() => stop());
 
     function httpsPost(body: string): Promise<{ status: number; text: string; protocol: string }> {
         return new Promise((resolve, reject) => {

@@ -302,11 +302,11 @@ local function access_single(method, has_id, req, body, keyed, now)
     remember({ label = rule.label, idempotent = rule.idempotent, t0 = now })
 end
 
--- A batch's answer: the local answers and the backend's, spliced in request order (204 when there are none).
-local function send_batch(items, answers, upstream)
-    local out = jsonrpc.splice(items, answers, upstream)
+-- A batch's answers, 204 when there are none; `text`: `out` holds each answer's bytes (jsonrpc.splice_raw),
+-- else decoded tables to encode (jsonrpc.splice).
+local function send_answers(status, out, text, headers)
     if #out == 0 then return send(204, "") end
-    return send(200, jsonrpc.encode(out))
+    return send(status, text and "[" .. concat(out, ",") .. "]" or jsonrpc.encode(out), headers)
 end
 
 -- The body's elements as their own bytes, when it splits into exactly the parsed items (else nil).
@@ -320,14 +320,8 @@ end
 -- when the body does not split).
 local function send_local_batch(status, items, answers, body, headers)
     local raw = raw_elements(body, items)
-    if not raw then
-        local out = jsonrpc.splice(items, answers, {})
-        if #out == 0 then return send(204, "") end
-        return send(status, jsonrpc.encode(out), headers)
-    end
-    local out = jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id)
-    if #out == 0 then return send(204, "") end
-    return send(status, "[" .. concat(out, ",") .. "]", headers)
+    if raw then return send_answers(status, jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id), true, headers) end
+    return send_answers(status, jsonrpc.splice(items, answers, {}), false, headers)
 end
 
 -- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
@@ -394,7 +388,7 @@ local function access_batch(items, body, keyed, now)
         end
     end
     if #sub_reqs == 0 then
-        return send_batch(items, answers, {})
+        return send_answers(200, jsonrpc.splice(items, answers, {}), false)
     end
     local res = ngx.location.capture("/_upstream", {
         method = ngx.HTTP_POST,
@@ -404,16 +398,12 @@ local function access_batch(items, body, keyed, now)
     if res.status ~= 200 then return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error")) end
     -- A batch of notifications only is answered with an empty body.
     local upstream_raw = raw and (res.body == "" and {} or scan.elements(res.body))
-    if upstream_raw then
-        local out = jsonrpc.splice_raw(items, raw, answers, upstream_raw, scan.raw_id)
-        if #out == 0 then return send(204, "") end
-        return send(200, "[" .. concat(out, ",") .. "]")
-    end
+    if upstream_raw then return send_answers(200, jsonrpc.splice_raw(items, raw, answers, upstream_raw, scan.raw_id), true) end
     local upstream_answers = res.body == "" and {} or jsonrpc.decode(res.body)
     if type(upstream_answers) ~= "table" then
         return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error"))
     end
-    return send_batch(items, answers, upstream_answers)
+    return send_answers(200, jsonrpc.splice(items, answers, upstream_answers), false)
 end
 
 -- A body past the in-memory buffer, which nginx has written to a temp file (its size nginx has capped).
@@ -518,14 +508,19 @@ end
 -- A status code nginx itself produced (body too large, upstream gone): answer as JSON-RPC. A call that was
 -- admitted and whose backend refused, failed or timed out is not a rejection: the log phase of this location
 -- counts it like any forwarded call (outcome upstream_error, its latency, its 5xx).
-function _M.error_page()
-    local status = tonumber(ngx.var.status) or ngx.status
-    local reasons = { [413] = "body_too_large", [408] = "slow_body", [429] = "too_many_connections", [502] = "upstream_error", [504] = "upstream_timeout" }
-    local messages = {
+-- nginx's own error statuses: the rejection reason counted, the message and JSON-RPC code answered.
+local NGINX_ERRORS = {
+    reasons = { [413] = "body_too_large", [408] = "slow_body", [429] = "too_many_connections", [502] = "upstream_error", [504] = "upstream_timeout" },
+    messages = {
         [413] = "request body too large", [408] = "request body timeout", [429] = "too many requests in progress from this address",
         [502] = "upstream error", [504] = "upstream timeout",
-    }
-    local codes = { [413] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED }
+    },
+    codes = { [413] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED },
+}
+
+function _M.error_page()
+    local status = tonumber(ngx.var.status) or ngx.status
+    local reasons, messages, codes = NGINX_ERRORS.reasons, NGINX_ERRORS.messages, NGINX_ERRORS.codes
     if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
     -- A body nginx refused (too large, too slow) costs the caller like any refused work.
     if status == 413 or status == 408 then

@@ -8,6 +8,7 @@ import * as path from "path";
 import { ApiKeyLimit, GatewayConfig, gatewaySection } from "../../components/config";
 import { Backend, releaseFiles } from "../../components/gateway";
 import { parseSection } from "../../components/schema";
+import { startAnvil } from "./nodes";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./proc";
 
 export interface Gw {
@@ -106,6 +107,13 @@ export async function startGateway(opts: {
 }
 
 /** Worker pids of a running nginx master (children of the master process). */
+/** A gateway with `config` (and `tls` files) in front of one anvil; `stop` ends both. */
+export async function anvilGateway(config: Record<string, unknown>, tls?: Tls) {
+    const upstream = await startAnvil();
+    const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config, tls });
+    return { upstream, gw, stop: async () => (await gw.stop(), await upstream.proc.stop()) };
+}
+
 export function workerPids(masterPid: number): number[] {
     const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(masterPid)], { encoding: "utf8" });
     return out.split(/\s+/).filter(Boolean).map(Number).sort();
