@@ -144,9 +144,14 @@ local ngx_header = ngx.header
 local memo, series_key = metrics_mod.memo, metrics_mod.key
 local DICT_ERRORS = series_key("ethnode_gateway_dict_errors_total")
 local reject_key = memo(function(reason) return series_key("ethnode_gateway_rejections_total", { reason = reason }) end)
-local request_keys = memo(function(outcome)
-    return memo(function(method) return series_key("ethnode_gateway_requests_total", { method = method, outcome = outcome }) end)
-end)
+-- Calls by outcome and method, one metric per transport: `counts(outcome)(method)` is a series key.
+local function counts_of(metric)
+    return memo(function(outcome)
+        return memo(function(method) return series_key(metric, { method = method, outcome = outcome }) end)
+    end)
+end
+local HTTP_CALLS = counts_of("ethnode_gateway_requests_total")
+local WS_CALLS = counts_of("ethnode_gateway_ws_requests_total")
 local status_key = memo(function(class) return series_key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" }) end)
 local latency_keys = memo(function(backend)
     return metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = backend })
@@ -154,10 +159,6 @@ end)
 
 local function reject(reason, n)
     metrics:add(reject_key(reason), n or 1)
-end
-
-local function request_key(method, outcome)
-    return request_keys(outcome)(method)
 end
 
 local function send(status, body, headers)
@@ -175,9 +176,10 @@ local function send_error(status, code, message, id, reason)
     return send(status, jsonrpc.encode_error(id, code, message))
 end
 
--- Who is asking: a valid API key (its own limit) or the client address. The key is the X-Api-Key header,
--- else — on the keyed location only — the path segment; nginx's $ethnode_client says which, in one lookup.
--- With no keys configured, an X-Api-Key header names nothing: the address alone answers (a cheaper lookup).
+-- Who is asking: a valid API key (its own limit) or the client address; nil for a key that names nothing.
+-- The key is the X-Api-Key header, else — on the keyed locations only — the path segment; nginx's
+-- $ethnode_client says which, in one lookup. With no keys configured, an X-Api-Key header names nothing:
+-- the address alone answers (a cheaper lookup).
 local function identity(keyed)
     if not has_keys and not keyed then return ngx_var.remote_addr, conf.ip_rate, conf.ip_burst end
     local client = ngx_var.ethnode_client
@@ -195,25 +197,23 @@ local function identity(keyed)
     return client, conf.ip_rate, conf.ip_burst
 end
 
--- Takes `weight` units for the caller. Returns true when the request may go on (with RateLimit-* headers
--- when configured for every answer); else false and 401 (unknown key) or 429 with the headers a rejection carries.
-local function admit(keyed, weight, now)
-    local who, rate, burst = identity(keyed)
-    if not who then return false, 401 end
+-- Takes `weight` units from the caller's bucket. Returns true when the call may go on (with RateLimit-*
+-- headers when configured for every answer); else false and the headers a 429 carries.
+local function admit(who, rate, burst, weight, now)
     local allowed, remaining, reset, retry_after, err = limiter:take(who, rate, burst, weight, now)
     if err then
         metrics:add(DICT_ERRORS, 1)
         ngx.log(ngx.WARN, "ethnode: limiter dict error (", err, "), failing ", conf.fail_open and "open" or "closed")
     end
     if not allowed then
-        return false, 429, {
+        return false, {
             ["RateLimit-Limit"] = burst,
             ["RateLimit-Remaining"] = 0,
             ["RateLimit-Reset"] = reset,
             ["Retry-After"] = retry_after or reset,
         }
     end
-    if conf.rate_limit_headers_always then
+    if conf.rate_limit_headers_always and ngx.get_phase() ~= "content" then
         ngx_header["RateLimit-Limit"] = burst
         ngx_header["RateLimit-Remaining"] = remaining
         ngx_header["RateLimit-Reset"] = reset
@@ -229,19 +229,21 @@ local function limited(id)
     return jsonrpc.error_object(id, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
 end
 
+-- What `judge` decides about a body: answer it here, forward it as it is, or forward part of a batch.
+local ANSWER, FORWARD, PARTIAL = 1, 2, 3
+
 local function no_upstream(n)
     reject("no_upstream", n)
-    return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream"))
+    return ANSWER, 503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream")
 end
 
 -- Refused work still costs the caller `units` from its bucket, so a flood of junk, denied or oversized calls
--- reaches 429 like any other traffic. When the caller has nothing left this sends the 401/429 answer itself.
-local function charge(keyed, units, now)
-    local admitted, status, headers = admit(keyed, units, now)
-    if admitted then return end
-    if status == 401 then return bad_key() end
+-- reaches 429 like any other traffic. nil when the caller could pay; else the 429 answer.
+local function charge(who, rate, burst, units, now)
+    local admitted, headers = admit(who, rate, burst, units, now)
+    if admitted then return nil end
     reject("rate_limited")
-    return send(429, jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers)
+    return 429, jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers
 end
 
 -- What refusing a body of `bytes` costs: a unit per started 16 KiB (a 1 MiB junk body costs 64).
@@ -265,16 +267,16 @@ end
 
 -- Whether the policy refuses a call: counts the refusal and returns its JSON-RPC error code and message, or
 -- nil when the call may go on. Methods are counted by their rule's label (a bounded set).
-local function refused(rule, method, req)
+local function refused(rule, method, req, calls)
     if not rule.allowed then
         reject("method_denied")
-        metrics:add(request_key(rule.label, "denied"), 1)
+        metrics:add(calls("denied")(rule.label), 1)
         return jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method
     end
     local bad = rule.checked and policy:check_params(req, pool:pool_head())
     if bad then
         reject("params")
-        metrics:add(request_key(rule.label, "denied"), 1)
+        metrics:add(calls("denied")(rule.label), 1)
         return jsonrpc.INVALID_PARAMS, bad
     end
     return nil
@@ -282,31 +284,31 @@ end
 
 -- One request (the common case): straight-line code. `req` is nil when the scanner recognized the body; it
 -- is decoded only if an answer or a check needs more than the method.
-local function access_single(method, has_id, req, body, keyed, now)
+local function judge_single(method, has_id, req, body, who, rate, burst, now, calls)
     local rule = policy:rule(method)
     if rule.checked then req = decoded(req, body) end
-    local code, message = refused(rule, method, req)
+    local code, message = refused(rule, method, req, calls)
     if code then
-        charge(keyed, 1, now)
-        if not has_id then return send(204, "") end
-        return send(200, error_answer(req, body, code, message))
+        local status, answer, headers = charge(who, rate, burst, 1, now)
+        if status then return ANSWER, status, answer, headers end
+        if not has_id then return ANSWER, 204, "" end
+        return ANSWER, 200, error_answer(req, body, code, message)
     end
-    local admitted, status, headers = admit(keyed, rule.weight, now)
+    local admitted, headers = admit(who, rate, burst, rule.weight, now)
     if not admitted then
-        if status == 401 then return bad_key() end
         reject("rate_limited")
-        metrics:add(request_key(rule.label, "rate_limited"), 1)
-        return send(429, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers)
+        metrics:add(calls("rate_limited")(rule.label), 1)
+        return ANSWER, 429, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers
     end
     if not pool:any_healthy() then return no_upstream(1) end
-    remember({ label = rule.label, idempotent = rule.idempotent, t0 = now })
+    return FORWARD, rule
 end
 
 -- A batch's answers, 204 when there are none; `text`: `out` holds each answer's bytes (jsonrpc.splice_raw),
 -- else decoded tables to encode (jsonrpc.splice).
-local function send_answers(status, out, text, headers)
-    if #out == 0 then return send(204, "") end
-    return send(status, text and "[" .. concat(out, ",") .. "]" or jsonrpc.encode(out), headers)
+local function answers_body(status, out, text)
+    if #out == 0 then return 204, "" end
+    return status, text and "[" .. concat(out, ",") .. "]" or jsonrpc.encode(out)
 end
 
 -- The body's elements as their own bytes, when it splits into exactly the parsed items (else nil).
@@ -318,15 +320,33 @@ end
 
 -- A batch answered here alone, with `status`: each answer around its element's own id bytes (as decoded
 -- when the body does not split).
-local function send_local_batch(status, items, answers, body, headers)
+local function local_batch(status, items, answers, body, headers)
     local raw = raw_elements(body, items)
-    if raw then return send_answers(status, jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id), true, headers) end
-    return send_answers(status, jsonrpc.splice(items, answers, {}), false, headers)
+    local out_status, out
+    if raw then
+        out_status, out = answers_body(status, jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id), true)
+    else
+        out_status, out = answers_body(status, jsonrpc.splice(items, answers, {}), false)
+    end
+    return ANSWER, out_status, out, headers
 end
 
--- A batch: each element passes the policy on its own; rejected ones are answered here, the rest forwarded
--- (untouched when all pass) and the answers spliced back in order.
-local function access_batch(items, body, keyed, now)
+-- The whole answer to a batch whose forwarded part (`state`, from judge_batch) the backend answered with
+-- `upstream` (its body: an array of answers, or empty for notifications only): status and body, nil when
+-- the backend's answer is not an array.
+local function finish_batch(state, upstream)
+    local items, raw, answers = state.items, state.raw, state.answers
+    local upstream_raw = raw and (upstream == "" and {} or scan.elements(upstream))
+    if upstream_raw then return answers_body(200, jsonrpc.splice_raw(items, raw, answers, upstream_raw, scan.raw_id), true) end
+    local upstream_answers = upstream == "" and {} or jsonrpc.decode(upstream)
+    if type(upstream_answers) ~= "table" then return nil end
+    return answers_body(200, jsonrpc.splice(items, answers, upstream_answers), false)
+end
+
+-- A batch: each element passes the policy on its own; refused ones are answered here, the rest forwarded
+-- (untouched when all pass: FORWARD) or, when some were refused, their own bytes as a smaller batch (PARTIAL,
+-- with the state finish_batch splices the answers with).
+local function judge_batch(items, body, who, rate, burst, now, calls)
     local forward, answers, weight, idempotent, labels = {}, {}, 0, true, {}
     -- Every element counts against the limit: a forwarded one with its method's weight, a refused one 1.
     local refused_units = 0
@@ -338,7 +358,7 @@ local function access_batch(items, body, keyed, now)
             answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
         else
             local rule = policy:rule(req.method)
-            local code, message = refused(rule, req.method, req)
+            local code, message = refused(rule, req.method, req, calls)
             if code then
                 refused_units = refused_units + 1
                 if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, code, message) end
@@ -351,59 +371,68 @@ local function access_batch(items, body, keyed, now)
         end
     end
 
-    if #forward == 0 then charge(keyed, refused_units, now) end
-    if #forward > 0 then
-        local admitted, status, headers = admit(keyed, weight + refused_units, now)
-        if not admitted then
-            if status == 401 then return bad_key() end
-            reject("rate_limited", #forward)
-            local errs = {}
-            for k, i in ipairs(forward) do
-                metrics:add(request_key(labels[k], "rate_limited"), 1)
-                errs[i] = limited(items[i].req.id)
-            end
-            return send_local_batch(429, items, errs, body, headers)
-        end
-        if not pool:any_healthy() then return no_upstream(#forward) end
-    end
     if #forward == 0 then
-        return send_local_batch(200, items, answers, body)
+        local status, answer, headers = charge(who, rate, burst, refused_units, now)
+        if status then return ANSWER, status, answer, headers end
+        return local_batch(200, items, answers, body)
     end
-    -- Something goes upstream: the log phase counts it.
-    remember({ labels = labels, idempotent = idempotent, t0 = now })
+    local admitted, headers = admit(who, rate, burst, weight + refused_units, now)
+    if not admitted then
+        reject("rate_limited", #forward)
+        local errs = {}
+        for k, i in ipairs(forward) do
+            metrics:add(calls("rate_limited")(labels[k]), 1)
+            errs[i] = limited(items[i].req.id)
+        end
+        return local_batch(429, items, errs, body, headers)
+    end
+    if not pool:any_healthy() then return no_upstream(#forward) end
+    local state = { labels = labels, idempotent = idempotent }
     if #forward == #items then
-        return -- the original body goes upstream untouched (ids and numbers byte-exact)
+        return FORWARD, nil, state -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
     -- The forwarded elements' own bytes go upstream, and the backend's answers come back as bytes; only a body
     -- the scanner cannot split is re-encoded (ids past 14 digits and empty arrays may then change).
     local raw = raw_elements(body, items)
-    local sub_reqs = {}
+    local sub_reqs, ids = {}, {}
     for _, i in ipairs(forward) do
-        local encoded = raw and raw[i] or jsonrpc.encode_request(items[i].req)
+        local req = items[i].req
+        local encoded = raw and raw[i] or jsonrpc.encode_request(req)
         if encoded then
             sub_reqs[#sub_reqs + 1] = encoded
-        elseif items[i].req.id ~= nil then
+            if req.id ~= nil then ids[#ids + 1] = req.id end
+        elseif req.id ~= nil then
             -- A number no JSON can carry (1e999 in its params): answered here, never dropped.
-            answers[i] = jsonrpc.error_object(items[i].req.id, jsonrpc.PARSE_ERROR, "number out of range")
+            answers[i] = jsonrpc.error_object(req.id, jsonrpc.PARSE_ERROR, "number out of range")
         end
     end
+    state.items, state.raw, state.answers, state.ids = items, raw, answers, ids
     if #sub_reqs == 0 then
-        return send_answers(200, jsonrpc.splice(items, answers, {}), false)
+        local status, out = finish_batch(state, "")
+        return ANSWER, status, out
     end
-    local res = ngx.location.capture("/_upstream", {
-        method = ngx.HTTP_POST,
-        body = "[" .. concat(sub_reqs, ",") .. "]",
-        args = { i = idempotent and "1" or "0" },
-    })
-    if res.status ~= 200 then return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error")) end
-    -- A batch of notifications only is answered with an empty body.
-    local upstream_raw = raw and (res.body == "" and {} or scan.elements(res.body))
-    if upstream_raw then return send_answers(200, jsonrpc.splice_raw(items, raw, answers, upstream_raw, scan.raw_id), true) end
-    local upstream_answers = res.body == "" and {} or jsonrpc.decode(res.body)
-    if type(upstream_answers) ~= "table" then
-        return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error"))
+    return PARTIAL, "[" .. concat(sub_reqs, ",") .. "]", state
+end
+
+-- The gateway's decision on one JSON-RPC body from `who` (its bucket's rate and burst), the same for HTTP
+-- and WebSocket (`calls`: the transport's counters). Returns ANSWER, status, body, headers; FORWARD, the rule
+-- (one call) or nil and the batch's state; or PARTIAL, the part to forward and the state to finish with.
+local function judge(body, who, rate, burst, now, calls)
+    pool:refresh(now)
+    -- The common request is recognized without building it; anything else is parsed in full.
+    local method, has_id = scan.request(body)
+    if method then return judge_single(method, has_id, nil, body, who, rate, burst, now, calls) end
+    local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
+    if not parsed then
+        local status, answer, headers = charge(who, rate, burst, body_units(#body), now)
+        if status then return ANSWER, status, answer, headers end
+        reject(batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
+        if id == nil or id == jsonrpc.null then return ANSWER, 400, jsonrpc.encode_error(id, batch_or_code, message) end
+        return ANSWER, 400, error_answer(nil, body, batch_or_code, message)
     end
-    return send_answers(200, jsonrpc.splice(items, answers, upstream_answers), false)
+    if batch_or_code then return judge_batch(parsed, body, who, rate, burst, now, calls) end
+    -- A notification has no id member at all (an explicit null id is a request).
+    return judge_single(parsed.method, parsed.id ~= nil, parsed, body, who, rate, burst, now, calls)
 end
 
 -- A body past the in-memory buffer, which nginx has written to a temp file (its size nginx has capped).
@@ -416,33 +445,47 @@ local function body_from_file(path)
     return body
 end
 
+local EMPTY_BODY = jsonrpc.encode_error(nil, jsonrpc.PARSE_ERROR, "empty body")
+
 -- access_by_lua for the public JSON-RPC locations (`keyed`: the one with an API key in the path).
 function _M.access(keyed)
     if req_get_method() ~= "POST" then
         return send_error(405, jsonrpc.INVALID_REQUEST, "JSON-RPC requires POST", nil, "method_not_post")
     end
+    local who, rate, burst = identity(keyed)
+    if not who then return bad_key() end
     req_read_body()
     local body = req_get_body_data() or body_from_file(req_get_body_file())
     local now = ngx_now()
-    if not body then
-        charge(keyed, 1, now)
-        return send_error(400, jsonrpc.PARSE_ERROR, "empty body", nil, "parse_error")
+    local verdict, a, b, c
+    if body then
+        verdict, a, b, c = judge(body, who, rate, burst, now, HTTP_CALLS)
+    else
+        verdict, a, b, c = ANSWER, charge(who, rate, burst, 1, now)
+        if not a then
+            reject("parse_error")
+            a, b = 400, EMPTY_BODY
+        end
     end
-    pool:refresh(now)
-    -- The common request is recognized without building it; anything else is parsed in full.
-    local method, has_id = scan.request(body)
-    if method then return access_single(method, has_id, nil, body, keyed, now) end
-    local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
-    if not parsed then
-        charge(keyed, body_units(#body), now)
-        local reason = batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid"
-        if id == nil or id == jsonrpc.null then return send_error(400, batch_or_code, message, id, reason) end
-        reject(reason)
-        return send(400, error_answer(nil, body, batch_or_code, message))
+    if verdict == ANSWER then return send(a, b, c) end
+    if verdict == FORWARD then
+        -- Something goes upstream: the log phase counts it.
+        if a then return remember({ label = a.label, idempotent = a.idempotent, t0 = now }) end
+        b.t0 = now
+        return remember(b)
     end
-    if batch_or_code then return access_batch(parsed, body, keyed, now) end
-    -- A notification has no id member at all (an explicit null id is a request).
-    return access_single(parsed.method, parsed.id ~= nil, parsed, body, keyed, now)
+    -- PARTIAL: `a` goes upstream, `b` splices the answers.
+    b.t0 = now
+    remember(b)
+    local res = ngx.location.capture("/_upstream", {
+        method = ngx.HTTP_POST,
+        body = a,
+        args = { i = b.idempotent and "1" or "0" },
+    })
+    local status, out
+    if res.status == 200 then status, out = finish_batch(b, res.body) end
+    if not status then return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error")) end
+    return send(status, out)
 end
 
 -- balancer_by_lua (rendered only with several backends): a healthy backend; on a failed idempotent read,
@@ -480,9 +523,10 @@ function _M.log()
     local status = ngx.status
     local outcome = status < 300 and "ok" or "upstream_error"
     if label then
-        metrics:add(request_key(label, outcome), 1)
+        metrics:add(HTTP_CALLS(outcome)(label), 1)
     else
-        for i = 1, #labels do metrics:add(request_key(labels[i], outcome), 1) end
+        local count = HTTP_CALLS(outcome)
+        for i = 1, #labels do metrics:add(count(labels[i]), 1) end
     end
     -- With one backend (no balancer) the name is known; otherwise the balancer recorded its last pick.
     local backend = ctx.backend or pool.backends[1]
@@ -524,7 +568,8 @@ function _M.error_page()
     if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
     -- A body nginx refused (too large, too slow) costs the caller like any refused work.
     if status == 413 or status == 408 then
-        charge(false, status == 413 and body_units(tonumber(ngx_var.content_length) or 0) or 1, ngx_now())
+        local who, rate, burst = identity(false)
+        if who then charge(who, rate, burst, status == 413 and body_units(tonumber(ngx_var.content_length) or 0) or 1, ngx_now()) end
     end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
