@@ -206,6 +206,10 @@ export const gatewaySection = {
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
     bodyTimeoutSec: integer(1, 120, { doc: "A client that stalls this long while sending its body gets 408", default: 10 }),
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
+    wsIdleTimeoutSec: integer(10, 86400, {
+        doc: "A WebSocket session with no message either way (calls, answers, subscription notifications) for this long is closed (1001)",
+        default: 300,
+    }),
     tls: boolean({
         doc: "Serve `port` over TLS (1.2 and 1.3, modern ciphers only) with the secrets `ethnode:tlsCertificate` and `ethnode:tlsKey`; plain HTTP is then off. On AWS behind a load balancer, TLS may end there instead",
         default: false,

@@ -68,7 +68,9 @@ export interface RenderedGateway {
 }
 
 /** The Lua side's view of the config (gateway.json); pure. */
-export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[]): object {
+export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: string): object {
+    const colon = wsUpstream.lastIndexOf(":");
+    const [wsHost, wsPort] = [wsUpstream.slice(0, colon), wsUpstream.slice(colon + 1)];
     return {
         allow: g.allowMethods,
         weights: g.methodWeights,
@@ -82,13 +84,20 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[]): object 
         health_interval: g.healthIntervalSec,
         probe_timeout_ms: 2000,
         backends,
+        ws: {
+            host: wsHost,
+            port: Number(wsPort),
+            max_message: g.maxBodyBytes,
+            frame_sec: g.bodyTimeoutSec,
+            idle_sec: g.wsIdleTimeoutSec,
+        },
     };
 }
 
 export function renderGateway(input: GatewayRenderInput): RenderedGateway {
     const g = input.gateway;
     if (input.backends.length === 0) throw new Error("the gateway needs at least one backend");
-    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends), null, 2) + "\n";
+    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends, input.wsUpstream), null, 2) + "\n";
     const nginxConf = render("gateway/nginx.conf", {
         loadModules: NGINX_SOURCES[g.source].loadModules,
         workers: g.workers,

@@ -7,6 +7,7 @@ local limiter_mod = require("ethnode.limiter")
 local upstream_mod = require("ethnode.upstream")
 local metrics_mod = require("ethnode.metrics")
 local bounded = require("ethnode.bounded")
+local websocket = require("ethnode.websocket")
 
 local ngx = ngx
 local ipairs, pairs, next, type, tostring, tonumber = ipairs, pairs, next, type, tostring, tonumber
@@ -35,6 +36,9 @@ local conf, keys, has_keys, policy, limiter, pool, metrics
 -- takes its entry back (@jsonrpc_error too); the bound only guards against a path that would not, since a
 -- worker never has more requests in flight than worker_connections.
 local inflight = bounded.new(65536)
+
+-- How many WebSocket sessions this worker holds (a gauge, set every second).
+local ws_sessions = 0
 
 local function remember(state)
     if inflight:put(request_id(), state) then
@@ -73,6 +77,11 @@ end
 
 -- init_worker_by_lua: shared-dict handles, and the health checker (one worker probes per interval).
 function _M.init_worker()
+    -- WebSocket masking keys and handshake nonces: unpredictable per worker.
+    local urandom = io.open("/dev/urandom", "rb")
+    local seed = urandom and urandom:read(4)
+    if urandom then urandom:close() end
+    math.randomseed(seed and (seed:byte(1) * 16777216 + seed:byte(2) * 65536 + seed:byte(3) * 256 + seed:byte(4)) or ngx.now() * 1000 + ngx.worker.pid())
     limiter = limiter_mod.new(ngx.shared.ethnode_limits, { fail_open = conf.fail_open })
     pool = upstream_mod.new(ngx.shared.ethnode_upstreams, conf.backends, conf.max_lag)
     metrics = metrics_mod.new(ngx.shared.ethnode_metrics)
@@ -89,6 +98,7 @@ function _M.init_worker()
     ngx.timer.every(1, function(premature)
         if premature then return end
         metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight.count)
+        metrics:set("ethnode_gateway_ws_connections", { worker = ngx.worker.id() }, ws_sessions)
         local failed = metrics:flush()
         if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
     end)
@@ -152,6 +162,10 @@ local function counts_of(metric)
 end
 local HTTP_CALLS = counts_of("ethnode_gateway_requests_total")
 local WS_CALLS = counts_of("ethnode_gateway_ws_requests_total")
+-- What judge needs to know of the transport a body came by: its counters, and whether only strict JSON may
+-- go on (over WebSocket Geth ends the whole session, subscriptions and all, on a message it cannot parse).
+local HTTP = { calls = HTTP_CALLS, strict = false }
+local WS = { calls = WS_CALLS, strict = true }
 local status_key = memo(function(class) return series_key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" }) end)
 local latency_keys = memo(function(backend)
     return metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = backend })
@@ -267,16 +281,16 @@ end
 
 -- Whether the policy refuses a call: counts the refusal and returns its JSON-RPC error code and message, or
 -- nil when the call may go on. Methods are counted by their rule's label (a bounded set).
-local function refused(rule, method, req, calls)
+local function refused(rule, method, req, transport)
     if not rule.allowed then
         reject("method_denied")
-        metrics:add(calls("denied")(rule.label), 1)
+        metrics:add(transport.calls("denied")(rule.label), 1)
         return jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method
     end
     local bad = rule.checked and policy:check_params(req, pool:pool_head())
     if bad then
         reject("params")
-        metrics:add(calls("denied")(rule.label), 1)
+        metrics:add(transport.calls("denied")(rule.label), 1)
         return jsonrpc.INVALID_PARAMS, bad
     end
     return nil
@@ -284,10 +298,10 @@ end
 
 -- One request (the common case): straight-line code. `req` is nil when the scanner recognized the body; it
 -- is decoded only if an answer or a check needs more than the method.
-local function judge_single(method, has_id, req, body, who, rate, burst, now, calls)
+local function judge_single(method, has_id, req, body, who, rate, burst, now, transport)
     local rule = policy:rule(method)
     if rule.checked then req = decoded(req, body) end
-    local code, message = refused(rule, method, req, calls)
+    local code, message = refused(rule, method, req, transport)
     if code then
         local status, answer, headers = charge(who, rate, burst, 1, now)
         if status then return ANSWER, status, answer, headers end
@@ -297,7 +311,7 @@ local function judge_single(method, has_id, req, body, who, rate, burst, now, ca
     local admitted, headers = admit(who, rate, burst, rule.weight, now)
     if not admitted then
         reject("rate_limited")
-        metrics:add(calls("rate_limited")(rule.label), 1)
+        metrics:add(transport.calls("rate_limited")(rule.label), 1)
         return ANSWER, 429, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers
     end
     if not pool:any_healthy() then return no_upstream(1) end
@@ -346,7 +360,7 @@ end
 -- A batch: each element passes the policy on its own; refused ones are answered here, the rest forwarded
 -- (untouched when all pass: FORWARD) or, when some were refused, their own bytes as a smaller batch (PARTIAL,
 -- with the state finish_batch splices the answers with).
-local function judge_batch(items, body, who, rate, burst, now, calls)
+local function judge_batch(items, body, who, rate, burst, now, transport)
     local forward, answers, weight, idempotent, labels = {}, {}, 0, true, {}
     -- Every element counts against the limit: a forwarded one with its method's weight, a refused one 1.
     local refused_units = 0
@@ -358,7 +372,7 @@ local function judge_batch(items, body, who, rate, burst, now, calls)
             answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
         else
             local rule = policy:rule(req.method)
-            local code, message = refused(rule, req.method, req, calls)
+            local code, message = refused(rule, req.method, req, transport)
             if code then
                 refused_units = refused_units + 1
                 if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, code, message) end
@@ -381,7 +395,7 @@ local function judge_batch(items, body, who, rate, burst, now, calls)
         reject("rate_limited", #forward)
         local errs = {}
         for k, i in ipairs(forward) do
-            metrics:add(calls("rate_limited")(labels[k]), 1)
+            metrics:add(transport.calls("rate_limited")(labels[k]), 1)
             errs[i] = limited(items[i].req.id)
         end
         return local_batch(429, items, errs, body, headers)
@@ -415,14 +429,17 @@ local function judge_batch(items, body, who, rate, burst, now, calls)
 end
 
 -- The gateway's decision on one JSON-RPC body from `who` (its bucket's rate and burst), the same for HTTP
--- and WebSocket (`calls`: the transport's counters). Returns ANSWER, status, body, headers; FORWARD, the rule
+-- and WebSocket (`transport`: HTTP or WS). Returns ANSWER, status, body, headers; FORWARD, the rule
 -- (one call) or nil and the batch's state; or PARTIAL, the part to forward and the state to finish with.
-local function judge(body, who, rate, burst, now, calls)
+local function judge(body, who, rate, burst, now, transport)
     pool:refresh(now)
     -- The common request is recognized without building it; anything else is parsed in full.
     local method, has_id = scan.request(body)
-    if method then return judge_single(method, has_id, nil, body, who, rate, burst, now, calls) end
+    if method then return judge_single(method, has_id, nil, body, who, rate, burst, now, transport) end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
+    if parsed and transport.strict and not scan.json(body) then
+        parsed, batch_or_code, message, id = nil, jsonrpc.PARSE_ERROR, "parse error", nil
+    end
     if not parsed then
         local status, answer, headers = charge(who, rate, burst, body_units(#body), now)
         if status then return ANSWER, status, answer, headers end
@@ -430,9 +447,9 @@ local function judge(body, who, rate, burst, now, calls)
         if id == nil or id == jsonrpc.null then return ANSWER, 400, jsonrpc.encode_error(id, batch_or_code, message) end
         return ANSWER, 400, error_answer(nil, body, batch_or_code, message)
     end
-    if batch_or_code then return judge_batch(parsed, body, who, rate, burst, now, calls) end
+    if batch_or_code then return judge_batch(parsed, body, who, rate, burst, now, transport) end
     -- A notification has no id member at all (an explicit null id is a request).
-    return judge_single(parsed.method, parsed.id ~= nil, parsed, body, who, rate, burst, now, calls)
+    return judge_single(parsed.method, parsed.id ~= nil, parsed, body, who, rate, burst, now, transport)
 end
 
 -- A body past the in-memory buffer, which nginx has written to a temp file (its size nginx has capped).
@@ -459,7 +476,7 @@ function _M.access(keyed)
     local now = ngx_now()
     local verdict, a, b, c
     if body then
-        verdict, a, b, c = judge(body, who, rate, burst, now, HTTP_CALLS)
+        verdict, a, b, c = judge(body, who, rate, burst, now, HTTP)
     else
         verdict, a, b, c = ANSWER, charge(who, rate, burst, 1, now)
         if not a then
@@ -486,6 +503,67 @@ function _M.access(keyed)
     if res.status == 200 then status, out = finish_batch(b, res.body) end
     if not status then return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error")) end
     return send(status, out)
+end
+
+local ws_closed_key = memo(function(reason) return series_key("ethnode_gateway_ws_closed_total", { reason = reason }) end)
+
+-- A refused batch over WebSocket when too many of the connection's batches already wait for a splice.
+local function busy_batch(state)
+    local errs = {}
+    for i, item in ipairs(state.items) do
+        if item.req and item.req.id ~= nil and not state.answers[i] then errs[i] = limited(item.req.id) end
+    end
+    for i, a in pairs(state.answers) do errs[i] = a end
+    reject("ws_pending", #state.ids)
+    local _, _, out = local_batch(200, state.items, errs, "")
+    return out
+end
+
+-- content_by_lua for /ws (`keyed`: /ws/<key>): the client's handshake, then a session in which every message
+-- passes `judge` like an HTTP body — allow-list, params, batch limits, the caller's rate limit — before it
+-- reaches Geth's WebSocket. The caller is who opened the connection (its address or key), fixed for the session.
+function _M.websocket(keyed)
+    local who, rate, burst = identity(keyed)
+    if not who then return bad_key() end
+    local key, status, why = websocket.client_key()
+    if not key then return send_error(status, jsonrpc.INVALID_REQUEST, why, nil, "ws_handshake") end
+    if not pool:any_healthy() then
+        local _, status_code, body = no_upstream(1)
+        return send(status_code, body)
+    end
+    local ws = conf.ws
+    local upstream, err, refused_status = websocket.connect(ws.host, ws.port, ngx_var.http_origin, 2000)
+    if not upstream then
+        ngx.log(ngx.WARN, "ethnode: WebSocket backend: ", err)
+        if refused_status == 403 then return send_error(403, jsonrpc.INVALID_REQUEST, "origin not allowed", nil, "ws_origin") end
+        return send_error(502, jsonrpc.INTERNAL_ERROR, "upstream error", nil, "upstream_error")
+    end
+    local client
+    client, err = websocket.accept(key)
+    if not client then
+        upstream:close()
+        return ngx.log(ngx.INFO, "ethnode: WebSocket client gone during the handshake: ", err)
+    end
+    ws_sessions = ws_sessions + 1
+    local opts = {
+        max_message = ws.max_message, frame_sec = ws.frame_sec, idle_sec = ws.idle_sec, send_ms = ws.frame_sec * 1000,
+        not_utf8 = jsonrpc.encode_error(nil, jsonrpc.PARSE_ERROR, "not UTF-8"),
+    }
+    local ok, failure = pcall(websocket.run, client, upstream, opts, function(payload)
+        local verdict, a, b = judge(payload, who, rate, burst, ngx_now(), WS)
+        if verdict == ANSWER then return b end
+        local labels = verdict == FORWARD and a and { a.label } or b.labels
+        local count = WS_CALLS("forwarded")
+        for i = 1, #labels do metrics:add(count(labels[i]), 1) end
+        if verdict == FORWARD then return nil, true end
+        return nil, a, {
+            ids = b.ids,
+            finish = function(message) return select(2, finish_batch(b, message)) or message end,
+            refuse = function() return busy_batch(b) end,
+        }
+    end, function(reason) metrics:add(ws_closed_key(reason), 1) end)
+    ws_sessions = ws_sessions - 1
+    if not ok then ngx.log(ngx.ERR, "ethnode: WebSocket session failed: ", failure) end
 end
 
 -- balancer_by_lua (rendered only with several backends): a healthy backend; on a failed idempotent read,

@@ -16,6 +16,9 @@ local HELP = {
     ethnode_gateway_backend_head_block = { "gauge", "The backend's head block at its last health check." },
     ethnode_gateway_pool_head_block = { "gauge", "The best head block across healthy backends." },
     ethnode_gateway_requests_in_flight = { "gauge", "Admitted requests not finished yet, per worker (their sum is the gateway's)." },
+    ethnode_gateway_ws_requests_total = { "counter", "JSON-RPC calls over WebSocket by method and outcome (forwarded, denied, rate_limited)." },
+    ethnode_gateway_ws_connections = { "gauge", "Open WebSocket sessions, per worker." },
+    ethnode_gateway_ws_closed_total = { "counter", "WebSocket sessions ended, by reason." },
     ethnode_gateway_dict_errors_total = { "counter", "Shared-dict failures (the limiter then fails open or closed as configured)." },
 }
 

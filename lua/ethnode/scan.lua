@@ -169,9 +169,11 @@ end
 local stack = {}
 
 -- Skips one JSON value starting at or after i; returns the index after it, or nil. Strings are skipped by
--- `str` (default skip_string, which refuses what the full parser must judge).
-local function skip_value(s, i, str)
+-- `str` (default skip_string, which refuses what the full parser must judge); containers nest at most
+-- `max_depth` deep (default MAX_DEPTH).
+local function skip_value(s, i, str, max_depth)
     str = str or skip_string
+    max_depth = max_depth or MAX_DEPTH
     local depth = 0
     local c
     while true do
@@ -179,7 +181,7 @@ local function skip_value(s, i, str)
         i, c = skip_ws(s, i)
         if c == 123 or c == 91 then
             depth = depth + 1
-            if depth > MAX_DEPTH then return nil end
+            if depth > max_depth then return nil end
             stack[depth] = c
             i, c = skip_ws(s, i + 1)
             if (c == 125 and stack[depth] == 123) or (c == 93 and stack[depth] == 91) then
@@ -222,6 +224,39 @@ local function skip_value(s, i, str)
         end
         ::continue::
     end
+end
+
+-- A string as RFC 8259 has it, from its opening quote at i: no raw control character, only the defined
+-- escapes (any \uXXXX, surrogates included). Returns the index after the closing quote, or nil.
+local function json_string(s, i)
+    while true do
+        local k = find(s, '[%z\1-\31"\\]', i + 1)
+        if not k then return nil end
+        local c = byte(s, k)
+        if c == 34 then return k + 1 end
+        if c ~= 92 then return nil end
+        local e = byte(s, k + 1)
+        if e == 117 then
+            local h1, h2, h3, h4 = byte(s, k + 2, k + 5)
+            if not (HEX[h1] and HEX[h2] and HEX[h3] and HEX[h4]) then return nil end
+            i = k + 5
+        elseif ESCAPES[e] then
+            i = k + 1
+        else
+            return nil
+        end
+    end
+end
+
+-- The nesting cjson itself accepts.
+local JSON_MAX_DEPTH = 1000
+
+-- Whether `s` is exactly one JSON value by RFC 8259, as strict as Go's encoding/json (which Geth reads with):
+-- lua-cjson also takes raw control characters in strings, and Geth ends a whole WebSocket session on a
+-- message it cannot parse.
+function _M.json(s)
+    local e = skip_value(s, 1, json_string, JSON_MAX_DEPTH)
+    return e ~= nil and skip_ws(s, e) == #s + 1
 end
 
 local JSONRPC, ID, METHOD, PARAMS = 1, 2, 3, 4

@@ -155,3 +155,17 @@ T.test("elements: each element of a top-level array, byte for byte", function()
     T.eq(#scan.elements("[]"), 0)
     for _, b in ipairs({ "", "{}", "[1,]", "[1 2]", "[1", "[1]x", "[,1]" }) do T.eq(scan.elements(b), nil, b) end
 end)
+
+T.test("json: exactly one RFC 8259 value, as strict as Go's decoder", function()
+    local ok = {
+        '{}', '[]', ' {"a":[1,-0,0.5,1e10,2E-3,true,false,null,"x"]} ', '"\\ud800"', '"\\u00e9\\n\\t\\"\\\\\\/"', '0',
+        string.rep("[", 900) .. string.rep("]", 900), '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+    }
+    for _, s in ipairs(ok) do T.eq(scan.json(s), true, s) end
+    local bad = {
+        "", " ", '{"a":"x\ty"}', '{"a":"\1"}', '"\\x"', '"\\u12"', "01", "1.", ".5", "+1", "-", "1e", "NaN", "Infinity", "0x1",
+        "[1,]", '{"a":1,}', "{'a':1}", "[1] [2]", "tru", "nul", '{"a"}', '{"a":}', "[", '"abc',
+        string.rep("[", 1001) .. string.rep("]", 1001),
+    }
+    for _, s in ipairs(bad) do T.eq(scan.json(s), false, s) end
+end)
