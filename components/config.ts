@@ -204,7 +204,10 @@ export const gatewaySection = {
     maxLagBlocks: integer(0, 10000, { doc: "A backend this many blocks behind the pool's best is excluded", default: 8 }),
     healthIntervalSec: integer(1, 60, { doc: "Seconds between upstream health checks", default: 2 }),
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
-    bodyTimeoutSec: integer(1, 120, { doc: "A client that stalls this long while sending its body gets 408", default: 10 }),
+    bodyTimeoutSec: integer(1, 120, {
+        doc: "A request body must arrive whole within this many seconds of the headers (else the connection is closed, as for 408), and a WebSocket frame within this many seconds of its first byte (else close 1008)",
+        default: 10,
+    }),
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
     wsIdleTimeoutSec: integer(10, 86400, {
         doc: "A WebSocket session with no message either way (calls, answers, subscription notifications) for this long is closed (1001)",

@@ -82,6 +82,7 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         rate_limit_headers_always: g.rateLimitHeaders === "always",
         max_lag: g.maxLagBlocks,
         health_interval: g.healthIntervalSec,
+        body_timeout: g.bodyTimeoutSec,
         probe_timeout_ms: 2000,
         backends,
         ws: {

@@ -89,6 +89,15 @@ describe("hostile input", () => {
         expect(took).toBeLessThan(6000);
     });
 
+    it("drops a body trickled steadily (never a whole client_body_timeout apart) once bodyTimeoutSec has passed in total", async () => {
+        const started = Date.now();
+        // 60 pieces 250 ms apart: 15 s if allowed; bodyTimeoutSec is 2.
+        expect(await slowPost(gw.port, VALID, 60, 250)).toBe(0);
+        const took = Date.now() - started;
+        expect(took).toBeGreaterThanOrEqual(1900);
+        expect(took).toBeLessThan(4000);
+    });
+
     it("keeps serving valid requests afterwards", async () => {
         const r = await send(gw.url, VALID);
         expect(r.status).toBe(200);

@@ -464,6 +464,56 @@ end
 
 local EMPTY_BODY = jsonrpc.encode_error(nil, jsonrpc.PARSE_ERROR, "empty body")
 
+-- The first members of nginx's ngx_http_request_t and ngx_buf_t (unchanged through nginx 1.x, in builds with
+-- the cache module such as Debian's and OpenResty's): enough to see whether nginx read the whole body along
+-- with the headers. Only ever used to skip work: a wrong reading sends a body down the deadline path below.
+ffi.cdef([[
+typedef struct { unsigned char *pos; unsigned char *last; } ethnode_buf_head_t;
+typedef struct {
+    uint32_t signature; void *connection; void **ctx; void **main_conf; void **srv_conf; void **loc_conf;
+    void *read_event_handler; void *write_event_handler; void *cache; void *upstream; void *upstream_states;
+    void *pool; ethnode_buf_head_t *header_in;
+} ethnode_request_head_t;
+]])
+local request_head = ffi.typeof("ethnode_request_head_t *")
+local HTTP_SIGNATURE = 0x50545448 -- "HTTP"
+
+-- Whether exactly the `len` bytes of the body are already in nginx's header buffer.
+local function body_preread(len)
+    local r = cast(request_head, get_request())
+    if r.signature ~= HTTP_SIGNATURE then return false end
+    local h = r.header_in
+    return h ~= nil and h.last - h.pos == len
+end
+
+-- Reads the request body, all of it within bodyTimeoutSec: nginx's client_body_timeout is per read, so a
+-- client trickling a byte at a time would hold its connection as long as it liked. A body that came whole with
+-- the headers (the usual case) is nginx's to take; the rest is read here against the deadline. Returns the
+-- body (nil when empty), or false and the status to answer. A chunked body is nginx's (per-read timeout only).
+local function read_body()
+    local len = tonumber(ngx_var.content_length)
+    local sock = len and len > 0 and not body_preread(len) and ngx.req.socket()
+    if not sock then
+        req_read_body()
+        return req_get_body_data() or body_from_file(req_get_body_file())
+    end
+    local deadline = ngx_now() + conf.body_timeout
+    -- Into nginx's own body buffer: 16 KiB in memory, then a temp file, as read_body would do.
+    ngx.req.init_body(len < 16384 and len or 16384)
+    local left = len
+    while left > 0 do
+        local wait = deadline - ngx_now()
+        if wait <= 0 then return false, 408 end
+        sock:settimeout(wait * 1000)
+        local data, err = sock:receiveany(left < 16384 and left or 16384)
+        if not data then return false, err == "timeout" and 408 or 400 end
+        ngx.req.append_body(data)
+        left = left - #data
+    end
+    ngx.req.finish_body()
+    return req_get_body_data() or body_from_file(req_get_body_file())
+end
+
 -- access_by_lua for the public JSON-RPC locations (`keyed`: the one with an API key in the path).
 function _M.access(keyed)
     if req_get_method() ~= "POST" then
@@ -471,8 +521,12 @@ function _M.access(keyed)
     end
     local who, rate, burst = identity(keyed)
     if not who then return bad_key() end
-    req_read_body()
-    local body = req_get_body_data() or body_from_file(req_get_body_file())
+    local body, status = read_body()
+    if body == false then
+        -- Like any refused work, a body that never came costs the caller (nginx closes the connection on 408).
+        charge(who, rate, burst, 1, ngx_now())
+        return send_error(status, jsonrpc.INVALID_REQUEST, status == 408 and "request body timeout" or "bad request body", nil, "slow_body")
+    end
     local now = ngx_now()
     local verdict, a, b, c
     if body then
