@@ -1,37 +1,53 @@
 /**
- * Benchmark (not a test): wrk on loopback, side by side against the same cheap upstream — a static JSON-RPC
- * responder inside nginx — through (a) plain nginx proxy_pass and (b) the rendered gateway with its full
- * pipeline (parse, policy, limiter, health checks, metrics; stack defaults) and limits too high to trigger.
- * Prints requests/s for each, the ratio b/a, the p50/p99 latency the gateway adds and the CPU time the proxy's
- * workers spent per request (user and system, from /proc). Beside them, (c): the plain proxy with the lua module
- * loaded and empty access and log phases — the price of running any Lua per request, which no gateway built on
- * lua-nginx-module (OpenResty's included) can go below, so the figures show how much is ours. Twice: with one worker
- * each (the proxy is the bottleneck) and with the stack's default worker count (every process shares the
- * cores). They alternate (a, c, b, a, c, b, …) for BENCH_ROUNDS rounds and the medians are compared, so a burst
- * of noise on a small shared machine hits both sides alike. Last, user-space instructions per request under
- * callgrind: the figure that does not move between runs (BENCH_INSTRUCTIONS=0 skips it; BENCH_THROUGHPUT=0 runs
- * only it; BENCH_PROFILE_DIR=<dir> keeps both profiles there for callgrind_annotate).
- * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS to change the load).
+ * Benchmark (not a test): wrk on loopback, side by side against one static upstream (nginx + a Lua responder
+ * that answers every call with its own id: scripts/bench-upstream.lua), through
+ *   (a) plain nginx proxy_pass,
+ *   (b) the rendered gateway with its full pipeline (parse, policy, limiter, health checks, metrics; stack
+ *       defaults) and limits too high to trigger,
+ *   (c) the plain proxy with the lua module loaded and empty access and log phases — the price of running any
+ *       Lua per request, which no gateway built on lua-nginx-module (OpenResty's included) can go below,
+ *   (d) erpc and (e) proxyd, the two Go JSON-RPC proxies, built from ../shared/peer-src by
+ *       scripts/build-peers.sh, each with an allow-list and per-IP limiting on (limits too high to trigger),
+ *       erpc's multiplexing off; left out when their source is absent.
+ * Every proxy gets one core's worth: one nginx worker, GOMAXPROCS=1. Three scenarios — single calls at 32
+ * connections, batches of 10 at 32, single calls at 256 — each printed as one table: req/s and its ratio to
+ * plain nginx, p50/p99, and the CPU time the proxy's processes spent per request (user + system, /proc).
+ * The sides alternate for BENCH_ROUNDS rounds and the medians are compared, so noise on a small shared
+ * machine hits all alike. The method called is eth_getBalance: one every proxy forwards (erpc answers
+ * eth_chainId itself).
+ * Then: WebSocket frames through the gateway (every message judged) beside plain nginx's pass-through, CPU per
+ * frame; a junk flood from another address against a well-behaved client (its p99 idle and under the flood,
+ * the flooder's answers, the workers' memory); last, user-space instructions per request under callgrind: the
+ * figure that does not move between runs (BENCH_INSTRUCTIONS=0 skips it; BENCH_THROUGHPUT=0 runs only it;
+ * BENCH_PROFILE_DIR=<dir> keeps the profiles for callgrind_annotate).
+ * Run: npm run bench:gateway  (BENCH_SECONDS, BENCH_ROUNDS to change the load).
  */
 import { execFileSync, spawn, spawnSync, ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import WebSocket from "ws";
 import { gatewaySection } from "../components/config";
-import { NGINX_SOURCES, releaseFiles } from "../components/gateway";
+import { LUA_DIR, NGINX_SOURCES, releaseFiles } from "../components/gateway";
 import { writeTree } from "../tests/helpers/gateway";
 import { parseSection } from "../components/schema";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const BODY = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
-// Answers the gateway's health probe too (eth_syncing=false, head 0x10), so the backend counts as healthy.
-const STATIC = '[{"jsonrpc":"2.0","id":1,"result":false},{"jsonrpc":"2.0","id":2,"result":"0x10"}]';
+const ADDRESS = "0x00000000000000000000000000000000000000aa";
+const call = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"eth_getBalance","params":["${ADDRESS}","latest"]}`;
+const SINGLE = call(1);
+const BATCH = `[${Array.from({ length: 10 }, (_, i) => call(i + 1)).join(",")}]`;
 
-// The gateway's worker count when a stack leaves it unset.
-const DEFAULT_WORKERS = parseSection("bench", gatewaySection, {}, { network: "dev" }).workers;
+const SCENARIOS = [
+    { title: "single calls, c=32", connections: 32, body: SINGLE },
+    { title: "batches of 10, c=32", connections: 32, body: BATCH, target: 0.8 },
+    { title: "single calls, c=256", connections: 256, body: SINGLE },
+];
+
+/** Paths of the peers' binaries, from scripts/build-peers.sh (run by bench-gateway.sh). */
+const PEERS = { erpc: process.env.ETHNODE_ERPC_BIN, proxyd: process.env.ETHNODE_PROXYD_BIN };
 
 function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -50,14 +66,10 @@ function prefixDir(name: string): string {
     return dir;
 }
 
-/**
- * nginx.conf for (a) the plain proxy — or (c) with `emptyLua`, the same proxy running empty Lua access and log
- * phases — or for the static upstream (its own process, shared by all).
- */
-function plainConf(prefix: string, listen: number, upstream: number | null, staticPort: number, workers: number, emptyLua = false): string {
-    const modules = emptyLua ? NGINX_SOURCES.debian.loadModules.map((m) => `load_module ${m};\n`).join("") : "";
-    const phases = emptyLua ? "\n            access_by_lua_block { }\n            log_by_lua_block { }" : "";
-    return `${modules}worker_processes ${workers};
+const LUA_MODULES = NGINX_SOURCES.debian.loadModules.map((m) => `load_module ${m};\n`).join("");
+
+function confHead(prefix: string, workers: number, lua: boolean): string {
+    return `${lua ? LUA_MODULES : ""}worker_processes ${workers};
 pid ${prefix}/run/nginx.pid;
 error_log ${prefix}/logs/error.log warn;
 events { worker_connections 4096; }
@@ -68,18 +80,31 @@ http {
     fastcgi_temp_path ${prefix}/tmp/fastcgi;
     uwsgi_temp_path ${prefix}/tmp/uwsgi;
     scgi_temp_path ${prefix}/tmp/scgi;
-${
-    upstream === null
-        ? `    server {
-        listen 127.0.0.1:${staticPort};
+`;
+}
+
+/** The static upstream: answers JSON-RPC over HTTP and WebSocket with scripts/bench-upstream.lua. */
+function upstreamConf(prefix: string, port: number): string {
+    return `${confHead(prefix, 1, true)}    lua_package_path "${LUA_DIR}/?.lua;;";
+    server {
+        listen 127.0.0.1:${port};
         access_log off;
+        client_body_buffer_size 64k;
         location / {
-            client_body_buffer_size 64k;
-            default_type application/json;
-            return 200 '${STATIC}';
+            content_by_lua_file ${path.join(fs.realpathSync(LUA_DIR), "..", "scripts", "bench-upstream.lua")};
         }
-    }`
-        : `    upstream rpc { server 127.0.0.1:${upstream}; keepalive 64; }
+    }
+}
+`;
+}
+
+/**
+ * (a) the plain proxy — or (c) with `emptyLua`, the same proxy running empty Lua access and log phases. /ws is
+ * plain nginx's WebSocket pass-through.
+ */
+function plainConf(prefix: string, listen: number, upstream: number, workers: number, emptyLua = false): string {
+    const phases = emptyLua ? "\n            access_by_lua_block { }\n            log_by_lua_block { }" : "";
+    return `${confHead(prefix, workers, emptyLua)}    upstream rpc { server 127.0.0.1:${upstream}; keepalive 64; }
     server {
         listen 127.0.0.1:${listen};
         location / {
@@ -87,13 +112,96 @@ ${
             proxy_http_version 1.1;
             proxy_set_header Connection "";${phases}
         }
-    }`
-}
+        location = /ws {
+            proxy_pass http://rpc;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
 }
 `;
 }
 
-function start(prefix: string, conf: string): ChildProcess {
+/** erpc: the allow-list its README describes (every method ignored, then eth_/net_/web3_ allowed), per-IP limit. */
+function erpcConf(port: number, upstream: number): string {
+    return `logLevel: warn
+server:
+  listenV4: true
+  httpHostV4: 127.0.0.1
+  httpPortV4: ${port}
+  listenV6: false
+  aliasing:
+    rules:
+      - matchDomain: "*"
+        serveProject: main
+        serveArchitecture: evm
+        serveChain: "1337"
+metrics:
+  enabled: false
+rateLimiters:
+  store:
+    driver: memory
+  budgets:
+    - id: per-ip
+      rules:
+        - method: "*"
+          maxCount: 1000000000
+          period: second
+          perIP: true
+projects:
+  - id: main
+    rateLimitBudget: per-ip
+    ignoreMethods: ["*"]
+    allowMethods: ["eth_*", "net_*", "web3_*"]
+    networks:
+      - architecture: evm
+        evm:
+          chainId: 1337
+        multiplexing: false
+    upstreams:
+      - id: static
+        type: evm
+        endpoint: http://127.0.0.1:${upstream}
+        evm:
+          chainId: 1337
+`;
+}
+
+/** proxyd: its exact-name allow-list (the methods called here and the health-style reads), per-IP limit. */
+function proxydConf(port: number, upstream: number): string {
+    const methods = ["eth_getBalance", "eth_blockNumber", "eth_chainId", "eth_syncing", "eth_getBlockByNumber", "eth_call", "net_version"];
+    return `[server]
+rpc_host = "127.0.0.1"
+rpc_port = ${port}
+ws_port = 0
+max_body_size_bytes = 10485760
+timeout_seconds = 10
+log_level = "warn"
+
+[metrics]
+enabled = false
+
+[rate_limit]
+use_redis = false
+base_rate = 1000000000
+base_interval = "1s"
+
+[backend]
+response_timeout_seconds = 10
+
+[backends.static]
+rpc_url = "http://127.0.0.1:${upstream}"
+
+[backend_groups.main]
+backends = ["static"]
+
+[rpc_method_mappings]
+${methods.map((m) => `${m} = "main"`).join("\n")}
+`;
+}
+
+function startNginx(prefix: string, conf: string): ChildProcess {
     const file = path.join(prefix, "nginx.conf");
     fs.writeFileSync(file, conf);
     execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", file]);
@@ -101,10 +209,10 @@ function start(prefix: string, conf: string): ChildProcess {
 }
 
 async function waitUp(url: string): Promise<void> {
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 200; i++) {
         try {
-            const r = await fetch(url, { method: "POST", body: BODY, headers: { "content-type": "application/json" } });
-            if (r.status === 200) return;
+            const r = await fetch(url, { method: "POST", body: SINGLE, headers: { "content-type": "application/json" } });
+            if (r.status === 200 && ((await r.json()) as { result?: string }).result === "0x0") return;
         } catch {
             /* not yet */
         }
@@ -127,16 +235,30 @@ function toMs(v: string): number {
     return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
 }
 
-/** One wrk run (the measured load unless told otherwise: warm-ups and callgrind use a lighter one). */
-function wrk(url: string, script: string, load = { connections: CONNECTIONS, seconds: SECONDS }): Result {
-    const args = ["-t1", `-c${load.connections}`, `-d${load.seconds}s`, "--latency", "-s", script, url];
-    const out = execFileSync("wrk", args, { encoding: "utf8" });
+/** A wrk script posting `body` (with extra headers). */
+function wrkScript(dir: string, name: string, body: string, headers: Record<string, string> = {}): string {
+    const file = path.join(dir, `${name}.lua`);
+    const extra = Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"\n`).join("");
+    fs.writeFileSync(file, `wrk.method = "POST"\nwrk.body = '${body}'\nwrk.headers["Content-Type"] = "application/json"\n${extra}`);
+    return file;
+}
+
+function wrkArgs(url: string, script: string, load: { connections: number; seconds: number }): string[] {
+    return ["-t1", `-c${load.connections}`, `-d${load.seconds}s`, "--latency", "-s", script, url];
+}
+
+function parseWrk(out: string): Result {
     const requests = Number(out.match(/(\d+) requests in/)![1]);
     const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)![1]);
     const p50 = toMs(out.match(/^\s+50%\s+(\S+)/m)![1]);
     const p99 = toMs(out.match(/^\s+99%\s+(\S+)/m)![1]);
     const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
     return { requests, rps, p50, p99, non2xx };
+}
+
+/** One wrk run. */
+function wrk(url: string, script: string, load: { connections: number; seconds: number }): Result {
+    return parseWrk(execFileSync("wrk", wrkArgs(url, script, load), { encoding: "utf8" }));
 }
 
 /** The middle value (the upper one of the two middles for an even count). */
@@ -154,28 +276,42 @@ function median(rs: Result[]): Result {
     };
 }
 
-/** The proxies compared: (a), (b) and (c). */
-type Side = "plain" | "gateway" | "lua";
-const SIDES: Side[] = ["plain", "lua", "gateway"];
-/** The order the results are printed in: the two the target compares, then the floor. */
-const SHOWN: Side[] = ["plain", "gateway", "lua"];
+type Side = "plain" | "gateway" | "lua" | "erpc" | "proxyd";
+/** The order the results are printed in: the two the targets compare, the floor, then the peers. */
+const SHOWN: Side[] = ["plain", "gateway", "lua", "erpc", "proxyd"];
+const LABELS: Record<Side, string> = {
+    plain: "(a) plain nginx proxy_pass",
+    gateway: "(b) ethnode gateway",
+    lua: "(c) empty Lua phases",
+    erpc: "(d) erpc 0.1.2",
+    proxyd: "(e) proxyd 4.30.0",
+};
+
+interface Proxy {
+    url: string;
+    /** The process whose CPU is counted: nginx's master (its workers are counted) or the Go proxy itself. */
+    pid: number;
+    children: boolean;
+}
 
 interface Setup {
-    urls: Record<Side, string>;
-    script: string;
-    prefixes: Record<Side, string>;
-    /** Each proxy's nginx master, whose workers' CPU time is read around each run. */
-    masters: Record<Side, number>;
+    proxies: Partial<Record<Side, Proxy>>;
+    sides: Side[];
+    dir: string;
+    gatewayPrefix: string;
+    plainPrefix: string;
+    luaPrefix: string;
     stop: () => Promise<void>;
 }
 
 const TICK_US = 1e6 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
-/** User and system CPU time (µs) the master's workers have used so far, from /proc. */
-function workerCpu(master: number): { user: number; sys: number } {
+/** User and system CPU time (µs) of a process, or of its children (an nginx master's workers), from /proc. */
+function cpuOf(p: Proxy): { user: number; sys: number } {
     let user = 0;
     let sys = 0;
-    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    const pids = p.children ? fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)) : [String(p.pid)];
+    for (const pid of pids) {
         let stat: string;
         try {
             stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -184,119 +320,273 @@ function workerCpu(master: number): { user: number; sys: number } {
         }
         // Fields after the command name (which may hold spaces): state ppid ... utime(14) stime(15).
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (Number(f[1]) !== master) continue;
+        if (p.children && Number(f[1]) !== p.pid) continue;
         user += Number(f[11]) * TICK_US;
         sys += Number(f[12]) * TICK_US;
     }
     return { user, sys };
 }
 
-/** A wrk run that also reports the CPU the proxy's workers spent per request. */
-function measured(url: string, script: string, master: number): Result & { userUs: number; sysUs: number } {
-    const before = workerCpu(master);
-    const r = wrk(url, script);
-    const after = workerCpu(master);
-    return { ...r, userUs: (after.user - before.user) / r.requests, sysUs: (after.sys - before.sys) / r.requests };
+/** Runs `load` and reports the CPU the proxy spent per unit of work it returns. */
+async function withCpu<T extends { count: number }>(p: Proxy, load: () => Promise<T> | T): Promise<T & { userUs: number; sysUs: number }> {
+    const before = cpuOf(p);
+    const r = await load();
+    const after = cpuOf(p);
+    return { ...r, userUs: (after.user - before.user) / r.count, sysUs: (after.sys - before.sys) / r.count };
 }
 
-/** Starts the static upstream and the three proxies, each with `workers` nginx workers; waits until all answer. */
+/** Starts the static upstream and every proxy, each with `workers` nginx workers (GOMAXPROCS for Go); waits until all answer. */
 async function setUp(workers: number): Promise<Setup> {
-    const plainPrefix = prefixDir("plain");
-    const luaPrefix = prefixDir("lua");
-    const staticPrefix = prefixDir("static");
-    const gwPrefix = prefixDir("gateway");
-    const [plainPort, luaPort, staticPort, gwPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const dir = prefixDir("run");
+    const prefixes = { plain: prefixDir("plain"), lua: prefixDir("lua"), upstream: prefixDir("upstream"), gateway: prefixDir("gateway") };
+    const ports = {
+        plain: await freePort(), lua: await freePort(), upstream: await freePort(), gateway: await freePort(),
+        metrics: await freePort(), erpc: await freePort(), proxyd: await freePort(),
+    };
     const procs: ChildProcess[] = [];
     const stop = async () => {
-        for (const p of procs) p.kill("SIGQUIT");
-        await new Promise((r) => setTimeout(r, 300));
-        for (const d of [plainPrefix, luaPrefix, staticPrefix, gwPrefix]) fs.rmSync(d, { recursive: true, force: true });
+        for (const p of procs) p.kill(p.spawnargs[0] === "nginx" ? "SIGQUIT" : "SIGTERM");
+        await new Promise((r) => setTimeout(r, 500));
+        for (const d of [dir, ...Object.values(prefixes)]) fs.rmSync(d, { recursive: true, force: true });
     };
     try {
         // The upstream runs in its own nginx, so every proxy crosses a process boundary to reach it.
-        procs.push(start(staticPrefix, plainConf(staticPrefix, 0, null, staticPort, workers)));
-        procs.push(start(plainPrefix, plainConf(plainPrefix, plainPort, staticPort, staticPort, workers)));
-        procs.push(start(luaPrefix, plainConf(luaPrefix, luaPort, staticPort, staticPort, workers, true)));
-        const releaseDir = path.join(gwPrefix, "release");
-        const keysFile = path.join(gwPrefix, "keys.json");
+        procs.push(startNginx(prefixes.upstream, upstreamConf(prefixes.upstream, ports.upstream)));
+        const proxies: Partial<Record<Side, Proxy>> = {};
+        const plain = startNginx(prefixes.plain, plainConf(prefixes.plain, ports.plain, ports.upstream, workers));
+        const lua = startNginx(prefixes.lua, plainConf(prefixes.lua, ports.lua, ports.upstream, workers, true));
+        procs.push(plain, lua);
+        proxies.plain = { url: `http://127.0.0.1:${ports.plain}/`, pid: plain.pid!, children: true };
+        proxies.lua = { url: `http://127.0.0.1:${ports.lua}/`, pid: lua.pid!, children: true };
+        const releaseDir = path.join(prefixes.gateway, "release");
+        const keysFile = path.join(prefixes.gateway, "keys.json");
         fs.writeFileSync(keysFile, "{}");
         // Stack defaults except the limits, set too high to trigger.
         const gateway = parseSection(
             "bench",
             gatewaySection,
-            { source: "debian", workers, port: gwPort, metricsPort, ipRate: 1000000, ipBurst: 1000000 },
+            {
+                source: "debian", workers, port: ports.gateway, metricsPort: ports.metrics,
+                ipRate: 1000000, ipBurst: 1000000, maxConnsPerIp: 65535, wsMaxConnsPerIp: 10000,
+            },
             { network: "dev" },
         );
         const files = releaseFiles({
             gateway,
-            backends: [{ name: "static", host: "127.0.0.1", port: staticPort }],
-            wsUpstream: `127.0.0.1:${staticPort}`,
-            prefix: gwPrefix,
+            backends: [{ name: "static", host: "127.0.0.1", port: ports.upstream }],
+            wsUpstream: `127.0.0.1:${ports.upstream}`,
+            prefix: prefixes.gateway,
             releaseDir,
             keysFile,
             listenHost: "127.0.0.1",
-            exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${staticPort}` },
+            exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${ports.upstream}` },
         });
         writeTree(releaseDir, files);
-        procs.push(start(gwPrefix, files["nginx.conf"]));
-        const urls = { plain: `http://127.0.0.1:${plainPort}/`, lua: `http://127.0.0.1:${luaPort}/`, gateway: `http://127.0.0.1:${gwPort}/` };
-        for (const side of SIDES) await waitUp(urls[side]);
-        const script = path.join(gwPrefix, "post.lua");
-        fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-        return {
-            urls,
-            script,
-            prefixes: { plain: plainPrefix, lua: luaPrefix, gateway: gwPrefix },
-            masters: { plain: procs[1].pid!, lua: procs[2].pid!, gateway: procs[3].pid! },
-            stop,
-        };
+        const gw = startNginx(prefixes.gateway, files["nginx.conf"]);
+        procs.push(gw);
+        proxies.gateway = { url: `http://127.0.0.1:${ports.gateway}/`, pid: gw.pid!, children: true };
+        const goEnv = { ...process.env, GOMAXPROCS: String(workers) };
+        if (PEERS.erpc) {
+            const conf = path.join(dir, "erpc.yaml");
+            fs.writeFileSync(conf, erpcConf(ports.erpc, ports.upstream));
+            const p = spawn(PEERS.erpc, ["--config", conf], { env: goEnv, stdio: ["ignore", "ignore", "inherit"] });
+            procs.push(p);
+            proxies.erpc = { url: `http://127.0.0.1:${ports.erpc}/`, pid: p.pid!, children: false };
+        }
+        if (PEERS.proxyd) {
+            const conf = path.join(dir, "proxyd.toml");
+            fs.writeFileSync(conf, proxydConf(ports.proxyd, ports.upstream));
+            const p = spawn(PEERS.proxyd, [conf], { env: goEnv, stdio: ["ignore", "ignore", "inherit"] });
+            procs.push(p);
+            proxies.proxyd = { url: `http://127.0.0.1:${ports.proxyd}/`, pid: p.pid!, children: false };
+        }
+        const sides = SHOWN.filter((s) => proxies[s]);
+        for (const side of sides) await waitUp(proxies[side]!.url);
+        return { proxies, sides, dir, gatewayPrefix: prefixes.gateway, plainPrefix: prefixes.plain, luaPrefix: prefixes.lua, stop };
     } catch (e) {
         await stop();
         throw e;
     }
 }
 
-const fmt = (x: Result) => `${x.rps.toFixed(0).padStart(8)} req/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms   non-2xx ${x.non2xx}`;
+const num = (x: number, digits: number, width: number) => x.toFixed(digits).padStart(width);
 
-const LABELS: Record<Side, string> = {
-    plain: "(a) plain proxy_pass ",
-    gateway: "(b) ethnode gateway  ",
-    lua: "(c) empty Lua phases ",
-};
-
-/** One configuration: warm all, then ROUNDS alternating wrk runs; prints medians, the ratios and added latency. */
-async function throughput(workers: number, title: string): Promise<void> {
-    const s = await setUp(workers);
-    try {
-        // Warm every proxy (LuaJIT traces, keepalive pools), then measure side by side.
-        for (const side of SIDES) wrk(s.urls[side], s.script, { connections: 8, seconds: 2 });
-        const runs: Record<Side, ReturnType<typeof measured>[]> = { plain: [], lua: [], gateway: [] };
+/** The three HTTP scenarios, each as one table. */
+async function httpScenarios(s: Setup): Promise<void> {
+    for (const sc of SCENARIOS) {
+        const script = wrkScript(s.dir, sc.title.replace(/\W+/g, "-"), sc.body);
+        const load = { connections: sc.connections, seconds: SECONDS };
+        // Warm every proxy (LuaJIT traces, keepalive pools, Go's heap), then measure side by side.
+        for (const side of s.sides) wrk(s.proxies[side]!.url, script, { connections: 8, seconds: 2 });
+        const runs: Partial<Record<Side, (Result & { userUs: number; sysUs: number })[]>> = {};
         for (let i = 0; i < ROUNDS; i++) {
-            for (const side of SIDES) runs[side].push(measured(s.urls[side], s.script, s.masters[side]));
+            for (const side of s.sides) {
+                const p = s.proxies[side]!;
+                const r = await withCpu(p, () => {
+                    const w = wrk(p.url, script, load);
+                    return { ...w, count: w.requests };
+                });
+                (runs[side] ??= []).push(r);
+            }
         }
-        const m = { plain: median(runs.plain), lua: median(runs.lua), gateway: median(runs.gateway) };
-        // The proxy's own CPU per request (its workers, from /proc): what each costs, apart from how the
-        // scheduler shared the cores with wrk and the upstream in that run.
-        const cpu = (side: Side) => {
-            const user = mid(runs[side].map((r) => r.userUs));
-            const sys = mid(runs[side].map((r) => r.sysUs));
-            return { user, sys, total: user + sys };
-        };
-        const c = { plain: cpu("plain"), lua: cpu("lua"), gateway: cpu("gateway") };
-        const [a, b] = [m.plain, m.gateway];
-        console.log(`\n${title}: ${workers} nginx worker(s) each`);
-        for (const side of SHOWN) console.log(`${LABELS[side]} ${fmt(m[side])}`);
-        console.log(`ratio b/a             ${(b.rps / a.rps).toFixed(3)}   (target >= 0.85; c/a ${(m.lua.rps / a.rps).toFixed(3)}: the lua module alone)`);
-        console.log(`added latency         p50 ${(b.p50 - a.p50).toFixed(3)} ms   p99 ${(b.p99 - a.p99).toFixed(3)} ms   (target p99 <= 1 ms)`);
-        for (const side of SHOWN) {
-            const x = c[side];
-            const rel = side === "plain" ? "" : `   (/a ${(x.total / c.plain.total).toFixed(2)})`;
-            console.log(`CPU per request  ${LABELS[side].slice(0, 3)}  user ${x.user.toFixed(1)} µs + system ${x.sys.toFixed(1)} µs = ${x.total.toFixed(1)} µs${rel}`);
+        const m = Object.fromEntries(s.sides.map((side) => [side, median(runs[side]!)])) as Record<Side, Result>;
+        const cpu = Object.fromEntries(s.sides.map((side) => [side, mid(runs[side]!.map((r) => r.userUs + r.sysUs))])) as Record<Side, number>;
+        console.log(`\n${sc.title}   req/s   /plain   p50 ms   p99 ms   CPU µs/req   /plain   non-2xx`);
+        for (const side of s.sides) {
+            const x = m[side];
+            console.log(
+                `${LABELS[side].padEnd(27)}${num(x.rps, 0, 8)}${num(x.rps / m.plain.rps, 2, 9)}${num(x.p50, 3, 9)}${num(x.p99, 3, 9)}` +
+                    `${num(cpu[side], 1, 13)}${num(cpu[side] / cpu.plain, 2, 9)}${String(x.non2xx).padStart(10)}`,
+            );
         }
-    } finally {
-        await s.stop();
+        const target = sc.target ?? 0.85;
+        console.log(`gateway/plain ${(m.gateway.rps / m.plain.rps).toFixed(3)} (target >= ${target})`);
     }
 }
+
+/** Closed-loop WebSocket clients for `seconds`: each sends a call, waits for its answer, sends the next. */
+async function wsLoad(url: string, connections: number, seconds: number): Promise<{ count: number }> {
+    const sockets = await Promise.all(
+        Array.from({ length: connections }, () => new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(url);
+            ws.once("open", () => resolve(ws));
+            ws.once("error", reject);
+        })),
+    );
+    let count = 0;
+    const end = Date.now() + seconds * 1000;
+    await Promise.all(
+        sockets.map((ws) => new Promise<void>((resolve) => {
+            ws.on("message", () => {
+                count++;
+                if (Date.now() < end) ws.send(SINGLE);
+                else resolve();
+            });
+            ws.send(SINGLE);
+        })),
+    );
+    for (const ws of sockets) ws.terminate();
+    return { count };
+}
+
+/** WebSocket: the gateway judging every message beside plain nginx's pass-through, CPU per frame. */
+async function websocketScenario(s: Setup): Promise<void> {
+    const sides: Side[] = ["plain", "gateway"];
+    const runs: Record<string, { count: number; userUs: number; sysUs: number }[]> = { plain: [], gateway: [] };
+    const wsUrl = (side: Side) => s.proxies[side]!.url.replace(/^http/, "ws") + "ws";
+    for (const side of sides) await wsLoad(wsUrl(side), 8, 1);
+    for (let i = 0; i < ROUNDS; i++) {
+        for (const side of sides) runs[side].push(await withCpu(s.proxies[side]!, () => wsLoad(wsUrl(side), 32, SECONDS)));
+    }
+    console.log(`\nWebSocket calls, 32 connections   frames/s   CPU µs/frame   /plain   (the client, in node, may be the bottleneck)`);
+    const cpu = (side: Side) => mid(runs[side].map((r) => r.userUs + r.sysUs));
+    for (const side of sides) {
+        const rate = mid(runs[side].map((r) => r.count)) / SECONDS;
+        console.log(`${(side === "plain" ? "(a) plain nginx pass-through" : "(b) ethnode gateway, judged").padEnd(35)}${num(rate, 0, 9)}${num(cpu(side), 1, 15)}${num(cpu(side) / cpu("plain"), 2, 9)}`);
+    }
+}
+
+/** Resident memory (MB) of an nginx master's workers. */
+function workersRssMb(master: number): number[] {
+    const out = execFileSync("ps", ["-o", "rss=", "--ppid", String(master)], { encoding: "utf8" });
+    return out.split(/\s+/).filter(Boolean).map((kb) => Number(kb) / 1024);
+}
+
+/**
+ * A junk flood from 127.0.0.2 (denied calls, parse errors, bodies of 512 KiB) at stack-default limits, while a
+ * well-behaved client with an API key of its own measures: its p99 idle and under the flood (target: within 2x),
+ * how the flooder was answered, and the workers' largest resident memory.
+ */
+async function junkFlood(): Promise<void> {
+    const prefix = prefixDir("flood");
+    const upstreamPrefix = prefixDir("flood-upstream");
+    const [port, metricsPort, upstreamPort] = [await freePort(), await freePort(), await freePort()];
+    const procs: ChildProcess[] = [];
+    try {
+        procs.push(startNginx(upstreamPrefix, upstreamConf(upstreamPrefix, upstreamPort)));
+        const releaseDir = path.join(prefix, "release");
+        const keysFile = path.join(prefix, "keys.json");
+        const key = "bench-good-client-key-0000";
+        fs.writeFileSync(keysFile, JSON.stringify({ [key]: { name: "good", rate: 1000000, burst: 1000000 } }));
+        const gateway = parseSection("bench", gatewaySection, { source: "debian", port, metricsPort }, { network: "dev" });
+        const files = releaseFiles({
+            gateway, backends: [{ name: "static", host: "127.0.0.1", port: upstreamPort }], wsUpstream: `127.0.0.1:${upstreamPort}`,
+            prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters: { node: "127.0.0.1:9", geth: "127.0.0.1:9" },
+        });
+        writeTree(releaseDir, files);
+        const gw = startNginx(prefix, files["nginx.conf"]);
+        procs.push(gw);
+        const url = `http://127.0.0.1:${port}/`;
+        await waitUp(url);
+        const script = wrkScript(prefix, "good", SINGLE, { "X-Api-Key": key });
+        const load = { connections: 4, seconds: SECONDS };
+        wrk(url, script, { connections: 4, seconds: 2 });
+        const idle = median(Array.from({ length: 3 }, () => wrk(url, script, load)));
+        // The flood runs in its own process: this one blocks in wrk meanwhile.
+        const floodJs = path.join(prefix, "flood.js");
+        fs.writeFileSync(floodJs, FLOOD_SOURCE);
+        const flood = spawn(process.execPath, [floodJs, String(port), String(SECONDS * 3 + 3)], { stdio: ["ignore", "pipe", "inherit"] });
+        let floodOut = "";
+        flood.stdout!.on("data", (d) => (floodOut += d));
+        await new Promise((r) => setTimeout(r, 1000));
+        let rss = 0;
+        const sampler = setInterval(() => (rss = Math.max(rss, ...workersRssMb(gw.pid!))), 250);
+        const busy: Result[] = [];
+        for (let i = 0; i < 3; i++) {
+            busy.push(parseWrk(await new Promise<string>((resolve, reject) => {
+                const w = spawn("wrk", wrkArgs(url, script, load));
+                let out = "";
+                w.stdout.on("data", (d) => (out += d));
+                w.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}`))));
+            })));
+        }
+        clearInterval(sampler);
+        await new Promise((r) => flood.on("exit", r));
+        const under = median(busy);
+        console.log(`\njunk flood from another address (stack-default limits) vs a well-behaved client (own API key, c=4)`);
+        console.log(`well-behaved p99   idle ${idle.p99.toFixed(3)} ms   under flood ${under.p99.toFixed(3)} ms   ratio ${(under.p99 / idle.p99).toFixed(2)} (target <= 2)`);
+        console.log(`well-behaved req/s idle ${idle.rps.toFixed(0)}   under flood ${under.rps.toFixed(0)}   non-2xx ${under.non2xx}`);
+        console.log(`flooder's answers  ${floodOut.trim()}`);
+        console.log(`largest worker RSS during the flood ${rss.toFixed(1)} MB (bound: 100 MB per worker)`);
+    } finally {
+        for (const p of procs) p.kill("SIGQUIT");
+        await new Promise((r) => setTimeout(r, 500));
+        for (const d of [prefix, upstreamPrefix]) fs.rmSync(d, { recursive: true, force: true });
+    }
+}
+
+/** The flooder: 16 connections from 127.0.0.2 sending junk as fast as answers come; prints answers by status. */
+const FLOOD_SOURCE = `
+const http = require("http");
+const [port, seconds] = process.argv.slice(2).map(Number);
+const junk = [
+  '{"jsonrpc":"2.0","id":1,"method":"admin_peers"}',
+  '{"jsonrpc":"2.0","id":1,"method":',
+  "[" + Array.from({ length: 100 }, () => '{"jsonrpc":"2.0","id":1,"method":"debug_traceCall"}').join(",") + "]",
+  "x".repeat(512 * 1024),
+];
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16, localAddress: "127.0.0.2" });
+const counts = {};
+const end = Date.now() + seconds * 1000;
+let i = 0;
+function one() {
+  if (Date.now() > end) return Promise.resolve();
+  const body = junk[i++ % junk.length];
+  return new Promise((resolve) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      counts[res.statusCode] = (counts[res.statusCode] || 0) + 1;
+      res.resume();
+      res.on("end", resolve);
+    });
+    req.on("error", () => { counts.error = (counts.error || 0) + 1; resolve(); });
+    req.end(body);
+  }).then(one);
+}
+Promise.all(Array.from({ length: 16 }, one)).then(() => {
+  console.log(Object.entries(counts).map(([k, v]) => k + ": " + v).join(", "));
+  agent.destroy();
+});
+`;
 
 /**
  * CPU instructions per request in user space, counted by callgrind in a single-process nginx after warm-up:
@@ -309,13 +599,17 @@ async function instructions(): Promise<void> {
         return;
     }
     const s = await setUp(1);
+    const scripts = { single: wrkScript(s.dir, "callgrind", SINGLE), batch: wrkScript(s.dir, "callgrind-batch", BATCH) };
+    const prefixes: Partial<Record<Side, string>> = { plain: s.plainPrefix, lua: s.luaPrefix, gateway: s.gatewayPrefix };
     try {
-        const count = async (which: Side): Promise<number> => {
-            const prefix = s.prefixes[which];
-            const url = s.urls[which];
-            // The running copy stops; the same config runs again as one process under callgrind.
-            execFileSync("nginx", ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-s", "quit"], { stdio: "ignore" });
+        const count = async (which: Side, script: string): Promise<number> => {
+            const prefix = prefixes[which]!;
+            const url = s.proxies[which]!.url;
+            // The running copy stops (once: a second count finds it stopped); the same config runs again as one
+            // process under callgrind.
+            spawnSync("nginx", ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-s", "quit"], { stdio: "ignore" });
             await new Promise((r) => setTimeout(r, 500));
+            for (const f of fs.readdirSync(prefix).filter((x) => x.startsWith("callgrind.out"))) fs.rmSync(path.join(prefix, f));
             const conf = fs.readFileSync(path.join(prefix, "nginx.conf"), "utf8").replace(/^worker_processes .*$/m, "master_process off;\ndaemon off;");
             fs.writeFileSync(path.join(prefix, "nginx-cg.conf"), conf);
             const out = path.join(prefix, "callgrind.out");
@@ -323,16 +617,16 @@ async function instructions(): Promise<void> {
                 "nginx", "-p", prefix, "-c", path.join(prefix, "nginx-cg.conf")], { stdio: "ignore" });
             try {
                 await waitUp(url);
-                wrk(url, s.script, { connections: 4, seconds: 4 });
+                wrk(url, script, { connections: 4, seconds: 4 });
                 await new Promise((r) => setTimeout(r, 2500)); // past a health-check tick
                 execFileSync("callgrind_control", ["--zero", String(cg.pid)], { stdio: "ignore" });
                 // Low concurrency: callgrind slows nginx about 50 times.
-                const n = wrk(url, s.script, { connections: 4, seconds: 3 }).requests;
+                const n = wrk(url, script, { connections: 4, seconds: 3 }).requests;
                 execFileSync("callgrind_control", ["--dump", String(cg.pid)], { stdio: "ignore" });
                 const dump = fs.readdirSync(prefix).find((f) => f.startsWith("callgrind.out") && f.endsWith(".1"))!;
                 const total = Number(fs.readFileSync(path.join(prefix, dump), "utf8").match(/^summary: (\d+)$/m)![1]);
                 // For `callgrind_annotate`: where the instructions go, function by function.
-                if (process.env.BENCH_PROFILE_DIR) fs.copyFileSync(path.join(prefix, dump), path.join(process.env.BENCH_PROFILE_DIR, `callgrind.${which}`));
+                if (process.env.BENCH_PROFILE_DIR) fs.copyFileSync(path.join(prefix, dump), path.join(process.env.BENCH_PROFILE_DIR, `callgrind.${which}.${path.basename(script, ".lua")}`));
                 return total / n;
             } finally {
                 cg.kill("SIGQUIT");
@@ -340,11 +634,13 @@ async function instructions(): Promise<void> {
                 cg.kill("SIGKILL");
             }
         };
-        const n = { plain: await count("plain"), lua: await count("lua"), gateway: await count("gateway") };
         console.log("\ninstructions per request in user space (callgrind, one nginx process each, after warm-up)");
-        for (const side of SHOWN) {
-            const rel = side === "plain" ? "" : `   (${(n[side] / n.plain).toFixed(2)}x)`;
-            console.log(`${LABELS[side]} ${n[side].toFixed(0).padStart(8)}${rel}`);
+        for (const [kind, script] of Object.entries(scripts)) {
+            const n = { plain: await count("plain", script), lua: await count("lua", script), gateway: await count("gateway", script) };
+            for (const side of ["plain", "gateway", "lua"] as const) {
+                const rel = side === "plain" ? "" : `   (${(n[side] / n.plain).toFixed(2)}x)`;
+                console.log(`${kind.padEnd(7)}${LABELS[side].padEnd(27)} ${n[side].toFixed(0).padStart(8)}${rel}`);
+            }
         }
     } finally {
         await s.stop();
@@ -352,14 +648,20 @@ async function instructions(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+    const peers = Object.entries(PEERS).filter(([, bin]) => bin).map(([name]) => name);
     console.log(
-        `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${os.cpus().length} cores, static JSON-RPC upstream in its own nginx`,
+        `wrk -t1 -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${os.cpus().length} cores, one nginx worker / GOMAXPROCS=1 per proxy, ` +
+            `static JSON-RPC upstream in its own nginx; peers: ${peers.length ? peers.join(", ") : "none (no ../shared/peer-src)"}`,
     );
-    // The gateway alone on the critical path: what it costs per request shows undiluted.
     if (process.env.BENCH_THROUGHPUT !== "0") {
-        await throughput(1, "proxy-bound");
-        // Stack defaults: every process shares the cores, as on a real host.
-        await throughput(DEFAULT_WORKERS, "default workers");
+        const s = await setUp(1);
+        try {
+            await httpScenarios(s);
+            await websocketScenario(s);
+        } finally {
+            await s.stop();
+        }
+        await junkFlood();
     }
     if (process.env.BENCH_INSTRUCTIONS !== "0") await instructions();
 }

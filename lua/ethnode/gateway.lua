@@ -428,6 +428,24 @@ local function judge_batch(items, body, who, rate, burst, now, transport)
     return PARTIAL, "[" .. concat(sub_reqs, ",") .. "]", state
 end
 
+-- A batch whose every element the scanner recognizes and the policy allows as it stands (the usual batch):
+-- its weight, labels and whether all are idempotent, without decoding it. nil when any element needs more (a
+-- refusal, a params check, anything the scanner leaves to the full parser): the full path then decides.
+local batch_methods = {}
+local function plain_batch(body)
+    local n = scan.batch(body, conf.max_batch, batch_methods)
+    if not n then return nil end
+    local weight, idempotent, labels = 0, true, {}
+    for i = 1, n do
+        local rule = policy:rule(batch_methods[i])
+        if not rule.allowed or rule.checked then return nil end
+        weight = weight + rule.weight
+        idempotent = idempotent and rule.idempotent
+        labels[i] = rule.label
+    end
+    return weight, idempotent, labels
+end
+
 -- The gateway's decision on one JSON-RPC body from `who` (its bucket's rate and burst), the same for HTTP
 -- and WebSocket (`transport`: HTTP or WS). Returns ANSWER, status, body, headers; FORWARD, the rule
 -- (one call) or nil and the batch's state; or PARTIAL, the part to forward and the state to finish with.
@@ -436,6 +454,12 @@ local function judge(body, who, rate, burst, now, transport)
     -- The common request is recognized without building it; anything else is parsed in full.
     local method, has_id = scan.request(body)
     if method then return judge_single(method, has_id, nil, body, who, rate, burst, now, transport) end
+    local weight, idempotent, labels = plain_batch(body)
+    -- Anything else (over the limit, no healthy backend) the full path answers, element by element; a refused
+    -- take costs nothing, so the caller is not charged twice.
+    if weight and pool:any_healthy() and admit(who, rate, burst, weight, now) then
+        return FORWARD, nil, { labels = labels, idempotent = idempotent }
+    end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
     if parsed and transport.strict and not scan.json(body) then
         parsed, batch_or_code, message, id = nil, jsonrpc.PARSE_ERROR, "parse error", nil

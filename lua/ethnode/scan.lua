@@ -347,11 +347,12 @@ local function next_member(s, i)
     return member(s, i, c)
 end
 
--- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
--- request as described at the top; nil otherwise.
-function _M.request(s)
+-- One plain request object from i (whitespace first): the index after its closing brace, or nil. What it
+-- read is left in the module locals (method, has_id).
+local function object_at(s, i)
     method, has_id, version, params = nil, nil, nil, nil
-    local i, c = skip_ws(s, 1)
+    local c
+    i, c = skip_ws(s, i)
     if c ~= 123 then return nil end
     i, c = skip_ws(s, i + 1)
     -- At most four members (four names, each at most once), written out: LuaJIT compiles the request path
@@ -360,10 +361,35 @@ function _M.request(s)
     if c == 44 then i, c = next_member(s, i) end
     if c == 44 then i, c = next_member(s, i) end
     if c == 44 then i, c = next_member(s, i) end
-    if c ~= 125 then return nil end
+    if c ~= 125 or not version or not method then return nil end
+    return i + 1
+end
+
+-- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
+-- request as described at the top; nil otherwise.
+function _M.request(s)
+    local e = object_at(s, 1)
     -- Nothing but whitespace may follow.
-    if skip_ws(s, i + 1) ~= #s + 1 or not version or not method then return nil end
+    if not e or skip_ws(s, e) ~= #s + 1 then return nil end
     return method, has_id == true
+end
+
+-- A batch of plain requests, each as `request` reads one, in one pass and without cutting it up: writes the
+-- methods into `out` (the caller's, reused) and returns how many; nil when `s` is not such a batch, is empty
+-- or holds more than `max` (the full parser then answers).
+function _M.batch(s, max, out)
+    local i, c = skip_ws(s, 1)
+    if c ~= 91 then return nil end
+    local n = 0
+    repeat
+        local e = object_at(s, i + 1)
+        if not e or n == max then return nil end
+        n = n + 1
+        out[n] = method
+        i, c = skip_ws(s, e)
+    until c ~= 44
+    if c ~= 93 or skip_ws(s, i + 1) ~= #s + 1 then return nil end
+    return n
 end
 
 -- The exact bytes of each element of one top-level JSON array, or nil when `s` is not one plainly scannable

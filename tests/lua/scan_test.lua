@@ -169,3 +169,17 @@ T.test("json: exactly one RFC 8259 value, as strict as Go's decoder", function()
     }
     for _, s in ipairs(bad) do T.eq(scan.json(s), false, s) end
 end)
+
+T.test("batch: the methods of a batch of plain requests, in order; anything else is the full parser's", function()
+    local out = {}
+    local r = '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}'
+    local n = '{"jsonrpc":"2.0","method":"eth_blockNumber","params":[]}'
+    T.eq(scan.batch("[" .. r .. "," .. n .. "]", 10, out), 2)
+    T.eq(out[1], "eth_chainId")
+    T.eq(out[2], "eth_blockNumber")
+    T.eq(scan.batch(" [ " .. r .. " ] ", 10, out), 1)
+    T.eq(scan.batch("[" .. r .. "," .. r .. "," .. r .. "]", 2, out), nil) -- past max
+    for _, bad in ipairs({ "[]", "[" .. r .. ",]", "[" .. r .. "]x", r, "[" .. r .. "," .. '{"jsonrpc":"2.0","id":1,"method":"x","extra":1}' .. "]", "[1]", "[" .. r }) do
+        T.eq(scan.batch(bad, 10, out), nil, bad)
+    end
+end)
