@@ -334,7 +334,11 @@ describe("slow bodies are bounded per address and in memory", () => {
     });
 
     it("holds 16 KiB in memory per slow body, not what it sent: 100 stalled after 900 KiB stay under 20 MB of worker memory", async () => {
-        const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { maxConnsPerIp: 60000, bodyTimeoutSec: 30 } });
+        // A burst past the 100 bodies: each one abandoned costs its address a unit, like any refused work.
+        const gw = await startGateway({
+            backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }],
+            config: { maxConnsPerIp: 60000, bodyTimeoutSec: 30, ipRate: 1000, ipBurst: 1000 },
+        });
         try {
             const workers = workerPids(gw.proc.child.pid!);
             const before = rssKb(workers);
@@ -346,6 +350,20 @@ describe("slow bodies are bounded per address and in memory", () => {
             for (const s of held.sockets) s.destroy();
             const r = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: VALID });
             expect(r.status).toBe(200);
+        } finally {
+            await gw.stop();
+        }
+    });
+
+    it("answers 429 before reading a large body from an address already over its limit, and closes the connection", async () => {
+        const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { ipRate: 1, ipBurst: 2 } });
+        try {
+            for (let i = 0; i < 2; i++) expect((await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: VALID })).status).toBe(200);
+            // 1 MiB announced, 1 KiB sent: the answer comes without the rest, and the connection ends.
+            const held = await holdSlowBodies(gw.port, 1, 1024);
+            await waitFor("429", async () => (held.answers.join("").includes("429") ? true : undefined), 3000);
+            expect(held.answers.join("")).toMatch(/^HTTP\/1\.1 429 [\s\S]*"code":-32005/);
+            await waitFor("closed", async () => (held.sockets[0].readableEnded || held.sockets[0].destroyed ? true : undefined), 3000);
         } finally {
             await gw.stop();
         }

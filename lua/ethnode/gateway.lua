@@ -514,9 +514,11 @@ end
 -- client trickling a byte at a time would hold its connection as long as it liked. A body that came whole with
 -- the headers (the usual case) is nginx's to take; the rest is read here against the deadline. Returns the
 -- body (nil when empty), or false and the status to answer. A chunked body is nginx's (per-read timeout only).
-local function read_body()
+local function read_body(who, rate, burst)
     local len = tonumber(ngx_var.content_length)
     local sock = len and len > 0 and not body_preread(len) and ngx.req.socket()
+    -- A caller already over its limit gets its 429 before a large body is read and buffered to disk.
+    if sock and len > 16384 and limiter:exhausted(who, rate, burst, ngx_now()) then return false, 429 end
     if not sock then
         req_read_body()
         return req_get_body_data() or body_from_file(req_get_body_file())
@@ -545,7 +547,18 @@ function _M.access(keyed)
     end
     local who, rate, burst = identity(keyed)
     if not who then return bad_key() end
-    local body, status = read_body()
+    local body, status = read_body(who, rate, burst)
+    if body == false and status == 429 then
+        -- The answer, then the connection closes: reading the rest of a body nobody will use (nginx would, to
+        -- keep the connection) is the work a flood wants from us.
+        reject("rate_limited")
+        ngx.status = 429
+        ngx_header["Content-Type"] = "application/json"
+        ngx_header["Retry-After"] = 1
+        ngx.print(jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"))
+        ngx.eof()
+        return ngx.exit(444)
+    end
     if body == false then
         -- Like any refused work, a body that never came costs the caller (nginx closes the connection on 408).
         charge(who, rate, burst, 1, ngx_now())
@@ -593,7 +606,13 @@ local function busy_batch(state)
     end
     for i, a in pairs(state.answers) do errs[i] = a end
     reject("ws_pending", #state.ids)
-    local _, _, out = local_batch(200, state.items, errs, "")
+    local raw = state.raw
+    local _, out
+    if raw then
+        _, out = answers_body(200, jsonrpc.splice_raw(state.items, raw, errs, {}, scan.raw_id), true)
+    else
+        _, out = answers_body(200, jsonrpc.splice(state.items, errs, {}), false)
+    end
     return out
 end
 

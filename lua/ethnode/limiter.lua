@@ -42,6 +42,16 @@ local function retry_after(prev, cur, burst, weight, window, elapsed)
     return window * (1 - (burst - cur - weight) / prev) - elapsed
 end
 
+-- Whether `key`'s bucket cannot pay a single unit right now (nothing is taken): lets the caller refuse work
+-- before doing it, such as reading a large body from a client that is over its limit anyway.
+function _M.exhausted(self, key, rate, burst, now)
+    local window = burst / rate
+    local idx = floor(now / window)
+    local cur_key, prev = window_state(self, key, idx)
+    local carried = prev * (1 - (now - idx * window) / window)
+    return carried + (self.dict:get(cur_key) or 0) + 1 > burst
+end
+
 -- Takes `weight` units from `key`'s bucket. Returns allowed (bool), remaining units, seconds until the window
 -- resets, and when rejected the seconds to wait; a dict failure comes back as a fifth value (the first is
 -- then the configured fail-open/closed answer). Plain values, no table: this runs on every request.

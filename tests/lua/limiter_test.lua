@@ -74,3 +74,15 @@ T.test("forgets windows past its size, staying correct", function()
     for _ = 1, 9 do l:take("k1", 5, 10, 1, 0) end
     T.eq((l:take("k1", 5, 10, 1, 0)), false)
 end)
+
+T.test("exhausted: says whether a bucket can pay one unit, and takes nothing", function()
+    local limiter = require("ethnode.limiter")
+    local l = limiter.new(T.dict())
+    T.eq(l:exhausted("a", 1, 3, 100), false)
+    for _ = 1, 3 do T.eq((l:take("a", 1, 3, 1, 100)), true) end
+    T.eq(l:exhausted("a", 1, 3, 100), true)
+    T.eq(l:exhausted("a", 1, 3, 100), true)
+    T.eq(l:exhausted("b", 1, 3, 100), false)
+    -- A window and a half later the carried count has decayed enough for one unit again.
+    T.eq(l:exhausted("a", 1, 3, 104.5), false)
+end)
