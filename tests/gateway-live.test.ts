@@ -10,6 +10,7 @@ import * as https from "https";
 import * as net from "net";
 import * as path from "path";
 import * as tls from "tls";
+import WebSocket from "ws";
 import { Backend } from "../components/gateway";
 import { Gw, anvilGateway, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil, startGethDev } from "./helpers/nodes";
@@ -478,6 +479,15 @@ describe("TLS on the public port (gateway.tls)", () => {
     it("answers JSON-RPC over TLS 1.3 with the configured certificate", async () => {
         const r = await httpsPost('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}');
         expect(r).toEqual({ status: 200, text: expect.stringContaining('"result":"0x7a69"'), protocol: "TLSv1.3" });
+    });
+
+    it("serves WebSocket over TLS (wss) under the same policy", async () => {
+        const ws = new WebSocket(`${gw.url.replace(/^https/, "wss")}/ws`, { ca });
+        await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+        const ask = (body: string) => new Promise<string>((resolve) => (ws.once("message", (d) => resolve(d.toString())), ws.send(body)));
+        expect(JSON.parse(await ask('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}')).result).toBe("0x7a69");
+        expect(JSON.parse(await ask('{"jsonrpc":"2.0","id":2,"method":"anvil_mine"}')).error.code).toBe(-32601);
+        ws.terminate();
     });
 
     it("refuses TLS 1.1 and plain HTTP", async () => {

@@ -4,7 +4,9 @@
  * rate limit, byte-exact ids), subscriptions keep working, and the protocol's own abuse (unmasked, oversized,
  * trickled frames, idle sessions) closes the session with the right code without touching anyone else's.
  */
+import * as fs from "fs";
 import * as net from "net";
+import * as path from "path";
 import WebSocket from "ws";
 import { Gw, luaErrors, startGateway } from "./helpers/gateway";
 import { hostileBodies, prng } from "./helpers/hostile";
@@ -253,6 +255,14 @@ describe("the caller's rate limit", () => {
         ]);
         expect(c.closed).toBeUndefined();
         c.close();
+    });
+
+    it("never writes a key from the path into the access log", async () => {
+        const c = await Client.open(`${wsUrl}/slow-key-0000000000000000`);
+        c.close();
+        const log = () => fs.readFileSync(path.join(gw.prefix, "logs", "access.log"), "utf8");
+        await waitFor("access log flushed", async () => (log().includes("/ws/<key>") ? true : undefined), 5000);
+        expect(log()).not.toContain("slow-key-0000000000000000");
     });
 
     it("refuses an unknown key before the upgrade", async () => {
