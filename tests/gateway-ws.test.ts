@@ -9,7 +9,7 @@ import * as net from "net";
 import * as path from "path";
 import WebSocket from "ws";
 import { Gw, luaErrors, startGateway } from "./helpers/gateway";
-import { hostileBodies, prng } from "./helpers/hostile";
+import { hostileBodies, mutations } from "./helpers/hostile";
 import { Node, startAnvil, startGethDev } from "./helpers/nodes";
 import { waitFor } from "./helpers/proc";
 
@@ -218,20 +218,8 @@ describe("hostile messages", () => {
         const c = await Client.open(wsUrl);
         const bad: string[] = [];
         const bodies = hostileBodies(maxBody).filter((b) => Buffer.byteLength(b) <= maxBody);
-        const rand = prng(20261202);
         const seeds = [call("eth_chainId"), `[${call("eth_chainId")},${call("admin_peers", 2)}]`, call("eth_getLogs", "a", [{ fromBlock: "0x1", toBlock: "0x2", topics: [] }])];
-        for (let i = 0; i < 300; i++) {
-            const chars = [...seeds[Math.floor(rand() * seeds.length)]];
-            for (let e = 0; e < 1 + Math.floor(rand() * 4); e++) {
-                const at = Math.floor(rand() * chars.length);
-                const op = rand();
-                const ch = String.fromCharCode(Math.floor(rand() * 128));
-                if (op < 0.4) chars[at] = ch;
-                else if (op < 0.7) chars.splice(at, 0, ch);
-                else chars.splice(at, 1);
-            }
-            bodies.push(chars.join(""));
-        }
+        bodies.push(...mutations(seeds, 300, 20261202));
         expect(bodies.length).toBeGreaterThan(450);
         for (const [i, b] of bodies.entries()) bad.push(...(await probe(c, b, i)));
         expect(bad).toEqual([]);

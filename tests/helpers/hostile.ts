@@ -44,3 +44,23 @@ export function hostileBodies(maxBody: number): (string | Buffer)[] {
     out.push(`{"jsonrpc":"2.0","id":1,"method":"${"a_".repeat(200)}"}`, `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x${"f".repeat(40)}"}]}`);
     return out;
 }
+
+/** `count` seeded mutations of the seeds: each 1–4 byte flips, insertions or deletions. */
+export function mutations(seeds: string[], count: number, seed: number): string[] {
+    const rand = prng(seed);
+    const out: string[] = [];
+    for (let i = 0; i < count; i++) {
+        const chars = [...seeds[Math.floor(rand() * seeds.length)]];
+        const edits = 1 + Math.floor(rand() * 4);
+        for (let e = 0; e < edits; e++) {
+            const at = Math.floor(rand() * chars.length);
+            const op = rand();
+            const ch = String.fromCharCode(Math.floor(rand() * 128));
+            if (op < 0.4) chars[at] = ch;
+            else if (op < 0.7) chars.splice(at, 0, ch);
+            else chars.splice(at, 1);
+        }
+        out.push(chars.join(""));
+    }
+    return out;
+}
