@@ -8,7 +8,7 @@ import { Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { PORTS } from "./components/ports";
 import { Monitoring } from "./components/monitoring";
-import { buildNode } from "./components/node";
+import { Node } from "./components/node";
 
 const cfg = loadConfig();
 
@@ -23,14 +23,14 @@ const monitorHost = cfg.monitoringHost
     : undefined;
 
 // Nodes are built in sequence (each behind the previous one's clients): HA adds more here.
-const nodes = [buildNode("node-0", cfg, [], monitorHost?.securityGroupId)];
+const nodes = [new Node("node-0", { config: cfg, metricsFromSecurityGroupId: monitorHost?.securityGroupId })];
 const primary = nodes[0];
 
 // One gateway in front of every node's Geth; it runs on the primary host.
 const gateway = new Gateway("gateway", {
     connection: primary.host.connection,
     gateway: cfg.gateway,
-    backends: nodes.map((n) => ({ name: n.name, ...n.geth.rpcBackend })),
+    backends: nodes.map((n) => ({ name: n.nodeName, ...n.geth.rpcBackend })),
     wsUpstream: `${primary.geth.wsBackend.host}:${primary.geth.wsBackend.port}`,
     exporters: {
         node: `127.0.0.1:${cfg.monitoring.nodeExporterPort}`,
@@ -54,7 +54,7 @@ export const network = cfg.network;
 export const publicIp = primary.host.publicIp;
 export const sshCommand = primary.host.sshCommand;
 export const endpoints = nodes.map((n) => ({
-    node: n.name,
+    node: n.nodeName,
     rpc: n.geth.rpcUrl,
     ws: n.geth.wsUrl,
     authRpc: n.geth.authRpcUrl,
@@ -68,16 +68,16 @@ const monitoring = new Monitoring("monitoring", {
     network: cfg.network,
     monitoring: cfg.monitoring,
     connection: monitorHost?.connection ?? primary.host.connection,
-    monitorNode: monitorHost ? "monitor" : primary.name,
+    monitorNode: monitorHost ? "monitor" : primary.nodeName,
     nodes: nodes.map((n) => ({
-        name: n.name,
+        name: n.nodeName,
         connection: n.host.connection,
         consensus: n.lighthouse !== undefined,
         after: [n.host.ready],
         address: monitorHost ? n.host.privateAddress : undefined,
     })),
     gatewayMetricsPort: cfg.gateway.metricsPort,
-    gateways: [{ name: primary.name, target: `127.0.0.1:${cfg.gateway.metricsPort}` }],
+    gateways: [{ name: primary.nodeName, target: `127.0.0.1:${cfg.gateway.metricsPort}` }],
     slackWebhookUrl: cfg.slackWebhookUrl,
     smtpPassword: cfg.smtpPassword,
     deadMansSwitchUrl: cfg.deadMansSwitchUrl,

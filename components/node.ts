@@ -13,14 +13,6 @@ import { LOOPBACK, PORTS } from "./ports";
 import { hostStep } from "./remote";
 import { readAsset, render } from "./render";
 
-export interface Node {
-    name: string;
-    host: Host;
-    jwt: JwtSecret;
-    geth: Geth;
-    lighthouse?: Lighthouse;
-}
-
 /** GB of memory per vCPU for the EC2 families operators pick for nodes. */
 const MEMORY_PER_VCPU: Record<string, number> = { c: 2, m: 4, r: 8, x: 16, i: 8 };
 const VCPUS: Record<string, number> = { large: 2, xlarge: 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32 };
@@ -64,73 +56,88 @@ export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: stri
     });
 }
 
+export interface NodeArgs {
+    config: EthnodeConfig;
+    /** Resources this node waits for (another node's clients), so an upgrade rolls through nodes one at a time. */
+    after?: pulumi.Input<pulumi.Resource>[];
+    /** A separate monitoring host's security group, admitted to the gateway's metrics port. */
+    metricsFromSecurityGroupId?: pulumi.Input<string>;
+}
+
 /**
- * Builds one node. `after` orders it behind another node's clients, so an upgrade rolls through a fleet one
- * node at a time and a failed health gate stops it before the next node.
+ * One node as a component (`ethnode:node:Node`): its host, JWT, Geth, Lighthouse and CLI are its children,
+ * named from its own name.
  */
-export function buildNode(
-    name: string,
-    cfg: EthnodeConfig,
-    after: pulumi.Resource[] = [],
-    metricsFromSecurityGroupId?: pulumi.Input<string>,
-    opts?: pulumi.ComponentResourceOptions,
-): Node {
-    for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
-    const host = new Host(
-        `${name}-host`,
-        {
-            host: cfg.host,
-            gateway: cfg.gateway,
-            sshPrivateKey: cfg.sshPrivateKey,
-            consensusP2p: cfg.network !== "dev",
-            metricsFromSecurityGroupId,
-        },
-        opts,
-    );
-    const cli = hostStep(
-        `${name}-cli`,
-        {
-            connection: host.connection,
-            files: [
-                { path: "/usr/local/bin/ethnode", content: readAsset("cli/ethnode"), mode: "0755", owner: "root", group: "root" },
-                {
-                    path: "/etc/ethnode/ethnode.conf",
-                    content: host.volumeId.apply((id) => renderCliConfig(name, cfg, id)),
-                    mode: "0644",
-                    owner: "root",
-                    group: "root",
-                },
-            ],
-            script: "ethnode --help >/dev/null\necho \"ethnode CLI installed\"",
-            deleteScript: "rm -f /usr/local/bin/ethnode /etc/ethnode/ethnode.conf\necho \"ethnode CLI removed\"",
-        },
-        { parent: host, dependsOn: [host.ready, ...after] },
-    );
-    const jwt = new JwtSecret(`${name}-jwt`, {}, opts);
-    const common = {
-        connection: host.connection,
-        dataDir: host.dataDir,
-        purgeOnDestroy: cfg.host.purgeOnDestroy,
-        jwtHex: jwt.hex,
-    };
-    const geth = new Geth(
-        `${name}-geth`,
-        { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli },
-        opts,
-    );
-    let lighthouse: Lighthouse | undefined;
-    if (cfg.network !== "dev" && cfg.lighthouse) {
-        lighthouse = new Lighthouse(
-            `${name}-lighthouse`,
+export class Node extends pulumi.ComponentResource {
+    readonly host: Host;
+    readonly jwt: JwtSecret;
+    readonly geth: Geth;
+    readonly lighthouse?: Lighthouse;
+
+    constructor(readonly nodeName: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:node:Node", nodeName, {}, opts);
+        const cfg = args.config;
+        const name = nodeName;
+        for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
+        // These components sat at the stack's root before the node was a component: the alias keeps their
+        // URNs (and their children's), so a stack deployed before adopts its running node instead of replacing it.
+        const child: pulumi.ComponentResourceOptions = { parent: this, aliases: [{ parent: pulumi.rootStackResource }] };
+        const host = new Host(
+            `${name}-host`,
             {
-                ...common,
-                network: cfg.network,
-                lighthouse: cfg.lighthouse,
-                executionEndpoint: geth.authRpcUrl,
-                after: [geth.jwtFile, geth.service],
+                host: cfg.host,
+                gateway: cfg.gateway,
+                sshPrivateKey: cfg.sshPrivateKey,
+                consensusP2p: cfg.network !== "dev",
+                metricsFromSecurityGroupId: args.metricsFromSecurityGroupId,
             },
-            opts,
+            child,
         );
+        const cli = hostStep(
+            `${name}-cli`,
+            {
+                connection: host.connection,
+                files: [
+                    { path: "/usr/local/bin/ethnode", content: readAsset("cli/ethnode"), mode: "0755", owner: "root", group: "root" },
+                    {
+                        path: "/etc/ethnode/ethnode.conf",
+                        content: host.volumeId.apply((id) => renderCliConfig(name, cfg, id)),
+                        mode: "0644",
+                        owner: "root",
+                        group: "root",
+                    },
+                ],
+                script: "ethnode --help >/dev/null\necho \"ethnode CLI installed\"",
+                deleteScript: "rm -f /usr/local/bin/ethnode /etc/ethnode/ethnode.conf\necho \"ethnode CLI removed\"",
+            },
+            { parent: host, dependsOn: [host.ready, ...(args.after ?? [])] },
+        );
+        const jwt = new JwtSecret(`${name}-jwt`, {}, child);
+        const common = {
+            connection: host.connection,
+            dataDir: host.dataDir,
+            purgeOnDestroy: cfg.host.purgeOnDestroy,
+            jwtHex: jwt.hex,
+        };
+        const geth = new Geth(`${name}-geth`, { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli }, child);
+        let lighthouse: Lighthouse | undefined;
+        if (cfg.network !== "dev" && cfg.lighthouse) {
+            lighthouse = new Lighthouse(
+                `${name}-lighthouse`,
+                {
+                    ...common,
+                    network: cfg.network,
+                    lighthouse: cfg.lighthouse,
+                    executionEndpoint: geth.authRpcUrl,
+                    after: [geth.jwtFile, geth.service],
+                },
+                child,
+            );
+        }
+        this.host = host;
+        this.jwt = jwt;
+        this.geth = geth;
+        this.lighthouse = lighthouse;
+        this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: lighthouse?.beaconApiUrl });
     }
-    return { name, host, jwt, geth, lighthouse };
 }

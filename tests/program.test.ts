@@ -73,6 +73,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 `${COMMAND} node-0-lighthouse-service`,
                 "ethnode:geth:Geth node-0-geth",
                 "ethnode:host:Host node-0-host",
+                "ethnode:node:Node node-0",
                 "ethnode:jwt:JwtSecret node-0-jwt",
                 "ethnode:lighthouse:Lighthouse node-0-lighthouse",
                 "random:index/randomBytes:RandomBytes node-0-jwt-bytes",
@@ -230,9 +231,9 @@ describe("dev stack (sepolia on AWS)", () => {
     it("keeps the JWT, its stdin and the SSH connection secret as Outputs", async () => {
         const { config, secretKeys } = withSecrets(stackConfig("dev"));
         const r = await withMocks("dev", config, secretKeys, async (pulumi) => {
-            const { buildNode } = require("../components/node");
+            const { Node } = require("../components/node");
             const { loadConfig } = require("../components/config");
-            const node = buildNode("n", loadConfig());
+            const node = new Node("n", { config: loadConfig() });
             return {
                 jwtSecret: await pulumi.isSecret(node.jwt.hex),
                 stdinSecret: await pulumi.isSecret(node.geth.jwtFile.stdin),
