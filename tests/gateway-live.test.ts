@@ -190,21 +190,25 @@ describe("JSON-RPC validation and policy", () => {
     });
 
     it("exports request, rejection, latency and backend metrics", async () => {
-        // Workers flush their counts to shared memory every second.
-        const text = await waitFor(
+        // Each worker flushes its counts to shared memory once a second, on its own clock: wait for all of them.
+        const wanted = [
+            /^ethnode_gateway_requests_total\{method="eth_chainId",outcome="ok"\} \d+/m,
+            /^ethnode_gateway_rejections_total\{reason="method_denied"\} \d+/m,
+            /^ethnode_gateway_rejections_total\{reason="parse_error"\} \d+/m,
+            /^ethnode_gateway_rejections_total\{reason="rate_limited"\} \d+/m,
+            /^ethnode_gateway_upstream_latency_seconds_bucket\{backend="(geth|anvil)",le="\+Inf"\} \d+/m,
+            /^ethnode_gateway_backend_healthy\{backend="geth"\} 1/m,
+        ];
+        let text = "";
+        await waitFor(
             "metrics flushed",
             async () => {
-                const t = await (await fetch(gw.metricsUrl)).text();
-                return t.includes("ethnode_gateway_requests_total") && t.includes("latency_seconds_bucket") ? t : undefined;
+                text = await (await fetch(gw.metricsUrl)).text();
+                return wanted.every((r) => r.test(text)) ? true : undefined;
             },
             5000,
-        );
-        expect(text).toMatch(/^ethnode_gateway_requests_total\{method="eth_chainId",outcome="ok"\} \d+/m);
-        expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="method_denied"\} \d+/m);
-        expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="parse_error"\} \d+/m);
-        expect(text).toMatch(/^ethnode_gateway_rejections_total\{reason="rate_limited"\} \d+/m);
-        expect(text).toMatch(/^ethnode_gateway_upstream_latency_seconds_bucket\{backend="(geth|anvil)",le="\+Inf"\} \d+/m);
-        expect(text).toMatch(/^ethnode_gateway_backend_healthy\{backend="geth"\} 1/m);
+        ).catch(() => undefined);
+        for (const r of wanted) expect(text).toMatch(r);
         // Denied methods share one label: an attacker cannot mint series.
         expect(text).not.toContain('method="admin_nodeInfo"');
     });
