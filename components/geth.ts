@@ -6,9 +6,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { GethConfig, Network } from "./config";
-import { JWT_GROUP, JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
-import { Connection, hostStep } from "./remote";
-import { render, shq } from "./render";
+import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
+import { Connection } from "./remote";
 
 /** The public RPC namespaces. `engine`, `admin`, `debug`, `personal`, `miner` never appear here. */
 export const GETH_HTTP_API = ["eth", "net", "web3"] as const;
@@ -78,10 +77,10 @@ export interface GethArgs {
     dataDir: string;
     purgeOnDestroy: boolean;
     geth: GethConfig;
-    /** JWT hex; must be a secret. */
-    jwtHex: pulumi.Input<string>;
     /** The node's last preparation step (host prepared, ethnode CLI installed). */
     hostReady: pulumi.Resource;
+    /** The JWT file's step: the engine API needs the key before Geth starts. */
+    jwtFile: pulumi.Resource;
 }
 
 export class Geth extends pulumi.ComponentResource {
@@ -95,24 +94,11 @@ export class Geth extends pulumi.ComponentResource {
     public readonly wsBackend: { host: string; port: number };
     /** The last step; dependants wait for a healthy Geth. */
     public readonly service: command.remote.Command;
-    /** The JWT file step; the consensus client waits for it. */
-    public readonly jwtFile: command.remote.Command;
 
     constructor(name: string, args: GethArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:geth:Geth", name, {}, opts);
         const g = args.geth;
         this.version = g.version;
-
-        this.jwtFile = hostStep(
-            `${name}-jwt`,
-            {
-                connection: args.connection,
-                files: [{ path: JWT_PATH, content: args.jwtHex, mode: "0640", owner: "root", group: JWT_GROUP }],
-                script: render("scripts/install-jwt.sh", { path: shq(JWT_PATH), jwtGroup: JWT_GROUP, healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC }),
-                deleteScript: render("scripts/remove-jwt.sh", { path: shq(JWT_PATH) }),
-            },
-            { parent: this, dependsOn: [args.hostReady] },
-        );
 
         const binary = clientBinary(g, g.commit ? gethReleaseUrl(g.version, g.commit) : undefined);
         this.service = deployClient(this, name, {
@@ -123,7 +109,7 @@ export class Geth extends pulumi.ComponentResource {
             purgeOnDestroy: args.purgeOnDestroy,
             unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g }),
             healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
-            dependsOn: [args.hostReady, this.jwtFile],
+            dependsOn: [args.hostReady, args.jwtFile],
         });
 
         this.rpcBackend = { host: LOOPBACK, port: PORTS.gethHttp };

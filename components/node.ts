@@ -112,14 +112,23 @@ export class Node extends pulumi.ComponentResource {
             },
             { parent: host, dependsOn: [host.ready, ...(args.after ?? [])] },
         );
-        const jwt = new JwtSecret(`${name}-jwt`, {}, child);
+        // The key file's step belonged to Geth (at the stack's root) until the JWT owned it: its URN from then
+        // keeps the installed key's identity, so no upgrade deletes the file the clients read.
+        const jwt = new JwtSecret(
+            `${name}-jwt`,
+            {
+                connection: host.connection,
+                hostReady: cli,
+                fileAliases: [`urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::ethnode:geth:Geth$command:remote:Command::${name}-geth-jwt`],
+            },
+            child,
+        );
         const common = {
             connection: host.connection,
             dataDir: host.dataDir,
             purgeOnDestroy: cfg.host.purgeOnDestroy,
-            jwtHex: jwt.hex,
         };
-        const geth = new Geth(`${name}-geth`, { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli }, child);
+        const geth = new Geth(`${name}-geth`, { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli, jwtFile: jwt.file }, child);
         let lighthouse: Lighthouse | undefined;
         if (cfg.network !== "dev" && cfg.lighthouse) {
             lighthouse = new Lighthouse(
@@ -129,7 +138,7 @@ export class Node extends pulumi.ComponentResource {
                     network: cfg.network,
                     lighthouse: cfg.lighthouse,
                     executionEndpoint: geth.authRpcUrl,
-                    after: [geth.jwtFile, geth.service],
+                    after: [jwt.file, geth.service],
                 },
                 child,
             );

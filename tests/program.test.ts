@@ -65,7 +65,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 "aws:ec2/securityGroup:SecurityGroup node-0-host-sg",
                 "aws:ec2/volumeAttachment:VolumeAttachment node-0-host-data-attach",
                 `${COMMAND} node-0-geth-install`,
-                `${COMMAND} node-0-geth-jwt`,
+                `${COMMAND} node-0-jwt-file`,
                 `${COMMAND} node-0-geth-service`,
                 `${COMMAND} node-0-host-prepare`,
                 `${COMMAND} node-0-cli`,
@@ -162,7 +162,7 @@ describe("dev stack (sepolia on AWS)", () => {
 
     it("delivers the JWT from RandomBytes to the host on stdin only, 0640 root:ethnode-jwt", () => {
         expect(run.byName("node-0-jwt-bytes").inputs.length).toBe(32);
-        const jwt = run.byName("node-0-geth-jwt").inputs;
+        const jwt = run.byName("node-0-jwt-file").inputs;
         // The engine receives stdin as a secret, so state stores it encrypted.
         expect(isSecretValue(jwt.stdin)).toBe(true);
         const files = decodeBundle(jwt.stdin);
@@ -236,7 +236,7 @@ describe("dev stack (sepolia on AWS)", () => {
             const node = new Node("n", { config: loadConfig() });
             return {
                 jwtSecret: await pulumi.isSecret(node.jwt.hex),
-                stdinSecret: await pulumi.isSecret(node.geth.jwtFile.stdin),
+                stdinSecret: await pulumi.isSecret(node.jwt.file.stdin),
                 connectionSecret: await pulumi.isSecret(node.host.connection),
             };
         });

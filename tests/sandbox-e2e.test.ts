@@ -418,7 +418,7 @@ describe("the real state and `pulumi destroy`", () => {
             ok(run(["up"], undefined, previous), "sandbox up with the previous release");
             await serving();
             const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
-            const updated = ["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-jwt", "node-0-geth-service", "node-0-host-prepare"];
+            const updated = ["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"];
             // The node became a component since: it is created around the running node's parts, which keep their
             // identity through aliases (none is created, replaced or deleted).
             expect(previewSteps()).toEqual([...updated.map((n) => `${n} update`), "monitoring-alertmanager-secrets create", "node-0 create"].sort());
