@@ -31,7 +31,7 @@ const gateway = new Gateway("gateway", {
     connection: primary.host.connection,
     gateway: cfg.gateway,
     backends: nodes.map((n) => ({ name: n.nodeName, ...n.geth.rpcBackend })),
-    wsUpstream: `${primary.geth.wsBackend.host}:${primary.geth.wsBackend.port}`,
+    wsUpstream: primary.geth.wsBackend,
     exporters: {
         node: `127.0.0.1:${cfg.monitoring.nodeExporterPort}`,
         geth: `127.0.0.1:${PORTS.gethMetrics}`,

@@ -16,10 +16,13 @@ export const LUA_DIR = path.join(__dirname, "..", "lua");
 export const GATEWAY_ROOT = "/etc/ethnode/gateway";
 export const GATEWAY_USER = "ethnode-gw";
 
-export interface Backend {
-    name: string;
+export interface Endpoint {
     host: string;
     port: number;
+}
+
+export interface Backend extends Endpoint {
+    name: string;
 }
 
 /** nginx binary and the modules to load, per package source. */
@@ -45,8 +48,8 @@ export function luaModules(): Record<string, string> {
 export interface GatewayRenderInput {
     gateway: GatewayConfig;
     backends: Backend[];
-    /** Geth's WebSocket endpoint, host:port. */
-    wsUpstream: string;
+    /** Geth's WebSocket endpoint. */
+    wsUpstream: Endpoint;
     /** Writable runtime directory (pid, logs, temp). */
     prefix: string;
     /** Where this release's files live; the conf points inside it. */
@@ -68,9 +71,7 @@ export interface RenderedGateway {
 }
 
 /** The Lua side's view of the config (gateway.json); pure. */
-export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: string): object {
-    const colon = wsUpstream.lastIndexOf(":");
-    const [wsHost, wsPort] = [wsUpstream.slice(0, colon), wsUpstream.slice(colon + 1)];
+export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: Endpoint): object {
     return {
         allow: g.allowMethods,
         weights: g.methodWeights,
@@ -86,8 +87,8 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         probe_timeout_ms: 2000,
         backends,
         ws: {
-            host: wsHost,
-            port: Number(wsPort),
+            host: wsUpstream.host,
+            port: wsUpstream.port,
             max_message: g.maxBodyBytes,
             frame_sec: g.bodyTimeoutSec,
             idle_sec: g.wsIdleTimeoutSec,
@@ -117,7 +118,6 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         // Several backends need the Lua balancer (health-aware choice, one retry); one needs none.
         balancer: input.backends.length > 1,
         singleBackend: `${input.backends[0].host}:${input.backends[0].port}`,
-        wsUpstream: input.wsUpstream,
         wsMaxConnsPerIp: g.wsMaxConnsPerIp,
         maxConnsPerIp: g.maxConnsPerIp,
         tls: input.tls,
@@ -172,7 +172,7 @@ export interface GatewayArgs {
     metricsAllow?: string[];
     /** Geth RPC endpoints (host-local today; other nodes' addresses once HA lands). */
     backends: Backend[];
-    wsUpstream: string;
+    wsUpstream: Endpoint;
     dataDir: string;
     apiKeys: pulumi.Input<Record<string, ApiKeyLimit>>;
     /** The certificate chain and key (secrets) when gateway.tls is on. */

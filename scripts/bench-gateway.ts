@@ -380,7 +380,7 @@ async function setUp(workers: number): Promise<Setup> {
         const files = releaseFiles({
             gateway,
             backends: [{ name: "static", host: "127.0.0.1", port: ports.upstream }],
-            wsUpstream: `127.0.0.1:${ports.upstream}`,
+            wsUpstream: { host: "127.0.0.1", port: ports.upstream },
             prefix: prefixes.gateway,
             releaseDir,
             keysFile,
@@ -520,7 +520,7 @@ async function junkFlood(): Promise<void> {
         fs.writeFileSync(keysFile, JSON.stringify({ [key]: { name: "good", rate: 1000000, burst: 1000000 } }));
         const gateway = parseSection("bench", gatewaySection, { source: "debian", port, metricsPort }, { network: "dev" });
         const files = releaseFiles({
-            gateway, backends: [{ name: "static", host: "127.0.0.1", port: upstreamPort }], wsUpstream: `127.0.0.1:${upstreamPort}`,
+            gateway, backends: [{ name: "static", host: "127.0.0.1", port: upstreamPort }], wsUpstream: { host: "127.0.0.1", port: upstreamPort },
             prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters: { node: "127.0.0.1:9", geth: "127.0.0.1:9" },
         });
         writeTree(releaseDir, files);

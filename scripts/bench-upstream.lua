@@ -33,15 +33,8 @@ local function respond(body)
 end
 
 local function websocket()
-    local key = ngx.var.http_sec_websocket_key
-    ngx.status = 101
-    ngx.header["Upgrade"] = "websocket"
-    ngx.header["Sec-WebSocket-Accept"] = ngx.encode_base64(ngx.sha1_bin(key .. "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-    ngx.header["Content-Type"] = nil
-    ngx.send_headers()
-    ngx.flush(true)
-    local sock = ngx.req.socket(true)
-    while true do
+    local sock = require("ethnode.websocket").accept(ngx.var.http_sec_websocket_key)
+    while sock do
         local f, err = wsframe.read(sock, 16 * 1024 * 1024, 3600000, 60, ngx.now, 10000)
         if not f then
             if err ~= "timeout" then return end

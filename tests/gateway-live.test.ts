@@ -53,7 +53,7 @@ describe("JSON-RPC validation and policy", () => {
     beforeAll(async () => {
         gw = await startGateway({
             backends,
-            wsUpstream: `127.0.0.1:${geth.wsPort}`,
+            wsUpstream: { host: "127.0.0.1", port: geth.wsPort },
             config: { maxBatchSize: 5, maxBodyBytes: 4096, getLogsMaxRange: 100, ipRate: 100000, ipBurst: 100000 },
             apiKeys: { [KEY]: { name: "acme", rate: 1, burst: 3 } },
             exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${geth.metricsPort}` },

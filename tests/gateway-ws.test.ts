@@ -79,7 +79,7 @@ beforeAll(async () => {
     geth = await startGethDev();
     gw = await startGateway({
         backends: [{ name: "geth", host: "127.0.0.1", port: geth.rpcPort }],
-        wsUpstream: `127.0.0.1:${geth.wsPort}`,
+        wsUpstream: { host: "127.0.0.1", port: geth.wsPort },
         config: { getLogsMaxRange: 10, maxBatchSize: 20, ipRate: 100000, ipBurst: 100000, maxBodyBytes: 65536, bodyTimeoutSec: 2 },
         apiKeys: { "slow-key-0000000000000000": { name: "slow", rate: 1, burst: 3 } },
     });

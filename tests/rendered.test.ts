@@ -140,7 +140,7 @@ describe("gateway config", () => {
         const r = renderGateway({
             gateway: gatewayConfig({ source, trustedProxies: ["10.0.0.0/8"] }),
             backends: [{ name: "node-0", host: "127.0.0.1", port: 8545 }],
-            wsUpstream: "127.0.0.1:8546",
+            wsUpstream: { host: "127.0.0.1", port: 8546 },
             prefix: "/var/lib/ethnode/gateway",
             releaseDir: "/etc/ethnode/gateway/releases/0123456789abcdef",
             keysFile: "/etc/ethnode/gateway/keys.json",

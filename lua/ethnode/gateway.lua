@@ -8,6 +8,7 @@ local upstream_mod = require("ethnode.upstream")
 local metrics_mod = require("ethnode.metrics")
 local bounded = require("ethnode.bounded")
 local websocket = require("ethnode.websocket")
+local receive_by = require("ethnode.deadline").receive
 
 local ngx = ngx
 local ipairs, pairs, next, type, tostring, tonumber = ipairs, pairs, next, type, tostring, tonumber
@@ -332,10 +333,9 @@ local function raw_elements(body, items)
     return nil
 end
 
--- A batch answered here alone, with `status`: each answer around its element's own id bytes (as decoded
--- when the body does not split).
-local function local_batch(status, items, answers, body, headers)
-    local raw = raw_elements(body, items)
+-- A batch answered here alone, with `status`: each answer around its element's own id bytes (`raw`, from
+-- raw_elements; as decoded when the body does not split).
+local function local_batch(status, items, answers, raw, headers)
     local out_status, out
     if raw then
         out_status, out = answers_body(status, jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id), true)
@@ -388,7 +388,7 @@ local function judge_batch(items, body, who, rate, burst, now, transport)
     if #forward == 0 then
         local status, answer, headers = charge(who, rate, burst, refused_units, now)
         if status then return ANSWER, status, answer, headers end
-        return local_batch(200, items, answers, body)
+        return local_batch(200, items, answers, raw_elements(body, items))
     end
     local admitted, headers = admit(who, rate, burst, weight + refused_units, now)
     if not admitted then
@@ -398,7 +398,7 @@ local function judge_batch(items, body, who, rate, burst, now, transport)
             metrics:add(transport.calls("rate_limited")(labels[k]), 1)
             errs[i] = limited(items[i].req.id)
         end
-        return local_batch(429, items, errs, body, headers)
+        return local_batch(429, items, errs, raw_elements(body, items), headers)
     end
     if not pool:any_healthy() then return no_upstream(#forward) end
     local state = { labels = labels, idempotent = idempotent }
@@ -528,10 +528,7 @@ local function read_body(who, rate, burst)
     ngx.req.init_body(len < 16384 and len or 16384)
     local left = len
     while left > 0 do
-        local wait = deadline - ngx_now()
-        if wait <= 0 then return false, 408 end
-        sock:settimeout(wait * 1000)
-        local data, err = sock:receiveany(left < 16384 and left or 16384)
+        local data, err = receive_by(sock, left < 16384 and left or 16384, deadline, ngx_now)
         if not data then return false, err == "timeout" and 408 or 400 end
         ngx.req.append_body(data)
         left = left - #data
@@ -596,6 +593,7 @@ function _M.access(keyed)
     return send(status, out)
 end
 
+local NOT_UTF8 = jsonrpc.encode_error(nil, jsonrpc.PARSE_ERROR, "not UTF-8")
 local ws_closed_key = memo(function(reason) return series_key("ethnode_gateway_ws_closed_total", { reason = reason }) end)
 
 -- A refused batch over WebSocket when too many of the connection's batches already wait for a splice.
@@ -606,13 +604,7 @@ local function busy_batch(state)
     end
     for i, a in pairs(state.answers) do errs[i] = a end
     reject("ws_pending", #state.ids)
-    local raw = state.raw
-    local _, out
-    if raw then
-        _, out = answers_body(200, jsonrpc.splice_raw(state.items, raw, errs, {}, scan.raw_id), true)
-    else
-        _, out = answers_body(200, jsonrpc.splice(state.items, errs, {}), false)
-    end
+    local _, _, out = local_batch(200, state.items, errs, state.raw)
     return out
 end
 
@@ -644,7 +636,7 @@ function _M.websocket(keyed)
     ws_sessions = ws_sessions + 1
     local opts = {
         max_message = ws.max_message, frame_sec = ws.frame_sec, idle_sec = ws.idle_sec, send_ms = ws.frame_sec * 1000,
-        not_utf8 = jsonrpc.encode_error(nil, jsonrpc.PARSE_ERROR, "not UTF-8"),
+        not_utf8 = NOT_UTF8,
     }
     local ok, failure = pcall(websocket.run, client, upstream, opts, function(payload)
         local verdict, a, b = judge(payload, who, rate, burst, ngx_now(), WS)

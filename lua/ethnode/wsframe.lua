@@ -1,6 +1,7 @@
 -- WebSocket frames (RFC 6455): reading one frame from a socket within a size limit and a deadline, and writing
 -- frames. Pure but for the socket and the clock handed in; tested under plain LuaJIT with a stand-in socket.
 local bit = require("bit")
+local receive_by = require("ethnode.deadline").receive
 local ffi = require("ffi")
 local band, bor, bxor, rshift = bit.band, bit.bor, bit.bxor, bit.rshift
 local byte, char, sub, find = string.byte, string.char, string.sub, string.find
@@ -76,16 +77,11 @@ function _M.close_code(payload)
     return b1 * 256 + b2
 end
 
--- Exactly `n` bytes from `sock`, all of them before `deadline` (seconds on `now()`'s clock). A socket's own
--- timeout restarts with every byte that arrives; the deadline does not, so a peer that trickles a frame a
--- byte at a time is cut off all the same.
+-- Exactly `n` bytes from `sock`, all of them before `deadline` (seconds on `now()`'s clock).
 local function read_exact(sock, n, deadline, now, send_ms)
     local parts, got = nil, 0
     while got < n do
-        local left = deadline - now()
-        if left <= 0 then return nil, "timeout" end
-        sock:settimeouts(send_ms, send_ms, ceil(left * 1000))
-        local data, err = sock:receiveany(n - got)
+        local data, err = receive_by(sock, n - got, deadline, now, send_ms)
         if not data then return nil, err end
         if got == 0 and #data == n then return data end
         parts = parts or {}

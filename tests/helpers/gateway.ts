@@ -6,7 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ApiKeyLimit, GatewayConfig, gatewaySection } from "../../components/config";
-import { Backend, releaseFiles } from "../../components/gateway";
+import { Backend, Endpoint, releaseFiles } from "../../components/gateway";
 import { parseSection } from "../../components/schema";
 import { startAnvil } from "./nodes";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./proc";
@@ -41,7 +41,7 @@ export function writeTree(dir: string, files: Record<string, string>): void {
 
 type Tls = { certificate: string; key: string };
 
-function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: string, keysFile: string, exporters: Exporters, tls?: Tls): string {
+function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], wsUpstream: Endpoint, keysFile: string, exporters: Exporters, tls?: Tls): string {
     // A fixed directory (not the content-named one): a reload re-reads the same -c path, as nginx does.
     const releaseDir = path.join(prefix, "release");
     fs.rmSync(releaseDir, { recursive: true, force: true });
@@ -52,7 +52,7 @@ function writeRelease(prefix: string, cfg: GatewayConfig, backends: Backend[], w
 
 export async function startGateway(opts: {
     backends: Backend[];
-    wsUpstream?: string;
+    wsUpstream?: Endpoint;
     config?: Record<string, unknown>;
     apiKeys?: Record<string, ApiKeyLimit>;
     /** This "node's" exporters, proxied on the metrics port. */
@@ -72,7 +72,7 @@ export async function startGateway(opts: {
     const port = await freePort();
     const metricsPort = await freePort();
     let cfg = gatewayConfig({ healthIntervalSec: 1, ...opts.config, port, metricsPort });
-    const wsUpstream = opts.wsUpstream ?? `${opts.backends[0].host}:${opts.backends[0].port}`;
+    const wsUpstream = opts.wsUpstream ?? opts.backends[0];
     const exporters = opts.exporters ?? { node: "127.0.0.1:9", geth: "127.0.0.1:9" };
     const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters, opts.tls);
     execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
