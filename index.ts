@@ -1,16 +1,20 @@
 /**
- * ethnode: one `pulumi up` per stack stands up a hardened Ethereum full node.
- * Config is read and validated once; components get typed values and pass endpoints to each other.
+ * ethnode: one `pulumi up` per stack stands up hardened Ethereum full nodes — one, or several behind a load
+ * balancer. Config is read and validated once; components get typed values and pass endpoints to each other.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { ClusterNetwork } from "./components/cluster";
 import { loadConfig } from "./components/config";
-import { Gateway } from "./components/gateway";
+import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
-import { PORTS } from "./components/ports";
+import { LoadBalancer } from "./components/loadbalancer";
+import { LOOPBACK, PORTS } from "./components/ports";
 import { Monitoring } from "./components/monitoring";
 import { Node } from "./components/node";
 
 const cfg = loadConfig();
+const cluster = cfg.nodes > 1;
+const onAws = cfg.host.provider === "aws";
 
 // Monitoring on its own host (optional): created first, so each node's security group can admit it.
 const monitorHost = cfg.monitoringHost
@@ -22,39 +26,106 @@ const monitorHost = cfg.monitoringHost
       })
     : undefined;
 
-// Nodes are built in sequence (each behind the previous one's clients): HA adds more here.
-const nodes = [new Node("node-0", { config: cfg, metricsFromSecurityGroupId: monitorHost?.securityGroupId })];
+// Several nodes on aws share a security group that admits only its members on the node-to-node ports.
+const clusterNet = cluster && onAws ? new ClusterNetwork("cluster", { vpcId: cfg.host.vpcId as string, gateway: cfg.gateway }) : undefined;
+
+// Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
+const nodes: Node[] = [];
+for (let i = 0; i < cfg.nodes; i++) {
+    nodes.push(
+        new Node(`node-${i}`, {
+            config: cfg,
+            index: i,
+            after: nodes[i - 1]?.lastClientStep,
+            metricsFromSecurityGroupId: monitorHost?.securityGroupId,
+            clusterSecurityGroupId: clusterNet?.securityGroupId,
+        }),
+    );
+}
 const primary = nodes[0];
 
-// One gateway in front of every node's Geth; it runs on the primary host.
-const gateway = new Gateway("gateway", {
-    connection: primary.host.connection,
-    gateway: cfg.gateway,
-    backends: nodes.map((n) => ({ name: n.nodeName, ...n.geth.rpcBackend })),
-    wsUpstream: primary.geth.wsBackend,
-    exporters: {
-        node: `127.0.0.1:${cfg.monitoring.nodeExporterPort}`,
-        geth: `127.0.0.1:${PORTS.gethMetrics}`,
-        lighthouse: primary.lighthouse ? `127.0.0.1:${PORTS.beaconMetrics}` : undefined,
-    },
-    // From a separate monitoring host: its own address (existing hosts), or the VPC's private ranges with
-    // the security group admitting only the monitoring host (aws).
-    metricsAllow: cfg.monitoringHost
-        ? cfg.monitoringHost.provider === "existing"
-            ? [cfg.monitoringHost.address as string]
-            : ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-        : undefined,
-    dataDir: primary.host.dataDir,
-    apiKeys: cfg.apiKeys,
-    tls: cfg.tls,
-    after: [primary.host.ready, ...nodes.map((n) => n.geth.service)],
+/** Where Prometheus runs when it has no host of its own: the first node, which scrapes the others. */
+const monitorAddress = monitorHost
+    ? cfg.monitoringHost?.provider === "existing"
+        ? pulumi.output(cfg.monitoringHost.address as string)
+        : undefined
+    : primary.host.privateAddress;
+
+// A gateway on every node: its own Geth first, the other nodes' peer listeners behind it.
+const gateways = nodes.map((node, i) => {
+    const others = nodes.filter((n) => n !== node);
+    const backends: pulumi.Input<Backend>[] = [
+        { name: node.nodeName, ...node.geth.rpcBackend, local: true },
+        ...others.map((o) => o.host.privateAddress.apply((host) => ({ name: o.nodeName, host, port: cfg.gateway.peerPort }))),
+    ];
+    // Metrics from another host: the monitoring host (its address, or the VPC's private ranges with the security
+    // group admitting only that host), or — with several nodes — the first node, for every other node.
+    let metricsAllow: pulumi.Input<string>[] | undefined;
+    if (monitorHost) metricsAllow = monitorAddress ? [monitorAddress] : ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+    else if (i > 0) metricsAllow = [primary.host.privateAddress];
+    // The first node's gateway keeps the name it had before a stack could hold several.
+    return new Gateway(i === 0 ? "gateway" : `${node.nodeName}-gateway`, {
+        connection: node.host.connection,
+        gateway: cfg.gateway,
+        backends,
+        wsUpstream: node.geth.wsBackend,
+        exporters: {
+            node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
+            geth: `${LOOPBACK}:${PORTS.gethMetrics}`,
+            lighthouse: node.lighthouse ? `${LOOPBACK}:${PORTS.beaconMetrics}` : undefined,
+        },
+        metricsAllow,
+        peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
+        dataDir: node.host.dataDir,
+        apiKeys: cfg.apiKeys,
+        tls: cfg.tls,
+        after: [node.host.ready, node.geth.service],
+    });
 });
 
+// On aws, several nodes sit behind a network load balancer across their subnets.
+let loadBalancer: LoadBalancer | undefined;
+if (clusterNet) {
+    loadBalancer = new LoadBalancer("lb", {
+        gateway: cfg.gateway,
+        vpcId: cfg.host.vpcId as string,
+        subnetIds: cfg.host.subnetIds,
+        instanceIds: nodes.map((n) => n.host.instanceId),
+    });
+    clusterNet.admitLoadBalancer(loadBalancer.securityGroupId);
+}
+
+// Monitoring runs on the first node (scraping the others through their gateways' metrics ports), or on its own
+// host scraping every node that way.
+const monitoring = new Monitoring("monitoring", {
+    stack: pulumi.getStack(),
+    network: cfg.network,
+    monitoring: cfg.monitoring,
+    connection: monitorHost?.connection ?? primary.host.connection,
+    monitorNode: monitorHost ? "monitor" : primary.nodeName,
+    nodes: nodes.map((n, i) => ({
+        name: n.nodeName,
+        connection: n.host.connection,
+        consensus: n.lighthouse !== undefined,
+        after: [n.host.ready],
+        address: monitorHost || i > 0 ? n.host.privateAddress : undefined,
+    })),
+    gatewayMetricsPort: cfg.gateway.metricsPort,
+    clusterSize: cfg.nodes,
+    slackWebhookUrl: cfg.slackWebhookUrl,
+    smtpPassword: cfg.smtpPassword,
+    deadMansSwitchUrl: cfg.deadMansSwitchUrl,
+    after: [monitorHost?.ready ?? primary.host.ready, ...gateways.map((g) => g.config)],
+    purgeOnDestroy: cfg.host.purgeOnDestroy,
+});
+
+const scheme = cfg.gateway.tls ? "https" : "http";
 export const network = cfg.network;
 export const publicIp = primary.host.publicIp;
 export const sshCommand = primary.host.sshCommand;
-export const endpoints = nodes.map((n) => ({
+export const endpoints = nodes.map((n, i) => ({
     node: n.nodeName,
+    gateway: pulumi.interpolate`${scheme}://${n.host.publicIp}:${gateways[i].publicPort}`,
     rpc: n.geth.rpcUrl,
     ws: n.geth.wsUrl,
     authRpc: n.geth.authRpcUrl,
@@ -62,31 +133,13 @@ export const endpoints = nodes.map((n) => ({
     beaconApi: n.lighthouse?.beaconApiUrl,
     beaconMetrics: n.lighthouse?.metricsUrl,
 }));
-// Monitoring runs on the primary node, or on its own host scraping every node through its gateway port.
-const monitoring = new Monitoring("monitoring", {
-    stack: pulumi.getStack(),
-    network: cfg.network,
-    monitoring: cfg.monitoring,
-    connection: monitorHost?.connection ?? primary.host.connection,
-    monitorNode: monitorHost ? "monitor" : primary.nodeName,
-    nodes: nodes.map((n) => ({
-        name: n.nodeName,
-        connection: n.host.connection,
-        consensus: n.lighthouse !== undefined,
-        after: [n.host.ready],
-        address: monitorHost ? n.host.privateAddress : undefined,
-    })),
-    gatewayMetricsPort: cfg.gateway.metricsPort,
-    gateways: [{ name: primary.nodeName, target: `127.0.0.1:${cfg.gateway.metricsPort}` }],
-    slackWebhookUrl: cfg.slackWebhookUrl,
-    smtpPassword: cfg.smtpPassword,
-    deadMansSwitchUrl: cfg.deadMansSwitchUrl,
-    after: [monitorHost?.ready ?? primary.host.ready, gateway.config],
-    purgeOnDestroy: cfg.host.purgeOnDestroy,
-});
-
-export const rpcEndpoint = pulumi.interpolate`${cfg.gateway.tls ? "https" : "http"}://${primary.host.publicIp}:${gateway.publicPort}`;
-export const gatewayMetrics = gateway.metricsUrl;
+/** The one address clients use: the load balancer (aws, several nodes), else the first node's gateway. */
+export const rpcEndpoint = loadBalancer
+    ? cfg.gateway.loadBalancerCertificateArn
+        ? pulumi.interpolate`https://${loadBalancer.dnsName}`
+        : pulumi.interpolate`http://${loadBalancer.dnsName}:${cfg.gateway.port}`
+    : pulumi.interpolate`${scheme}://${primary.host.publicIp}:${gateways[0].publicPort}`;
+export const gatewayMetrics = gateways[0].metricsUrl;
 export const prometheusUrl = monitoring.prometheusUrl;
 export const alertmanagerUrl = monitoring.alertmanagerUrl;
 export const clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };
@@ -96,5 +149,6 @@ const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {
     monitoringHostIp: monitorHost?.publicIp,
     grafanaUrl: monitoring.grafanaUrl,
     grafanaAdminPassword: monitoring.grafanaAdminPassword,
+    loadBalancerDns: loadBalancer?.dnsName,
 };
 for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) module.exports[name] = value;

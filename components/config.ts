@@ -83,9 +83,17 @@ export const hostSection = {
             doc: "Subnet of `vpcId` the instance starts in (aws): a public subnet, the instance gets an Elastic IP",
         }),
     ),
+    subnetIds: list(text(/^subnet-[0-9a-f]{8,17}$/, "a subnet id", { doc: "" }), {
+        doc: "Subnets of `vpcId`, one per availability zone (aws, required with more than one node): node i starts in subnet i mod n, and the load balancer spans them all",
+        default: [],
+    }),
     address: optional(
-        text(PATTERNS.hostname, "a hostname or IPv4 address", { doc: "Address of the server (existing)" }),
+        text(PATTERNS.hostname, "a hostname or IPv4 address", { doc: "Address of the server (existing, one node)" }),
     ),
+    addresses: list(text(PATTERNS.hostname, "a hostname or IPv4 address", { doc: "" }), {
+        doc: "Addresses of the servers, one per node, in node order (existing, more than one node); nodes reach each other at these addresses, so give private ones",
+        default: [],
+    }),
     port: integer(1, 65535, { doc: "SSH port", default: 22 }),
     user: text(PATTERNS.unixUser, "a Unix user name", {
         doc: "SSH user with passwordless sudo (Ubuntu's AMI user on aws)",
@@ -217,6 +225,15 @@ export const gatewaySection = {
         doc: "Serve `port` over TLS (1.2 and 1.3, modern ciphers only) with the secrets `ethnode:tlsCertificate` and `ethnode:tlsKey`; plain HTTP is then off. On AWS behind a load balancer, TLS may end there instead",
         default: false,
     }),
+    peerPort: integer(1, 65535, {
+        doc: "Port on which each node's gateway serves its own execution client to the other nodes' gateways (several nodes only; reachable from those nodes alone)",
+        default: 8547,
+    }),
+    loadBalancerCertificateArn: optional(
+        text(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, "an ACM certificate ARN", {
+            doc: "ACM certificate for a TLS listener on port 443 of the load balancer (aws, several nodes); the load balancer ends TLS and forwards to `port`",
+        }),
+    ),
     maxConnsPerIp: integer(1, 65535, {
         doc: "Concurrent requests per client IP on the public port, those still sending their body included; beyond it 429",
         default: 64,
@@ -250,6 +267,11 @@ export const monitoringSection = {
     maxSlotLag: duration(1, 10000, "ConsensusBehindWallClock fires above this many slots", 8),
     egressBytesPerHour: integer(1, 1e15, { doc: "HostEgressHigh fires above this many bytes sent per hour", default: 100e9 }),
     rejectionsPerSecond: duration(1, 1000000, "GatewayRejectionSpike fires above this many rejections/s per reason", 50),
+    minHealthyNodes: integer(1, 64, {
+        doc: "ClusterDegraded fires when fewer nodes than this serve (several nodes)",
+        default: (ctx) => Math.max(1, ctx.nodes - 1),
+        defaultDoc: "`ethnode:nodes` − 1, at least 1",
+    }),
     grafana: boolean({ doc: "Install Grafana (from its apt repository) with the provisioned dashboards", default: true }),
     bindAddress: text(/^(127\.0\.0\.1|0\.0\.0\.0|(\d{1,3}\.){3}\d{1,3})$/, "an IPv4 address", {
         doc: "Where Prometheus, Alertmanager and Grafana listen; loopback (reach them over an SSH tunnel) unless you front them",
@@ -269,6 +291,8 @@ export type MonitoringConfig = Parsed<typeof monitoringSection>;
 
 export interface EthnodeConfig {
     network: Network;
+    /** How many nodes: each its own host, JWT, clients and gateway; several sit behind a load balancer. */
+    nodes: number;
     host: HostConfig;
     geth: GethConfig;
     /** Absent on `dev`: Geth's --dev mode has a built-in beacon. */
@@ -358,19 +382,48 @@ export interface ConfigSource {
     isSecret(key: string): boolean;
 }
 
-/** Provider-specific requirements of a host section. */
-function checkHost(prefix: string, h: HostConfig): void {
+/** The most nodes a stack runs: each is its own host, and every gateway probes every node. */
+export const MAX_NODES = 16;
+
+/** Provider-specific requirements of a host section; `nodes` is how many hosts it describes. */
+function checkHost(prefix: string, h: HostConfig, nodes = 1): void {
     if (h.provider === "aws") {
+        if (nodes > 1 && h.subnetIds.length === 0) {
+            throw new ConfigError(`${prefix}.subnetIds is required when ethnode:nodes is ${nodes}: subnets of vpcId in different availability zones, for the nodes and the load balancer`);
+        }
+        if (h.subnetIds.length > 0 && h.subnetId !== undefined) {
+            throw new ConfigError(`${prefix}.subnetId and ${prefix}.subnetIds exclude each other: list every subnet in subnetIds`);
+        }
+        if (h.subnetIds.length > 0 && h.vpcId === undefined) {
+            throw new ConfigError(`${prefix}.vpcId is required with ${prefix}.subnetIds: the VPC those subnets belong to`);
+        }
+        if (h.addresses.length > 0) throw new ConfigError(`${prefix}.addresses is for provider existing; aws creates its hosts`);
         if (!h.sshPublicKey) throw new ConfigError(`${prefix}.sshPublicKey is required when ${prefix}.provider is aws: an OpenSSH public key`);
         if (h.sshAllowedCidrs.length === 0) {
             throw new ConfigError(`${prefix}.sshAllowedCidrs must list at least one CIDR when ${prefix}.provider is aws (Pulumi provisions over SSH)`);
         }
-        if ((h.vpcId === undefined) !== (h.subnetId === undefined)) {
-            throw new ConfigError(`${prefix}.vpcId and ${prefix}.subnetId go together: set both (a subnet of that VPC), or neither for the default VPC`);
+        if (h.subnetIds.length === 0 && (h.vpcId === undefined) !== (h.subnetId === undefined)) {
+            throw new ConfigError(`${prefix}.vpcId and ${prefix}.subnetId (or subnetIds) go together: set both (subnets of that VPC), or neither for the default VPC`);
         }
+    } else if (nodes > 1 || h.addresses.length > 0) {
+        if (h.address !== undefined) throw new ConfigError(`${prefix}.address and ${prefix}.addresses exclude each other: list every server in addresses`);
+        if (h.addresses.length !== nodes) {
+            throw new ConfigError(`${prefix}.addresses must list ${nodes} servers (one per node, ethnode:nodes is ${nodes}); got ${h.addresses.length}`);
+        }
+        if (new Set(h.addresses).size !== h.addresses.length) throw new ConfigError(`${prefix}.addresses must not repeat a server`);
     } else if (!h.address) {
         throw new ConfigError(`${prefix}.address is required when ${prefix}.provider is existing: a hostname or IPv4 address`);
     }
+}
+
+/** Where node `index` runs (existing hosts): its entry of `addresses`, or `address` for a single node. */
+export function nodeAddress(h: HostConfig, index: number): string | undefined {
+    return h.addresses.length > 0 ? h.addresses[index] : h.address;
+}
+
+/** The subnet node `index` starts in (aws): round-robin over `subnetIds`, else `subnetId`. */
+export function nodeSubnet(h: HostConfig, index: number): string | undefined {
+    return h.subnetIds.length > 0 ? h.subnetIds[index % h.subnetIds.length] : h.subnetId;
 }
 
 function requireRelease(prefix: string, c: { source: string; sha256?: string; binaryPath?: string }): void {
@@ -405,13 +458,27 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     const rawNetwork = src.get("network");
     if (rawNetwork === undefined) throw new ConfigError(`${ns}:network is required: one of ${NETWORKS.join(", ")}`);
     const network = oneOf(NETWORKS, { doc: "" }).parse(rawNetwork, `${ns}:network`);
-    const ctx: DefaultContext = { network };
+    const rawNodes = src.get("nodes");
+    const nodes = rawNodes === undefined ? 1 : integer(1, MAX_NODES, { doc: "" }).parse(rawNodes, `${ns}:nodes`);
+    const ctx: DefaultContext = { network, nodes };
     const host = parseSection(`${ns}:host`, hostSection, src.get("host"), ctx);
     const geth = parseSection(`${ns}:geth`, gethSection, src.get("geth"), ctx);
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
     const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
 
-    checkHost(`${ns}:host`, host);
+    checkHost(`${ns}:host`, host, nodes);
+    if (monitoring.minHealthyNodes > nodes) {
+        throw new ConfigError(`${ns}:monitoring.minHealthyNodes must be at most ethnode:nodes (${nodes}); got ${monitoring.minHealthyNodes}`);
+    }
+    if (gateway.loadBalancerCertificateArn !== undefined && (host.provider !== "aws" || nodes < 2)) {
+        throw new ConfigError(`${ns}:gateway.loadBalancerCertificateArn needs the load balancer: provider aws and ethnode:nodes of 2 or more`);
+    }
+    if (gateway.loadBalancerCertificateArn !== undefined && gateway.tls) {
+        throw new ConfigError(`${ns}:gateway.loadBalancerCertificateArn and ${ns}:gateway.tls exclude each other: TLS ends at the load balancer or at the gateway`);
+    }
+    if (nodes > 1 && [gateway.port, gateway.metricsPort].includes(gateway.peerPort)) {
+        throw new ConfigError(`${ns}:gateway.peerPort must differ from gateway.port and gateway.metricsPort; got ${gateway.peerPort}`);
+    }
     let monitoringHost: HostConfig | undefined;
     if (src.get("monitoringHost") !== undefined) {
         monitoringHost = parseSection(`${ns}:monitoringHost`, hostSection, src.get("monitoringHost"), ctx);
@@ -498,6 +565,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
 
     return {
         network,
+        nodes,
         host,
         geth,
         lighthouse,
@@ -532,7 +600,7 @@ function readConfig(): EthnodeConfig {
             const raw = cfg.get(key);
             if (raw === undefined) return undefined;
             try {
-                return key in SECRET_KEYS || key === "network" ? raw : JSON.parse(raw);
+                return key in SECRET_KEYS || key === "network" || key === "nodes" ? raw : JSON.parse(raw);
             } catch {
                 throw new ConfigError(`ethnode:${key} must be a YAML object; got ${JSON.stringify(raw)}`);
             }

@@ -23,6 +23,18 @@ export interface Endpoint {
 
 export interface Backend extends Endpoint {
     name: string;
+    /** This node's own execution client: preferred while it serves, and the one `ethnode drain` takes out. */
+    local?: boolean;
+}
+
+/** The file `ethnode drain` creates (tmpfs: a rebooted host comes back in service). */
+export const DRAIN_FILE = "/run/ethnode/drained";
+
+/** Where the other nodes' gateways reach this node's execution client, and who they are. */
+export interface PeerListener {
+    port: number;
+    /** The other nodes' addresses: the only clients the listener admits. */
+    allow: string[];
 }
 
 /** nginx binary and the modules to load, per package source. */
@@ -63,6 +75,8 @@ export interface GatewayRenderInput {
     metricsAllow?: string[];
     /** Where the certificate chain and key live when the public port serves TLS. */
     tls?: { certificate: string; key: string };
+    /** Set with several nodes: the listener the other nodes' gateways use. */
+    peer?: PeerListener;
 }
 
 export interface RenderedGateway {
@@ -70,8 +84,11 @@ export interface RenderedGateway {
     gatewayJson: string;
 }
 
+/** How long a health probe may take; a drain waits this long past the peers' next probe. */
+export const PROBE_TIMEOUT_MS = 2000;
+
 /** The Lua side's view of the config (gateway.json); pure. */
-export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: Endpoint): object {
+export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: Endpoint, cluster = false): object {
     return {
         allow: g.allowMethods,
         weights: g.methodWeights,
@@ -84,7 +101,9 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         max_lag: g.maxLagBlocks,
         health_interval: g.healthIntervalSec,
         body_timeout: g.bodyTimeoutSec,
-        probe_timeout_ms: 2000,
+        probe_timeout_ms: PROBE_TIMEOUT_MS,
+        // Only a node with peers can be drained: a lone node drained would refuse every call.
+        drain_file: cluster ? DRAIN_FILE : undefined,
         backends,
         ws: {
             host: wsUpstream.host,
@@ -99,7 +118,8 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
 export function renderGateway(input: GatewayRenderInput): RenderedGateway {
     const g = input.gateway;
     if (input.backends.length === 0) throw new Error("the gateway needs at least one backend");
-    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends, input.wsUpstream), null, 2) + "\n";
+    const own = input.backends.find((b) => b.local) ?? input.backends[0];
+    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends, input.wsUpstream, input.peer !== undefined), null, 2) + "\n";
     const nginxConf = render("gateway/nginx.conf", {
         loadModules: NGINX_SOURCES[g.source].loadModules,
         workers: g.workers,
@@ -121,6 +141,8 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         wsMaxConnsPerIp: g.wsMaxConnsPerIp,
         maxConnsPerIp: g.maxConnsPerIp,
         tls: input.tls,
+        peer: input.peer,
+        ownBackend: `${own.host}:${own.port}`,
     });
     return { nginxConf, gatewayJson };
 }
@@ -169,14 +191,17 @@ export interface GatewayArgs {
     connection: pulumi.Input<Connection>;
     gateway: GatewayConfig;
     exporters: GatewayRenderInput["exporters"];
-    metricsAllow?: string[];
-    /** Geth RPC endpoints (host-local today; other nodes' addresses once HA lands). */
-    backends: Backend[];
+    /** Peers admitted to the metrics port (a monitoring host, or the node Prometheus runs on): addresses or CIDRs. */
+    metricsAllow?: pulumi.Input<string>[];
+    /** This node's execution client first (`local`), then the other nodes' peer listeners. */
+    backends: pulumi.Input<Backend>[];
     wsUpstream: Endpoint;
     dataDir: string;
     apiKeys: pulumi.Input<Record<string, ApiKeyLimit>>;
     /** The certificate chain and key (secrets) when gateway.tls is on. */
     tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
+    /** With several nodes: the other nodes' addresses, admitted to this node's peer listener. */
+    peers?: pulumi.Input<string>[];
     after: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -221,21 +246,26 @@ export class Gateway extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.after },
         );
 
-        const release = gatewayRelease(
-            {
-                gateway: g,
-                backends: args.backends,
-                wsUpstream: args.wsUpstream,
-                prefix,
-                keysFile,
-                exporters: args.exporters,
-                metricsAllow: args.metricsAllow,
-                tls: args.tls ? TLS_FILES : undefined,
-            },
-            GATEWAY_ROOT,
-        );
-        const id = release.id;
-        const files = releaseHostFiles(GATEWAY_ROOT, id, release.files, { mode: "0644", group: "root" });
+        // Other nodes' addresses are known once their hosts exist: the release is rendered when they are.
+        const release = pulumi
+            .all([pulumi.all(args.backends), pulumi.all(args.metricsAllow ?? []), pulumi.all(args.peers ?? [])])
+            .apply(([backends, metricsAllow, peers]) =>
+                gatewayRelease(
+                    {
+                        gateway: g,
+                        backends,
+                        wsUpstream: args.wsUpstream,
+                        prefix,
+                        keysFile,
+                        exporters: args.exporters,
+                        metricsAllow: args.metricsAllow ? metricsAllow : undefined,
+                        tls: args.tls ? TLS_FILES : undefined,
+                        peer: args.peers ? { port: g.peerPort, allow: peers } : undefined,
+                    },
+                    GATEWAY_ROOT,
+                ),
+            );
+        const files = release.apply((r) => releaseHostFiles(GATEWAY_ROOT, r.id, r.files, { mode: "0644", group: "root" }));
         const keys = hostStep(
             `${name}-keys`,
             {
@@ -275,13 +305,15 @@ export class Gateway extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 files,
-                script: activateRelease({
-                    root: GATEWAY_ROOT,
-                    unit: "ethnode-gateway",
-                    release: id,
-                    // nginx -t as the gateway's user: a root-owned log file would lock the workers out.
-                    check: `runuser -u ${GATEWAY_USER} -- ${NGINX_SOURCES[g.source].binary} -t -q -p ${shq(prefix)} -c "\${dir}/nginx.conf"`,
-                }),
+                script: release.apply((r) =>
+                    activateRelease({
+                        root: GATEWAY_ROOT,
+                        unit: "ethnode-gateway",
+                        release: r.id,
+                        // nginx -t as the gateway's user: a root-owned log file would lock the workers out.
+                        check: `runuser -u ${GATEWAY_USER} -- ${NGINX_SOURCES[g.source].binary} -t -q -p ${shq(prefix)} -c "\${dir}/nginx.conf"`,
+                    }),
+                ),
             },
             { parent: this, dependsOn: [install, keys, ...tls] },
         );

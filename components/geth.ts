@@ -81,6 +81,8 @@ export interface GethArgs {
     hostReady: pulumi.Resource;
     /** The JWT file's step: the engine API needs the key before Geth starts. */
     jwtFile: pulumi.Resource;
+    /** The previous node's clients: a rolling upgrade restarts one node at a time. */
+    after?: pulumi.Input<pulumi.Resource>;
 }
 
 export class Geth extends pulumi.ComponentResource {
@@ -109,7 +111,7 @@ export class Geth extends pulumi.ComponentResource {
             purgeOnDestroy: args.purgeOnDestroy,
             unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g }),
             healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
-            dependsOn: [args.hostReady, args.jwtFile],
+            dependsOn: [args.hostReady, args.jwtFile, ...(args.after ? [args.after] : [])],
         });
 
         this.rpcBackend = { host: LOOPBACK, port: PORTS.gethHttp };

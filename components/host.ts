@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { GatewayConfig, HostConfig } from "./config";
+import { GatewayConfig, HostConfig, nodeAddress, nodeSubnet } from "./config";
 import { Connection, PRELUDE_DIR, bootstrapStep } from "./remote";
 import { render, shq } from "./render";
 
@@ -33,6 +33,10 @@ export interface HostArgs {
     role?: "node" | "monitor";
     /** A node's metrics port (the gateway's) is opened to this security group only: the monitoring host's. */
     metricsFromSecurityGroupId?: pulumi.Input<string>;
+    /** Which of the stack's nodes this host is: picks its subnet (aws) or its address (existing). Default 0. */
+    index?: number;
+    /** The security group every node of a cluster shares (aws, several nodes), added to the host's own. */
+    clusterSecurityGroupId?: pulumi.Input<string>;
 }
 
 export class Host extends pulumi.ComponentResource {
@@ -49,6 +53,8 @@ export class Host extends pulumi.ComponentResource {
     public readonly privateAddress: pulumi.Output<string>;
     /** The security group on aws, "" otherwise. */
     public readonly securityGroupId: pulumi.Output<string>;
+    /** The EC2 instance's id on aws, "" otherwise. */
+    public readonly instanceId: pulumi.Output<string>;
 
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:host:Host", name, {}, opts);
@@ -64,12 +70,14 @@ export class Host extends pulumi.ComponentResource {
             volumeId = vm.volume.id;
             this.privateAddress = vm.instance.privateIp;
             this.securityGroupId = vm.sg.id;
+            this.instanceId = vm.instance.id;
             dependsOn = [vm.attachment, vm.eipAssociation];
         } else {
-            address = pulumi.output(h.address as string);
+            address = pulumi.output(nodeAddress(h, args.index ?? 0) as string);
             volumeId = pulumi.output("");
             this.privateAddress = address;
             this.securityGroupId = pulumi.output("");
+            this.instanceId = pulumi.output("");
         }
         this.publicIp = address;
         this.volumeId = volumeId;
@@ -175,8 +183,8 @@ export class Host extends pulumi.ComponentResource {
                 ami: ami.id,
                 instanceType: h.instanceType,
                 keyName: keyPair.keyName,
-                vpcSecurityGroupIds: [sg.id],
-                subnetId: h.subnetId,
+                vpcSecurityGroupIds: args.clusterSecurityGroupId ? [sg.id, args.clusterSecurityGroupId] : [sg.id],
+                subnetId: nodeSubnet(h, args.index ?? 0),
                 rootBlockDevice: { volumeSize: h.rootVolumeGb, volumeType: "gp3", encrypted: true },
                 // IMDSv2 only: a request forgery through the node cannot read instance credentials.
                 metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },

@@ -22,6 +22,8 @@ export interface ScrapeNode {
     nodeExporter: string;
     gethMetrics: string;
     beaconMetrics?: string;
+    /** A node on another host: its exporters' paths behind its gateway's metrics port (per target). */
+    targetPaths?: (typeof METRICS_PATHS)["remote"];
 }
 
 export interface ScrapeGateway {
@@ -65,8 +67,10 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
     });
 }
 
-export function renderAlertRules(m: MonitoringConfig, consensus: boolean): string {
+/** The alert rules; the cluster's own alerts only with more than one node. */
+export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1): string {
     return render("monitoring/alerts.yml", {
+        cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
         runbookBase: m.runbookBaseUrl,
         minExecutionPeers: m.minExecutionPeers,
         minConsensusPeers: m.minConsensusPeers,
@@ -139,12 +143,13 @@ export interface MonitoringArgs {
         connection: pulumi.Input<Connection>;
         consensus: boolean;
         after: pulumi.Input<pulumi.Resource>[];
-        /** Where the monitoring host reaches the node; set only when monitoring runs on its own host. */
+        /** Where Prometheus reaches the node when it runs on another host (its gateway's metrics port). */
         address?: pulumi.Input<string>;
     }[];
-    /** The nodes' gateway metrics port (scraped from a separate monitoring host). */
+    /** The nodes' gateway metrics port: each gateway's own metrics, and the other exporters behind it. */
     gatewayMetricsPort: number;
-    gateways: ScrapeGateway[];
+    /** Nodes behind the cluster alert (`ethnode:nodes`). */
+    clusterSize: number;
     slackWebhookUrl: pulumi.Input<string>;
     smtpPassword?: pulumi.Input<string>;
     deadMansSwitchUrl?: pulumi.Input<string>;
@@ -213,14 +218,17 @@ export class Monitoring extends pulumi.ComponentResource {
 
         // Prometheus: config + rules as one release, checked by promtool on the host. From a separate host the
         // nodes' addresses are outputs of their hosts, so the release is rendered inside an Output.
-        const remote = args.nodes.some((n) => n.address !== undefined);
+        // Nodes on other hosts (all of them with a monitoring host; the others with several nodes) are scraped
+        // through their gateway's metrics port; the one Prometheus runs on, on loopback.
+        const remote = args.nodes.every((n) => n.address !== undefined);
         const promRender = pulumi.all(args.nodes.map((n) => pulumi.output(n.address ?? ""))).apply((addresses) => {
             const nodes = args.nodes.map((n, i) =>
-                remote ? remoteScrapeNode(n.name, addresses[i], args.gatewayMetricsPort, n.consensus) : scrapeNode(n.name, m, n.consensus),
+                n.address !== undefined ? remoteScrapeNode(n.name, addresses[i], args.gatewayMetricsPort, n.consensus) : scrapeNode(n.name, m, n.consensus),
             );
-            const gateways = remote
-                ? args.nodes.map((n, i) => ({ name: n.name, target: `${addresses[i]}:${args.gatewayMetricsPort}` }))
-                : args.gateways;
+            const gateways = args.nodes.map((n, i) => ({
+                name: n.name,
+                target: `${n.address !== undefined ? addresses[i] : "127.0.0.1"}:${args.gatewayMetricsPort}`,
+            }));
             const files = {
                 "prometheus.yml": renderPrometheusConfig({
                     stack: args.stack,
@@ -231,7 +239,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     monitorNode: args.monitorNode,
                     remote,
                 }),
-                "alerts.yml": renderAlertRules(m, consensus),
+                "alerts.yml": renderAlertRules(m, consensus, args.clusterSize),
                 "recording.yml": renderRecordingRules(),
             };
             const release = releaseId(files);
@@ -367,5 +375,5 @@ export function scrapeNode(name: string, m: MonitoringConfig, consensus: boolean
 /** Targets of one node as a separate monitoring host sees them: everything through the gateway's port. */
 export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: boolean): ScrapeNode {
     const target = `${address}:${gatewayMetricsPort}`;
-    return { name, nodeExporter: target, gethMetrics: target, beaconMetrics: consensus ? target : undefined };
+    return { name, nodeExporter: target, gethMetrics: target, beaconMetrics: consensus ? target : undefined, targetPaths: METRICS_PATHS.remote };
 }

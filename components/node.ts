@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
 import { EthnodeConfig } from "./config";
+import { PROBE_TIMEOUT_MS } from "./gateway";
 import { Geth } from "./geth";
 import { Host } from "./host";
 import { JwtSecret } from "./jwt";
@@ -41,6 +42,14 @@ export function hardwareWarnings(cfg: Pick<EthnodeConfig, "network" | "host">): 
     return warnings;
 }
 
+/**
+ * How long a drain waits for the other nodes' gateways to stop choosing this node: this gateway's next check
+ * (it reads the drain file), their next probe (answered 503), its timeout, and their workers' cached view.
+ */
+export function drainWaitSec(healthIntervalSec: number): number {
+    return 2 * healthIntervalSec + Math.ceil(PROBE_TIMEOUT_MS / 1000) + 1;
+}
+
 /** The CLI's view of one node (ethnode.conf); pure. */
 export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: string): string {
     return render("cli/ethnode.conf", {
@@ -53,15 +62,24 @@ export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: stri
         keepVersions: 3,
         healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC,
         volumeId,
+        cluster: cfg.nodes > 1,
+        drainWait: drainWaitSec(cfg.gateway.healthIntervalSec),
     });
 }
 
 export interface NodeArgs {
     config: EthnodeConfig;
-    /** Resources this node waits for (another node's clients), so an upgrade rolls through nodes one at a time. */
-    after?: pulumi.Input<pulumi.Resource>[];
+    /** Which of the stack's nodes this is (0-based): its subnet or address. */
+    index: number;
+    /**
+     * The previous node's last client step. This node's clients wait for it, so a version edit restarts one
+     * node at a time, each drained and gated (`ethnode drain`/`gate`), and a failed gate stops the roll-out.
+     */
+    after?: pulumi.Input<pulumi.Resource>;
     /** A separate monitoring host's security group, admitted to the gateway's metrics port. */
     metricsFromSecurityGroupId?: pulumi.Input<string>;
+    /** The security group the cluster's nodes share (aws, several nodes). */
+    clusterSecurityGroupId?: pulumi.Input<string>;
 }
 
 /**
@@ -73,6 +91,8 @@ export class Node extends pulumi.ComponentResource {
     readonly jwt: JwtSecret;
     readonly geth: Geth;
     readonly lighthouse?: Lighthouse;
+    /** The node's last client step: the next node's clients wait for it. */
+    readonly lastClientStep: pulumi.Resource;
 
     constructor(readonly nodeName: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:node:Node", nodeName, {}, opts);
@@ -90,6 +110,8 @@ export class Node extends pulumi.ComponentResource {
                 sshPrivateKey: cfg.sshPrivateKey,
                 consensusP2p: cfg.network !== "dev",
                 metricsFromSecurityGroupId: args.metricsFromSecurityGroupId,
+                index: args.index,
+                clusterSecurityGroupId: args.clusterSecurityGroupId,
             },
             child,
         );
@@ -110,7 +132,7 @@ export class Node extends pulumi.ComponentResource {
                 script: "ethnode --help >/dev/null\necho \"ethnode CLI installed\"",
                 deleteScript: "rm -f /usr/local/bin/ethnode /etc/ethnode/ethnode.conf\necho \"ethnode CLI removed\"",
             },
-            { parent: host, dependsOn: [host.ready, ...(args.after ?? [])] },
+            { parent: host, dependsOn: [host.ready] },
         );
         // The key file's step belonged to Geth (at the stack's root) until the JWT owned it: its URN from then
         // keeps the installed key's identity, so no upgrade deletes the file the clients read.
@@ -128,7 +150,11 @@ export class Node extends pulumi.ComponentResource {
             dataDir: host.dataDir,
             purgeOnDestroy: cfg.host.purgeOnDestroy,
         };
-        const geth = new Geth(`${name}-geth`, { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli, jwtFile: jwt.file }, child);
+        const geth = new Geth(
+            `${name}-geth`,
+            { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli, jwtFile: jwt.file, after: args.after },
+            child,
+        );
         let lighthouse: Lighthouse | undefined;
         if (cfg.network !== "dev" && cfg.lighthouse) {
             lighthouse = new Lighthouse(
@@ -147,6 +173,7 @@ export class Node extends pulumi.ComponentResource {
         this.jwt = jwt;
         this.geth = geth;
         this.lighthouse = lighthouse;
+        this.lastClientStep = lighthouse?.service ?? geth.service;
         this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: lighthouse?.beaconApiUrl });
     }
 }

@@ -17,6 +17,8 @@ export class ConfigError extends Error {
 /** What a default may look at: fields parsed before it. */
 export interface DefaultContext {
     network: Network;
+    /** How many nodes the stack runs (`ethnode:nodes`). */
+    nodes: number;
 }
 
 export interface Field<T> {

@@ -375,7 +375,7 @@ async function setUp(workers: number): Promise<Setup> {
                 source: "debian", workers, port: ports.gateway, metricsPort: ports.metrics,
                 ipRate: 1000000, ipBurst: 1000000, maxConnsPerIp: 65535, wsMaxConnsPerIp: 10000,
             },
-            { network: "dev" },
+            { network: "dev", nodes: 1 },
         );
         const files = releaseFiles({
             gateway,
@@ -518,7 +518,7 @@ async function junkFlood(): Promise<void> {
         const keysFile = path.join(prefix, "keys.json");
         const key = "bench-good-client-key-0000";
         fs.writeFileSync(keysFile, JSON.stringify({ [key]: { name: "good", rate: 1000000, burst: 1000000 } }));
-        const gateway = parseSection("bench", gatewaySection, { source: "debian", port, metricsPort }, { network: "dev" });
+        const gateway = parseSection("bench", gatewaySection, { source: "debian", port, metricsPort }, { network: "dev", nodes: 1 });
         const files = releaseFiles({
             gateway, backends: [{ name: "static", host: "127.0.0.1", port: upstreamPort }], wsUpstream: { host: "127.0.0.1", port: upstreamPort },
             prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters: { node: "127.0.0.1:9", geth: "127.0.0.1:9" },

@@ -147,6 +147,7 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(out.endpoints).toEqual([
             {
                 node: "node-0",
+                gateway: `http://${MOCK.publicIp}:8080`,
                 rpc: "http://127.0.0.1:8545",
                 ws: "ws://127.0.0.1:8546",
                 authRpc: "http://127.0.0.1:8551",
@@ -349,6 +350,149 @@ describe("a separate monitoring host", () => {
         const nginx = Object.entries(gw).find(([p]) => p.endsWith("/nginx.conf"))![1];
         expect(nginx).toContain("listen 0.0.0.0:9145;");
         expect(run.value.monitoringHostIp).toBe(MOCK.publicIp);
+    });
+});
+
+describe("three nodes on AWS behind a network load balancer", () => {
+    const SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"];
+    const VPC = "vpc-0a1b2c3d4e5f60718";
+    const IPS = ["10.0.1.23", "10.0.1.24", "10.0.1.25"];
+    function clusterConfig(extra: Record<string, unknown> = {}, gateway: Record<string, unknown> = {}) {
+        const host = JSON.parse(stackConfig("dev")["ethnode:host"]);
+        const gw = JSON.parse(stackConfig("dev")["ethnode:gateway"]);
+        return {
+            "ethnode:nodes": "3",
+            "ethnode:host": JSON.stringify({ ...host, vpcId: VPC, subnetIds: SUBNETS, ...extra }),
+            "ethnode:gateway": JSON.stringify({ ...gw, ...gateway }),
+        };
+    }
+    let run: Awaited<ReturnType<typeof runIndex>>;
+    beforeAll(async () => {
+        run = await runIndex("dev", clusterConfig());
+    });
+    const ofType = (type: string) => run.resources.filter((r) => r.type === type);
+
+    it("spreads one instance per node over the subnets, each with its own data volume, JWT and clients", () => {
+        const vms = [0, 1, 2].map((i) => run.byName(`node-${i}-host-vm`).inputs);
+        expect(vms.map((v) => v.subnetId)).toEqual(SUBNETS);
+        for (const v of vms) expect(v.vpcSecurityGroupIds).toHaveLength(2);
+        expect(ofType("aws:ebs/volume:Volume").map((r) => r.name).sort()).toEqual(["node-0-host-data", "node-1-host-data", "node-2-host-data"]);
+        expect(ofType("random:index/randomBytes:RandomBytes").map((r) => r.name).sort()).toEqual(["node-0-jwt-bytes", "node-1-jwt-bytes", "node-2-jwt-bytes"]);
+        for (const i of [0, 1, 2]) {
+            for (const step of ["geth-service", "lighthouse-service", "jwt-file", "cli"]) expect(run.byName(`node-${i}-${step}`)).toBeDefined();
+        }
+        expect(ofType("ethnode:gateway:Gateway").map((r) => r.name).sort()).toEqual(["gateway", "node-1-gateway", "node-2-gateway"]);
+    });
+
+    it("opens nothing new to the internet: node-to-node ports only within the cluster's own group", () => {
+        for (const i of [0, 1, 2]) {
+            const ports = run.byName(`node-${i}-host-sg`).inputs.ingress.map((r: any) => r.fromPort).sort();
+            expect(ports).toEqual([22, 30303, 30303, 8080, 9000, 9000, 9001].sort());
+        }
+        const sg = run.byName("cluster-sg").inputs;
+        expect(sg.vpcId).toBe(VPC);
+        expect(sg.ingress).toBeUndefined();
+        const rules = ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs);
+        expect(rules.map((r) => `${r.fromPort}-${r.toPort} ${r.referencedSecurityGroupId}`).sort()).toEqual(
+            ["8547-8547 cluster-sg-id", "9145-9145 cluster-sg-id", "8080-8080 lb-sg-id"].sort(),
+        );
+        for (const r of rules) {
+            expect(r.securityGroupId).toBe("cluster-sg-id");
+            expect(r.cidrIpv4).toBeUndefined();
+        }
+    });
+
+    it("puts an NLB across the subnets, zones crossed, health from the gateway's /health, client address kept", () => {
+        expect(ofType("aws:lb/loadBalancer:LoadBalancer")[0].inputs).toMatchObject({
+            loadBalancerType: "network",
+            internal: false,
+            subnets: SUBNETS,
+            securityGroups: ["lb-sg-id"],
+            enableCrossZoneLoadBalancing: true,
+        });
+        expect(run.byName("lb-sg").inputs.ingress).toEqual([
+            { protocol: "tcp", fromPort: 8080, toPort: 8080, cidrBlocks: ["0.0.0.0/0"], description: "json-rpc gateway" },
+        ]);
+        expect(run.byName("lb-gateways").inputs).toMatchObject({
+            port: 8080,
+            protocol: "TCP",
+            targetType: "instance",
+            vpcId: VPC,
+            preserveClientIp: "true",
+            healthCheck: { enabled: true, protocol: "HTTP", port: "traffic-port", path: "/health", matcher: "200", healthyThreshold: 2, unhealthyThreshold: 2 },
+        });
+        const targets = ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment").map((r) => r.inputs.targetId).sort();
+        expect(targets).toEqual(["node-0-host-vm-id", "node-1-host-vm-id", "node-2-host-vm-id"]);
+        const listeners = ofType("aws:lb/listener:Listener").map((r) => r.inputs);
+        expect(listeners).toHaveLength(1);
+        expect(listeners[0]).toMatchObject({ port: 8080, protocol: "TCP", defaultActions: [{ type: "forward" }] });
+        expect(run.value.rpcEndpoint).toBe(`http://${MOCK.lbDns}:8080`);
+        expect(run.value.loadBalancerDns).toBe(MOCK.lbDns);
+        expect(run.value.endpoints.map((e: any) => e.node)).toEqual(["node-0", "node-1", "node-2"]);
+    });
+
+    it("adds a TLS listener on 443 with the ACM certificate when one is configured", async () => {
+        const arn = "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d-0a1b-4c2d-8e3f-0a1b2c3d4e5f";
+        const tls = await runIndex("dev", clusterConfig({}, { loadBalancerCertificateArn: arn }));
+        const listeners = tls.ofType("aws:lb/listener:Listener").map((r) => r.inputs);
+        expect(listeners.find((l) => l.port === 443)).toMatchObject({ protocol: "TLS", certificateArn: arn, sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" });
+        expect(tls.byName("lb-sg").inputs.ingress.map((r: any) => r.fromPort)).toEqual([8080, 443]);
+        expect(tls.value.rpcEndpoint).toBe(`https://${MOCK.lbDns}`);
+    });
+
+    it("gives every gateway its own Geth first and the others' peer listeners, admitting only those nodes", () => {
+        for (const i of [0, 1, 2]) {
+            const files = decodeBundle(run.byName(i === 0 ? "gateway-config" : `node-${i}-gateway-config`).inputs.stdin);
+            const conf = JSON.parse(Object.entries(files).find(([p]) => p.endsWith("/gateway.json"))![1]);
+            const others = [0, 1, 2].filter((j) => j !== i);
+            expect(conf.backends).toEqual([
+                { name: `node-${i}`, host: "127.0.0.1", port: 8545, local: true },
+                ...others.map((j) => ({ name: `node-${j}`, host: IPS[j], port: 8547 })),
+            ]);
+            expect(conf.drain_file).toBe("/run/ethnode/drained");
+            const nginx = Object.entries(files).find(([p]) => p.endsWith("/nginx.conf"))![1];
+            const peer = nginx.slice(nginx.indexOf("listen 0.0.0.0:8547;"));
+            expect(peer.slice(0, peer.indexOf("deny all;"))).toBe(`listen 0.0.0.0:8547;\n${others.map((j) => `        allow ${IPS[j]};\n`).join("")}        `);
+            // Prometheus runs on the first node: the others admit it to their metrics port.
+            expect(nginx.includes(`listen 0.0.0.0:9145;`)).toBe(i > 0);
+            if (i > 0) expect(nginx).toContain(`allow ${IPS[0]};\n        allow 127.0.0.1;`);
+        }
+    });
+
+    it("scrapes every node from the first one, the others through their gateways, with the cluster alert", () => {
+        const prom = decodeBundle(run.byName("monitoring-prometheus-config").inputs.stdin);
+        const conf = Object.entries(prom).find(([p]) => p.endsWith("/prometheus.yml"))![1];
+        expect(conf).toContain("- targets: ['127.0.0.1:6060']");
+        for (const ip of IPS.slice(1)) {
+            expect(conf).toContain(`- targets: ['${ip}:9145']\n        labels:\n          node: 'node-${IPS.indexOf(ip)}'\n          __metrics_path__: '/metrics/geth'`);
+        }
+        const alerts = Object.entries(prom).find(([p]) => p.endsWith("/alerts.yml"))![1];
+        expect(alerts).toContain("alert: ClusterDegraded");
+        expect(alerts).toContain("< 2\n");
+        expect(run.ofType(COMMAND).filter((r) => r.name.endsWith("-node-exporter")).map((r) => r.name).sort()).toEqual(
+            ["monitoring-node-0-node-exporter", "monitoring-node-1-node-exporter", "monitoring-node-2-node-exporter"],
+        );
+    });
+
+    it("tells each node's CLI it is in a cluster (client restarts drain and gate)", () => {
+        const cli = decodeBundle(run.byName("node-1-cli").inputs.stdin)["/etc/ethnode/ethnode.conf"];
+        expect(cli).toContain("CLUSTER=true\nDRAIN_WAIT=7\n");
+    });
+});
+
+describe("three existing servers", () => {
+    it("use one address each, and expose each gateway", async () => {
+        const run = await runIndex("dev", {
+            "ethnode:network": "dev",
+            "ethnode:nodes": "3",
+            "ethnode:host": JSON.stringify({ provider: "existing", addresses: ["10.77.0.11", "10.77.0.12", "10.77.0.13"], user: "root" }),
+            "ethnode:geth": JSON.stringify({ version: "1.17.8", commit: "a5790770", sha256: "c".repeat(64) }),
+            "ethnode:lighthouse": undefined as unknown as string,
+        });
+        expect(run.resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
+        expect(run.value.endpoints.map((e: any) => e.gateway)).toEqual(["http://10.77.0.11:8080", "http://10.77.0.12:8080", "http://10.77.0.13:8080"]);
+        expect(run.value.rpcEndpoint).toBe("http://10.77.0.11:8080");
+        expect(run.value.loadBalancerDns).toBeUndefined();
     });
 });
 

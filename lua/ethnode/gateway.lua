@@ -126,13 +126,27 @@ local function http_post(host, port, body, timeout_ms)
     return status, sub(data, sep + 4)
 end
 
+-- Whether the operator (or a rolling upgrade, through `ethnode drain`) has taken this node out of service:
+-- a file, so a restarted gateway keeps the state and a rebooted host (tmpfs) comes back in service.
+local function drain_requested()
+    local path = conf.drain_file
+    if not path then return false end
+    local f = io.open(path, "r")
+    if not f then return false end
+    f:close()
+    return true
+end
+
 function _M.probe_all()
+    local drained = drain_requested()
+    ngx.shared.ethnode_upstreams:set("drained", drained and 1 or 0)
     local results = {}
     for _, b in ipairs(conf.backends) do
         local status, body = http_post(b.host, b.port, upstream_mod.PROBE_BODY, conf.probe_timeout_ms)
         results[b.name] = status == 200 and upstream_mod.read_probe(jsonrpc.decode(body)) or { up = false }
     end
-    local best = pool:apply(results)
+    local best = pool:apply(results, drained and pool.preferred and pool.preferred.name or nil)
+    metrics:set("ethnode_gateway_drained", nil, drained and 1 or 0)
     for _, b in ipairs(conf.backends) do
         metrics:set("ethnode_gateway_backend_healthy", { backend = b.name }, pool:healthy(b.name) and 1 or 0)
         metrics:set("ethnode_gateway_backend_head_block", { backend = b.name }, results[b.name].head or -1)
@@ -744,23 +758,43 @@ function _M.error_page()
 end
 
 -- /health: on the public port only up or down (a load balancer's question); with `detailed` (the loopback
--- metrics port) every backend, its state and head.
+-- metrics port) every backend, its state and head, whether this node is drained, and `ready`: whether its
+-- own execution client could serve (answering, synced, within max_lag of the best head) — the gate a rolling
+-- upgrade waits for before it puts the node back.
 function _M.health(detailed)
+    local dict = ngx.shared.ethnode_upstreams
     local backends = {}
     local healthy = 0
     for _, b in ipairs(conf.backends) do
-        local ok = ngx.shared.ethnode_upstreams:get("ok:" .. b.name) == 1
+        local ok = dict:get("ok:" .. b.name) == 1
         if ok then healthy = healthy + 1 end
         backends[#backends + 1] = {
             name = b.name,
+            ["local"] = b["local"] == true,
             healthy = ok,
-            head = ngx.shared.ethnode_upstreams:get("head:" .. b.name),
-            state = ngx.shared.ethnode_upstreams:get("why:" .. b.name) or "unchecked",
+            head = dict:get("head:" .. b.name),
+            state = dict:get("why:" .. b.name) or "unchecked",
         }
     end
     local status = healthy > 0 and 200 or 503
     if not detailed then return send(status, status == 200 and '{"status":"up"}' or '{"status":"down"}') end
-    return send(status, jsonrpc.encode({ healthy = healthy, backends = backends, head = pool:pool_head() }))
+    local own = pool.preferred
+    return send(status, jsonrpc.encode({
+        healthy = healthy, backends = backends, head = pool:pool_head(),
+        drained = dict:get("drained") == 1,
+        ready = own ~= nil and dict:get("ready:" .. own.name) == 1,
+    }))
+end
+
+-- The peer listener's access phase: the other nodes' gateways have judged the call already; a drained node
+-- answers 503, which makes them probe it as down and retry elsewhere.
+function _M.peer_access()
+    if ngx.shared.ethnode_upstreams:get("drained") == 1 then
+        ngx.status = 503
+        ngx.header["Content-Type"] = "application/json"
+        ngx.print(jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "node draining"))
+        return ngx.exit(503)
+    end
 end
 
 function _M.metrics()

@@ -1,6 +1,7 @@
 -- The backend pool: health state in a shared dict (written by one checker, read by every worker) and the
 -- choice of a backend per request. A backend serves only when it answered its last check, is not syncing,
--- and is within `max_lag` blocks of the best head in the pool.
+-- is within `max_lag` blocks of the best head in the pool, and is not drained. The node's own execution
+-- client (the backend marked `local`) is chosen whenever it serves; the other nodes take over when it does not.
 local ipairs, tonumber, type = ipairs, tonumber, type
 
 local _M = { _VERSION = "0.1.0" }
@@ -8,8 +9,13 @@ local _M = { _VERSION = "0.1.0" }
 -- Requests read a worker-local copy of the health state, refreshed from the dict at most every `ttl`
 -- seconds, so the hot path takes no shared-memory lock; the checker runs every second or more anyway.
 function _M.new(dict, backends, max_lag, ttl)
+    local preferred
+    for _, b in ipairs(backends) do
+        if b["local"] then preferred = b end
+    end
     return setmetatable({
         dict = dict, backends = backends, max_lag = max_lag, rr = 0, ttl = ttl or 0.2, cache = {}, any = true, refreshed = nil,
+        preferred = preferred,
     }, { __index = _M })
 end
 
@@ -45,8 +51,11 @@ function _M.pool_head(self)
     return self.cache["pool:head"]
 end
 
--- Round-robin over healthy backends, skipping `exclude` (a backend that just failed this request).
+-- The local backend when it serves, else round-robin over the healthy others, skipping `exclude` (a backend
+-- that just failed this request).
 function _M.pick(self, exclude)
+    local own = self.preferred
+    if own and own.name ~= exclude and self:healthy(own.name) then return own end
     local n = #self.backends
     for i = 1, n do
         local b = self.backends[(self.rr + i - 1) % n + 1]
@@ -59,8 +68,9 @@ function _M.pick(self, exclude)
 end
 
 -- Applies one round of probe results: results[name] = { up = bool, syncing = bool, head = number|nil }.
--- Returns the pool's best head.
-function _M.apply(self, results)
+-- `drained` names a backend taken out of service on purpose: it is still probed (its head counts, and
+-- `ready:<name>` says whether it could serve), but never chosen. Returns the pool's best head.
+function _M.apply(self, results, drained)
     local best
     for _, b in ipairs(self.backends) do
         local r = results[b.name]
@@ -72,9 +82,14 @@ function _M.apply(self, results)
         local r = results[b.name] or {}
         local head = r.head
         local ok = r.up and not r.syncing and type(head) == "number" and best ~= nil and best - head <= self.max_lag
+        local reason = not r.up and "down" or r.syncing and "syncing" or (ok and "ok" or "lagging")
+        self.dict:set("ready:" .. b.name, ok and 1 or 0)
+        if b.name == drained then
+            ok = false
+            if reason == "ok" then reason = "drained" end
+        end
         self.dict:set("ok:" .. b.name, ok and 1 or 0)
         self.dict:set("head:" .. b.name, head or -1)
-        local reason = not r.up and "down" or r.syncing and "syncing" or (ok and "ok" or "lagging")
         self.dict:set("why:" .. b.name, reason)
     end
     if best then self.dict:set("pool:head", best) end

@@ -26,7 +26,7 @@ export interface Gw {
 }
 
 export function gatewayConfig(overrides: Record<string, unknown> = {}): GatewayConfig {
-    return parseSection("ethnode:gateway", gatewaySection, { source: "debian", ...overrides }, { network: "dev" });
+    return parseSection("ethnode:gateway", gatewaySection, { source: "debian", ...overrides }, { network: "dev", nodes: 1 });
 }
 
 type Exporters = { node: string; geth: string; lighthouse?: string };

@@ -25,7 +25,7 @@ export const RULE_TEST_VALUES = {
 };
 
 export function monitoringConfig(overrides: Record<string, unknown> = {}): MonitoringConfig {
-    return parseSection("ethnode:monitoring", monitoringSection, overrides, { network: "mainnet" });
+    return parseSection("ethnode:monitoring", monitoringSection, overrides, { network: "mainnet", nodes: 1 });
 }
 
 export interface Variant {

@@ -26,6 +26,7 @@ export const MOCK = {
     az: "eu-central-1a",
     grafanaPassword: "GrafanaMockPassword0123456789abcd",
     privateIp: "10.0.1.23",
+    lbDns: "lb-0123456789.elb.eu-central-1.amazonaws.com",
 };
 
 /** A syntactically valid private key for config validation; never used to connect. */
@@ -40,7 +41,11 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         case "aws:ebs/volume:Volume":
             return { ...inputs, arn: `arn:aws:ec2:::volume/${MOCK.volumeId}` };
         case "aws:ec2/instance:Instance":
-            return { ...inputs, availabilityZone: MOCK.az, publicIp: "203.0.113.99", privateIp: MOCK.privateIp };
+            return { ...inputs, availabilityZone: MOCK.az, publicIp: "203.0.113.99", privateIp: mockPrivateIp(name) };
+        case "aws:lb/loadBalancer:LoadBalancer":
+            return { ...inputs, arn: `arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/net/${name}/1`, dnsName: MOCK.lbDns };
+        case "aws:lb/targetGroup:TargetGroup":
+            return { ...inputs, arn: `arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/${name}/1` };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: MOCK.grafanaPassword };
         case "aws:ec2/keyPair:KeyPair":
@@ -48,6 +53,12 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         default:
             return { ...inputs };
     }
+}
+
+/** node-<i>-host-vm gets 10.0.1.(23 + i): the first node's is MOCK.privateIp, every node's differs. */
+export function mockPrivateIp(vmName: string): string {
+    const m = /^node-(\d+)-host-vm$/.exec(vmName);
+    return m ? `10.0.1.${23 + Number(m[1])}` : MOCK.privateIp;
 }
 
 function mockId(type: string, name: string): string {

@@ -47,3 +47,44 @@ T.test("reads a probe answer in any order", function()
     T.eq(upstream.read_probe({ { id = 1, result = { currentBlock = "0x1" } }, { id = 2, result = "0x10" } }).syncing, true)
     T.eq(upstream.read_probe("garbage").up, false)
 end)
+
+local function cluster(lag)
+    return upstream.new(T.dict(), { { name = "own", ["local"] = true }, { name = "p1" }, { name = "p2" } }, lag or 8)
+end
+
+local all_up = function(own_head)
+    return { own = { up = true, syncing = false, head = own_head or 50 }, p1 = { up = true, syncing = false, head = 50 },
+        p2 = { up = true, syncing = false, head = 50 } }
+end
+
+T.test("the node's own execution client is chosen while it serves; the peers take over when it does not", function()
+    local p = cluster()
+    p:apply(all_up())
+    for _ = 1, 3 do T.eq(p:pick().name, "own") end
+    -- A failed idempotent read retries on a peer, never on the one that failed.
+    T.eq(p:pick("own").name, "p1")
+    p:apply(all_up(30))
+    local first, second = p:pick().name, p:pick().name
+    T.eq(first ~= "own" and second ~= "own" and first ~= second, true)
+    T.eq(p:pick().name, first)
+end)
+
+T.test("a drained node is probed but never chosen, and says whether it could serve", function()
+    local d = T.dict()
+    local p = upstream.new(d, { { name = "own", ["local"] = true }, { name = "p1" } }, 8)
+    p:apply({ own = { up = true, syncing = false, head = 50 }, p1 = { up = true, syncing = false, head = 50 } }, "own")
+    T.eq(p:healthy("own"), false)
+    T.eq(d:get("why:own"), "drained")
+    T.eq(d:get("ready:own"), 1)
+    T.eq(d:get("head:own"), 50)
+    T.eq(p:pick().name, "p1")
+    -- Restarted and still catching up: drained, not ready.
+    p:apply({ own = { up = true, syncing = false, head = 20 }, p1 = { up = true, syncing = false, head = 50 } }, "own")
+    T.eq(d:get("ready:own"), 0)
+    T.eq(d:get("why:own"), "lagging")
+    p:apply({ own = { up = false }, p1 = { up = true, syncing = false, head = 51 } }, "own")
+    T.eq(d:get("why:own"), "down")
+    -- Undrained: chosen again.
+    p:apply({ own = { up = true, syncing = false, head = 51 }, p1 = { up = true, syncing = false, head = 51 } })
+    T.eq(p:pick().name, "own")
+end)
