@@ -8,7 +8,8 @@ import { loadConfig } from "./components/config";
 import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
-import { LOOPBACK, PORTS } from "./components/ports";
+import { LOOPBACK } from "./components/ports";
+import { clientExporters } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
 import { Node } from "./components/node";
 
@@ -71,8 +72,7 @@ const gateways = nodes.map((node, i) => {
         wsUpstream: node.geth.wsBackend,
         exporters: {
             node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
-            geth: `${LOOPBACK}:${PORTS.gethMetrics}`,
-            lighthouse: node.lighthouse ? `${LOOPBACK}:${PORTS.beaconMetrics}` : undefined,
+            clients: clientExporters(node.lighthouse !== undefined, LOOPBACK),
         },
         metricsAllow,
         peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,

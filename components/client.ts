@@ -13,6 +13,22 @@ import { render, shq } from "./render";
 
 export type ClientName = "geth" | "lighthouse";
 
+export type Role = "execution" | "consensus";
+
+/** What the rest of ethnode knows about one client (components/roles.ts derives ports, rules and jobs from it). */
+export interface ClientRole {
+    role: Role;
+    /** The unit, the system user, /opt/ethnode/<name> and the Prometheus job. */
+    name: ClientName;
+    /** Loopback port of its API: JSON-RPC (execution) or the Beacon API (consensus). */
+    apiPort: number;
+    /** Loopback port and path of its Prometheus metrics. */
+    metricsPort: number;
+    metricsPath: string;
+    /** Its P2P ports, open to the internet. */
+    p2p: { protocol: "tcp" | "udp"; port: number; description: string }[];
+}
+
 /** How long the CLI's health gate waits for a restarted client before it restores the previous version. */
 export const CLIENT_HEALTH_TIMEOUT_SEC = 180;
 

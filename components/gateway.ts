@@ -69,8 +69,9 @@ export interface GatewayRenderInput {
     /** Where the secret keys file lives (outside the release: it changes on its own). */
     keysFile: string;
     listenHost?: string;
-    /** host:port of this node's exporters, proxied on the metrics port for a separate monitoring host. */
-    exporters: { node: string; geth: string; lighthouse?: string };
+    /** This node's exporters, proxied on the metrics port as /metrics/<name> for Prometheus on another host:
+     * node_exporter (host:port) and each client's (components/roles.ts clientExporters). */
+    exporters: { node: string; clients: { name: string; target: string; path: string }[] };
     /** Set when Prometheus runs elsewhere: the metrics port listens on all addresses, for these peers only. */
     metricsAllow?: string[];
     /** Where the certificate chain and key live when the public port serves TLS. */

@@ -4,10 +4,23 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CLIENT_HEALTH_TIMEOUT_SEC, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
+import { CLIENT_HEALTH_TIMEOUT_SEC, ClientRole, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { GethConfig, Network } from "./config";
 import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection } from "./remote";
+
+/** Geth in the execution role. */
+export const GETH: ClientRole = {
+    role: "execution",
+    name: "geth",
+    apiPort: PORTS.gethHttp,
+    metricsPort: PORTS.gethMetrics,
+    metricsPath: "/debug/metrics/prometheus",
+    p2p: [
+        { protocol: "tcp", port: PORTS.gethP2p, description: "geth p2p" },
+        { protocol: "udp", port: PORTS.gethP2p, description: "geth discovery" },
+    ],
+};
 
 /** The public RPC namespaces. `engine`, `admin`, `debug`, `personal`, `miner` never appear here. */
 export const GETH_HTTP_API = ["eth", "net", "web3"] as const;
@@ -104,7 +117,7 @@ export class Geth extends pulumi.ComponentResource {
 
         const binary = clientBinary(g, g.commit ? gethReleaseUrl(g.version, g.commit) : undefined);
         this.service = deployClient(this, name, {
-            client: "geth",
+            client: GETH.name,
             connection: args.connection,
             binary,
             dataDir: args.dataDir,
@@ -114,12 +127,12 @@ export class Geth extends pulumi.ComponentResource {
             dependsOn: [args.hostReady, args.jwtFile, ...(args.after ? [args.after] : [])],
         });
 
-        this.rpcBackend = { host: LOOPBACK, port: PORTS.gethHttp };
+        this.rpcBackend = { host: LOOPBACK, port: GETH.apiPort };
         this.wsBackend = { host: LOOPBACK, port: PORTS.gethWs };
-        this.rpcUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethHttp}`);
+        this.rpcUrl = pulumi.output(`http://${LOOPBACK}:${GETH.apiPort}`);
         this.wsUrl = pulumi.output(`ws://${LOOPBACK}:${PORTS.gethWs}`);
         this.authRpcUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethAuthRpc}`);
-        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.gethMetrics}/debug/metrics/prometheus`);
+        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${GETH.metricsPort}${GETH.metricsPath}`);
         this.registerOutputs({
             rpcUrl: this.rpcUrl,
             wsUrl: this.wsUrl,

@@ -8,20 +8,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { GatewayConfig, HostConfig, nodeAddress, nodeSubnet } from "./config";
 import { Connection, PRELUDE_DIR, bootstrapStep } from "./remote";
+import { p2pRules } from "./roles";
 import { render, shq } from "./render";
 
 /** Canonical's AWS account, owner of the official Ubuntu AMIs. */
 export const CANONICAL_OWNER_ID = "099720109477";
 export const UBUNTU_2204_AMI_NAME = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*";
 
-/** Ports the internet may reach: P2P of both clients. RPC, metrics and dashboards never. */
-export const P2P_RULES: { protocol: "tcp" | "udp"; port: number; description: string }[] = [
-    { protocol: "tcp", port: 30303, description: "geth p2p" },
-    { protocol: "udp", port: 30303, description: "geth discovery" },
-    { protocol: "tcp", port: 9000, description: "lighthouse p2p" },
-    { protocol: "udp", port: 9000, description: "lighthouse discovery" },
-    { protocol: "udp", port: 9001, description: "lighthouse quic" },
-];
 
 export interface HostArgs {
     host: HostConfig;
@@ -133,7 +126,8 @@ export class Host extends pulumi.ComponentResource {
             { parent: this },
         );
         const node = args.role !== "monitor";
-        const p2p = node ? P2P_RULES.filter((r) => args.consensusP2p !== false || r.port === 30303) : [];
+        // Ports the internet may reach: the clients' P2P. RPC, metrics and dashboards never.
+        const p2p = node ? p2pRules(args.consensusP2p !== false) : [];
         const sg = new aws.ec2.SecurityGroup(
             `${name}-sg`,
             {

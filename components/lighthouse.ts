@@ -4,10 +4,24 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CLIENT_HEALTH_TIMEOUT_SEC, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
+import { CLIENT_HEALTH_TIMEOUT_SEC, ClientRole, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
 import { LighthouseConfig, Network } from "./config";
 import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection } from "./remote";
+
+/** Lighthouse in the consensus role. */
+export const LIGHTHOUSE: ClientRole = {
+    role: "consensus",
+    name: "lighthouse",
+    apiPort: PORTS.beaconHttp,
+    metricsPort: PORTS.beaconMetrics,
+    metricsPath: "/metrics",
+    p2p: [
+        { protocol: "tcp", port: PORTS.beaconP2p, description: "lighthouse p2p" },
+        { protocol: "udp", port: PORTS.beaconP2p, description: "lighthouse discovery" },
+        { protocol: "udp", port: PORTS.beaconQuic, description: "lighthouse quic" },
+    ],
+};
 
 export interface LighthouseFlagsInput {
     network: Exclude<Network, "dev">;
@@ -81,7 +95,7 @@ export class Lighthouse extends pulumi.ComponentResource {
         this.version = version;
         const binary = clientBinary(l, lighthouseReleaseUrl(version));
         this.service = deployClient(this, name, {
-            client: "lighthouse",
+            client: LIGHTHOUSE.name,
             connection: args.connection,
             binary,
             dataDir: args.dataDir,
@@ -95,8 +109,8 @@ export class Lighthouse extends pulumi.ComponentResource {
             healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
             dependsOn: args.after,
         });
-        this.beaconApiUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.beaconHttp}`);
-        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${PORTS.beaconMetrics}/metrics`);
+        this.beaconApiUrl = pulumi.output(`http://${LOOPBACK}:${LIGHTHOUSE.apiPort}`);
+        this.metricsUrl = pulumi.output(`http://${LOOPBACK}:${LIGHTHOUSE.metricsPort}${LIGHTHOUSE.metricsPath}`);
         this.registerOutputs({ beaconApiUrl: this.beaconApiUrl, metricsUrl: this.metricsUrl });
     }
 }

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
-import { PORTS } from "./ports";
+import { ROLES, nodeClients } from "./roles";
 import { Connection, HostFile, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, sha256, shq } from "./render";
 
@@ -16,14 +16,13 @@ export const PROMETHEUS_ROOT = "/etc/ethnode/prometheus";
 export const ALERTMANAGER_ROOT = "/etc/ethnode/alertmanager";
 export const GRAFANA_ROOT = "/etc/ethnode/grafana";
 
-/** One scraped node: its name and where its exporters answer, as seen from Prometheus. */
+/** One scraped node: its name and where each of its exporters answers, as seen from Prometheus. */
 export interface ScrapeNode {
     name: string;
-    nodeExporter: string;
-    gethMetrics: string;
-    beaconMetrics?: string;
-    /** A node on another host: its exporters' paths behind its gateway's metrics port (per target). */
-    targetPaths?: (typeof METRICS_PATHS)["remote"];
+    /** By job (`node`, then each client's name): host:port. */
+    targets: Record<string, string>;
+    /** On another host: every exporter behind the node's gateway metrics port, at /metrics/<job>. */
+    remote?: boolean;
 }
 
 export interface ScrapeGateway {
@@ -44,14 +43,30 @@ export interface PrometheusInput {
     remote?: boolean;
 }
 
-/** Metrics paths: the exporters' own on the same host, the gateway's proxy paths from another host. */
-export const METRICS_PATHS = {
-    local: { node: "/metrics", geth: "/debug/metrics/prometheus", beacon: "/metrics" },
-    remote: { node: "/metrics/node", geth: "/metrics/geth", beacon: "/metrics/lighthouse" },
-};
+const ROLE_LIST = Object.values(ROLES);
+
+/** A job's metrics path on its own host: node_exporter's, or the client's (components/roles.ts). */
+function localPath(job: string): string {
+    return ROLE_LIST.find((c) => c.name === job)?.metricsPath ?? "/metrics";
+}
+
+/** Where the gateway's metrics port serves a node's exporter to Prometheus on another host. */
+export const remotePath = (job: string) => `/metrics/${job}`;
 
 export function renderPrometheusConfig(input: PrometheusInput): string {
     const m = input.monitoring;
+    const jobs = ["node", ...nodeClients(input.network !== "dev").map((c) => c.name)].map((job) => ({
+        job,
+        path: input.remote ? remotePath(job) : localPath(job),
+        targets: input.nodes
+            .filter((n) => n.targets[job] !== undefined)
+            .map((n) => ({
+                target: n.targets[job],
+                node: n.name,
+                // A job's path is the local one unless every node is remote: a remote node says its own.
+                behindGateway: n.remote && !input.remote ? remotePath(job) : undefined,
+            })),
+    }));
     return render("monitoring/prometheus.yml", {
         stack: input.stack,
         network: input.network,
@@ -60,10 +75,8 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
         prometheus: `${m.bindAddress}:${m.prometheusPort}`,
         alertmanager: `${m.bindAddress}:${m.alertmanagerPort}`,
         monitorNode: input.monitorNode,
-        nodes: input.nodes,
-        consensus: input.network !== "dev",
+        jobs,
         gateways: input.gateways,
-        paths: input.remote ? METRICS_PATHS.remote : METRICS_PATHS.local,
     });
 }
 
@@ -71,6 +84,8 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
 export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1): string {
     return render("monitoring/alerts.yml", {
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
+        // Rules select each client's series by its job, the client's name (components/roles.ts).
+        jobs: { execution: ROLES.execution.name, consensus: ROLES.consensus.name },
         runbookBase: m.runbookBaseUrl,
         minExecutionPeers: m.minExecutionPeers,
         minConsensusPeers: m.minConsensusPeers,
@@ -82,7 +97,7 @@ export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes 
 }
 
 export function renderRecordingRules(): string {
-    return render("monitoring/recording.yml", {});
+    return render("monitoring/recording.yml", { jobs: { execution: ROLES.execution.name, consensus: ROLES.consensus.name } });
 }
 
 export interface AlertmanagerInput {
@@ -364,16 +379,15 @@ export class Monitoring extends pulumi.ComponentResource {
 
 /** Targets of one node as Prometheus on the same host sees them (loopback). */
 export function scrapeNode(name: string, m: MonitoringConfig, consensus: boolean): ScrapeNode {
-    return {
-        name,
-        nodeExporter: `127.0.0.1:${m.nodeExporterPort}`,
-        gethMetrics: `127.0.0.1:${PORTS.gethMetrics}`,
-        beaconMetrics: consensus ? `127.0.0.1:${PORTS.beaconMetrics}` : undefined,
-    };
+    const targets: Record<string, string> = { node: `127.0.0.1:${m.nodeExporterPort}` };
+    for (const c of nodeClients(consensus)) targets[c.name] = `127.0.0.1:${c.metricsPort}`;
+    return { name, targets };
 }
 
-/** Targets of one node as a separate monitoring host sees them: everything through the gateway's port. */
+/** Targets of one node as another host sees them: everything through the gateway's metrics port. */
 export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: boolean): ScrapeNode {
     const target = `${address}:${gatewayMetricsPort}`;
-    return { name, nodeExporter: target, gethMetrics: target, beaconMetrics: consensus ? target : undefined, targetPaths: METRICS_PATHS.remote };
+    const targets: Record<string, string> = { node: target };
+    for (const c of nodeClients(consensus)) targets[c.name] = target;
+    return { name, targets, remote: true };
 }

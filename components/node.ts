@@ -10,7 +10,8 @@ import { Geth } from "./geth";
 import { Host } from "./host";
 import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
-import { LOOPBACK, PORTS } from "./ports";
+import { LOOPBACK } from "./ports";
+import { ROLES, nodeClients } from "./roles";
 import { hostStep } from "./remote";
 import { readAsset, render } from "./render";
 
@@ -55,10 +56,12 @@ export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: stri
     return render("cli/ethnode.conf", {
         node: name,
         dataDir: cfg.host.dataDir,
-        elRpc: `http://${LOOPBACK}:${PORTS.gethHttp}`,
-        clApi: `http://${LOOPBACK}:${PORTS.beaconHttp}`,
+        elRpc: `http://${LOOPBACK}:${ROLES.execution.apiPort}`,
+        clApi: `http://${LOOPBACK}:${ROLES.consensus.apiPort}`,
         gatewayHealth: `http://${LOOPBACK}:${cfg.gateway.metricsPort}/health`,
-        clients: cfg.network === "dev" ? "geth" : "geth lighthouse",
+        clients: nodeClients(cfg.network !== "dev")
+            .map((c) => c.name)
+            .join(" "),
         keepVersions: 3,
         healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC,
         volumeId,

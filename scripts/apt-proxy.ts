@@ -20,7 +20,7 @@ export function startAptProxy(address: string, port: number, allowed: string[]):
             res.writeHead(403).end(`not a mirror this proxy serves: ${target.hostname}\n`);
             return;
         }
-        const headers = { ...req.headers, host: target.host };
+        const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host };
         delete headers["proxy-connection"];
         const upstream = http.request(
             { host: target.hostname, port: target.port || 80, path: target.pathname + target.search, method: req.method, headers },

@@ -385,7 +385,7 @@ async function setUp(workers: number): Promise<Setup> {
             releaseDir,
             keysFile,
             listenHost: "127.0.0.1",
-            exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${ports.upstream}` },
+            exporters: { node: "127.0.0.1:9", clients: [] },
         });
         writeTree(releaseDir, files);
         const gw = startNginx(prefixes.gateway, files["nginx.conf"]);
@@ -521,7 +521,7 @@ async function junkFlood(): Promise<void> {
         const gateway = parseSection("bench", gatewaySection, { source: "debian", port, metricsPort }, { network: "dev", nodes: 1 });
         const files = releaseFiles({
             gateway, backends: [{ name: "static", host: "127.0.0.1", port: upstreamPort }], wsUpstream: { host: "127.0.0.1", port: upstreamPort },
-            prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters: { node: "127.0.0.1:9", geth: "127.0.0.1:9" },
+            prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters: { node: "127.0.0.1:9", clients: [] },
         });
         writeTree(releaseDir, files);
         const gw = startNginx(prefix, files["nginx.conf"], serverCpus);

@@ -8,6 +8,14 @@
 #   scripts/sandbox-host.sh fresh    down, then up: a clean host
 #   scripts/sandbox-host.sh down     stop the guest and delete its working copy
 #   scripts/sandbox-host.sh status   exit 0 when the guest answers over SSH
+#
+# A cluster of N guests (the sandbox stack's `ethnode:nodes`), each in a network namespace of its own joined by
+# a bridge (${CLUSTER_BRIDGE:-ethsb0}, 10.77.0.1/24) to this machine and nothing else; guest i answers SSH on
+# 10.77.0.(11+i):22, and apt reaches Debian's mirror through scripts/apt-proxy.ts on the bridge address:
+#   scripts/sandbox-host.sh cluster-up N      boot N guests (or keep running ones); prints the key
+#   scripts/sandbox-host.sh cluster-down      stop them, remove their namespaces, the bridge and the proxy
+#   scripts/sandbox-host.sh cluster-status N  exit 0 when all N answer over SSH
+#   scripts/sandbox-host.sh cluster-kill I    power guest I off hard: SIGKILL to every process it runs, its link down
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -21,10 +29,21 @@ KEY="${CACHE_DIR}/sandbox-ssh-key"
 # project's machines), in the unified hierarchy where they are v2 (GitHub's runners; untested here).
 if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then CGROUP=/sys/fs/cgroup/ethnode-sandbox; else CGROUP=/sys/fs/cgroup/systemd/ethnode-sandbox; fi
 
-ssh_guest() {
-  ssh -i "$KEY" -p "$SANDBOX_SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes root@127.0.0.1 "$@"
+# Cluster guests: their bridge, addresses and apt proxy.
+CLUSTER_BRIDGE=${CLUSTER_BRIDGE:-ethsb0}
+CLUSTER_HOST_IP=10.77.0.1
+APT_PROXY_PORT=3142
+cluster_ip() { echo "10.77.0.$((11 + $1))"; }
+cluster_ns() { echo "ethsb-n$1"; }
+cluster_work() { echo "${WORK}-n$1"; }
+
+ssh_at() {
+  local address=$1 port=$2
+  shift 2
+  ssh -i "$KEY" -p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes "root@${address}" "$@"
 }
+ssh_guest() { ssh_at 127.0.0.1 "$SANDBOX_SSH_PORT" "$@"; }
 
 ensure_tools() {
   local missing=()
@@ -50,23 +69,52 @@ build_pristine() {
   mv "${PRISTINE}.tmp" "$PRISTINE"
 }
 
+# A fresh root file system in <work>/rootfs for a guest whose sshd listens on <address>:<port>.
 prepare_copy() {
-  as_root rm -rf "$WORK"
-  mkdir -p "${WORK}/rootfs"
-  as_root tar -C "${WORK}/rootfs" -xf "$PRISTINE"
+  local work=$1 address=$2 port=$3 name=$4
+  as_root rm -rf "$work"
+  mkdir -p "${work}/rootfs"
+  as_root tar -C "${work}/rootfs" -xf "$PRISTINE"
   [[ -f "$KEY" ]] || ssh-keygen -q -t ed25519 -N '' -C ethnode-sandbox -f "$KEY"
-  local r="${WORK}/rootfs"
+  local r="${work}/rootfs"
   install -d -m 0700 "${r}/root/.ssh"
   install -m 0600 "${KEY}.pub" "${r}/root/.ssh/authorized_keys"
   cat >"${r}/etc/ssh/sshd_config.d/ethnode-sandbox.conf" <<EOF
-Port ${SANDBOX_SSH_PORT}
-ListenAddress 127.0.0.1
+Port ${port}
+ListenAddress ${address}
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 EOF
-  echo ethnode-sandbox >"${r}/etc/hostname"
+  echo "$name" >"${r}/etc/hostname"
   # sudo resolves the host name; without this line every sudo on the guest warns that it cannot.
-  printf '127.0.1.1\tethnode-sandbox\n' >>"${r}/etc/hosts"
+  printf '127.0.1.1\t%s\n' "$name" >>"${r}/etc/hosts"
+}
+
+# Boots the guest in <work>/rootfs in its own cgroup; extra arguments go to systemd-nspawn.
+boot_guest() {
+  local work=$1 cgroup=$2
+  shift 2
+  # No systemd as PID 1 on this machine: nspawn needs a cgroup of its own and these flags.
+  as_root mkdir -p "$cgroup"
+  (
+    sh -c "echo \$\$ > ${cgroup}/cgroup.procs; exec systemd-nspawn -b -D '${work}/rootfs' --register=no --keep-unit --console=passive $*" \
+      >"${work}/nspawn.log" 2>&1 &
+  )
+}
+
+# Waits until the guest at <address>:<port> runs systemd and answers SSH.
+wait_guest() {
+  local address=$1 port=$2 log_file=$3 i
+  for i in $(seq 1 90); do
+    if ssh_at "$address" "$port" 'systemctl is-system-running --wait >/dev/null 2>&1; true' 2>/dev/null; then
+      log "sandbox host up on ${address}:${port} after ${i}s (systemd: $(ssh_at "$address" "$port" systemctl is-system-running || true))"
+      return 0
+    fi
+    sleep 1
+  done
+  cat "$log_file" >&2
+  log "sandbox host ${address} did not come up"
+  return 1
 }
 
 cmd_up() {
@@ -78,25 +126,103 @@ cmd_up() {
     return 0
   fi
   build_pristine
-  prepare_copy
-  # No systemd as PID 1 on this machine: nspawn needs a cgroup of its own and these flags.
-  as_root mkdir -p "$CGROUP"
-  (
-    sh -c "echo \$\$ > ${CGROUP}/cgroup.procs; exec systemd-nspawn -b -D '${WORK}/rootfs' --register=no --keep-unit --console=passive" \
-      >"${WORK}/nspawn.log" 2>&1 &
-  )
-  local i
-  for i in $(seq 1 60); do
-    if ssh_guest 'systemctl is-system-running --wait >/dev/null 2>&1; true' 2>/dev/null; then
-      log "sandbox host up on 127.0.0.1:${SANDBOX_SSH_PORT} after ${i}s (systemd: $(ssh_guest systemctl is-system-running || true))"
-      echo "$KEY"
-      return 0
-    fi
-    sleep 1
+  prepare_copy "$WORK" 127.0.0.1 "$SANDBOX_SSH_PORT" ethnode-sandbox
+  boot_guest "$WORK" "$CGROUP"
+  wait_guest 127.0.0.1 "$SANDBOX_SSH_PORT" "${WORK}/nspawn.log"
+  echo "$KEY"
+}
+
+cluster_net_up() {
+  if ! ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then
+    as_root ip link add "$CLUSTER_BRIDGE" type bridge
+    as_root ip addr add "${CLUSTER_HOST_IP}/24" dev "$CLUSTER_BRIDGE"
+  fi
+  as_root ip link set "$CLUSTER_BRIDGE" up
+  local proxy_dir="${WORK}-proxy"
+  if ! curl -s -o /dev/null -m 2 "http://${CLUSTER_HOST_IP}:${APT_PROXY_PORT}/" 2>/dev/null; then
+    mkdir -p "$proxy_dir"
+    # One file, compiled alone: seconds, not the whole project.
+    (cd "$ROOT" && npx --no-install tsc --outDir "$proxy_dir" --module commonjs --target ES2022 --types node --strict --skipLibCheck scripts/apt-proxy.ts)
+    nohup node "${proxy_dir}/apt-proxy.js" "$CLUSTER_HOST_IP" "$APT_PROXY_PORT" deb.debian.org >"${proxy_dir}/proxy.log" 2>&1 &
+    echo $! >"${proxy_dir}/pid"
+  fi
+}
+
+cluster_guest_up() {
+  local i=$1 ns ip work
+  ns=$(cluster_ns "$i")
+  ip=$(cluster_ip "$i")
+  work=$(cluster_work "$i")
+  if ssh_at "$ip" 22 true 2>/dev/null; then
+    log "sandbox node ${i} already running on ${ip}"
+    return 0
+  fi
+  if ! ip netns list | grep -qw "$ns"; then
+    as_root ip netns add "$ns"
+    as_root ip link add "ethsb-h${i}" type veth peer name "ethsb-g${i}"
+    as_root ip link set "ethsb-g${i}" netns "$ns"
+    as_root ip link set "ethsb-h${i}" master "$CLUSTER_BRIDGE" up
+    as_root ip -n "$ns" link set lo up
+    as_root ip -n "$ns" link set "ethsb-g${i}" name eth0
+    as_root ip -n "$ns" addr add "${ip}/24" dev eth0
+    as_root ip -n "$ns" link set eth0 up
+  fi
+  prepare_copy "$work" "$ip" 22 "ethnode-n${i}"
+  # apt through the proxy on the bridge: the guests' only way out of their namespaces.
+  echo "Acquire::http::Proxy \"http://${CLUSTER_HOST_IP}:${APT_PROXY_PORT}/\";" >"${work}/rootfs/etc/apt/apt.conf.d/90ethnode-sandbox-proxy"
+  boot_guest "$work" "${CGROUP}-n${i}" --network-namespace-path="/run/netns/${ns}"
+}
+
+cmd_cluster_up() {
+  local n=$1 i
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/sandbox-host.sh cluster-up N" >&2; exit 2; }
+  ensure_tools
+  mkdir -p "$CACHE_DIR"
+  build_pristine
+  cluster_net_up
+  for ((i = 0; i < n; i++)); do cluster_guest_up "$i"; done
+  for ((i = 0; i < n; i++)); do wait_guest "$(cluster_ip "$i")" 22 "$(cluster_work "$i")/nspawn.log"; done
+  echo "$KEY"
+}
+
+cmd_cluster_down() {
+  local work i ns
+  for work in "${WORK}"-n*; do
+    [[ -d "$work" ]] || continue
+    i=${work##*-n}
+    if ssh_at "$(cluster_ip "$i")" 22 true 2>/dev/null; then ssh_at "$(cluster_ip "$i")" 22 'systemctl poweroff' 2>/dev/null || true; fi
   done
-  cat "${WORK}/nspawn.log" >&2
-  log "sandbox host did not come up"
-  return 1
+  for work in "${WORK}"-n*; do
+    [[ -d "$work" ]] || continue
+    for _ in $(seq 1 30); do pgrep -f "systemd-nspawn -b -D ${work}/rootfs" >/dev/null || break; sleep 1; done
+    pkill -9 -f "systemd-nspawn -b -D ${work}/rootfs" 2>/dev/null || true
+    as_root rm -rf "$work"
+  done
+  for ns in $(ip netns list | awk '/^ethsb-n/ {print $1}'); do as_root ip netns del "$ns"; done
+  for i in $(ip -o link show | awk -F': ' '/ethsb-h[0-9]+/ {print $2}' | cut -d@ -f1); do as_root ip link del "$i" 2>/dev/null || true; done
+  if ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then as_root ip link del "$CLUSTER_BRIDGE"; fi
+  if [[ -f "${WORK}-proxy/pid" ]]; then kill "$(cat "${WORK}-proxy/pid")" 2>/dev/null || true; fi
+  rm -rf "${WORK}-proxy"
+  log "sandbox cluster down"
+}
+
+# A host lost at once: every process of the guest killed (nspawn and the guest's init first), and its link taken
+# down, so its address stops answering at all (connections time out rather than being refused).
+cmd_cluster_kill() {
+  local i=$1 work pids
+  work=$(cluster_work "$i")
+  pids=$(pgrep -f "systemd-nspawn -b -D ${work}/rootfs" || true)
+  [[ -n "$pids" ]] || { log "sandbox node ${i} is not running"; return 1; }
+  local group="${CGROUP}-n${i}"
+  as_root ip link set "ethsb-h${i}" down
+  # shellcheck disable=SC2046 # one pid per word
+  as_root kill -9 $(find "$group" -name cgroup.procs -exec cat {} + 2>/dev/null) 2>/dev/null || true
+  log "sandbox node ${i} killed"
+}
+
+cmd_cluster_status() {
+  local n=$1 i
+  for ((i = 0; i < n; i++)); do ssh_at "$(cluster_ip "$i")" 22 true || return 1; done
 }
 
 cmd_down() {
@@ -117,14 +243,18 @@ case "${1:-}" in
     ;;
   down) cmd_down ;;
   status) ssh_guest true ;;
+  cluster-up) cmd_cluster_up "${2:-}" ;;
+  cluster-down) cmd_cluster_down ;;
+  cluster-status) cmd_cluster_status "${2:-1}" ;;
+  cluster-kill) cmd_cluster_kill "${2:?usage: cluster-kill I}" ;;
   build)
     ensure_tools
     mkdir -p "$CACHE_DIR"
     build_pristine
     ;;
-  -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
   *)
-    echo "usage: scripts/sandbox-host.sh build|up|fresh|down|status" >&2
+    echo "usage: scripts/sandbox-host.sh build|up|fresh|down|status|cluster-up N|cluster-down|cluster-status N" >&2
     exit 2
     ;;
 esac

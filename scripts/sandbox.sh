@@ -23,6 +23,12 @@ CONFIG_FILE="${STACK_DIR}/Pulumi.sandbox.yaml"
 PROGRAM_DIR=${ETHNODE_PROGRAM_DIR:-$ROOT}
 RECEIVER_LOG="${STACK_DIR}/slack.log"
 RECEIVER_PID="${STACK_DIR}/slack.pid"
+# Several nodes (`ethnode:nodes` in the program's Pulumi.sandbox.yaml) run as a cluster of guests in network
+# namespaces of their own (scripts/sandbox-host.sh cluster-up); they reach this machine at the bridge address.
+NODES=$(awk '/^  ethnode:nodes:/ {print $2}' "${PROGRAM_DIR}/Pulumi.sandbox.yaml" | tr -d "'\"")
+NODES=${NODES:-1}
+BRIDGE_IP=10.77.0.1
+if ((NODES > 1)); then SLACK_URL="http://${BRIDGE_IP}:${SLACK_RECEIVER_PORT}/services/sandbox"; fi
 
 # The engine, and where it keeps the stack.
 engine_env() {
@@ -77,7 +83,9 @@ receiver_up() {
   # One file, compiled alone: seconds, not the whole project.
   npx --no-install tsc --outDir "$out" --module commonjs --target ES2022 --types node --strict --skipLibCheck \
     "${ROOT}/scripts/slack-receiver.ts"
-  nohup node "${out}/slack-receiver.js" "$SLACK_RECEIVER_PORT" "${STACK_DIR}/slack.jsonl" >>"$RECEIVER_LOG" 2>&1 &
+  local addresses=(127.0.0.1)
+  if ((NODES > 1)); then addresses+=("$BRIDGE_IP"); fi
+  nohup node "${out}/slack-receiver.js" "$SLACK_RECEIVER_PORT" "${STACK_DIR}/slack.jsonl" "${addresses[@]}" >>"$RECEIVER_LOG" 2>&1 &
   echo $! >"$RECEIVER_PID"
   for _ in $(seq 1 50); do
     curl -fsS -o /dev/null "http://127.0.0.1:${SLACK_RECEIVER_PORT}/" 2>/dev/null && return 0
@@ -101,32 +109,48 @@ case "${1:-}" in
   up)
     bash scripts/setup-test-deps.sh
     engine_env
-    key=$(bash scripts/sandbox-host.sh up)
+    if ((NODES > 1)); then key=$(bash scripts/sandbox-host.sh cluster-up "$NODES"); else key=$(bash scripts/sandbox-host.sh up); fi
     geth=$(go_tool geth github.com/ethereum/go-ethereum/cmd/geth "$ETHNODE_GETH_VERSION")
     receiver_up
     write_config "$key" "$geth"
     sandbox_pulumi up --yes --skip-preview
+    if ((NODES > 1)); then
+      where="${NODES} systemd guests in network namespaces of their own, bridged to this machine at ${BRIDGE_IP}"
+      gateway="http://10.77.0.11:8080 (node-0; node-i at 10.77.0.(11+i))"
+      ssh_node="ssh -i ${key} root@10.77.0.11"
+    else
+      where="a systemd guest sharing this machine's network"
+      gateway="http://127.0.0.1:8080"
+      ssh_node="ssh -i ${key} -p 2222 root@127.0.0.1"
+    fi
     cat <<EOF
 
-The sandbox node is up (a systemd guest sharing this machine's network). Stack outputs:
+The sandbox is up (${where}). Stack outputs:
 $(sandbox_pulumi stack output)
 
   JSON-RPC           curl -s -H 'content-type: application/json' \\
-                       --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' http://127.0.0.1:8080
+                       --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' ${gateway}
   Slack receiver     ${SLACK_URL}: alerts are printed to ${RECEIVER_LOG} (curl http://127.0.0.1:${SLACK_RECEIVER_PORT}/)
-  node status        ssh -i ${key} -p 2222 root@127.0.0.1 ethnode status
+  node status        ${ssh_node} ethnode status
   try an edit        edit Pulumi.sandbox.yaml, then npm run sandbox (or: bash scripts/sandbox.sh pulumi preview --diff)
 Tear down with: npm run sandbox:down
 EOF
     ;;
   down)
-    if [[ -f "$CONFIG_FILE" ]] && bash scripts/sandbox-host.sh status 2>/dev/null; then
+    hosts_up=false
+    if ((NODES > 1)); then
+      bash scripts/sandbox-host.sh cluster-status "$NODES" 2>/dev/null && hosts_up=true
+    else
+      bash scripts/sandbox-host.sh status 2>/dev/null && hosts_up=true
+    fi
+    if [[ -f "$CONFIG_FILE" && "$hosts_up" == true ]]; then
       engine_env
       if pulumi --cwd "$PROGRAM_DIR" stack ls --json 2>/dev/null | grep -q '"name": "sandbox"'; then
         sandbox_pulumi destroy --yes --skip-preview
       fi
     fi
     receiver_down
+    bash scripts/sandbox-host.sh cluster-down
     bash scripts/sandbox-host.sh down
     ;;
   pulumi)

@@ -64,7 +64,7 @@ describe("alert pipeline: target down → Slack → resolved", () => {
                 stack: "pipeline",
                 network: "dev",
                 monitoring: m,
-                nodes: [{ name: "node-0", nodeExporter: `127.0.0.1:${ports.exporter}`, gethMetrics: "127.0.0.1:1" }],
+                nodes: [{ name: "node-0", targets: { node: `127.0.0.1:${ports.exporter}`, geth: "127.0.0.1:1" } }],
                 gateways: [],
                 monitorNode: "node-0",
             }).replace(/  - job_name: gateway\n    static_configs:\n/, ""),

@@ -84,10 +84,10 @@ beforeAll(async () => {
         path.join(root, "etc/systemd/system/geth.service"),
         renderGethUnit({ network: "dev", dataDir: path.join(root, "var/lib/ethnode"), geth: runnableGeth("dev"), jwtPath: path.join(root, "etc/ethnode/jwt.hex"), ports }),
     );
-    const standin = (kind: string, port: number, file: string) =>
-        `[Unit]\nDescription=${kind} stand-in\n[Service]\nExecStart=${process.execPath} ${STANDIN} ${kind} ${port} ${file}\n`;
+    const standin = (kind: string, port: number, file: string, extra = "") =>
+        `[Unit]\nDescription=${kind} stand-in\n[Service]\nExecStart=${process.execPath} ${STANDIN} ${kind} ${port} ${file} ${extra}\n`;
     fs.writeFileSync(path.join(root, "etc/systemd/system/lighthouse.service"), standin("beacon", clPort, state.cl));
-    fs.writeFileSync(path.join(root, "etc/systemd/system/ethnode-gateway.service"), standin("gateway", gwPort, state.gw));
+    fs.writeFileSync(path.join(root, "etc/systemd/system/ethnode-gateway.service"), standin("gateway", gwPort, state.gw, path.join(root, "run/ethnode/drained")));
     fs.writeFileSync(
         path.join(root, "etc/ethnode/ethnode.conf"),
         [
@@ -119,7 +119,7 @@ afterAll(() => {
 });
 
 describe("help and usage", () => {
-    const commands = ["status", "install", "activate", "upgrade", "rollback", "logs", "restart", "prune", "tune", "backup", "restore"];
+    const commands = ["status", "drain", "gate", "install", "activate", "upgrade", "rollback", "logs", "restart", "prune", "tune", "backup", "restore"];
     it.each(commands)("ethnode %s --help prints its usage and exits 0", (c) => {
         const r = cli(c, "--help");
         expect(r.status).toBe(0);
@@ -253,6 +253,65 @@ describe("upgrade and rollback", () => {
     it("keeps at most KEEP_VERSIONS versions (never current or previous)", () => {
         const dirs = fs.readdirSync(path.join(root, "opt/ethnode/geth")).filter((d) => /^\d/.test(d));
         expect(dirs.length).toBeLessThanOrEqual(3);
+    });
+});
+
+describe("drain, gate and undrain on a cluster", () => {
+    const conf = () => path.join(root, "etc/ethnode/ethnode.conf");
+    const drainFile = () => path.join(root, "run/ethnode/drained");
+    let single: string;
+    beforeAll(() => {
+        single = fs.readFileSync(conf(), "utf8");
+    });
+    afterEach(() => {
+        fs.writeFileSync(conf(), single);
+        fs.rmSync(drainFile(), { force: true });
+        fs.rmSync(state.gw, { force: true });
+    });
+    const asCluster = () => fs.writeFileSync(conf(), single + "CLUSTER=true\nDRAIN_WAIT=0\n");
+
+    it("refuses to drain a lone node (nobody would serve in its place), changing nothing", () => {
+        const r = cli("drain");
+        expect(r.status).toBe(3);
+        expect(r.stderr).toContain("drain: this node has no peers to serve in its place");
+        expect(fs.existsSync(drainFile())).toBe(false);
+    });
+
+    it("drains until the gateway reports it, gates on `ready`, undrains", () => {
+        asCluster();
+        const d = cli("drain");
+        expect(d.stderr).toContain("drained: the other nodes' gateways no longer send to this node");
+        expect(d.status).toBe(0);
+        expect(fs.existsSync(drainFile())).toBe(true);
+        const g = cli("gate", "--timeout", "2");
+        expect(g.stderr).toContain("gate passed");
+        expect(g.status).toBe(0);
+        fs.writeFileSync(state.gw, "lagging");
+        const f = cli("gate", "--timeout", "2");
+        expect(f.stderr).toMatch(/gate failed after 2s: \{"node-0":\{"state":"drained","head":100\}\}/);
+        expect(f.status).toBe(1);
+        expect(cli("undrain").status).toBe(0);
+        expect(fs.existsSync(drainFile())).toBe(false);
+    });
+
+    it("restarts a client drained and puts the node back once it is ready", () => {
+        asCluster();
+        const r = cli("restart", "geth");
+        expect(r.status).toBe(0);
+        const order = ["drained:", "gate passed", "undrained:", "geth restarted"].map((m) => r.stderr.indexOf(m));
+        expect(order.every((i) => i >= 0)).toBe(true);
+        expect([...order].sort((a, b) => a - b)).toEqual(order);
+        expect(fs.existsSync(drainFile())).toBe(false);
+    });
+
+    it("leaves a node that fails its gate drained, and says so", () => {
+        asCluster();
+        fs.writeFileSync(state.gw, "lagging");
+        // The gate waits HEALTH_TIMEOUT (20 s in this conf) before it gives up.
+        const r = cli("restart", "geth");
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("geth restarted but this node is not ready to serve: it stays drained, the other nodes serve");
+        expect(fs.existsSync(drainFile())).toBe(true);
     });
 });
 

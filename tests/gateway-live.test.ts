@@ -56,7 +56,7 @@ describe("JSON-RPC validation and policy", () => {
             wsUpstream: { host: "127.0.0.1", port: geth.wsPort },
             config: { maxBatchSize: 5, maxBodyBytes: 4096, getLogsMaxRange: 100, ipRate: 100000, ipBurst: 100000 },
             apiKeys: { [KEY]: { name: "acme", rate: 1, burst: 3 } },
-            exporters: { node: "127.0.0.1:9", geth: `127.0.0.1:${geth.metricsPort}` },
+            exporters: { node: "127.0.0.1:9", clients: [{ name: "geth", target: `127.0.0.1:${geth.metricsPort}`, path: "/debug/metrics/prometheus" }] },
         });
     });
     afterAll(async () => {

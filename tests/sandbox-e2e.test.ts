@@ -12,53 +12,35 @@
  * The program runs from a copy of the project under the test's temp root, so an edit to its files (the prelude)
  * never touches the work tree.
  */
-import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ROOT } from "./helpers/pulumi";
+import { Sandbox, ok, otherRelease } from "./helpers/sandbox";
+import { describeCluster } from "./sandbox-ha";
 import { gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
 import { SlackMessage } from "../scripts/slack-receiver";
 
 jest.setTimeout(1800000);
 
-const SANDBOX = path.join(ROOT, "scripts", "sandbox.sh");
 const KEY = path.join(process.env.ETHNODE_CACHE_DIR ?? path.join(process.env.HOME ?? "/root", ".cache", "ethnode"), "sandbox-ssh-key");
 const GATEWAY = "http://127.0.0.1:8080";
 const SLACK = "http://127.0.0.1:9099";
-/** The release before steps stopped using triggers: a stack it deployed must upgrade in place. */
-const PREVIOUS_RELEASE = "e162aca277130327e73d7da81e7d2e1c83318025";
+/** Releases before this one: a stack either deployed must upgrade in place. e162aca is the last release whose
+ * steps used triggers; 4618d7f the last before a stack could run several nodes. */
+const PREVIOUS_RELEASES = ["e162aca277130327e73d7da81e7d2e1c83318025", "4618d7fd50c78982bcd5a90b8a47587e57264d8e"];
 const UNITS = ["geth", "ethnode-gateway", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter"];
 
-let program: string;
 let work: string;
-let engineEnv: string;
+let sandbox: Sandbox;
 
-function run(args: string[], input?: string, programDir = program): SpawnSyncReturns<string> {
-    return spawnSync("bash", [SANDBOX, ...args], {
-        env: { ...process.env, ETHNODE_PROGRAM_DIR: programDir, ETHNODE_ENGINE_ENV: engineEnv },
-        input: input ?? "",
-        encoding: "utf8",
-        maxBuffer: 256 * 1024 * 1024,
-        timeout: 1200000,
-    });
-}
-
-function ok(r: SpawnSyncReturns<string>, what: string): string {
-    if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
-    return r.stdout;
-}
-
-const pulumi = (args: string[], input?: string) => ok(run(["pulumi", ...args], input), `pulumi ${args.join(" ")}`);
-
-/** `pulumi config set-all --path` of every pair in one call (numbers and booleans keep their type). */
-function configSet(pairs: Record<string, string>): void {
-    pulumi(["config", "set-all", "--path", ...Object.entries(pairs).flatMap(([key, value]) => ["--plaintext", `${key}=${value}`])]);
-}
-
-/** A secret goes on stdin, never on the command line. */
-function secretSet(key: string, value: string): void {
-    pulumi(["config", "set", "--secret", key], value);
-}
+const run = (args: string[], input?: string, programDir?: string) => sandbox.run(args, input, programDir);
+const pulumi = (args: string[], input?: string) => sandbox.pulumi(args, input);
+const configSet = (pairs: Record<string, string>) => sandbox.configSet(pairs);
+const secretSet = (key: string, value: string) => sandbox.secretSet(key, value);
+const preview = () => sandbox.preview();
+const previewSteps = () => sandbox.preview().steps;
+const up = () => sandbox.up();
 
 function guest(command: string): string {
     return execFileSync(
@@ -66,26 +48,6 @@ function guest(command: string): string {
         ["-i", KEY, "-p", "2222", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@127.0.0.1", command],
         { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
     ).trim();
-}
-
-/** The lines of `pulumi preview --diff` that name a step: its operation, then (after its id) its URN. */
-const STEP_LINE = /^( {4,})[~+\-<>= ]{1,2} \S+: \(([a-z-]+)\)\n(?:\1 {4}\[id=[^\]\n]*\]\n)?\1 {4}\[urn=[^\]\n]*::([^\]\n:]+)\]/gm;
-
-/** What a reviewer reads (`pulumi preview --diff`, as in a PR comment) and the steps it lists as
- * "<resource> <operation>", without the unchanged ones. */
-function preview(): { steps: string[]; diff: string } {
-    const diff = pulumi(["preview", "--diff", "--color", "never"]);
-    const steps = [...diff.matchAll(STEP_LINE)].filter((m) => m[2] !== "same").map((m) => `${m[3]} ${m[2]}`);
-    return { steps: steps.sort(), diff };
-}
-
-function previewSteps(): string[] {
-    return preview().steps;
-}
-
-/** `pulumi up`, returning the operations it reported. */
-function up(): string {
-    return pulumi(["up", "--yes", "--skip-preview", "--diff"]);
 }
 
 async function rpcOk(method: string, params: unknown[] = [], headers: Record<string, string> = {}) {
@@ -113,13 +75,8 @@ const mainPid = (unit: string) => guest(`systemctl show ${unit} -p MainPID --val
 
 beforeAll(() => {
     work = tmpDir("sandbox-e2e");
-    program = path.join(work, "program");
-    fs.mkdirSync(program);
-    for (const f of ["Pulumi.yaml", "Pulumi.sandbox.yaml", "index.ts", "tsconfig.json", "package.json", "components", "assets", "lua"]) {
-        fs.cpSync(path.join(ROOT, f), path.join(program, f), { recursive: true });
-    }
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(program, "node_modules"));
-    engineEnv = execFileSync("bash", [path.join(ROOT, "scripts", "setup-engine.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    // The single-node sandbox: one guest sharing this machine's network.
+    sandbox = new Sandbox(work, path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"));
     // A clean start: whatever an earlier run left is destroyed and its guest removed.
     ok(run(["down"]), "sandbox down");
 });
@@ -143,7 +100,7 @@ describe("npm run sandbox: a real `pulumi up` onto a fresh systemd guest", () =>
     });
 
     it("leaves the work tree clean: no salt or secret in the tracked stack file", () => {
-        expect(fs.readFileSync(path.join(program, "Pulumi.sandbox.yaml"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "Pulumi.sandbox.yaml"), "utf8"));
+        expect(fs.readFileSync(path.join(sandbox.program, "Pulumi.sandbox.yaml"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"), "utf8"));
         expect(fs.readFileSync(path.join(ROOT, "Pulumi.sandbox.yaml"), "utf8")).not.toMatch(/encryptionsalt|secure:/);
     });
 
@@ -212,12 +169,7 @@ describe("every config edit converges the host in place (real engine, real host)
     const API_KEY = "sandbox-e2e-key-0123456789";
 
     beforeAll(() => {
-        // A "new release" of geth: the same program with other bytes (the ELF loader ignores a trailer), so its
-        // sha256 differs as a real release's would.
-        upgraded = path.join(work, "geth-1.17.9");
-        fs.copyFileSync(gethBinary(), upgraded);
-        fs.appendFileSync(upgraded, "ethnode e2e: a different release\n");
-        fs.chmodSync(upgraded, 0o755);
+        upgraded = otherRelease(gethBinary(), path.join(work, "geth-1.17.9"));
         gatewayMaster = mainPid("ethnode-gateway");
     });
 
@@ -333,7 +285,7 @@ describe("every config edit converges the host in place (real engine, real host)
         },
         {
             what: "an edit to prelude.sh",
-            apply: () => fs.appendFileSync(path.join(program, "assets", "scripts", "prelude.sh"), "# an operator's edit\n"),
+            apply: () => fs.appendFileSync(path.join(sandbox.program, "assets", "scripts", "prelude.sh"), "# an operator's edit\n"),
             steps: ["node-0-host-prepare update"],
             check: () => expect(guest("tail -n 1 /usr/local/lib/ethnode/prelude.sh")).toBe("# an operator's edit"),
         },
@@ -406,31 +358,40 @@ describe("the real state and `pulumi destroy`", () => {
         expect(guest("test -d /var/lib/ethnode/geth/geth/chaindata && echo kept")).toBe("kept");
     });
 
-    // A clone without history (a shallow CI checkout) cannot check out the previous release: say so, skip only this.
-    const previousAvailable = spawnSync("git", ["-C", ROOT, "cat-file", "-e", `${PREVIOUS_RELEASE}^{commit}`]).status === 0;
-    if (!previousAvailable) console.warn(`previous release ${PREVIOUS_RELEASE} is not in this clone's history: its upgrade test is skipped`);
-    (previousAvailable ? it : it.skip)("a stack the previous release deployed onto the kept data upgrades in place", async () => {
-        // The last release before the step lifecycle changed (content hashes in triggers, the prelude inline).
-        const previous = path.join(work, "previous");
-        execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", previous, PREVIOUS_RELEASE], { stdio: "ignore" });
-        try {
-            fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(previous, "node_modules"));
-            ok(run(["up"], undefined, previous), "sandbox up with the previous release");
-            await serving();
-            const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
-            const updated = ["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"];
-            // The node became a component since: it is created around the running node's parts, which keep their
-            // identity through aliases (none is created, replaced or deleted).
-            expect(previewSteps()).toEqual([...updated.map((n) => `${n} update`), "monitoring-alertmanager-secrets create", "node-0 create"].sort());
-            up();
-            await serving();
-            expect(previewSteps()).toEqual([]);
-            // Nothing was replaced or restarted: the same Geth and the same gateway master serve.
-            expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
-        } finally {
-            execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", previous], { stdio: "ignore" });
-        }
-    });
+    /** What `pulumi preview` of this release shows on a stack each earlier release deployed: updates in place and
+     * new components around the running parts (which keep their identity through aliases); never a replace. */
+    const UPGRADE_STEPS: Record<string, string[]> = {
+        [PREVIOUS_RELEASES[0]]: [
+            ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
+            "monitoring-alertmanager-secrets create",
+            "node-0 create",
+        ],
+        [PREVIOUS_RELEASES[1]]: ["gateway-config update", "node-0-cli update"],
+    };
+    // A clone without history (a shallow CI checkout) cannot check out an earlier release: say so, skip only that.
+    for (const release of PREVIOUS_RELEASES) {
+        const available = spawnSync("git", ["-C", ROOT, "cat-file", "-e", `${release}^{commit}`]).status === 0;
+        if (!available) console.warn(`release ${release} is not in this clone's history: its upgrade test is skipped`);
+        (available ? it : it.skip)(`a stack release ${release.slice(0, 7)} deployed onto the kept data upgrades in place`, async () => {
+            const previous = path.join(work, `previous-${release.slice(0, 7)}`);
+            execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", previous, release], { stdio: "ignore" });
+            try {
+                fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(previous, "node_modules"));
+                pulumi(["destroy", "--yes", "--skip-preview"]);
+                ok(run(["up"], undefined, previous), `sandbox up with release ${release}`);
+                await serving();
+                const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
+                expect(previewSteps()).toEqual([...UPGRADE_STEPS[release]].sort());
+                up();
+                await serving();
+                expect(previewSteps()).toEqual([]);
+                // Nothing was replaced or restarted: the same Geth and the same gateway master serve.
+                expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
+            } finally {
+                execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", previous], { stdio: "ignore" });
+            }
+        });
+    }
 
     it("a deploy onto kept chain data takes it over; with purge on, destroy removes it", async () => {
         configSet({ "ethnode:host.purgeOnDestroy": "true" });
@@ -449,3 +410,6 @@ function stateFiles(): string {
     const files = fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     return files.map((d) => fs.readFileSync(path.join(d.parentPath, d.name), "utf8")).join("\n");
 }
+
+// Then the tracked sandbox stack: three nodes on three guests (tests/sandbox-ha.ts).
+describeCluster();

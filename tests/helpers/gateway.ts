@@ -6,7 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ApiKeyLimit, GatewayConfig, gatewaySection } from "../../components/config";
-import { Backend, Endpoint, releaseFiles } from "../../components/gateway";
+import { Backend, Endpoint, GatewayRenderInput, releaseFiles } from "../../components/gateway";
 import { parseSection } from "../../components/schema";
 import { startAnvil } from "./nodes";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./proc";
@@ -29,7 +29,7 @@ export function gatewayConfig(overrides: Record<string, unknown> = {}): GatewayC
     return parseSection("ethnode:gateway", gatewaySection, { source: "debian", ...overrides }, { network: "dev", nodes: 1 });
 }
 
-type Exporters = { node: string; geth: string; lighthouse?: string };
+type Exporters = GatewayRenderInput["exporters"];
 
 /** Writes relative-path → content files under dir, world-readable (the workers run as nobody here). */
 export function writeTree(dir: string, files: Record<string, string>): void {
@@ -73,7 +73,7 @@ export async function startGateway(opts: {
     const metricsPort = await freePort();
     let cfg = gatewayConfig({ healthIntervalSec: 1, ...opts.config, port, metricsPort });
     const wsUpstream = opts.wsUpstream ?? opts.backends[0];
-    const exporters = opts.exporters ?? { node: "127.0.0.1:9", geth: "127.0.0.1:9" };
+    const exporters = opts.exporters ?? { node: "127.0.0.1:9", clients: [{ name: "geth", target: "127.0.0.1:9", path: "/debug/metrics/prometheus" }] };
     const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters, opts.tls);
     execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
     const proc = startProc("nginx", ["-p", prefix, "-c", conf, "-g", "daemon off;"], path.join(prefix, "logs", "stdout.log"));

@@ -22,7 +22,11 @@ export const RULE_TEST_VALUES = {
     maxSlotLag: 8,
     egressBytesPerHour: 50000000000,
     rejectionsPerSecond: 50,
+    minHealthyNodes: 2,
 };
+
+/** The cluster tests/monitoring/alerts_test.yml was written for. */
+export const RULE_TEST_NODES = 3;
 
 export function monitoringConfig(overrides: Record<string, unknown> = {}): MonitoringConfig {
     return parseSection("ethnode:monitoring", monitoringSection, overrides, { network: "mainnet", nodes: 1 });
@@ -65,7 +69,7 @@ export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: 
             monitoring: v.monitoring,
             nodes: v.remote
                 ? [remoteScrapeNode("node-0", "10.0.1.23", 9145, consensus), remoteScrapeNode("node-1", "10.0.1.24", 9145, consensus)]
-                : [scrapeNode("node-0", v.monitoring, consensus), { ...scrapeNode("node-1", v.monitoring, consensus), nodeExporter: "10.0.0.2:9100" }],
+                : [scrapeNode("node-0", v.monitoring, consensus), { name: "node-1", targets: { ...scrapeNode("node-1", v.monitoring, consensus).targets, node: "10.0.0.2:9100" } }],
             gateways: v.remote
                 ? [{ name: "node-0", target: "10.0.1.23:9145" }, { name: "node-1", target: "10.0.1.24:9145" }]
                 : [{ name: "node-0", target: "127.0.0.1:9145" }],

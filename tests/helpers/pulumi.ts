@@ -9,7 +9,8 @@ import * as yaml from "js-yaml";
 // Each mocked run registers process listeners in a fresh copy of the SDK.
 process.setMaxListeners(100);
 
-export const ROOT = path.join(__dirname, "..", "..");
+/** The project; a compiled copy (scripts run with node from .cache/build) is told where it is. */
+export const ROOT = process.env.ETHNODE_ROOT ?? path.join(__dirname, "..", "..");
 
 export interface Recorded {
     type: string;

@@ -1,0 +1,80 @@
+/**
+ * The real engine on the sandbox, the way an operator drives it: `scripts/sandbox.sh` with a copy of the program
+ * (so an edit never touches the work tree), `pulumi config set`, `pulumi preview --diff`, `pulumi up`.
+ */
+import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ROOT } from "./pulumi";
+
+const SANDBOX = path.join(ROOT, "scripts", "sandbox.sh");
+
+/** The lines of `pulumi preview --diff` that name a step: its operation, then (after its id) its URN. */
+const STEP_LINE = /^( {4,})[~+\-<>= ]{1,2} \S+: \(([a-z-]+)\)\n(?:\1 {4}\[id=[^\]\n]*\]\n)?\1 {4}\[urn=[^\]\n]*::([^\]\n:]+)\]/gm;
+
+export class Sandbox {
+    readonly program: string;
+    readonly engineEnv: string;
+
+    /** Copies the program into `work`/program, its sandbox stack file from `stackFile` (default the tracked one). */
+    constructor(work: string, stackFile = path.join(ROOT, "Pulumi.sandbox.yaml")) {
+        this.program = path.join(work, "program");
+        fs.mkdirSync(this.program);
+        for (const f of ["Pulumi.yaml", "index.ts", "tsconfig.json", "package.json", "components", "assets", "lua"]) {
+            fs.cpSync(path.join(ROOT, f), path.join(this.program, f), { recursive: true });
+        }
+        fs.copyFileSync(stackFile, path.join(this.program, "Pulumi.sandbox.yaml"));
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(this.program, "node_modules"));
+        this.engineEnv = execFileSync("bash", [path.join(ROOT, "scripts", "setup-engine.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+    }
+
+    run(args: string[], input?: string, programDir = this.program): SpawnSyncReturns<string> {
+        return spawnSync("bash", [SANDBOX, ...args], {
+            env: { ...process.env, ETHNODE_PROGRAM_DIR: programDir, ETHNODE_ENGINE_ENV: this.engineEnv },
+            input: input ?? "",
+            encoding: "utf8",
+            maxBuffer: 256 * 1024 * 1024,
+            timeout: 1200000,
+        });
+    }
+
+    pulumi(args: string[], input?: string): string {
+        return ok(this.run(["pulumi", ...args], input), `pulumi ${args.join(" ")}`);
+    }
+
+    /** `pulumi config set-all --path` of every pair in one call (numbers and booleans keep their type). */
+    configSet(pairs: Record<string, string>): void {
+        this.pulumi(["config", "set-all", "--path", ...Object.entries(pairs).flatMap(([key, value]) => ["--plaintext", `${key}=${value}`])]);
+    }
+
+    /** A secret goes on stdin, never on the command line. */
+    secretSet(key: string, value: string): void {
+        this.pulumi(["config", "set", "--secret", key], value);
+    }
+
+    /** What a reviewer reads (`pulumi preview --diff`) and the steps it lists as "<resource> <operation>",
+     * without the unchanged ones. */
+    preview(): { steps: string[]; diff: string } {
+        const diff = this.pulumi(["preview", "--diff", "--color", "never"]);
+        const steps = [...diff.matchAll(STEP_LINE)].filter((m) => m[2] !== "same").map((m) => `${m[3]} ${m[2]}`);
+        return { steps: steps.sort(), diff };
+    }
+
+    /** `pulumi up`, returning what it reported. */
+    up(): string {
+        return this.pulumi(["up", "--yes", "--skip-preview", "--diff"]);
+    }
+}
+
+export function ok(r: SpawnSyncReturns<string>, what: string): string {
+    if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    return r.stdout;
+}
+
+/** The same binary with other bytes (the ELF loader ignores a trailer): a "new release" whose sha256 differs. */
+export function otherRelease(binary: string, file: string): string {
+    fs.copyFileSync(binary, file);
+    fs.appendFileSync(file, "ethnode e2e: a different release\n");
+    fs.chmodSync(file, 0o755);
+    return file;
+}

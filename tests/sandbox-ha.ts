@@ -1,0 +1,124 @@
+/**
+ * High availability on the real engine: the tracked sandbox stack (three nodes, each a systemd guest in a network
+ * namespace of its own, scripts/sandbox-host.sh cluster-up) deployed with `npm run sandbox`'s script, then
+ *  - every gateway serves, Prometheus on the first node scrapes all three, the peer listener admits peers only;
+ *  - a drained node's peers stop choosing it and its own gateway serves from them;
+ *  - a Geth version edit rolls through the nodes one at a time under steady read load, no call failing;
+ *  - a node powered off outright under that load fails no read, leaves its peers' pools, and ClusterDegraded
+ *    reaches the Slack receiver.
+ * Timings are printed by the HA benchmark (npm run bench:ha), not asserted here. The end-to-end suite runs this
+ * after its single-node part (tests/sandbox-e2e.test.ts): both own the sandbox, so they never run at once.
+ */
+import * as path from "path";
+import { gethBinary, tmpDir, waitFor } from "./helpers/proc";
+import { Sandbox, ok, otherRelease } from "./helpers/sandbox";
+import { gatewayHealth, gatewayUrl, gethStarts, killGuest, nodeIp, onGuest, underLoad } from "./helpers/cluster";
+import { SlackMessage } from "../scripts/slack-receiver";
+
+const NODES = 3;
+const SLACK = "http://127.0.0.1:9099";
+let work: string;
+let sandbox: Sandbox;
+
+async function rpcResult(url: string, method: string): Promise<unknown> {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: [] }) });
+    return ((await res.json()) as { result?: unknown }).result;
+}
+
+export function describeCluster(): void {
+    describe("three nodes on three guests (real engine)", () => {
+        beforeAll(() => {
+            work = tmpDir("sandbox-ha");
+            sandbox = new Sandbox(work);
+            ok(sandbox.run(["down"]), "sandbox down");
+        });
+
+        afterAll(() => {
+            sandbox.run(["down"]);
+        });
+
+        it("deploys every node, its gateway and one Prometheus scraping them all", async () => {
+            ok(sandbox.run(["up"]), "sandbox up");
+            for (let i = 0; i < NODES; i++) {
+                expect(onGuest(i, "systemctl is-active geth ethnode-gateway prometheus-node-exporter").split("\n")).toEqual(["active", "active", "active"]);
+                expect(await waitFor(`node-${i}'s gateway`, async () => rpcResult(gatewayUrl(i), "eth_chainId"))).toBe("0x539");
+            }
+            const targets = await waitFor("every target up", async () => {
+                const t = JSON.parse(onGuest(0, "curl -s 127.0.0.1:9090/api/v1/targets")).data.activeTargets as { labels: Record<string, string>; health: string }[];
+                return t.length === 11 && t.every((x) => x.health === "up") ? t : undefined;
+            }, 60000);
+            const byJob = (job: string) => targets.filter((t) => t.labels.job === job).map((t) => t.labels.node).sort();
+            for (const job of ["node", "geth", "gateway"]) expect(byJob(job)).toEqual(["node-0", "node-1", "node-2"]);
+            expect(sandbox.preview().steps).toEqual([]);
+        });
+
+        it("has every gateway count all three nodes, and admits only the other nodes to its peer listener", async () => {
+            for (let i = 0; i < NODES; i++) {
+                const h = await waitFor(`node-${i} sees all`, async () => {
+                    const x = gatewayHealth(i);
+                    return x.healthy === NODES ? x : undefined;
+                });
+                expect(h.backends.map((b) => b.name)).toEqual([`node-${i}`, ...[0, 1, 2].filter((j) => j !== i).map((j) => `node-${j}`)]);
+            }
+            // From this machine (not a node): refused. From another node: served.
+            expect((await fetch(`http://${nodeIp(1)}:8547/`, { method: "POST", body: "{}" })).status).toBe(403);
+            const fromPeer = onGuest(0, `curl -s -H 'content-type: application/json' --data '{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]}' http://${nodeIp(1)}:8547/`);
+            expect(JSON.parse(fromPeer)).toEqual({ jsonrpc: "2.0", id: 7, result: "0x539" });
+        });
+
+        it("drains a node: its peers stop choosing it, its own gateway serves from them, undrain puts it back", async () => {
+            const { load } = await underLoad(gatewayUrl(0), 50, async () => {
+                onGuest(0, "ethnode drain");
+                expect(gatewayHealth(0)).toMatchObject({ drained: true, ready: true });
+                expect(gatewayHealth(0).backends[0]).toMatchObject({ name: "node-0", healthy: false, state: "drained" });
+                // The drain waits for the other nodes' probes: they already count node-0 out.
+                for (const i of [1, 2]) expect(gatewayHealth(i).backends.find((b) => b.name === "node-0")!.healthy).toBe(false);
+                onGuest(0, "ethnode undrain");
+                await waitFor("node-0 back in its peers' pools", async () => ([1, 2].every((i) => gatewayHealth(i).backends.find((b) => b.name === "node-0")!.healthy) ? true : undefined));
+            });
+            expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
+            expect(load.sent).toBeGreaterThan(100);
+        });
+
+        it("rolls a Geth version edit through the nodes one at a time under load, failing no call", async () => {
+            const upgraded = otherRelease(gethBinary(), path.join(work, "geth-1.17.9"));
+            sandbox.configSet({ "ethnode:geth.version": "1.17.9", "ethnode:geth.binaryPath": upgraded });
+            const perNode = ["geth-install", "geth-service", "geth-upload"];
+            expect(sandbox.preview().steps).toEqual([0, 1, 2].flatMap((i) => perNode.map((s) => `node-${i}-${s} update`)).sort());
+            const before = gethStarts(NODES);
+            const { load } = await underLoad(gatewayUrl(0), 100, () => sandbox.up());
+            expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
+            for (let i = 0; i < NODES; i++) {
+                expect(onGuest(i, "readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.9/geth");
+            }
+            // One at a time, in node order: each restart after the previous node was back (drain + gate between).
+            const after = gethStarts(NODES);
+            for (let i = 0; i < NODES; i++) expect(after[i]).toBeGreaterThan(before[i]);
+            expect(after[1] - after[0]).toBeGreaterThan(5e6);
+            expect(after[2] - after[1]).toBeGreaterThan(5e6);
+            // Every node passed its gate and is back in every pool.
+            for (let i = 0; i < NODES; i++) {
+                expect(onGuest(i, "test -e /run/ethnode/drained && echo drained || echo serving")).toBe("serving");
+                await waitFor(`node-${i}'s gateway serving from all`, async () => (gatewayHealth(i).healthy === NODES ? true : undefined));
+            }
+            expect(sandbox.preview().steps).toEqual([]);
+        });
+
+        it("loses a node outright under load: no read fails, its peers drop it, ClusterDegraded reaches Slack", async () => {
+            const since = Date.now();
+            const { load } = await underLoad(gatewayUrl(0), 100, async () => {
+                killGuest(2);
+                await waitFor("node-2 out of node-0's pool", async () => (gatewayHealth(0).backends.find((b) => b.name === "node-2")!.healthy ? undefined : true), 30000);
+                // Keep the load on while the peers notice and after.
+                await new Promise((r) => setTimeout(r, 5000));
+            });
+            expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
+            const alert = await waitFor(
+                "ClusterDegraded at the Slack receiver",
+                async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("ClusterDegraded")),
+                240000,
+            );
+            expect(alert.title).toContain("FIRING");
+        });
+    });
+}
