@@ -11,9 +11,10 @@ import { LoadBalancer } from "./components/loadbalancer";
 import { LOOPBACK } from "./components/ports";
 import { clientExporters } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
-import { Node } from "./components/node";
+import { Node, hardwareWarnings } from "./components/node";
 
 const cfg = loadConfig();
+for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
 const cluster = cfg.nodes > 1;
 const onAws = cfg.host.provider === "aws";
 
@@ -35,8 +36,14 @@ const nodes: Node[] = [];
 for (let i = 0; i < cfg.nodes; i++) {
     nodes.push(
         new Node(`node-${i}`, {
-            config: cfg,
+            network: cfg.network,
             index: i,
+            cluster,
+            host: cfg.host,
+            geth: cfg.geth,
+            lighthouse: cfg.lighthouse,
+            gateway: cfg.gateway,
+            sshPrivateKey: cfg.sshPrivateKey,
             after: nodes[i - 1]?.lastClientStep,
             metricsFromSecurityGroupId: monitorHost?.securityGroupId,
             clusterSecurityGroupId: clusterNet?.securityGroupId,

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
-import { EthnodeConfig } from "./config";
+import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, LighthouseConfig, Network } from "./config";
 import { PROBE_TIMEOUT_MS } from "./gateway";
 import { Geth } from "./geth";
 import { Host } from "./host";
@@ -52,7 +52,11 @@ export function drainWaitSec(healthIntervalSec: number): number {
 }
 
 /** The CLI's view of one node (ethnode.conf); pure. */
-export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: string): string {
+export function renderCliConfig(
+    name: string,
+    cfg: { network: Network; host: Pick<HostConfig, "dataDir">; gateway: Pick<GatewayConfig, "metricsPort" | "healthIntervalSec">; cluster: boolean },
+    volumeId: string,
+): string {
     return render("cli/ethnode.conf", {
         node: name,
         dataDir: cfg.host.dataDir,
@@ -65,15 +69,25 @@ export function renderCliConfig(name: string, cfg: EthnodeConfig, volumeId: stri
         keepVersions: 3,
         healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC,
         volumeId,
-        cluster: cfg.nodes > 1,
+        cluster: cfg.cluster,
         drainWait: drainWaitSec(cfg.gateway.healthIntervalSec),
     });
 }
 
+/** A node's args: its own config sections and Inputs, so one node's outputs flow into another's args as they are. */
 export interface NodeArgs {
-    config: EthnodeConfig;
+    network: Network;
     /** Which of the stack's nodes this is (0-based): its subnet or address. */
     index: number;
+    /** Whether the stack runs other nodes (client restarts then drain and gate). */
+    cluster: boolean;
+    host: HostConfig;
+    geth: GethConfig;
+    /** Absent on `dev`. */
+    lighthouse?: LighthouseConfig;
+    /** The gateway's ports (security group) and health interval (how long a drain waits). */
+    gateway: GatewayConfig;
+    sshPrivateKey: pulumi.Input<string>;
     /**
      * The previous node's last client step. This node's clients wait for it, so a version edit restarts one
      * node at a time, each drained and gated (`ethnode drain`/`gate`), and a failed gate stops the roll-out.
@@ -99,9 +113,8 @@ export class Node extends pulumi.ComponentResource {
 
     constructor(readonly nodeName: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:node:Node", nodeName, {}, opts);
-        const cfg = args.config;
+        const cfg = args;
         const name = nodeName;
-        for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
         // These components sat at the stack's root before the node was a component: the alias keeps their
         // URNs (and their children's), so a stack deployed before adopts its running node instead of replacing it.
         const child: pulumi.ComponentResourceOptions = { parent: this, aliases: [{ parent: pulumi.rootStackResource }] };

@@ -343,6 +343,34 @@ describe("backup and restore", () => {
         await waitFor("geth", async () => ((await rpc(rpcUrl, "eth_chainId")).status === 200 ? true : undefined));
     });
 
+    it("leaves an existing --output directory's mode as it was (a new one is private)", () => {
+        const shared = path.join(root, "shared-out");
+        fs.mkdirSync(shared, { mode: 0o1777 });
+        fs.chmodSync(shared, 0o1777);
+        const b = cli("backup", "--output", shared);
+        expect(b.status).toBe(0);
+        expect(fs.statSync(shared).mode & 0o7777).toBe(0o1777);
+        const fresh = path.join(root, "fresh-out");
+        expect(cli("backup", "--output", fresh).status).toBe(0);
+        expect(fs.statSync(fresh).mode & 0o777).toBe(0o700);
+    });
+
+    it("a --with-data backup whose tar fails starts the clients again and leaves no archive", () => {
+        // tar fails (a full disk, an I/O error): a stand-in tar on PATH that exits 2.
+        const shim = path.join(root, "failing-tar");
+        fs.mkdirSync(shim, { recursive: true });
+        fs.writeFileSync(path.join(shim, "tar"), "#!/bin/sh\necho 'tar: write error' >&2\nexit 2\n", { mode: 0o755 });
+        const out = path.join(root, "backups-failed");
+        const r = spawnSync("bash", [CLI, "--non-interactive", "backup", "--with-data", "--output", out], {
+            encoding: "utf8",
+            env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: FAKE_JOURNALCTL, TMPDIR: scratch },
+        });
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toContain("tar: write error");
+        for (const u of ["geth", "lighthouse"]) expect(systemctl("is-active", u).stdout.trim()).toBe("active");
+        expect(fs.readdirSync(out)).toEqual([]);
+    });
+
     it("refuses to restore without a terminal or --non-interactive, leaving nothing behind", () => {
         const b = cli("backup", "--output", path.join(root, "backups3"));
         const archive = b.stdout.trim().split("\n").pop()!;

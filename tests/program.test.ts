@@ -234,7 +234,17 @@ describe("dev stack (sepolia on AWS)", () => {
         const r = await withMocks("dev", config, secretKeys, async (pulumi) => {
             const { Node } = require("../components/node");
             const { loadConfig } = require("../components/config");
-            const node = new Node("n", { config: loadConfig() });
+            const cfg = loadConfig();
+            const node = new Node("n", {
+                network: cfg.network,
+                index: 0,
+                cluster: false,
+                host: cfg.host,
+                geth: cfg.geth,
+                lighthouse: cfg.lighthouse,
+                gateway: cfg.gateway,
+                sshPrivateKey: cfg.sshPrivateKey,
+            });
             return {
                 jwtSecret: await pulumi.isSecret(node.jwt.hex),
                 stdinSecret: await pulumi.isSecret(node.jwt.file.stdin),
