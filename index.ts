@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterNetwork } from "./components/cluster";
-import { loadConfig } from "./components/config";
+import { loadConfig, monitoringWarnings } from "./components/config";
 import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
@@ -14,7 +14,7 @@ import { Monitoring } from "./components/monitoring";
 import { Node, hardwareWarnings } from "./components/node";
 
 const cfg = loadConfig();
-for (const w of hardwareWarnings(cfg)) pulumi.log.warn(w);
+for (const w of [...hardwareWarnings(cfg), ...monitoringWarnings(cfg)]) pulumi.log.warn(w);
 const cluster = cfg.nodes > 1;
 const onAws = cfg.host.provider === "aws";
 
@@ -44,6 +44,7 @@ for (let i = 0; i < cfg.nodes; i++) {
             lighthouse: cfg.lighthouse,
             gateway: cfg.gateway,
             sshPrivateKey: cfg.sshPrivateKey,
+            keeper: cfg.keeper,
             after: nodes[i - 1]?.lastClientStep,
             metricsFromSecurityGroupId: monitorHost?.securityGroupId,
             clusterSecurityGroupId: clusterNet?.securityGroupId,
@@ -119,6 +120,7 @@ const monitoring = new Monitoring("monitoring", {
     })),
     gatewayMetricsPort: cfg.gateway.metricsPort,
     clusterSize: cfg.nodes,
+    keeper: cfg.keeper.enabled,
     slackWebhookUrl: cfg.slackWebhookUrl,
     smtpPassword: cfg.smtpPassword,
     deadMansSwitchUrl: cfg.deadMansSwitchUrl,

@@ -212,6 +212,10 @@ export const gatewaySection = {
     maxLagBlocks: integer(0, 10000, { doc: "A backend this many blocks behind the pool's best is excluded", default: 8 }),
     healthIntervalSec: integer(1, 60, { doc: "Seconds between upstream health checks", default: 2 }),
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
+    fastReadTimeoutSec: integer(1, 600, {
+        doc: "With several nodes: how long a cheap read (idempotent, weight 1, e.g. eth_blockNumber, eth_getBalance) waits for a node before it is retried on another, so a hung execution client costs this rather than upstreamTimeoutSec",
+        default: 5,
+    }),
     bodyTimeoutSec: integer(1, 120, {
         doc: "A request body must arrive whole within this many seconds of the headers (else the connection is closed, as for 408), and a WebSocket frame within this many seconds of its first byte (else close 1008)",
         default: 10,
@@ -238,6 +242,25 @@ export const gatewaySection = {
         doc: "Concurrent requests per client IP on the public port, those still sending their body included; beyond it 429",
         default: 64,
     }),
+} satisfies Section;
+
+export const keeperSection = {
+    enabled: boolean({ doc: "Run the keeper on every node: it restarts a client that hangs or whose head stalls while the chain moves on", default: true }),
+    dryRun: boolean({ doc: "The keeper decides and logs what it would do, and restarts nothing", default: false }),
+    intervalSec: integer(1, 300, { doc: "Seconds between the keeper's checks", default: 15 }),
+    graceSec: integer(0, 86400, {
+        doc: "A client is left alone this long after it (re)starts",
+        default: byNetwork({ mainnet: 900, sepolia: 600, hoodi: 600, dev: 60 }),
+        defaultDoc: "900 on mainnet, 600 on sepolia/hoodi, 60 on dev",
+    }),
+    unresponsiveSec: integer(5, 3600, { doc: "A running client whose API has not answered this long is restarted", default: 60 }),
+    stallSec: integer(5, 86400, {
+        doc: "A client whose head has not moved this long, while another node's head (or, for the execution client, this node's consensus head) did, is restarted; if none moved, it is a network-wide stall and nothing is done",
+        default: byNetwork({ mainnet: 180, sepolia: 180, hoodi: 180, dev: 30 }),
+        defaultDoc: "180 (15 slots), 30 on dev",
+    }),
+    maxRestartsPerHour: integer(1, 60, { doc: "Restarts of one client in an hour after which the keeper stops acting and pages (KeeperGaveUp)", default: 3 }),
+    backoffSec: integer(1, 3600, { doc: "Wait after a restart before the next one, doubled for each further restart in the hour", default: 60 }),
 } satisfies Section;
 
 const duration = (min: number, max: number, doc: string, d: number) => integer(min, max, { doc, default: d });
@@ -272,6 +295,11 @@ export const monitoringSection = {
         default: (ctx) => Math.max(1, ctx.nodes - 1),
         defaultDoc: "`ethnode:nodes` − 1, at least 1",
     }),
+    requireDeadMansSwitch: boolean({
+        doc: "Refuse to deploy without `ethnode:deadMansSwitchUrl`: Prometheus runs beside what it watches, so without one a dead host alerts nobody. Turned off on mainnet, preview warns",
+        default: byNetwork({ mainnet: true, sepolia: false, hoodi: false, dev: false }),
+        defaultDoc: "true on mainnet, false otherwise",
+    }),
     grafana: boolean({ doc: "Install Grafana (from its apt repository) with the provisioned dashboards", default: true }),
     bindAddress: text(/^(127\.0\.0\.1|0\.0\.0\.0|(\d{1,3}\.){3}\d{1,3})$/, "an IPv4 address", {
         doc: "Where Prometheus, Alertmanager and Grafana listen; loopback (reach them over an SSH tunnel) unless you front them",
@@ -288,6 +316,7 @@ export type GethConfig = Parsed<typeof gethSection>;
 export type LighthouseConfig = Parsed<typeof lighthouseSection>;
 export type GatewayConfig = Parsed<typeof gatewaySection>;
 export type MonitoringConfig = Parsed<typeof monitoringSection>;
+export type KeeperConfig = Parsed<typeof keeperSection>;
 
 export interface EthnodeConfig {
     network: Network;
@@ -299,6 +328,7 @@ export interface EthnodeConfig {
     lighthouse?: LighthouseConfig;
     gateway: GatewayConfig;
     monitoring: MonitoringConfig;
+    keeper: KeeperConfig;
     /**
      * A separate host for Prometheus, Alertmanager and Grafana (same keys as `host`). Unset: they run on the
      * first node. Monitoring that dies with the node cannot tell you the node died.
@@ -356,6 +386,7 @@ export const SECTIONS = {
     lighthouse: lighthouseSection,
     gateway: gatewaySection,
     monitoring: monitoringSection,
+    keeper: keeperSection,
 } as const;
 
 /** Secret top-level keys: each must be stored with `pulumi config set --secret`. */
@@ -465,6 +496,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     const geth = parseSection(`${ns}:geth`, gethSection, src.get("geth"), ctx);
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
     const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
+    const keeper = parseSection(`${ns}:keeper`, keeperSection, src.get("keeper"), ctx);
 
     checkHost(`${ns}:host`, host, nodes);
     if (monitoring.minHealthyNodes > nodes) {
@@ -535,6 +567,11 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     };
     const slackWebhookUrl = secretUrl("slackWebhookUrl", true) as pulumi.Output<string>;
     const deadMansSwitchUrl = secretUrl("deadMansSwitchUrl", false);
+    if (monitoring.requireDeadMansSwitch && deadMansSwitchUrl === undefined) {
+        throw new ConfigError(
+            `${ns}:deadMansSwitchUrl is required on ${network}: a dead man's switch URL (healthchecks.io, Dead Man's Snitch, …) that pages when the Watchdog stops arriving, since a dead host cannot alert about itself (pulumi config set --secret ${ns}:deadMansSwitchUrl <url>); or opt out with ${ns}:monitoring.requireDeadMansSwitch false`,
+        );
+    }
     let smtpPassword: pulumi.Output<string> | undefined;
     if (monitoring.emailTo) {
         for (const k of ["emailFrom", "smtpSmarthost", "smtpUsername"] as const) {
@@ -571,6 +608,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         lighthouse,
         gateway,
         monitoring,
+        keeper,
         monitoringHost,
         slackWebhookUrl,
         smtpPassword,
@@ -579,6 +617,14 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         apiKeys: pulumi.secret(apiKeys),
         tls,
     };
+}
+
+/** Preview-time warnings about monitoring that could fail silently. */
+export function monitoringWarnings(cfg: Pick<EthnodeConfig, "network" | "deadMansSwitchUrl">): string[] {
+    if (cfg.network === "mainnet" && cfg.deadMansSwitchUrl === undefined) {
+        return ["ethnode:deadMansSwitchUrl is not set (monitoring.requireDeadMansSwitch is off): if this host dies, Prometheus and Alertmanager die with it and nobody is alerted"];
+    }
+    return [];
 }
 
 /** Reads the running stack's config. */

@@ -105,6 +105,9 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         probe_timeout_ms: PROBE_TIMEOUT_MS,
         // Only a node with peers can be drained: a lone node drained would refuse every call.
         drain_file: cluster ? DRAIN_FILE : undefined,
+        // With peers, a cheap read that hangs is retried elsewhere after this long (the balancer's per-try timeout).
+        fast_timeout: cluster ? g.fastReadTimeoutSec : undefined,
+        upstream_timeout: cluster ? g.upstreamTimeoutSec : undefined,
         backends,
         ws: {
             host: wsUpstream.host,

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
+import { TEXTFILE_DIR } from "./keeper";
 import { ROLES, nodeClients } from "./roles";
 import { Connection, HostFile, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, sha256, shq } from "./render";
@@ -63,6 +64,7 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
             .map((n) => ({
                 target: n.targets[job],
                 node: n.name,
+                throughGateway: n.remote === true,
                 // A job's path is the local one unless every node is remote: a remote node says its own.
                 behindGateway: n.remote && !input.remote ? remotePath(job) : undefined,
             })),
@@ -80,9 +82,24 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
     });
 }
 
-/** The alert rules; the cluster's own alerts only with more than one node. */
-export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1): string {
+/** A series each job's alerts are built on: a target that answers without it leaves them blind. */
+const KEY_SERIES: Record<string, string> = {
+    geth: "chain_head_block",
+    lighthouse: "beacon_head_slot",
+    gateway: "ethnode_gateway_backend_healthy",
+};
+
+/**
+ * The alert rules; the cluster's own alerts only with more than one node, and the keeper's series expected only
+ * when it runs.
+ */
+export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1, keeper = true): string {
+    const jobs = ["node", ...nodeClients(consensus).map((c) => c.name), "gateway"];
+    const expectedSeries = jobs.filter((j) => KEY_SERIES[j]).map((job) => ({ job, series: KEY_SERIES[job] }));
+    if (keeper) expectedSeries.push({ job: "node", series: "ethnode_keeper_last_check_timestamp_seconds" });
     return render("monitoring/alerts.yml", {
+        expectedTargets: jobs.map((job) => ({ job, count: nodes })),
+        expectedSeries,
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
         // Rules select each client's series by its job, the client's name (components/roles.ts).
         jobs: { execution: ROLES.execution.name, consensus: ROLES.consensus.name },
@@ -104,8 +121,10 @@ export interface AlertmanagerInput {
     monitoring: MonitoringConfig;
     secretsDir: string;
     templatesDir: string;
-    /** Plain text only inside a secret Output: the rendered file then becomes secret. */
-    deadMansSwitchUrl?: string;
+    /** Whether a dead man's switch is configured (its URL is a file in `secretsDir`, never in this config). */
+    deadMansSwitch?: boolean;
+    /** The nodes whose exporters are scraped through their gateway: a gateway outage there is one cause. */
+    scrapedThroughGateway?: boolean;
 }
 
 export function renderAlertmanagerConfig(input: AlertmanagerInput): string {
@@ -121,7 +140,8 @@ export function renderAlertmanagerConfig(input: AlertmanagerInput): string {
         email: m.emailTo
             ? { smarthost: m.smtpSmarthost, from: m.emailFrom, username: m.smtpUsername, to: m.emailTo }
             : undefined,
-        deadMansSwitchUrl: input.deadMansSwitchUrl,
+        deadMansSwitch: input.deadMansSwitch === true,
+        scrapedThroughGateway: input.scrapedThroughGateway === true,
     });
 }
 
@@ -165,6 +185,8 @@ export interface MonitoringArgs {
     gatewayMetricsPort: number;
     /** Nodes behind the cluster alert (`ethnode:nodes`). */
     clusterSize: number;
+    /** Whether the nodes run the keeper (its series are then expected). */
+    keeper: boolean;
     slackWebhookUrl: pulumi.Input<string>;
     smtpPassword?: pulumi.Input<string>;
     deadMansSwitchUrl?: pulumi.Input<string>;
@@ -192,7 +214,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 `${name}-${n.name}-node-exporter`,
                 {
                     connection: n.connection,
-                    script: render("scripts/install-node-exporter.sh", { listen: shq(`127.0.0.1:${m.nodeExporterPort}`) }),
+                    script: render("scripts/install-node-exporter.sh", { listen: shq(`127.0.0.1:${m.nodeExporterPort}`), textfileDir: shq(TEXTFILE_DIR) }),
                     deleteScript: render("scripts/remove-packages.sh", { units: shq("prometheus-node-exporter"), purge: shq(String(args.purgeOnDestroy)) }),
                 },
                 { parent: this, dependsOn: n.after },
@@ -209,7 +231,7 @@ export class Monitoring extends pulumi.ComponentResource {
                             `--config.file=${PROMETHEUS_ROOT}/current/prometheus.yml`,
                             `--web.listen-address=${m.bindAddress}:${m.prometheusPort}`,
                             `--storage.tsdb.retention.time=${m.retentionDays}d`,
-                            "--web.enable-lifecycle",
+                            // No lifecycle API (any local process could stop Prometheus): reloads are SIGHUP.
                         ].join(" "),
                     ),
                     alertmanagerArgs: shq(
@@ -254,7 +276,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     monitorNode: args.monitorNode,
                     remote,
                 }),
-                "alerts.yml": renderAlertRules(m, consensus, args.clusterSize),
+                "alerts.yml": renderAlertRules(m, consensus, args.clusterSize, args.keeper),
                 "recording.yml": renderRecordingRules(),
             };
             const release = releaseId(files);
@@ -280,19 +302,16 @@ export class Monitoring extends pulumi.ComponentResource {
         // Alertmanager: config + templates + secrets, in one step so a webhook edit touches only this.
         const secretsDir = `${ALERTMANAGER_ROOT}/secrets`;
         const amTemplate = readAsset("monitoring/ethnode.tmpl"); // Go templates, not mustache
-        const amConfig = pulumi
-            .output(args.deadMansSwitchUrl)
-            .apply((url) => renderAlertmanagerConfig({ monitoring: m, secretsDir, templatesDir: `${ALERTMANAGER_ROOT}/current`, deadMansSwitchUrl: url }));
-        // The release id must not derive from a secret: hash the config with a stand-in for the URL.
-        const amRelease = sha256(
-            renderAlertmanagerConfig({
-                monitoring: m,
-                secretsDir,
-                templatesDir: `${ALERTMANAGER_ROOT}/current`,
-                deadMansSwitchUrl: args.deadMansSwitchUrl ? "https://dead-mans-switch.invalid/" : undefined,
-            }),
-            amTemplate,
-        ).slice(0, 16);
+        // Every secret (the Slack webhook, the SMTP password, the dead man's switch URL) is a file the config names:
+        // none is in the config, so Alertmanager's /api/v2/status shows none, and the config previews in clear.
+        const amConfig = renderAlertmanagerConfig({
+            monitoring: m,
+            secretsDir,
+            templatesDir: `${ALERTMANAGER_ROOT}/current`,
+            deadMansSwitch: args.deadMansSwitchUrl !== undefined,
+            scrapedThroughGateway: args.nodes.some((n) => n.address !== undefined),
+        });
+        const amRelease = sha256(amConfig, amTemplate).slice(0, 16);
         const secretFile = (file: string, content: pulumi.Input<string>): HostFile => ({
             path: `${secretsDir}/${file}`,
             content,
@@ -308,6 +327,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 files: [
                     secretFile("slack_webhook", args.slackWebhookUrl),
                     ...(args.smtpPassword ? [secretFile("smtp_password", args.smtpPassword)] : []),
+                    ...(args.deadMansSwitchUrl ? [secretFile("deadmans_switch_url", args.deadMansSwitchUrl)] : []),
                 ],
                 script: activateRelease({ root: ALERTMANAGER_ROOT, unit: "prometheus-alertmanager", release: "", check: "true" }),
             },

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
-import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, LighthouseConfig, Network } from "./config";
+import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, KeeperConfig, LighthouseConfig, Network } from "./config";
 import { PROBE_TIMEOUT_MS } from "./gateway";
 import { Geth } from "./geth";
 import { Host } from "./host";
@@ -12,6 +12,7 @@ import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
 import { LOOPBACK } from "./ports";
 import { ROLES, nodeClients } from "./roles";
+import { keeperStep } from "./keeper";
 import { hostStep } from "./remote";
 import { readAsset, render } from "./render";
 
@@ -88,6 +89,7 @@ export interface NodeArgs {
     /** The gateway's ports (security group) and health interval (how long a drain waits). */
     gateway: GatewayConfig;
     sshPrivateKey: pulumi.Input<string>;
+    keeper: KeeperConfig;
     /**
      * The previous node's last client step. This node's clients wait for it, so a version edit restarts one
      * node at a time, each drained and gated (`ethnode drain`/`gate`), and a failed gate stops the roll-out.
@@ -190,6 +192,8 @@ export class Node extends pulumi.ComponentResource {
         this.geth = geth;
         this.lighthouse = lighthouse;
         this.lastClientStep = lighthouse?.service ?? geth.service;
+        // The keeper watches the clients once they run, and restarts them through the CLI.
+        keeperStep(`${name}-keeper`, { connection: host.connection, keeper: args.keeper, after: [cli, this.lastClientStep] }, { parent: this });
         this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: lighthouse?.beaconApiUrl });
     }
 }

@@ -102,11 +102,34 @@ boot_guest() {
   )
 }
 
+# The guest's init (PID 1 of its PID namespace, the nspawn process's child), recorded once it runs: killing it
+# ends every process of the guest at once, whatever happened to nspawn.
+record_init() {
+  local work=$1 nspawn init
+  nspawn=$(pgrep -f "systemd-nspawn -b -D ${work}/rootfs" | head -n 1 || true)
+  [[ -n "$nspawn" ]] || return 0
+  init=$(pgrep -P "$nspawn" | head -n 1 || true)
+  [[ -n "$init" ]] && echo "$init" >"${work}/init.pid"
+}
+
+# Ends a guest outright: its init (and with it the whole PID namespace), then nspawn.
+kill_guest() {
+  local work=$1
+  local init
+  init=$(cat "${work}/init.pid" 2>/dev/null || true)
+  # Only while that pid is still a PID namespace's init of its own (a pid can be reused once the guest is gone).
+  if [[ -n "$init" && "$(readlink "/proc/${init}/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ]]; then
+    as_root kill -9 "$init" 2>/dev/null || true
+  fi
+  pkill -9 -f "systemd-nspawn -b -D ${work}/rootfs" 2>/dev/null || true
+}
+
 # Waits until the guest at <address>:<port> runs systemd and answers SSH.
 wait_guest() {
   local address=$1 port=$2 log_file=$3 i
   for i in $(seq 1 90); do
     if ssh_at "$address" "$port" 'systemctl is-system-running --wait >/dev/null 2>&1; true' 2>/dev/null; then
+      record_init "$(dirname "$log_file")"
       log "sandbox host up on ${address}:${port} after ${i}s (systemd: $(ssh_at "$address" "$port" systemctl is-system-running || true))"
       return 0
     fi
@@ -195,7 +218,7 @@ cmd_cluster_down() {
   for work in "${WORK}"-n*; do
     [[ -d "$work" ]] || continue
     for _ in $(seq 1 30); do pgrep -f "systemd-nspawn -b -D ${work}/rootfs" >/dev/null || break; sleep 1; done
-    pkill -9 -f "systemd-nspawn -b -D ${work}/rootfs" 2>/dev/null || true
+    kill_guest "$work"
     as_root rm -rf "$work"
   done
   for ns in $(ip netns list | awk '/^ethsb-n/ {print $1}'); do as_root ip netns del "$ns"; done
@@ -206,17 +229,14 @@ cmd_cluster_down() {
   log "sandbox cluster down"
 }
 
-# A host lost at once: every process of the guest killed (nspawn and the guest's init first), and its link taken
+# A host lost at once: every process of the guest killed (its init, so its whole PID namespace), and its link taken
 # down, so its address stops answering at all (connections time out rather than being refused).
 cmd_cluster_kill() {
-  local i=$1 work pids
+  local i=$1 work
   work=$(cluster_work "$i")
-  pids=$(pgrep -f "systemd-nspawn -b -D ${work}/rootfs" || true)
-  [[ -n "$pids" ]] || { log "sandbox node ${i} is not running"; return 1; }
-  local group="${CGROUP}-n${i}"
+  pgrep -f "systemd-nspawn -b -D ${work}/rootfs" >/dev/null || { log "sandbox node ${i} is not running"; return 1; }
   as_root ip link set "ethsb-h${i}" down
-  # shellcheck disable=SC2046 # one pid per word
-  as_root kill -9 $(find "$group" -name cgroup.procs -exec cat {} + 2>/dev/null) 2>/dev/null || true
+  kill_guest "$work"
   log "sandbox node ${i} killed"
 }
 
@@ -230,7 +250,7 @@ cmd_down() {
     ssh_guest 'systemctl poweroff' 2>/dev/null || true
     for _ in $(seq 1 30); do ssh_guest true 2>/dev/null || break; sleep 1; done
   fi
-  pkill -f "systemd-nspawn -b -D ${WORK}/rootfs" 2>/dev/null || true
+  kill_guest "$WORK"
   as_root rm -rf "$WORK"
   log "sandbox host down"
 }

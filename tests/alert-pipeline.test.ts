@@ -152,3 +152,103 @@ describe("alert pipeline: target down → Slack → resolved", () => {
         );
     });
 });
+
+describe("Alertmanager with the rendered config, alerts posted to its API", () => {
+    let dir: string;
+    let am: Proc;
+    let receiver: http.Server;
+    const got: { at: number; url: string; body: SlackMessage }[] = [];
+    let amUrl: string;
+    let slackUrl: string;
+    const dmsUrl = (port: number) => `http://127.0.0.1:${port}/dead-mans-switch/secret-token-0123`;
+
+    beforeAll(async () => {
+        dir = tmpDir("am-api");
+        const ports = { am: await freePort(), slack: await freePort() };
+        receiver = http.createServer((req, res) => {
+            let body = "";
+            req.on("data", (c) => (body += c));
+            req.on("end", () => {
+                got.push({ at: Date.now(), url: req.url ?? "", body: JSON.parse(body) });
+                res.end("ok");
+            });
+        });
+        await new Promise<void>((r) => receiver.listen(ports.slack, "127.0.0.1", () => r()));
+        slackUrl = `http://127.0.0.1:${ports.slack}/services/T/B/secret-webhook`;
+        fs.mkdirSync(path.join(dir, "secrets"));
+        fs.writeFileSync(path.join(dir, "secrets", "slack_webhook"), slackUrl);
+        fs.writeFileSync(path.join(dir, "secrets", "deadmans_switch_url"), dmsUrl(ports.slack));
+        fs.writeFileSync(path.join(dir, "ethnode.tmpl"), readAsset("monitoring/ethnode.tmpl"));
+        const m = monitoringConfig({ groupWaitSec: 1, groupIntervalSec: 1 });
+        fs.writeFileSync(
+            path.join(dir, "alertmanager.yml"),
+            renderAlertmanagerConfig({ monitoring: m, secretsDir: path.join(dir, "secrets"), templatesDir: dir, deadMansSwitch: true, scrapedThroughGateway: true }),
+        );
+        amUrl = `http://127.0.0.1:${ports.am}`;
+        am = startProc(
+            "prometheus-alertmanager",
+            [`--config.file=${dir}/alertmanager.yml`, `--storage.path=${dir}/am`, `--web.listen-address=127.0.0.1:${ports.am}`, "--cluster.listen-address="],
+            path.join(dir, "alertmanager.log"),
+        );
+        await waitFor("alertmanager", async () => ((await fetch(`${amUrl}/-/ready`)).status === 200 ? true : undefined));
+    });
+
+    afterAll(async () => {
+        await am?.stop();
+        receiver?.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    const post = (alerts: Record<string, string>[]) =>
+        fetch(`${amUrl}/api/v2/alerts`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(alerts.map((labels) => ({ labels, annotations: { summary: labels.alertname, description: "test", runbook_url: "x" } }))),
+        });
+
+    it("shows no secret URL on its API: every one is a file", async () => {
+        const status: any = await (await fetch(`${amUrl}/api/v2/status`)).json();
+        expect(status.config.original).not.toContain("secret-webhook");
+        expect(status.config.original).not.toContain("secret-token");
+        expect(status.config.original).toContain("deadmans_switch_url");
+    });
+
+    it("sends the Watchdog to the dead man's switch URL read from its file", async () => {
+        expect((await post([{ alertname: "Watchdog", severity: "info" }])).status).toBe(200);
+        const ping = await waitFor("the dead man's switch pinged", async () => got.find((g) => g.url === "/dead-mans-switch/secret-token-0123"), 30000);
+        expect(ping.body.attachments[0].title).toBe("Watchdog");
+    });
+
+    it("makes a gateway outage on a node scraped through it one alert: its cause", async () => {
+        const node = { node: "node-1", instance: "10.0.1.24:9145" };
+        expect(
+            (
+                await post([
+                    { alertname: "GatewayDown", severity: "critical", job: "gateway", ...node },
+                    { alertname: "ExecutionClientDown", severity: "critical", job: "geth", scrape: "gateway", ...node },
+                    { alertname: "HostExporterDown", severity: "warning", job: "node", scrape: "gateway", ...node },
+                    // The same alert on a node scraped locally is its own cause: not inhibited.
+                    { alertname: "ExecutionClientDown", severity: "critical", job: "geth", node: "node-0", instance: "127.0.0.1:6060" },
+                ])
+            ).status,
+        ).toBe(200);
+        const alerts: any[] = await waitFor("inhibition applied", async () => {
+            const a = (await (await fetch(`${amUrl}/api/v2/alerts`)).json()) as any[];
+            return a.filter((x) => x.status.inhibitedBy.length > 0).length === 2 ? a : undefined;
+        });
+        const state = Object.fromEntries(alerts.filter((a) => a.labels.alertname !== "Watchdog").map((a) => [`${a.labels.alertname}@${a.labels.node}`, a.status.state]));
+        expect(state).toEqual({
+            "GatewayDown@node-1": "active",
+            "ExecutionClientDown@node-1": "suppressed",
+            "HostExporterDown@node-1": "suppressed",
+            "ExecutionClientDown@node-0": "active",
+        });
+        await waitFor("Slack notified", async () => (got.some((g) => g.body.attachments?.[0]?.title.includes("GatewayDown")) ? true : undefined), 30000);
+        await new Promise((r) => setTimeout(r, 3000));
+        const titles = got.filter((g) => g.url.startsWith("/services/")).map((g) => g.body.attachments[0].title);
+        expect(titles.some((t) => t.includes("ExecutionClientDown on node-1"))).toBe(false);
+        expect(titles.some((t) => t.includes("HostExporterDown"))).toBe(false);
+        expect(titles.some((t) => t.includes("GatewayDown on node-1"))).toBe(true);
+        expect(titles.some((t) => t.includes("ExecutionClientDown on node-0"))).toBe(true);
+    });
+});

@@ -173,11 +173,32 @@ describe("status", () => {
         expect(s.disk.data_dir).toBe("/var/lib/ethnode");
         expect(s.disk.avail_bytes).toBeGreaterThan(0);
         expect(s.gateway).toEqual({ healthy: true, http_status: 200 });
+        expect(s.keeper).toEqual({ state: "absent", dry_run: false, last_decision: null });
         expect(s.ok).toBe(true);
         const t = cli("status");
         expect(t.status).toBe(0);
         expect(t.stdout).toMatch(/^geth\s+active/m);
         expect(t.stdout).toMatch(/^overall\s+OK$/m);
+    });
+
+    it("shows the keeper: its state, a dry run, its latest decision (not part of the node's health)", () => {
+        const files = ["etc/systemd/system/ethnode-keeper.service", "etc/ethnode/keeper.conf", "var/lib/ethnode-keeper/last"].map((f) => path.join(root, f));
+        fs.mkdirSync(path.dirname(files[2]), { recursive: true });
+        fs.writeFileSync(files[0], "[Service]\nExecStart=/bin/true\n");
+        fs.writeFileSync(files[1], "KEEPER_DRY_RUN=true\n");
+        fs.writeFileSync(files[2], "2026-12-02T09:00:00Z geth: running (pid 7) but its API has not answered for 60s; would restart it (unresponsive), but this is a dry run\n");
+        try {
+            const r = cli("status", "--json");
+            expect(JSON.parse(r.stdout).keeper).toEqual({
+                state: "inactive",
+                dry_run: true,
+                last_decision: "2026-12-02T09:00:00Z geth: running (pid 7) but its API has not answered for 60s; would restart it (unresponsive), but this is a dry run",
+            });
+            expect(r.status).toBe(0);
+            expect(cli("status").stdout).toMatch(/^keeper\s+inactive \(dry run\) last: 2026-12-02T09:00:00Z geth: running/m);
+        } finally {
+            files.forEach((f) => fs.rmSync(f, { force: true }));
+        }
     });
 
     it("reports a syncing consensus client (exit 1)", () => {

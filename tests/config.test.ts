@@ -1,5 +1,5 @@
 import { ConfigError, parseConfig, ConfigSource } from "../components/config";
-import { ROOT, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, shippedStackConfig, stackConfig } from "./helpers/pulumi";
+import { ROOT, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, shippedStackConfig, stackConfig } from "./helpers/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -20,7 +20,7 @@ const base = (): Raw => ({
     slackWebhookUrl: TEST_SLACK_WEBHOOK,
 });
 
-function source(raw: Raw, secret = ["sshPrivateKey", "slackWebhookUrl", "smtpPassword", "apiKeys", "tlsCertificate", "tlsKey"]): ConfigSource {
+function source(raw: Raw, secret = ["sshPrivateKey", "slackWebhookUrl", "smtpPassword", "apiKeys", "tlsCertificate", "tlsKey", "deadMansSwitchUrl"]): ConfigSource {
     return { get: (k) => raw[k], isSecret: (k) => secret.includes(k) };
 }
 
@@ -43,7 +43,7 @@ describe("stack config", () => {
     });
 
     it("gives mainnet its own defaults", () => {
-        const cfg = parseConfig(source(mutate((r) => (r.network = "mainnet"))));
+        const cfg = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet", deadMansSwitchUrl: TEST_DMS_URL }))));
         expect(cfg.host.dataVolumeGb).toBe(2048);
         expect(cfg.host.dataVolumeIops).toBe(10000);
         expect(cfg.lighthouse?.checkpointSyncUrl).toBe("https://mainnet.checkpoint.sigp.io");
@@ -112,6 +112,7 @@ describe("stack config", () => {
         ["K above the node count", mutate((r) => Object.assign(r, { nodes: 1, monitoring: { minHealthyNodes: 2 } })), "ethnode:monitoring.minHealthyNodes must be at most ethnode:nodes (1); got 2"],
         ["an LB certificate on one node", mutate((r) => (r.gateway = { loadBalancerCertificateArn: "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d-0a1b-4c2d-8e3f-0a1b2c3d4e5f" })), "ethnode:gateway.loadBalancerCertificateArn needs the load balancer: provider aws and ethnode:nodes of 2 or more"],
         ["the peer port on the public port", mutate((r) => Object.assign(r, { nodes: 2, host: { provider: "existing", addresses: ["10.0.0.1", "10.0.0.2"] }, gateway: { peerPort: 8080 } })), "ethnode:gateway.peerPort must differ from gateway.port and gateway.metricsPort; got 8080"],
+        ["mainnet without a dead man's switch", mutate((r) => (r.network = "mainnet")), "ethnode:deadMansSwitchUrl is required on mainnet: a dead man's switch URL (healthchecks.io, Dead Man's Snitch, …) that pages when the Watchdog stops arriving, since a dead host cannot alert about itself (pulumi config set --secret ethnode:deadMansSwitchUrl <url>); or opt out with ethnode:monitoring.requireDeadMansSwitch false"],
         ["short API key", mutate((r) => (r.apiKeys = JSON.stringify({ short: { name: "a", rate: 1, burst: 1 } }))), "ethnode:apiKeys entry 0: a key must be 16 to 128 characters of A-Z a-z 0-9 _ -"],
     ];
 
@@ -142,7 +143,7 @@ describe("stack config", () => {
             return k === "network" ? v : JSON.parse(v);
         };
         const cfg = parseConfig({
-            get: (k) => (k === "sshPrivateKey" ? TEST_SSH_KEY : k === "slackWebhookUrl" ? TEST_SLACK_WEBHOOK : get(k)),
+            get: (k) => (k === "sshPrivateKey" ? TEST_SSH_KEY : k === "slackWebhookUrl" ? TEST_SLACK_WEBHOOK : k === "deadMansSwitchUrl" ? TEST_DMS_URL : get(k)),
             isSecret: () => true,
         });
         expect(cfg.network).toBe({ dev: "sepolia", prod: "mainnet", sandbox: "dev" }[stack]);
@@ -160,6 +161,19 @@ describe("the shipped stack files", () => {
     });
 });
 
+describe("monitoring that cannot fail silently", () => {
+    it("lets a mainnet stack opt out of the dead man's switch only explicitly, and warns at preview", () => {
+        const { monitoringWarnings } = require("../components/config");
+        const optedOut = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet", monitoring: { requireDeadMansSwitch: false } }))));
+        expect(monitoringWarnings(optedOut)).toEqual([
+            "ethnode:deadMansSwitchUrl is not set (monitoring.requireDeadMansSwitch is off): if this host dies, Prometheus and Alertmanager die with it and nobody is alerted",
+        ]);
+        const withSwitch = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet", deadMansSwitchUrl: TEST_DMS_URL }))));
+        expect(monitoringWarnings(withSwitch)).toEqual([]);
+        expect(monitoringWarnings(parseConfig(source(base())))).toEqual([]);
+    });
+});
+
 describe("hardware guidance", () => {
     const { hardwareWarnings, instanceMemoryGb } = require("../components/node");
     it("knows the memory of common instance types", () => {
@@ -169,11 +183,11 @@ describe("hardware guidance", () => {
         expect(instanceMemoryGb("z1d.weird")).toBeUndefined();
     });
     it("warns when a mainnet node is below 32 GB or 2 TB, and only then", () => {
-        const mainnet = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet" }))));
+        const mainnet = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet", deadMansSwitchUrl: TEST_DMS_URL }))));
         expect(hardwareWarnings(mainnet)).toEqual([
             "ethnode:host.instanceType m6i.xlarge has 16 GB of memory; mainnet Geth + Lighthouse use ~22 GB and EIP-7870 recommends 32 GB (e.g. m6i.2xlarge or r6i.xlarge)",
         ]);
-        const small = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet" }) && (r.host.dataVolumeGb = 1000))));
+        const small = parseConfig(source(mutate((r) => Object.assign(r, { network: "mainnet", deadMansSwitchUrl: TEST_DMS_URL }) && (r.host.dataVolumeGb = 1000))));
         expect(hardwareWarnings(small)).toHaveLength(2);
         expect(hardwareWarnings(parseConfig(source(base())))).toEqual([]);
     });

@@ -14,7 +14,7 @@ import WebSocket from "ws";
 import { Backend } from "../components/gateway";
 import { Gw, anvilGateway, luaErrors, startGateway, workerPids } from "./helpers/gateway";
 import { Node, startAnvil, startGethDev } from "./helpers/nodes";
-import { postJson, rpc, tmpDir, waitFor } from "./helpers/proc";
+import { freePort, postJson, rpc, tmpDir, waitFor } from "./helpers/proc";
 
 jest.setTimeout(120000);
 
@@ -429,6 +429,67 @@ describe("upstream health and failover", () => {
             expect(luaErrors(gw.errorLog())).toEqual([]);
         } finally {
             await gw.stop();
+        }
+    });
+
+    it("on a node of several: prefers its own Geth, retries a cheap read that hangs on another node after fastReadTimeoutSec", async () => {
+        // This node's "own" execution client answers the health probe (a batch) but hangs on every single call:
+        // alive to the checker, stuck for its callers.
+        const sockets: net.Socket[] = [];
+        const hung = await new Promise<{ port: number; server: net.Server }>((resolve) => {
+            const server = net.createServer((sock) => {
+                sockets.push(sock);
+                let buf = "";
+                sock.on("data", (d) => {
+                    buf += d.toString();
+                    const sep = buf.indexOf("\r\n\r\n");
+                    if (sep < 0) return;
+                    const length = Number(/content-length: (\d+)/i.exec(buf)?.[1] ?? 0);
+                    if (buf.length < sep + 4 + length) return;
+                    const body = buf.slice(sep + 4, sep + 4 + length);
+                    buf = "";
+                    if (!body.startsWith("[")) return; // hang
+                    const out = JSON.stringify([{ jsonrpc: "2.0", id: 1, result: false }, { jsonrpc: "2.0", id: 2, result: "0x1" }]);
+                    sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${out.length}\r\nConnection: close\r\n\r\n${out}`);
+                });
+            });
+            server.listen(0, "127.0.0.1", () => resolve({ port: (server.address() as net.AddressInfo).port, server }));
+        });
+        const peerPort = await freePort();
+        let gw: Gw | undefined;
+        try {
+            gw = await startGateway({
+                backends: [{ name: "own", host: "127.0.0.1", port: hung.port, local: true }, { ...backends[0], name: "peer" }],
+                config: { maxLagBlocks: 10000, fastReadTimeoutSec: 1, upstreamTimeoutSec: 4, peerPort },
+                peers: ["127.0.0.2"],
+            });
+            const g = gw;
+            await waitFor("both checked", async () => {
+                const h: any = await (await fetch(g.healthUrl)).json();
+                return h.backends.every((b: any) => b.state === "ok") ? h : undefined;
+            });
+            const timed = async (method: string, params: unknown[] = []) => {
+                const t0 = Date.now();
+                const r = await post(g.url, call(method, 7, params));
+                return { ms: Date.now() - t0, status: r.status, result: r.json?.result };
+            };
+            // A cheap read: the own node first (it hangs), the peer after one second.
+            const cheap = await Promise.all(Array.from({ length: 8 }, () => timed("eth_getBalance", ["0x000000000000000000000000000000000000dEaD", "latest"])));
+            for (const r of cheap) {
+                expect(r).toMatchObject({ status: 200, result: "0x0" });
+                expect(r.ms).toBeGreaterThanOrEqual(900);
+                expect(r.ms).toBeLessThan(3000);
+            }
+            // A heavier call (weight 2) gets the full upstream timeout before its retry.
+            const heavy = await timed("eth_call", [{ to: "0x000000000000000000000000000000000000dEaD", data: "0x" }, "latest"]);
+            expect(heavy.ms).toBeGreaterThanOrEqual(3900);
+            // Only the other nodes reach the peer listener.
+            expect((await postJson(`http://127.0.0.1:${peerPort}/`, call("eth_chainId"))).status).toBe(403);
+            expect(luaErrors(g.errorLog())).toEqual([]);
+        } finally {
+            hung.server.close();
+            for (const sock of sockets) sock.destroy();
+            await gw?.stop();
         }
     });
 

@@ -2,13 +2,15 @@
  * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
  * secret, and that a config edit changes only the resources it must.
  */
-import { MOCK, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
 
 const COMMAND = "command:remote:Command";
 
 async function runIndex(stack: string, overrides: Record<string, string> = {}, extraSecrets: string[] = []) {
-    const { config, secretKeys } = withSecrets({ ...stackConfig(stack), ...overrides });
-    return withMocks(stack, config, [...secretKeys, ...extraSecrets], async (pulumi) => {
+    // A mainnet stack needs its dead man's switch (a secret) to deploy at all.
+    const dms: Record<string, string> = stack === "prod" ? { "ethnode:deadMansSwitchUrl": TEST_DMS_URL } : {};
+    const { config, secretKeys } = withSecrets({ ...stackConfig(stack), ...dms, ...overrides });
+    return withMocks(stack, config, [...secretKeys, ...extraSecrets, ...Object.keys(dms)], async (pulumi) => {
         const program = require("../index");
         // Resolve every export: proves the program's outputs are wired, and only a mocked run produces them.
         const values = await resolve<Record<string, any>>(pulumi, program);
@@ -69,6 +71,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 `${COMMAND} node-0-geth-service`,
                 `${COMMAND} node-0-host-prepare`,
                 `${COMMAND} node-0-cli`,
+                `${COMMAND} node-0-keeper`,
                 `${COMMAND} node-0-lighthouse-install`,
                 `${COMMAND} node-0-lighthouse-service`,
                 "ethnode:geth:Geth node-0-geth",
@@ -132,6 +135,23 @@ describe("dev stack (sepolia on AWS)", () => {
         const vol = run.byName("node-0-host-data").inputs;
         expect(vol).toMatchObject({ size: 1024, type: "gp3", iops: 3000, throughput: 250, encrypted: true, availabilityZone: MOCK.az });
         expect(run.byName("node-0-host-data-attach").inputs.volumeId).toBe(MOCK.volumeId);
+    });
+
+    it("installs the keeper on the node with its limits, after the clients and the CLI it restarts them through", async () => {
+        const files = decodeBundle(run.byName("node-0-keeper").inputs.stdin);
+        expect(Object.keys(files).sort()).toEqual(["/etc/ethnode/keeper.conf", "/etc/systemd/system/ethnode-keeper.service", "/usr/local/bin/ethnode-keeper"]);
+        expect(files["/etc/ethnode/keeper.conf"]).toContain("KEEPER_GRACE=600\nKEEPER_UNRESPONSIVE=60\nKEEPER_STALL=180\nKEEPER_MAX_RESTARTS=3\nKEEPER_BACKOFF=60\nKEEPER_DRY_RUN=false\n");
+        expect(run.byName("node-0-keeper").inputs.delete).toContain("systemctl disable --now ethnode-keeper.service");
+        const dry = await runIndex("dev", { "ethnode:keeper": JSON.stringify({ dryRun: true, maxRestartsPerHour: 5 }) });
+        const conf = decodeBundle(dry.byName("node-0-keeper").inputs.stdin)["/etc/ethnode/keeper.conf"];
+        expect(conf).toContain("KEEPER_MAX_RESTARTS=5\n");
+        expect(conf).toContain("KEEPER_DRY_RUN=true\n");
+    });
+
+    it("runs Prometheus without its lifecycle API (no local process can stop it over HTTP; reloads are SIGHUP)", () => {
+        const install = run.byName("monitoring-install").inputs.create as string;
+        expect(install).toContain("--config.file=/etc/ethnode/prometheus/current/prometheus.yml");
+        expect(install).not.toContain("enable-lifecycle");
     });
 
     it("formats and mounts the attached volume by its id", () => {
@@ -244,6 +264,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 lighthouse: cfg.lighthouse,
                 gateway: cfg.gateway,
                 sshPrivateKey: cfg.sshPrivateKey,
+                keeper: cfg.keeper,
             });
             return {
                 jwtSecret: await pulumi.isSecret(node.jwt.hex),
@@ -474,7 +495,7 @@ describe("three nodes on AWS behind a network load balancer", () => {
         const conf = Object.entries(prom).find(([p]) => p.endsWith("/prometheus.yml"))![1];
         expect(conf).toContain("- targets: ['127.0.0.1:6060']");
         for (const ip of IPS.slice(1)) {
-            expect(conf).toContain(`- targets: ['${ip}:9145']\n        labels:\n          node: 'node-${IPS.indexOf(ip)}'\n          __metrics_path__: '/metrics/geth'`);
+            expect(conf).toContain(`- targets: ['${ip}:9145']\n        labels:\n          node: 'node-${IPS.indexOf(ip)}'\n          scrape: 'gateway'\n          __metrics_path__: '/metrics/geth'`);
         }
         const alerts = Object.entries(prom).find(([p]) => p.endsWith("/alerts.yml"))![1];
         expect(alerts).toContain("alert: ClusterDegraded");

@@ -92,7 +92,7 @@ describe("npm run sandbox: a real `pulumi up` onto a fresh systemd guest", () =>
         const started = Date.now();
         deploy = ok(run(["up"]), "sandbox up");
         console.log(`sandbox up (setup, fresh guest, pulumi up): ${((Date.now() - started) / 1000).toFixed(0)} s`);
-        expect(deploy).toMatch(/Resources:\s+\+ 22 created/);
+        expect(deploy).toMatch(/Resources:\s+\+ 23 created/);
         expect(deploy).toContain("rpcEndpoint      http://127.0.0.1:8080");
         // A normal run warns about nothing (plugins, undefined outputs, nginx -t).
         expect(deploy).not.toMatch(/warning:/i);
@@ -365,10 +365,15 @@ describe("the real state and `pulumi destroy`", () => {
             ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
             "monitoring-alertmanager-secrets create",
             "node-0 create",
+            "node-0-keeper create",
         ],
-        // The gateway's backend list marks its own Geth; the CLI learned drain and gate; host-prepare carries the
-        // prelude this suite's edit above appended to.
-        [PREVIOUS_RELEASES[1]]: ["gateway-config update", "node-0-cli update", "node-0-host-prepare update"],
+        // The gateway's backend list marks its own Geth; the CLI learned drain and gate; node_exporter reads the
+        // keeper's metrics, and Prometheus has its rules; host-prepare carries the prelude this suite's edit above
+        // appended to. The keeper is new.
+        [PREVIOUS_RELEASES[1]]: [
+            ...["gateway-config", "node-0-cli", "node-0-host-prepare", "monitoring-node-0-node-exporter", "monitoring-prometheus-config"].map((n) => `${n} update`),
+            "node-0-keeper create",
+        ],
     };
     // A clone without history (a shallow CI checkout) cannot check out an earlier release: say so, skip only that.
     for (const release of PREVIOUS_RELEASES) {

@@ -40,7 +40,7 @@ export function describeCluster(): void {
         it("deploys every node, its gateway and one Prometheus scraping them all", async () => {
             ok(sandbox.run(["up"]), "sandbox up");
             for (let i = 0; i < NODES; i++) {
-                expect(onGuest(i, "systemctl is-active geth ethnode-gateway prometheus-node-exporter").split("\n")).toEqual(["active", "active", "active"]);
+                expect(onGuest(i, "systemctl is-active geth ethnode-gateway prometheus-node-exporter ethnode-keeper").split("\n")).toEqual(["active", "active", "active", "active"]);
                 expect(await waitFor(`node-${i}'s gateway`, async () => rpcResult(gatewayUrl(i), "eth_chainId"))).toBe("0x539");
             }
             const targets = await waitFor("every target up", async () => {
@@ -102,6 +102,27 @@ export function describeCluster(): void {
                 await waitFor(`node-${i}'s gateway serving from all`, async () => (gatewayHealth(i).healthy === NODES ? true : undefined));
             }
             expect(sandbox.preview().steps).toEqual([]);
+        });
+
+        it("heals a frozen Geth: the keeper restarts it (drained and gated), the node serves again, Slack hears of it", async () => {
+            const since = Date.now();
+            const frozen = onGuest(1, "systemctl show geth -p MainPID --value");
+            onGuest(1, `kill -STOP ${frozen}`);
+            const { load } = await underLoad(gatewayUrl(1), 50, async () => {
+                await waitFor("a new geth on node-1", async () => (onGuest(1, "systemctl show geth -p MainPID --value") !== frozen ? true : undefined), 120000);
+                await waitFor("node-1 serving again", async () => (gatewayHealth(1).backends[0].healthy ? true : undefined), 120000);
+            });
+            // Calls through node-1's own gateway were served by the other nodes meanwhile.
+            expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
+            const said = onGuest(1, "journalctl -u ethnode-keeper -o cat --no-pager");
+            expect(said).toMatch(new RegExp(`geth: running \\(pid ${frozen}\\) but its API has not answered for \\d+s; restarting it \\(unresponsive; restart 1 of at most 3 this hour\\)`));
+            const alert = await waitFor(
+                "KeeperRestartedClient at the Slack receiver",
+                async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("KeeperRestartedClient")),
+                180000,
+            );
+            expect(alert.title).toContain("FIRING");
+            expect(JSON.parse(onGuest(1, "ethnode status --json || true")).keeper.state).toBe("active");
         });
 
         it("loses a node outright under load: no read fails, its peers drop it, ClusterDegraded reaches Slack", async () => {

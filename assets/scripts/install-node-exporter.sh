@@ -5,9 +5,10 @@ if ! dpkg-query -W -f='${Status}' prometheus-node-exporter 2>/dev/null | grep -q
   apt_get install -y -q --no-install-recommends prometheus-node-exporter
 fi
 listen={{{listen}}}
-args="--web.listen-address=${listen} --collector.systemd --collector.processes"
+# The textfile directory carries the keeper's metrics (ethnode_keeper_*).
+args="--web.listen-address=${listen} --collector.textfile.directory={{{textfileDir}}} --collector.systemd --collector.processes"
 # Inside a container without systemd's D-Bus the systemd collector has nothing to read.
-if [[ ! -S /run/dbus/system_bus_socket ]]; then args="--web.listen-address=${listen} --no-collector.systemd"; fi
+if [[ ! -S /run/dbus/system_bus_socket ]]; then args="--web.listen-address=${listen} --collector.textfile.directory={{{textfileDir}}} --no-collector.systemd"; fi
 want="ARGS=\"${args}\""
 if [[ "$(cat /etc/default/prometheus-node-exporter 2>/dev/null)" != "$want" ]]; then
   echo "$want" >/etc/default/prometheus-node-exporter

@@ -415,7 +415,7 @@ local function judge_batch(items, body, who, rate, burst, now, transport)
         return local_batch(429, items, errs, raw_elements(body, items), headers)
     end
     if not pool:any_healthy() then return no_upstream(#forward) end
-    local state = { labels = labels, idempotent = idempotent }
+    local state = { labels = labels, idempotent = idempotent, fast = idempotent and weight == #forward }
     if #forward == #items then
         return FORWARD, nil, state -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
@@ -472,7 +472,7 @@ local function judge(body, who, rate, burst, now, transport)
     -- Anything else (over the limit, no healthy backend) the full path answers, element by element; a refused
     -- take costs nothing, so the caller is not charged twice.
     if weight and pool:any_healthy() and admit(who, rate, burst, weight, now) then
-        return FORWARD, nil, { labels = labels, idempotent = idempotent }
+        return FORWARD, nil, { labels = labels, idempotent = idempotent, fast = idempotent and weight == #labels }
     end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
     if parsed and transport.strict and not scan.json(body) then
@@ -589,7 +589,7 @@ function _M.access(keyed)
     if verdict == ANSWER then return send(a, b, c) end
     if verdict == FORWARD then
         -- Something goes upstream: the log phase counts it.
-        if a then return remember({ label = a.label, idempotent = a.idempotent, t0 = now }) end
+        if a then return remember({ label = a.label, idempotent = a.idempotent, fast = a.idempotent and a.weight == 1, t0 = now }) end
         b.t0 = now
         return remember(b)
     end
@@ -599,7 +599,7 @@ function _M.access(keyed)
     local res = ngx.location.capture("/_upstream", {
         method = ngx.HTTP_POST,
         body = a,
-        args = { i = b.idempotent and "1" or "0" },
+        args = { i = b.idempotent and "1" or "0", f = b.fast and "1" or "0" },
     })
     local status, out
     if res.status == 200 then status, out = finish_batch(b, res.body) end
@@ -683,6 +683,11 @@ function _M.balancer()
         local idem = ctx.idempotent
         if idem == nil then idem = ngx_var.arg_i == "1" end
         if idem then balancer.set_more_tries(1) end
+        -- A cheap read (weight 1, idempotent) that has not answered within fast_timeout is retried on another
+        -- node: a hung execution client then costs seconds, not upstream_timeout.
+        local fast = ctx.fast
+        if fast == nil then fast = ngx_var.arg_f == "1" end
+        if fast and conf.fast_timeout then balancer.set_timeouts(2, conf.upstream_timeout, conf.fast_timeout) end
     end
     local ok, err = balancer.set_current_peer(b.host, b.port)
     if not ok then ngx.log(ngx.WARN, "ethnode: set_current_peer: ", err) end

@@ -83,10 +83,17 @@ export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: 
     fs.mkdirSync(secrets, { recursive: true });
     fs.writeFileSync(path.join(secrets, "slack_webhook"), "https://hooks.slack.example/T/B/x\n");
     fs.writeFileSync(path.join(secrets, "smtp_password"), "pw\n");
+    if (v.deadMansSwitchUrl) fs.writeFileSync(path.join(secrets, "deadmans_switch_url"), `${v.deadMansSwitchUrl}\n`);
     fs.writeFileSync(path.join(dir, "ethnode.tmpl"), readAsset("monitoring/ethnode.tmpl"));
     fs.writeFileSync(
         path.join(dir, "alertmanager.yml"),
-        renderAlertmanagerConfig({ monitoring: v.monitoring, secretsDir: secrets, templatesDir: dir, deadMansSwitchUrl: v.deadMansSwitchUrl }),
+        renderAlertmanagerConfig({
+            monitoring: v.monitoring,
+            secretsDir: secrets,
+            templatesDir: dir,
+            deadMansSwitch: v.deadMansSwitchUrl !== undefined,
+            scrapedThroughGateway: v.remote,
+        }),
     );
     return { dir, prometheus: path.join(dir, "prometheus.yml"), alertmanager: path.join(dir, "alertmanager.yml") };
 }

@@ -164,6 +164,8 @@ export function resolve<T>(pulumi: typeof import("@pulumi/pulumi"), o: any): Pro
 
 /** A complete config for a stack whose file lacks the secret keys. */
 export const TEST_SLACK_WEBHOOK = "https://hooks.slack.com/services/T000/B000/testsecretwebhook";
+/** The dead man's switch a mainnet stack must have. */
+export const TEST_DMS_URL = "https://hc-ping.example/test-dead-mans-switch-0123";
 
 export function withSecrets(config: Record<string, string>): { config: Record<string, string>; secretKeys: string[] } {
     return {

@@ -9,7 +9,8 @@ import { renderInstallScript, renderServiceScript } from "../../components/clien
 import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/remote";
 import { render, shq } from "../../components/render";
 import { GATEWAY_ROOT, GATEWAY_USER, renderGatewayUnit } from "../../components/gateway";
-import { TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
+import { KEEPER_METRICS_FILE, KEEPER_STATE_DIR, TEXTFILE_DIR, renderInstallKeeper, renderKeeperUnit } from "../../components/keeper";
+import { TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
 
 export const DATA_DIR = "/var/lib/ethnode";
 
@@ -23,6 +24,7 @@ export function configFor(network: Network) {
                 lighthouse: network === "dev" ? undefined : { version: "8.2.2", sha256: "b".repeat(64) },
                 sshPrivateKey: TEST_SSH_KEY,
                 slackWebhookUrl: TEST_SLACK_WEBHOOK,
+                deadMansSwitchUrl: network === "mainnet" ? TEST_DMS_URL : undefined,
             })[k],
         isSecret: () => true,
     });
@@ -47,6 +49,7 @@ export function units(): Rendered[] {
     for (const source of ["openresty", "debian"] as const) {
         out.push({ name: `ethnode-gateway-${source}.service`, text: renderGatewayUnit(source, `${DATA_DIR}/gateway`) });
     }
+    out.push({ name: "ethnode-keeper.service", text: renderKeeperUnit() });
     for (const network of NETWORKS) {
         const cfg = configFor(network);
         out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth }) });
@@ -96,11 +99,13 @@ export function scripts(): (Rendered & { body: string })[] {
             "remove-gateway",
             render("scripts/remove-gateway.sh", { user: shq(GATEWAY_USER), prefix: shq(`${DATA_DIR}/gateway`), root: shq(GATEWAY_ROOT) }),
         ),
-        step("install-node-exporter", render("scripts/install-node-exporter.sh", { listen: shq("127.0.0.1:9100") })),
+        step("install-node-exporter", render("scripts/install-node-exporter.sh", { listen: shq("127.0.0.1:9100"), textfileDir: shq(TEXTFILE_DIR) })),
+        step("install-keeper", renderInstallKeeper(configFor("mainnet").keeper)),
+        step("remove-keeper", render("scripts/remove-keeper.sh", { metricsFile: shq(KEEPER_METRICS_FILE), stateDir: shq(KEEPER_STATE_DIR) })),
         step(
             "install-monitoring",
             render("scripts/install-monitoring.sh", {
-                prometheusArgs: shq("--config.file=/etc/ethnode/prometheus/current/prometheus.yml --web.enable-lifecycle"),
+                prometheusArgs: shq("--config.file=/etc/ethnode/prometheus/current/prometheus.yml"),
                 alertmanagerArgs: shq("--config.file=/etc/ethnode/alertmanager/current/alertmanager.yml --cluster.listen-address="),
                 grafana: shq("true"),
                 roots: ["/etc/ethnode/prometheus", "/etc/ethnode/alertmanager", "/etc/ethnode/grafana"].map(shq).join(" "),
