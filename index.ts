@@ -11,7 +11,7 @@ import { LoadBalancer } from "./components/loadbalancer";
 import { LOOPBACK } from "./components/ports";
 import { clientExporters } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
-import { Node, hardwareWarnings } from "./components/node";
+import { Node, hardwareWarnings, nodeArgs } from "./components/node";
 
 const cfg = loadConfig();
 for (const w of [...hardwareWarnings(cfg), ...monitoringWarnings(cfg)]) pulumi.log.warn(w);
@@ -36,15 +36,7 @@ const nodes: Node[] = [];
 for (let i = 0; i < cfg.nodes; i++) {
     nodes.push(
         new Node(`node-${i}`, {
-            network: cfg.network,
-            index: i,
-            cluster,
-            host: cfg.host,
-            geth: cfg.geth,
-            lighthouse: cfg.lighthouse,
-            gateway: cfg.gateway,
-            sshPrivateKey: cfg.sshPrivateKey,
-            keeper: cfg.keeper,
+            ...nodeArgs(cfg, i),
             after: nodes[i - 1]?.lastClientStep,
             metricsFromSecurityGroupId: monitorHost?.securityGroupId,
             clusterSecurityGroupId: clusterNet?.securityGroupId,

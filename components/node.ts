@@ -101,6 +101,21 @@ export interface NodeArgs {
     clusterSecurityGroupId?: pulumi.Input<string>;
 }
 
+/** Node `index`'s args from the stack's config; the wiring between nodes (after, security groups) is the caller's. */
+export function nodeArgs(cfg: EthnodeConfig, index: number): NodeArgs {
+    return {
+        network: cfg.network,
+        index,
+        cluster: cfg.nodes > 1,
+        host: cfg.host,
+        geth: cfg.geth,
+        lighthouse: cfg.lighthouse,
+        gateway: cfg.gateway,
+        sshPrivateKey: cfg.sshPrivateKey,
+        keeper: cfg.keeper,
+    };
+}
+
 /**
  * One node as a component (`ethnode:node:Node`): its host, JWT, Geth, Lighthouse and CLI are its children,
  * named from its own name.

@@ -3,6 +3,7 @@
  * gateway — eth_blockNumber / eth_getBalance at BENCH_RPS (default 200/s) — in three phases printed side by side:
  *   idle         the load alone, for BENCH_IDLE_SEC (default 20 s)
  *   rolling      a Geth version edit rolled through the three nodes by `pulumi up`
+ *   frozen       node-0's Geth stopped with SIGSTOP (alive, silent) until the keeper restarts it
  *   node lost    guest node-2 powered off outright (every process SIGKILLed, its link down)
  * with requests sent and failed, p50/p99/max latency; for the lost node also the time until node-0's gateway
  * stopped choosing it and until ClusterDegraded reached the Slack receiver. Deploys the sandbox first and tears
@@ -11,7 +12,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LoadResult, gatewayHealth, gatewayUrl, killGuest, percentile, sleep, startLoad, timeUntil, underLoad } from "../tests/helpers/cluster";
+import { LoadResult, gatewayHealth, gatewayUrl, killGuest, onGuest, percentile, sleep, startLoad, timeUntil, underLoad } from "../tests/helpers/cluster";
 import { gethBinary } from "../tests/helpers/proc";
 import { Sandbox, ok, otherRelease } from "../tests/helpers/sandbox";
 
@@ -65,6 +66,24 @@ async function main(): Promise<void> {
         sandbox.configSet({ "ethnode:geth.version": "1.17.9", "ethnode:geth.binaryPath": otherRelease(gethBinary(), path.join(work, "geth-1.17.9")) });
         const rolling = await timed(() => underLoad(gatewayUrl(0), RPS, () => sandbox.up()));
         rows.push({ phase: "rolling Geth upgrade, 3 nodes", load: rolling.value.load, seconds: rolling.seconds, notes: "`pulumi up` of a version edit" });
+
+        // A Geth frozen (SIGSTOP) on node-0 under load through node-0's own gateway: its peers serve, the keeper heals it.
+        const frozenPid = onGuest(0, "systemctl show geth -p MainPID --value");
+        let healedAfter: number | undefined;
+        const frozen = await timed(() =>
+            underLoad(gatewayUrl(0), RPS, async () => {
+                const f0 = performance.now();
+                onGuest(0, `kill -STOP ${frozenPid}`);
+                healedAfter = await timeUntil(f0, () => onGuest(0, "systemctl show geth -p MainPID --value") !== frozenPid, 180000);
+                await timeUntil(performance.now(), () => gatewayHealth(0).backends[0].healthy, 120000);
+            }),
+        );
+        rows.push({
+            phase: "node-0's Geth frozen (SIGSTOP)",
+            load: frozen.value.load,
+            seconds: frozen.seconds,
+            notes: `the keeper restarted it after ${healedAfter ? (healedAfter / 1000).toFixed(0) : "-"} s (unresponsive ≥ 15 s, drained, gated)`,
+        });
 
         const since = Date.now();
         let t0 = 0;

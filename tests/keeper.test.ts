@@ -44,6 +44,18 @@ async function serve(handler: http.RequestListener): Promise<number> {
     return port;
 }
 
+/** The keeper on the stand-in node under `root`, and all it has said so far. */
+function spawnKeeper(root: string): { proc: ChildProcess; output: () => string } {
+    let out = "";
+    const proc = spawn("bash", [KEEPER], {
+        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: path.join(FIXTURES, "systemctl"), ETHNODE_CLI: path.join(FIXTURES, "ethnode") },
+        stdio: ["ignore", "pipe", "pipe"],
+    });
+    proc.stdout!.on("data", (d) => (out += d));
+    proc.stderr!.on("data", (d) => (out += d));
+    return { proc, output: () => out };
+}
+
 /** Starts the keeper against a fresh stand-in node; `conf` overrides keeper.conf. */
 async function startKeeper(chain: Chain, conf: Record<string, string | number>, opts: { cluster?: boolean; rpc?: "refused"; heals?: boolean } = {}): Promise<Run> {
     const root = tmpDir("keeper");
@@ -77,19 +89,13 @@ async function startKeeper(chain: Chain, conf: Record<string, string | number>, 
     fs.writeFileSync(path.join(root, "etc/ethnode/keeper.conf"), Object.entries(settings).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
     fs.writeFileSync(path.join(root, "pid-geth"), "1000\n");
     if (opts.heals) fs.writeFileSync(path.join(root, "heals"), "");
-    let out = "";
-    const proc = spawn("bash", [KEEPER], {
-        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: path.join(FIXTURES, "systemctl"), ETHNODE_CLI: path.join(FIXTURES, "ethnode") },
-        stdio: ["ignore", "pipe", "pipe"],
-    });
-    proc.stdout!.on("data", (d) => (out += d));
-    proc.stderr!.on("data", (d) => (out += d));
+    const { proc, output } = spawnKeeper(root);
     const file = (rel: string) => path.join(root, rel);
     return {
         root,
         chain,
         proc,
-        log: () => out,
+        log: output,
         restarts: () => (fs.existsSync(file("restarts.log")) ? fs.readFileSync(file("restarts.log"), "utf8").trim().split("\n") : []),
         metrics: () => (fs.existsSync(file(settings.KEEPER_METRICS as string)) ? fs.readFileSync(file(settings.KEEPER_METRICS as string), "utf8") : ""),
         stop: async () => {
@@ -166,18 +172,13 @@ describe("the keeper", () => {
             await k.stop();
         }
         // A restarted keeper remembers this hour's restarts.
-        const again = spawn("bash", [KEEPER], {
-            env: { ...process.env, ETHNODE_ROOT: k.root, ETHNODE_SYSTEMCTL: path.join(FIXTURES, "systemctl"), ETHNODE_CLI: path.join(FIXTURES, "ethnode") },
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        again.stdout!.on("data", (d) => (out += d));
+        const again = spawnKeeper(k.root);
         try {
-            await waitFor("the cap again", async () => (out.includes("NOT restarting: 2 restarts in the last hour") ? true : undefined), 30000);
+            await waitFor("the cap again", async () => (again.output().includes("NOT restarting: 2 restarts in the last hour") ? true : undefined), 30000);
             expect(k.restarts()).toHaveLength(2);
         } finally {
-            again.kill("SIGTERM");
-            await new Promise((r) => again.once("exit", r));
+            again.proc.kill("SIGTERM");
+            await new Promise((r) => again.proc.once("exit", r));
         }
     });
 

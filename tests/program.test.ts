@@ -252,20 +252,9 @@ describe("dev stack (sepolia on AWS)", () => {
     it("keeps the JWT, its stdin and the SSH connection secret as Outputs", async () => {
         const { config, secretKeys } = withSecrets(stackConfig("dev"));
         const r = await withMocks("dev", config, secretKeys, async (pulumi) => {
-            const { Node } = require("../components/node");
+            const { Node, nodeArgs } = require("../components/node");
             const { loadConfig } = require("../components/config");
-            const cfg = loadConfig();
-            const node = new Node("n", {
-                network: cfg.network,
-                index: 0,
-                cluster: false,
-                host: cfg.host,
-                geth: cfg.geth,
-                lighthouse: cfg.lighthouse,
-                gateway: cfg.gateway,
-                sshPrivateKey: cfg.sshPrivateKey,
-                keeper: cfg.keeper,
-            });
+            const node = new Node("n", nodeArgs(loadConfig(), 0));
             return {
                 jwtSecret: await pulumi.isSecret(node.jwt.hex),
                 stdinSecret: await pulumi.isSecret(node.jwt.file.stdin),
