@@ -47,7 +47,7 @@ ssh_guest() { ssh_at 127.0.0.1 "$SANDBOX_SSH_PORT" "$@"; }
 
 ensure_tools() {
   local missing=()
-  for pkg in debootstrap systemd-container openssh-client; do
+  for pkg in debootstrap systemd-container openssh-client iproute2; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if ((${#missing[@]} > 0)); then
