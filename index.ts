@@ -45,7 +45,9 @@ for (let i = 0; i < cfg.nodes; i++) {
 }
 const primary = nodes[0];
 
-/** Where Prometheus runs when it has no host of its own: the first node, which scrapes the others. */
+/** The address the nodes' metrics ports admit Prometheus from: an existing monitoring host's, or the first node's
+ * (it runs Prometheus when there is no monitoring host). Undefined for an aws monitoring host: its security group
+ * does the admitting. */
 const monitorAddress = monitorHost
     ? cfg.monitoringHost?.provider === "existing"
         ? pulumi.output(cfg.monitoringHost.address as string)
