@@ -368,10 +368,19 @@ describe("the real state and `pulumi destroy`", () => {
             "node-0-keeper create",
         ],
         // The gateway's backend list marks its own Geth; the CLI learned drain and gate; node_exporter reads the
-        // keeper's metrics, and Prometheus has its rules; host-prepare carries the prelude this suite's edit above
-        // appended to. The keeper is new.
+        // keeper's metrics, and Prometheus has its rules; Prometheus lost its lifecycle API and Alertmanager's
+        // config names every secret by file; host-prepare carries the prelude this suite's edit above appended to.
+        // The keeper is new.
         [PREVIOUS_RELEASES[1]]: [
-            ...["gateway-config", "node-0-cli", "node-0-host-prepare", "monitoring-node-0-node-exporter", "monitoring-prometheus-config"].map((n) => `${n} update`),
+            ...[
+                "gateway-config",
+                "node-0-cli",
+                "node-0-host-prepare",
+                "monitoring-node-0-node-exporter",
+                "monitoring-prometheus-config",
+                "monitoring-install",
+                "monitoring-alertmanager-config",
+            ].map((n) => `${n} update`),
             "node-0-keeper create",
         ],
     };
