@@ -107,7 +107,6 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         drain_file: cluster ? DRAIN_FILE : undefined,
         // With peers, a cheap read that hangs is retried elsewhere after this long (the balancer's per-try timeout).
         fast_timeout: cluster ? g.fastReadTimeoutSec : undefined,
-        upstream_timeout: cluster ? g.upstreamTimeoutSec : undefined,
         backends,
         ws: {
             host: wsUpstream.host,

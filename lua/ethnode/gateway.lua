@@ -261,6 +261,12 @@ end
 -- What `judge` decides about a body: answer it here, forward it as it is, or forward part of a batch.
 local ANSWER, FORWARD, PARTIAL = 1, 2, 3
 
+-- A cheap read: idempotent, and every call of weight 1 (weight == calls). On a node with peers the balancer gives
+-- it fast_timeout before it retries elsewhere.
+local function cheap(idempotent, weight, calls)
+    return idempotent and weight == calls
+end
+
 local function no_upstream(n)
     reject("no_upstream", n)
     return ANSWER, 503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream")
@@ -415,7 +421,7 @@ local function judge_batch(items, body, who, rate, burst, now, transport)
         return local_batch(429, items, errs, raw_elements(body, items), headers)
     end
     if not pool:any_healthy() then return no_upstream(#forward) end
-    local state = { labels = labels, idempotent = idempotent, fast = idempotent and weight == #forward }
+    local state = { labels = labels, idempotent = idempotent, fast = cheap(idempotent, weight, #forward) }
     if #forward == #items then
         return FORWARD, nil, state -- the original body goes upstream untouched (ids and numbers byte-exact)
     end
@@ -472,7 +478,7 @@ local function judge(body, who, rate, burst, now, transport)
     -- Anything else (over the limit, no healthy backend) the full path answers, element by element; a refused
     -- take costs nothing, so the caller is not charged twice.
     if weight and pool:any_healthy() and admit(who, rate, burst, weight, now) then
-        return FORWARD, nil, { labels = labels, idempotent = idempotent, fast = idempotent and weight == #labels }
+        return FORWARD, nil, { labels = labels, idempotent = idempotent, fast = cheap(idempotent, weight, #labels) }
     end
     local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
     if parsed and transport.strict and not scan.json(body) then
@@ -589,7 +595,7 @@ function _M.access(keyed)
     if verdict == ANSWER then return send(a, b, c) end
     if verdict == FORWARD then
         -- Something goes upstream: the log phase counts it.
-        if a then return remember({ label = a.label, idempotent = a.idempotent, fast = a.idempotent and a.weight == 1, t0 = now }) end
+        if a then return remember({ label = a.label, idempotent = a.idempotent, fast = cheap(a.idempotent, a.weight, 1), t0 = now }) end
         b.t0 = now
         return remember(b)
     end
@@ -687,7 +693,8 @@ function _M.balancer()
         -- node: a hung execution client then costs seconds, not upstream_timeout.
         local fast = ctx.fast
         if fast == nil then fast = ngx_var.arg_f == "1" end
-        if fast and conf.fast_timeout then balancer.set_timeouts(2, conf.upstream_timeout, conf.fast_timeout) end
+        -- nil keeps the location's connect and send timeouts: only the read timeout is this call's own.
+        if fast and conf.fast_timeout then balancer.set_timeouts(nil, nil, conf.fast_timeout) end
     end
     local ok, err = balancer.set_current_peer(b.host, b.port)
     if not ok then ngx.log(ngx.WARN, "ethnode: set_current_peer: ", err) end
@@ -795,10 +802,7 @@ end
 -- answers 503, which makes them probe it as down and retry elsewhere.
 function _M.peer_access()
     if ngx.shared.ethnode_upstreams:get("drained") == 1 then
-        ngx.status = 503
-        ngx.header["Content-Type"] = "application/json"
-        ngx.print(jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "node draining"))
-        return ngx.exit(503)
+        return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "node draining"))
     end
 end
 
