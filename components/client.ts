@@ -25,6 +25,8 @@ export interface ClientRole {
     /** Loopback port and path of its Prometheus metrics. */
     metricsPort: number;
     metricsPath: string;
+    /** The series its alerts are built on: a target that answers without it leaves them blind (MetricsMissing). */
+    keySeries: string;
     /** Its P2P ports, open to the internet. */
     p2p: { protocol: "tcp" | "udp"; port: number; description: string }[];
 }

@@ -16,6 +16,7 @@ export const GETH: ClientRole = {
     apiPort: PORTS.gethHttp,
     metricsPort: PORTS.gethMetrics,
     metricsPath: "/debug/metrics/prometheus",
+    keySeries: "chain_head_block",
     p2p: [
         { protocol: "tcp", port: PORTS.gethP2p, description: "geth p2p" },
         { protocol: "udp", port: PORTS.gethP2p, description: "geth discovery" },

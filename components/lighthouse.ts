@@ -16,6 +16,7 @@ export const LIGHTHOUSE: ClientRole = {
     apiPort: PORTS.beaconHttp,
     metricsPort: PORTS.beaconMetrics,
     metricsPath: "/metrics",
+    keySeries: "beacon_head_slot",
     p2p: [
         { protocol: "tcp", port: PORTS.beaconP2p, description: "lighthouse p2p" },
         { protocol: "udp", port: PORTS.beaconP2p, description: "lighthouse discovery" },

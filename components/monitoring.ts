@@ -82,27 +82,27 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
     });
 }
 
-/** A series each job's alerts are built on: a target that answers without it leaves them blind. */
-const KEY_SERIES: Record<string, string> = {
-    geth: "chain_head_block",
-    lighthouse: "beacon_head_slot",
-    gateway: "ethnode_gateway_backend_healthy",
-};
+/** The rules' selectors for each client's series: its job is the client's name (components/roles.ts). */
+const ROLE_JOBS = { execution: ROLES.execution.name, consensus: ROLES.consensus.name };
 
 /**
  * The alert rules; the cluster's own alerts only with more than one node, and the keeper's series expected only
  * when it runs.
  */
 export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1, keeper = true): string {
-    const jobs = ["node", ...nodeClients(consensus).map((c) => c.name), "gateway"];
-    const expectedSeries = jobs.filter((j) => KEY_SERIES[j]).map((job) => ({ job, series: KEY_SERIES[job] }));
-    if (keeper) expectedSeries.push({ job: "node", series: "ethnode_keeper_last_check_timestamp_seconds" });
+    const clients = nodeClients(consensus);
+    const jobs = ["node", ...clients.map((c) => c.name), "gateway"];
+    // The series each target's alerts read: the clients', the gateway's, and the keeper's when it runs.
+    const expectedSeries = [
+        ...clients.map((c) => ({ job: c.name, series: c.keySeries })),
+        { job: "gateway", series: "ethnode_gateway_backend_healthy" },
+        ...(keeper ? [{ job: "node", series: "ethnode_keeper_last_check_timestamp_seconds" }] : []),
+    ];
     return render("monitoring/alerts.yml", {
         expectedTargets: jobs.map((job) => ({ job, count: nodes })),
         expectedSeries,
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
-        // Rules select each client's series by its job, the client's name (components/roles.ts).
-        jobs: { execution: ROLES.execution.name, consensus: ROLES.consensus.name },
+        jobs: ROLE_JOBS,
         runbookBase: m.runbookBaseUrl,
         minExecutionPeers: m.minExecutionPeers,
         minConsensusPeers: m.minConsensusPeers,
@@ -114,7 +114,7 @@ export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes 
 }
 
 export function renderRecordingRules(): string {
-    return render("monitoring/recording.yml", { jobs: { execution: ROLES.execution.name, consensus: ROLES.consensus.name } });
+    return render("monitoring/recording.yml", { jobs: ROLE_JOBS });
 }
 
 export interface AlertmanagerInput {

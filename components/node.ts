@@ -130,7 +130,6 @@ export class Node extends pulumi.ComponentResource {
 
     constructor(readonly nodeName: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:node:Node", nodeName, {}, opts);
-        const cfg = args;
         const name = nodeName;
         // These components sat at the stack's root before the node was a component: the alias keeps their
         // URNs (and their children's), so a stack deployed before adopts its running node instead of replacing it.
@@ -138,10 +137,10 @@ export class Node extends pulumi.ComponentResource {
         const host = new Host(
             `${name}-host`,
             {
-                host: cfg.host,
-                gateway: cfg.gateway,
-                sshPrivateKey: cfg.sshPrivateKey,
-                consensusP2p: cfg.network !== "dev",
+                host: args.host,
+                gateway: args.gateway,
+                sshPrivateKey: args.sshPrivateKey,
+                consensusP2p: args.network !== "dev",
                 metricsFromSecurityGroupId: args.metricsFromSecurityGroupId,
                 index: args.index,
                 clusterSecurityGroupId: args.clusterSecurityGroupId,
@@ -156,7 +155,7 @@ export class Node extends pulumi.ComponentResource {
                     { path: "/usr/local/bin/ethnode", content: readAsset("cli/ethnode"), mode: "0755", owner: "root", group: "root" },
                     {
                         path: "/etc/ethnode/ethnode.conf",
-                        content: host.volumeId.apply((id) => renderCliConfig(name, cfg, id)),
+                        content: host.volumeId.apply((id) => renderCliConfig(name, args, id)),
                         mode: "0644",
                         owner: "root",
                         group: "root",
@@ -181,21 +180,21 @@ export class Node extends pulumi.ComponentResource {
         const common = {
             connection: host.connection,
             dataDir: host.dataDir,
-            purgeOnDestroy: cfg.host.purgeOnDestroy,
+            purgeOnDestroy: args.host.purgeOnDestroy,
         };
         const geth = new Geth(
             `${name}-geth`,
-            { ...common, network: cfg.network, geth: cfg.geth, hostReady: cli, jwtFile: jwt.file, after: args.after },
+            { ...common, network: args.network, geth: args.geth, hostReady: cli, jwtFile: jwt.file, after: args.after },
             child,
         );
         let lighthouse: Lighthouse | undefined;
-        if (cfg.network !== "dev" && cfg.lighthouse) {
+        if (args.network !== "dev" && args.lighthouse) {
             lighthouse = new Lighthouse(
                 `${name}-lighthouse`,
                 {
                     ...common,
-                    network: cfg.network,
-                    lighthouse: cfg.lighthouse,
+                    network: args.network,
+                    lighthouse: args.lighthouse,
                     executionEndpoint: geth.authRpcUrl,
                     after: [jwt.file, geth.service],
                 },
