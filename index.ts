@@ -8,6 +8,7 @@ import { loadConfig, monitoringWarnings } from "./components/config";
 import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
+import { CentralLogs } from "./components/logs";
 import { LOOPBACK } from "./components/ports";
 import { clientExporters } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
@@ -25,11 +26,16 @@ const monitorHost = cfg.monitoringHost
           gateway: cfg.gateway,
           sshPrivateKey: cfg.sshPrivateKey,
           role: "monitor",
+          logsPort: cfg.logs.enabled ? cfg.logs.port : undefined,
       })
     : undefined;
 
 // Several nodes on aws share a security group that admits only its members on the node-to-node ports.
-const clusterNet = cluster && onAws ? new ClusterNetwork("cluster", { vpcId: cfg.host.vpcId as string, gateway: cfg.gateway }) : undefined;
+const clusterNet = cluster && onAws ? new ClusterNetwork("cluster", {
+          vpcId: cfg.host.vpcId as string,
+          gateway: cfg.gateway,
+          logsPort: cfg.logs.enabled && !cfg.monitoringHost ? cfg.logs.port : undefined,
+      }) : undefined;
 
 // Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
 const nodes: Node[] = [];
@@ -120,7 +126,34 @@ const monitoring = new Monitoring("monitoring", {
     deadMansSwitchUrl: cfg.deadMansSwitchUrl,
     after: [monitorHost?.ready ?? primary.host.ready, ...gateways.map((g) => g.config)],
     purgeOnDestroy: cfg.host.purgeOnDestroy,
+    logs: cfg.logs.enabled ? cfg.logs : undefined,
 });
+
+// Central logs beside Prometheus: every host ships its journal there; nodes on other hosts over the private network.
+const logs = cfg.logs.enabled
+    ? new CentralLogs("logs", {
+          stack: pulumi.getStack(),
+          network: cfg.network,
+          logs: cfg.logs,
+          monitoring: cfg.monitoring,
+          consensus: cfg.network !== "dev",
+          connection: monitorHost?.connection ?? primary.host.connection,
+          privateAddress: monitorHost ? monitorHost.privateAddress : cluster ? primary.host.privateAddress : undefined,
+          senders: [
+              ...(monitorHost ? [{ name: "monitor", connection: monitorHost.connection, after: [monitorHost.ready] }] : []),
+              ...nodes.map((n, i) => ({
+                  name: n.nodeName,
+                  connection: n.host.connection,
+                  address: monitorHost || i > 0 ? n.host.privateAddress : undefined,
+                  // After the node's clients and gateway: their first lines are shipped from the start.
+                  after: [n.lastClientStep, gateways[i].config],
+              })),
+          ],
+          alertmanager: monitoring.alertmanagerConfig,
+          after: [monitorHost?.ready ?? primary.host.ready],
+          purgeOnDestroy: cfg.host.purgeOnDestroy,
+      })
+    : undefined;
 
 const scheme = cfg.gateway.tls ? "https" : "http";
 export const network = cfg.network;
@@ -153,5 +186,6 @@ const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {
     grafanaUrl: monitoring.grafanaUrl,
     grafanaAdminPassword: monitoring.grafanaAdminPassword,
     loadBalancerDns: loadBalancer?.dnsName,
+    logsUrl: logs?.url,
 };
 for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) module.exports[name] = value;

@@ -1,7 +1,7 @@
 /**
  * ClusterNetwork (aws, several nodes): the security group every node shares. It admits its own members only,
  * on the ports nodes use between themselves — the gateways' peer listener and metrics port (Prometheus on the
- * first node scrapes the others) — and, once the load balancer exists, the gateway port from the load balancer.
+ * first node scrapes the others), and VictoriaLogs' port when the first node keeps the logs —, once the load balancer exists, the gateway port from the load balancer.
  * Nothing here is reachable from outside the cluster.
  */
 import * as aws from "@pulumi/aws";
@@ -11,6 +11,8 @@ import { GatewayConfig } from "./config";
 export interface ClusterNetworkArgs {
     vpcId: pulumi.Input<string>;
     gateway: Pick<GatewayConfig, "port" | "peerPort" | "metricsPort">;
+    /** Central logs on the first node: the others ship their journals to it on this port. */
+    logsPort?: number;
 }
 
 export class ClusterNetwork extends pulumi.ComponentResource {
@@ -32,6 +34,7 @@ export class ClusterNetwork extends pulumi.ComponentResource {
         const self = [
             { port: args.gateway.peerPort, what: "peer", description: "gateway peer listener, from the other nodes" },
             { port: args.gateway.metricsPort, what: "metrics", description: "gateway metrics port, from the node running Prometheus" },
+            ...(args.logsPort !== undefined ? [{ port: args.logsPort, what: "logs", description: "journal upload, to the node running VictoriaLogs" }] : []),
         ];
         for (const r of self) {
             new aws.vpc.SecurityGroupIngressRule(

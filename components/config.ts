@@ -265,6 +265,42 @@ export const keeperSection = {
 
 const duration = (min: number, max: number, doc: string, d: number) => integer(min, max, { doc, default: d });
 
+/** A binary the monitoring host installs for central logs: pinned, verified, or uploaded (fields of the logs section). */
+const pinnedBinary = (what: string, version: string) => ({
+    version: text(PATTERNS.semver, "a release version such as " + version, { doc: `Pinned ${what} release`, default: version }),
+    source: oneOf(["release", "upload"] as const, { doc: sourceDoc, default: "release" }),
+    url: optional(text(PATTERNS.https, "an https URL", { doc: `Override the ${what} download URL (a mirror)` })),
+    sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: `sha256 of the ${what} release archive (required with source release)` })),
+    binaryPath: optional(text(PATTERNS.absPath, "an absolute path", { doc: `Local ${what} binary to upload (source: upload)` })),
+});
+
+const prefixed = <P extends string, T extends Record<string, unknown>>(prefix: P, fields: T) =>
+    Object.fromEntries(Object.entries(fields).map(([k, v]) => [prefix + k[0].toUpperCase() + k.slice(1), v])) as {
+        [K in keyof T & string as `${P}${Capitalize<K>}`]: T[K];
+    };
+
+export const logsSection = {
+    enabled: boolean({
+        doc: "Ship every host's journal (systemd-journal-upload) to VictoriaLogs on the monitoring host, and alert on the log lines metrics miss (vmalert → Alertmanager)",
+        default: false,
+    }),
+    retentionDays: integer(1, 3650, { doc: "Days VictoriaLogs keeps logs", default: 14 }),
+    maxDiskGb: integer(1, 1000000, { doc: "VictoriaLogs drops its oldest days once its data uses this many GB", default: 20 }),
+    port: integer(1, 65535, {
+        doc: "VictoriaLogs port: on loopback, and on the monitoring host's private address when other hosts ship to it (only those are admitted)",
+        default: 9428,
+    }),
+    vmalertPort: integer(1, 65535, { doc: "vmalert port (loopback)", default: 8880 }),
+    windowSec: integer(30, 3600, { doc: "How far back each log rule looks: a matching line keeps its alert firing this long", default: 300 }),
+    ...prefixed("victoriaLogs", pinnedBinary("VictoriaLogs", "1.52.1")),
+    ...prefixed("vmalert", pinnedBinary("vmalert (vmutils archive)", "1.151.0")),
+    grafanaPluginVersion: text(PATTERNS.semver, "a plugin version such as 0.16.1", {
+        doc: "Version of Grafana's VictoriaLogs data source plugin (victoriametrics-logs-datasource), installed with `grafana cli`",
+        default: "0.16.1",
+    }),
+} satisfies Section;
+
+
 export const monitoringSection = {
     slackChannel: text(/^[#@][A-Za-z0-9._-]{1,80}$/, "a Slack channel such as #eth-alerts", {
         doc: "Channel the Slack webhook posts to",
@@ -317,6 +353,7 @@ export type LighthouseConfig = Parsed<typeof lighthouseSection>;
 export type GatewayConfig = Parsed<typeof gatewaySection>;
 export type MonitoringConfig = Parsed<typeof monitoringSection>;
 export type KeeperConfig = Parsed<typeof keeperSection>;
+export type LogsConfig = Parsed<typeof logsSection>;
 
 export interface EthnodeConfig {
     network: Network;
@@ -329,6 +366,8 @@ export interface EthnodeConfig {
     gateway: GatewayConfig;
     monitoring: MonitoringConfig;
     keeper: KeeperConfig;
+    /** Central logs: VictoriaLogs and vmalert on the monitoring host, every host's journal shipped to it. */
+    logs: LogsConfig;
     /**
      * A separate host for Prometheus, Alertmanager and Grafana (same keys as `host`). Unset: they run on the
      * first node. Monitoring that dies with the node cannot tell you the node died.
@@ -387,6 +426,7 @@ export const SECTIONS = {
     gateway: gatewaySection,
     monitoring: monitoringSection,
     keeper: keeperSection,
+    logs: logsSection,
 } as const;
 
 /** Secret top-level keys: each must be stored with `pulumi config set --secret`. */
@@ -457,12 +497,17 @@ export function nodeSubnet(h: HostConfig, index: number): string | undefined {
     return h.subnetIds.length > 0 ? h.subnetIds[index % h.subnetIds.length] : h.subnetId;
 }
 
-function requireRelease(prefix: string, c: { source: string; sha256?: string; binaryPath?: string }): void {
+/** A pinned binary's section fields: `key` names each field as the stack writes it. */
+function requireRelease(
+    prefix: string,
+    c: { source: string; sha256?: string; binaryPath?: string },
+    key: (field: string) => string = (field) => `${prefix}.${field}`,
+): void {
     if (c.source === "release" && !c.sha256) {
-        throw new ConfigError(`${prefix}.sha256 is required when ${prefix}.source is release: 64 lowercase hex digits`);
+        throw new ConfigError(`${key("sha256")} is required when ${key("source")} is release: 64 lowercase hex digits`);
     }
     if (c.source === "upload" && !c.binaryPath) {
-        throw new ConfigError(`${prefix}.binaryPath is required when ${prefix}.source is upload: an absolute path`);
+        throw new ConfigError(`${key("binaryPath")} is required when ${key("source")} is upload: an absolute path`);
     }
 }
 
@@ -497,6 +542,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
     const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
     const keeper = parseSection(`${ns}:keeper`, keeperSection, src.get("keeper"), ctx);
+    const logs = parseSection(`${ns}:logs`, logsSection, src.get("logs"), ctx);
 
     checkHost(`${ns}:host`, host, nodes);
     if (monitoring.minHealthyNodes > nodes) {
@@ -538,6 +584,18 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
             throw new ConfigError(`${ns}:lighthouse.version is required when ${ns}:network is ${network}: a release version such as 8.2.2`);
         }
         requireRelease(`${ns}:lighthouse`, lighthouse);
+    }
+    if (logs.enabled) {
+        for (const part of ["victoriaLogs", "vmalert"] as const) {
+            const c = { source: logs[`${part}Source`], sha256: logs[`${part}Sha256`], binaryPath: logs[`${part}BinaryPath`] };
+            requireRelease(`${ns}:logs`, c, (field) => `${ns}:logs.${part}${field[0].toUpperCase()}${field.slice(1)}`);
+        }
+        const clash = [monitoring.prometheusPort, monitoring.alertmanagerPort, monitoring.nodeExporterPort, monitoring.grafanaPort, gateway.port, gateway.metricsPort];
+        for (const k of ["port", "vmalertPort"] as const) {
+            if (clash.includes(logs[k]) || (k === "vmalertPort" && logs.vmalertPort === logs.port)) {
+                throw new ConfigError(`${ns}:logs.${k} must differ from the other monitoring and gateway ports; got ${logs[k]}`);
+            }
+        }
     }
 
     const key = src.get("sshPrivateKey");
@@ -609,6 +667,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         gateway,
         monitoring,
         keeper,
+        logs,
         monitoringHost,
         slackWebhookUrl,
         smtpPassword,

@@ -30,6 +30,8 @@ export interface HostArgs {
     index?: number;
     /** The security group every node of a cluster shares (aws, several nodes), added to the host's own. */
     clusterSecurityGroupId?: pulumi.Input<string>;
+    /** A monitoring host with central logs receives the nodes' journals on this port, from its VPC only. */
+    logsPort?: number;
 }
 
 export class Host extends pulumi.ComponentResource {
@@ -159,6 +161,18 @@ export class Host extends pulumi.ComponentResource {
                                   toPort: args.gateway.metricsPort,
                                   securityGroups: [args.metricsFromSecurityGroupId],
                                   description: "metrics, from the monitoring host only",
+                              },
+                          ]
+                        : []),
+                    ...(!node && args.logsPort !== undefined
+                        ? [
+                              {
+                                  protocol: "tcp",
+                                  fromPort: args.logsPort,
+                                  toPort: args.logsPort,
+                                  // The nodes' groups are created after this one; VictoriaLogs' unit admits their addresses only.
+                                  cidrBlocks: [aws.ec2.getVpcOutput(h.vpcId ? { id: h.vpcId } : { default: true }, { parent: this }).cidrBlock],
+                                  description: "journal upload, from the nodes in the VPC",
                               },
                           ]
                         : []),

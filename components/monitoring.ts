@@ -6,7 +6,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { MonitoringConfig, Network } from "./config";
+import { LogsConfig, MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
 import { TEXTFILE_DIR } from "./keeper";
 import { ROLES, nodeClients } from "./roles";
@@ -42,6 +42,16 @@ export interface PrometheusInput {
     monitorNode: string;
     /** Scraping through each node's gateway metrics port (a separate monitoring host). */
     remote?: boolean;
+    /** Central logs, when enabled: VictoriaLogs and vmalert are scraped on the monitoring host. */
+    logs?: LogsConfig;
+}
+
+/** The central-logs programs Prometheus watches (their job names), on the monitoring host's loopback. */
+export function logsJobs(logs: LogsConfig): { job: string; target: string }[] {
+    return [
+        { job: "victorialogs", target: `127.0.0.1:${logs.port}` },
+        { job: "vmalert", target: `127.0.0.1:${logs.vmalertPort}` },
+    ];
 }
 
 const ROLE_LIST = Object.values(ROLES);
@@ -79,6 +89,7 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
         monitorNode: input.monitorNode,
         jobs,
         gateways: input.gateways,
+        logsJobs: input.logs ? logsJobs(input.logs) : [],
     });
 }
 
@@ -86,10 +97,10 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
 const ROLE_JOBS = { execution: ROLES.execution.name, consensus: ROLES.consensus.name };
 
 /**
- * The alert rules; the cluster's own alerts only with more than one node, and the keeper's series expected only
- * when it runs.
+ * The alert rules; the cluster's own alerts only with more than one node, the keeper's series expected only when
+ * it runs, and the central-logs pipeline watched only when it is deployed.
  */
-export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1, keeper = true): string {
+export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1, keeper = true, logs?: LogsConfig): string {
     const clients = nodeClients(consensus);
     const jobs = ["node", ...clients.map((c) => c.name), "gateway"];
     // The series each target's alerts read: the clients', the gateway's, and the keeper's when it runs.
@@ -99,7 +110,8 @@ export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes 
         ...(keeper ? [{ job: "node", series: "ethnode_keeper_last_check_timestamp_seconds" }] : []),
     ];
     return render("monitoring/alerts.yml", {
-        expectedTargets: jobs.map((job) => ({ job, count: nodes })),
+        expectedTargets: [...jobs.map((job) => ({ job, count: nodes })), ...(logs ? logsJobs(logs).map(({ job }) => ({ job, count: 1 })) : [])],
+        logs: logs !== undefined,
         expectedSeries,
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
         jobs: ROLE_JOBS,
@@ -145,7 +157,10 @@ export function renderAlertmanagerConfig(input: AlertmanagerInput): string {
     });
 }
 
-export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, passwordFile: string): Record<string, string> {
+/** The Grafana plugin that reads VictoriaLogs. */
+export const VICTORIALOGS_GRAFANA_PLUGIN = "victoriametrics-logs-datasource";
+
+export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, passwordFile: string, logs?: LogsConfig): Record<string, string> {
     const files: Record<string, string> = {
         "grafana.ini": render("monitoring/grafana/grafana.ini", {
             listen: `${m.bindAddress}:${m.grafanaPort}`,
@@ -158,6 +173,7 @@ export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, pass
         "provisioning/datasources/ethnode.yml": render("monitoring/grafana/datasource.yml", {
             prometheus: `${m.bindAddress === "0.0.0.0" ? "127.0.0.1" : m.bindAddress}:${m.prometheusPort}`,
             scrapeInterval: seconds(m.scrapeIntervalSec),
+            logs: logs ? { url: `http://127.0.0.1:${logs.port}`, type: VICTORIALOGS_GRAFANA_PLUGIN } : undefined,
         }),
         "provisioning/dashboards/ethnode.yml": render("monitoring/grafana/dashboards.yml", { dashboardsDir: `${GRAFANA_ROOT}/dashboards` }),
     };
@@ -192,6 +208,8 @@ export interface MonitoringArgs {
     deadMansSwitchUrl?: pulumi.Input<string>;
     after: pulumi.Input<pulumi.Resource>[];
     purgeOnDestroy: boolean;
+    /** Central logs, when enabled: Prometheus watches VictoriaLogs and vmalert, Grafana reads the logs. */
+    logs?: LogsConfig;
 }
 
 export class Monitoring extends pulumi.ComponentResource {
@@ -243,6 +261,8 @@ export class Monitoring extends pulumi.ComponentResource {
                         ].join(" "),
                     ),
                     grafana: shq(String(m.grafana)),
+                    grafanaPlugin: shq(args.logs ? VICTORIALOGS_GRAFANA_PLUGIN : ""),
+                    grafanaPluginVersion: shq(args.logs?.grafanaPluginVersion ?? ""),
                     roots: [PROMETHEUS_ROOT, ALERTMANAGER_ROOT, GRAFANA_ROOT].map(shq).join(" "),
                 }),
                 deleteScript: render("scripts/remove-packages.sh", {
@@ -275,8 +295,9 @@ export class Monitoring extends pulumi.ComponentResource {
                     gateways,
                     monitorNode: args.monitorNode,
                     remote,
+                    logs: args.logs,
                 }),
-                "alerts.yml": renderAlertRules(m, consensus, args.clusterSize, args.keeper),
+                "alerts.yml": renderAlertRules(m, consensus, args.clusterSize, args.keeper, args.logs),
                 "recording.yml": renderRecordingRules(),
             };
             const release = releaseId(files);
@@ -365,7 +386,7 @@ export class Monitoring extends pulumi.ComponentResource {
             const password = new random.RandomPassword(`${name}-grafana-admin`, { length: 32, special: false }, { parent: this });
             this.grafanaAdminPassword = pulumi.secret(password.result);
             const passwordFile = `${GRAFANA_ROOT}/admin_password`;
-            const files = renderGrafanaFiles(m, consensus, passwordFile);
+            const files = renderGrafanaFiles(m, consensus, passwordFile, args.logs);
             const passwordStep = hostStep(
                 `${name}-grafana-password`,
                 {

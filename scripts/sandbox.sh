@@ -72,6 +72,11 @@ write_config() {
   { echo "$salt"; cat "${PROGRAM_DIR}/Pulumi.sandbox.yaml"; } >"${CONFIG_FILE}.new"
   mv -f "${CONFIG_FILE}.new" "$CONFIG_FILE"
   sandbox_pulumi config set --path ethnode:geth.binaryPath "$geth"
+  # Central logs' programs, built like geth (used when the stack enables ethnode:logs).
+  sandbox_pulumi config set --path ethnode:logs.victoriaLogsBinaryPath \
+    "$(go_tool victoria-logs github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$ETHNODE_VICTORIALOGS_VERSION")"
+  sandbox_pulumi config set --path ethnode:logs.vmalertBinaryPath \
+    "$(go_tool vmalert github.com/VictoriaMetrics/VictoriaMetrics/app/vmalert "$ETHNODE_VMALERT_VERSION")"
   # Secrets on stdin: never on a command line.
   sandbox_pulumi config set --secret ethnode:sshPrivateKey <"$key"
   printf '%s' "$SLACK_URL" | sandbox_pulumi config set --secret ethnode:slackWebhookUrl

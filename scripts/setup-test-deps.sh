@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and the sandbox need on a fresh Debian 12 machine, idempotently and
 # cached: Debian packages (nginx + lua, Prometheus tools, shellcheck, systemd-analyze, wrk), npm dependencies
-# from the lockfile, Geth and actionlint built from the Go module proxy at the pinned versions, the Pulumi
-# engine (scripts/setup-engine.sh) and the sandbox guest's root file system (scripts/sandbox-host.sh build).
+# from the lockfile, Geth, actionlint, VictoriaLogs and vmalert built from the Go module proxy at the pinned
+# versions, the Pulumi engine (scripts/setup-engine.sh) and the sandbox guest's root file system
+# (scripts/sandbox-host.sh build).
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -46,6 +47,8 @@ geth=$(go_tool geth github.com/ethereum/go-ethereum/cmd/geth "$ETHNODE_GETH_VERS
 version=$("$geth" version)
 [[ "$version" == *"Version: ${ETHNODE_GETH_VERSION}-"* ]] || { log "cached geth is not v${ETHNODE_GETH_VERSION}"; exit 1; }
 go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ETHNODE_ACTIONLINT_VERSION" >/dev/null
+go_tool victoria-logs github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$ETHNODE_VICTORIALOGS_VERSION" >/dev/null
+go_tool vmalert github.com/VictoriaMetrics/VictoriaMetrics/app/vmalert "$ETHNODE_VMALERT_VERSION" >/dev/null
 bash "${ROOT}/scripts/setup-engine.sh" >/dev/null
 bash "${ROOT}/scripts/sandbox-host.sh" build
 log "test dependencies ready"

@@ -9,7 +9,7 @@ import * as yaml from "js-yaml";
 import { dashboardSpecs } from "../components/dashboards";
 import { renderAlertRules, renderGrafanaFiles } from "../components/monitoring";
 import { ROOT } from "./helpers/pulumi";
-import { RULE_TEST_NODES, RULE_TEST_VALUES, VARIANTS, monitoringConfig, writeVariant } from "./helpers/monitoring";
+import { RULE_TEST_LOGS, RULE_TEST_NODES, RULE_TEST_VALUES, VARIANTS, monitoringConfig, writeVariant } from "./helpers/monitoring";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
 
 function run(cmd: string, args: string[]) {
@@ -97,7 +97,7 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
 });
 
 describe("alert rules", () => {
-    const rules = alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, RULE_TEST_NODES));
+    const rules = alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, RULE_TEST_NODES, true, RULE_TEST_LOGS));
 
     it("follow the conventions: severity, fixed summary, templated description, runbook_url", () => {
         expect(rules.length).toBeGreaterThanOrEqual(28);
@@ -126,7 +126,7 @@ describe("alert rules", () => {
     it("pass their promtool unit tests", () => {
         const dir = tmpDir("ruletests");
         try {
-            fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, RULE_TEST_NODES));
+            fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, RULE_TEST_NODES, true, RULE_TEST_LOGS));
             fs.copyFileSync(path.join(ROOT, "tests", "monitoring", "alerts_test.yml"), path.join(dir, "alerts_test.yml"));
             const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
             expect(r.stdout + r.stderr).toContain("SUCCESS");

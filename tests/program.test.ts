@@ -500,6 +500,77 @@ describe("three nodes on AWS behind a network load balancer", () => {
     });
 });
 
+describe("central logs (ethnode:logs)", () => {
+    const SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"];
+    const LOGS = JSON.stringify({ enabled: true, victoriaLogsSha256: "c".repeat(64), vmalertSha256: "d".repeat(64) });
+    const unitOf = (run: Awaited<ReturnType<typeof runIndex>>, step: string, unit: string) =>
+        Object.entries(decodeBundle(run.byName(step).inputs.stdin)).find(([p]) => p.endsWith(`/${unit}`))![1];
+
+    it("are off by default: no step, no port, no scrape job", async () => {
+        const run = await runIndex("dev");
+        expect(run.resources.filter((r) => r.name.startsWith("logs-") || r.name.endsWith("-journal-upload"))).toEqual([]);
+        const prom = Object.entries(decodeBundle(run.byName("monitoring-prometheus-config").inputs.stdin)).find(([p]) => p.endsWith("/prometheus.yml"))![1];
+        expect(prom).not.toContain("victorialogs");
+    });
+
+    it("on three AWS nodes: VictoriaLogs on the first node admits the others only, each node ships its journal there", async () => {
+        const host = JSON.parse(stackConfig("dev")["ethnode:host"]);
+        const run = await runIndex("dev", {
+            "ethnode:nodes": "3",
+            "ethnode:host": JSON.stringify({ ...host, vpcId: "vpc-0a1b2c3d4e5f60718", subnetIds: SUBNETS }),
+            "ethnode:logs": LOGS,
+        });
+        const unit = unitOf(run, "logs-install", "victoria-logs.service");
+        expect(unit).toContain("-httpListenAddr=127.0.0.1:9428 -httpListenAddr=10.0.1.23:9428");
+        expect(unit).toContain("IPAddressDeny=any\nIPAddressAllow=localhost 10.0.1.24 10.0.1.25\n");
+        expect(unit).toContain("-retentionPeriod=14d -retention.maxDiskSpaceUsageBytes=20GiB");
+        expect(unitOf(run, "logs-install", "vmalert.service")).toContain("-notifier.url=http://127.0.0.1:9093");
+        const script = run.byName("logs-install").inputs.create as string;
+        expect(script).toContain("https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v1.52.1/victoria-logs-linux-amd64-v1.52.1.tar.gz");
+        expect(script).toContain("c".repeat(64));
+        expect(script).toContain("https://github.com/VictoriaMetrics/VictoriaMetrics/releases/download/v1.151.0/vmutils-linux-amd64-v1.151.0.tar.gz");
+        const url = (node: string) => unitOf(run, `${node}-journal-upload`, "ethnode.conf").match(/^URL=(.*)$/m)![1];
+        expect(url("node-0")).toBe("http://127.0.0.1:9428/insert/journald");
+        expect(url("node-1")).toBe("http://10.0.1.23:9428/insert/journald");
+        expect(url("node-2")).toBe("http://10.0.1.23:9428/insert/journald");
+        // The cluster's own group carries the port between nodes; nothing opens to the internet.
+        const rules = run.resources.filter((r) => r.type === "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((r) => r.inputs);
+        expect(rules.filter((r) => r.fromPort === 9428)).toEqual([expect.objectContaining({ toPort: 9428, referencedSecurityGroupId: "cluster-sg-id", securityGroupId: "cluster-sg-id" })]);
+        for (const i of [0, 1, 2]) expect(run.byName(`node-${i}-host-sg`).inputs.ingress.map((r: any) => r.fromPort)).not.toContain(9428);
+        // Prometheus watches the pipeline; the rules go live after Alertmanager's config.
+        const prom = Object.entries(decodeBundle(run.byName("monitoring-prometheus-config").inputs.stdin));
+        expect(prom.find(([p]) => p.endsWith("/prometheus.yml"))![1]).toContain("job_name: vmalert");
+        expect(prom.find(([p]) => p.endsWith("/alerts.yml"))![1]).toContain("alert: LogsNotArriving");
+        const datasource = Object.entries(decodeBundle(run.byName("monitoring-grafana-config").inputs.stdin)).find(([p]) => p.endsWith("/datasources/ethnode.yml"))![1];
+        expect(datasource).toContain("type: victoriametrics-logs-datasource");
+        expect(run.byName("monitoring-install").inputs.create).toContain("victoriametrics-logs-datasource");
+        expect(run.value.logsUrl).toBe("http://127.0.0.1:9428");
+    });
+
+    it("on a separate AWS monitoring host: its group admits the VPC on the logs port, and it ships its own journal too", async () => {
+        const host = JSON.parse(stackConfig("dev")["ethnode:host"]);
+        const run = await runIndex("dev", { "ethnode:monitoringHost": JSON.stringify({ ...host, instanceType: "t3.medium" }), "ethnode:logs": LOGS });
+        const monSg = run.byName("monitor-host-sg").inputs.ingress;
+        expect(monSg.map((r: any) => `${r.protocol}/${r.fromPort}`)).toEqual(["tcp/9428", "tcp/22"]);
+        expect(monSg[0].cidrBlocks).toEqual([MOCK.vpcCidr]);
+        expect(unitOf(run, "logs-install", "victoria-logs.service")).toContain(`IPAddressAllow=localhost ${MOCK.privateIp}\n`);
+        expect(unitOf(run, "node-0-journal-upload", "ethnode.conf")).toContain(`URL=http://${MOCK.privateIp}:9428/insert/journald`);
+        expect(unitOf(run, "monitor-journal-upload", "ethnode.conf")).toContain("URL=http://127.0.0.1:9428/insert/journald");
+    });
+
+    it("need a sha256 for each released binary, and ports of their own", async () => {
+        await expect(runIndex("dev", { "ethnode:logs": JSON.stringify({ enabled: true, vmalertSha256: "d".repeat(64) }) })).rejects.toThrow(
+            "ethnode:logs.victoriaLogsSha256 is required when ethnode:logs.victoriaLogsSource is release: 64 lowercase hex digits",
+        );
+        await expect(runIndex("dev", { "ethnode:logs": JSON.stringify({ enabled: true, victoriaLogsSource: "upload", vmalertSha256: "d".repeat(64) }) })).rejects.toThrow(
+            "ethnode:logs.victoriaLogsBinaryPath is required when ethnode:logs.victoriaLogsSource is upload: an absolute path",
+        );
+        await expect(runIndex("dev", { "ethnode:logs": JSON.stringify({ ...JSON.parse(LOGS), port: 9093 }) })).rejects.toThrow(
+            "ethnode:logs.port must differ from the other monitoring and gateway ports; got 9093",
+        );
+    });
+});
+
 describe("three existing servers", () => {
     it("use one address each, and expose each gateway", async () => {
         const run = await runIndex("dev", {

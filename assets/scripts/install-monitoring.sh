@@ -18,6 +18,12 @@ if [[ "$grafana" == "true" ]] && ! dpkg-query -W -f='${Status}' grafana 2>/dev/n
   apt_get update -q
   apt_get install -y -q --no-install-recommends grafana
 fi
+# Grafana's VictoriaLogs data source (central logs): the pinned version, from Grafana's plugin catalog.
+plugin={{{grafanaPlugin}}}
+plugin_version={{{grafanaPluginVersion}}}
+if [[ "$grafana" == "true" && -n "$plugin" ]] && ! grafana cli plugins ls 2>/dev/null | grep -qx "${plugin} @ ${plugin_version}"; then
+  grafana cli plugins install "$plugin" "$plugin_version"
+fi
 for root in {{{roots}}}; do install -d -m 0755 "$root" "${root}/releases"; done
 
 # Arguments live in /etc/default; a change there needs a restart (a reload would not pick it up).

@@ -1,7 +1,7 @@
 /** Rendered monitoring configs written to a temp directory, and the real Prometheus/Alertmanager binaries. */
 import * as fs from "fs";
 import * as path from "path";
-import { MonitoringConfig, monitoringSection, Network } from "../../components/config";
+import { MonitoringConfig, logsSection, monitoringSection, Network } from "../../components/config";
 import { parseSection } from "../../components/schema";
 import { readAsset } from "../../components/render";
 import {
@@ -27,6 +27,9 @@ export const RULE_TEST_VALUES = {
 
 /** The cluster tests/monitoring/alerts_test.yml was written for. */
 export const RULE_TEST_NODES = 3;
+
+/** Central logs on, at their default ports: the pipeline's own alerts are rendered and tested too. */
+export const RULE_TEST_LOGS = parseSection("ethnode:logs", logsSection, { enabled: true, victoriaLogsSource: "upload", vmalertSource: "upload" }, { network: "mainnet", nodes: 1 });
 
 export function monitoringConfig(overrides: Record<string, unknown> = {}): MonitoringConfig {
     return parseSection("ethnode:monitoring", monitoringSection, overrides, { network: "mainnet", nodes: 1 });

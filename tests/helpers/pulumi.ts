@@ -22,6 +22,7 @@ export interface Recorded {
 export const MOCK = {
     jwtHex: "5f".repeat(32),
     amiId: "ami-0ubuntu2204",
+    vpcCidr: "10.0.0.0/16",
     publicIp: "198.51.100.7",
     volumeId: "vol-0123456789abcdef0",
     az: "eu-central-1a",
@@ -72,6 +73,8 @@ export const OPERATOR_VALUES: Record<string, string> = {
     "<the public half of ethnode:sshPrivateKey: ssh-keygen -y -f ~/.ssh/ethnode_ed25519>":
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ1mS2mXbA1Qm8Kq2pXv9r0bqvY8nJ0xWm3JX4p5yQzR ethnode-test",
     "<the geth scripts/sandbox.sh builds>": "/opt/geth-under-test/geth",
+    "<the victoria-logs scripts/sandbox.sh builds>": "/opt/logs-under-test/victoria-logs",
+    "<the vmalert scripts/sandbox.sh builds>": "/opt/logs-under-test/vmalert",
 };
 
 /** Reads a stack file's `config:` map into the string form the engine hands a program, as shipped. */
@@ -121,6 +124,7 @@ export async function withMocks<T>(
             },
             call(args) {
                 if (args.token === "aws:ec2/getAmi:getAmi") return { ...args.inputs, id: MOCK.amiId, imageId: MOCK.amiId };
+                if (args.token === "aws:ec2/getVpc:getVpc") return { ...args.inputs, id: args.inputs.id ?? "vpc-default", cidrBlock: MOCK.vpcCidr };
                 throw new Error(`unmocked call ${args.token}`);
             },
         },

@@ -10,6 +10,9 @@ import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/
 import { render, shq } from "../../components/render";
 import { GATEWAY_ROOT, GATEWAY_USER, renderGatewayUnit } from "../../components/gateway";
 import { KEEPER_METRICS_FILE, KEEPER_STATE_DIR, TEXTFILE_DIR, renderInstallKeeper, renderKeeperUnit } from "../../components/keeper";
+import { JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_OVERRIDE, LOG_RULES_ROOT, VICTORIALOGS_DATA, renderInstallLogs, renderVictoriaLogsUnit, renderVmalertUnit } from "../../components/logs";
+import { logsSection } from "../../components/config";
+import { parseSection } from "../../components/schema";
 import { TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
 
 export const DATA_DIR = "/var/lib/ethnode";
@@ -39,6 +42,17 @@ export function runnableGeth(network: Network) {
     return { ...configFor(network).geth, cacheMb: 256 };
 }
 
+/** Central logs as a stack enables them: released binaries (with their sha256) or uploaded ones (any local file). */
+export function logsConfig(source: "release" | "upload") {
+    const bin = source === "release" ? { Sha256: "c".repeat(64) } : { BinaryPath: "/bin/true" };
+    const fields: Record<string, unknown> = { enabled: true, victoriaLogsSource: source, vmalertSource: source };
+    for (const [k, v] of Object.entries(bin)) {
+        fields[`victoriaLogs${k}`] = v;
+        fields[`vmalert${k}`] = v;
+    }
+    return parseSection("ethnode:logs", logsSection, fields, { network: "mainnet", nodes: 3 });
+}
+
 export interface Rendered {
     name: string;
     text: string;
@@ -50,6 +64,8 @@ export function units(): Rendered[] {
         out.push({ name: `ethnode-gateway-${source}.service`, text: renderGatewayUnit(source, `${DATA_DIR}/gateway`) });
     }
     out.push({ name: "ethnode-keeper.service", text: renderKeeperUnit() });
+    out.push({ name: "victoria-logs.service", text: renderVictoriaLogsUnit(logsConfig("release"), ["10.0.1.24", "10.0.1.25"], "10.0.1.23") });
+    out.push({ name: "vmalert.service", text: renderVmalertUnit({ logs: logsConfig("release"), monitoring: configFor("mainnet").monitoring, stack: "prod", network: "mainnet" }) });
     for (const network of NETWORKS) {
         const cfg = configFor(network);
         out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth }) });
@@ -108,6 +124,8 @@ export function scripts(): (Rendered & { body: string })[] {
                 prometheusArgs: shq("--config.file=/etc/ethnode/prometheus/current/prometheus.yml"),
                 alertmanagerArgs: shq("--config.file=/etc/ethnode/alertmanager/current/alertmanager.yml --cluster.listen-address="),
                 grafana: shq("true"),
+                grafanaPlugin: shq("victoriametrics-logs-datasource"),
+                grafanaPluginVersion: shq("0.16.1"),
                 roots: ["/etc/ethnode/prometheus", "/etc/ethnode/alertmanager", "/etc/ethnode/grafana"].map(shq).join(" "),
             }),
         ),
@@ -118,5 +136,15 @@ export function scripts(): (Rendered & { body: string })[] {
             true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
+        step("install-logs-release", renderInstallLogs(logsConfig("release")), true),
+        step("install-logs-upload", renderInstallLogs(logsConfig("upload")), true),
+        step("remove-logs", render("scripts/remove-logs.sh", { purge: shq("true"), dataDir: shq(VICTORIALOGS_DATA), rulesRoot: shq(LOG_RULES_ROOT) })),
+        step(
+            "activate-log-rules-release",
+            activateRelease({ root: LOG_RULES_ROOT, unit: "vmalert", release: "0123abcd", check: '/opt/ethnode/vmalert/current/vmalert -dryRun -rule.defaultRuleType=vlogs -rule="${dir}/log-rules.yml"' }),
+            true,
+        ),
+        step("install-journal-upload", render("scripts/install-journal-upload.sh", { url: "http://10.0.1.23:9428/insert/journald" }), true),
+        step("remove-journal-upload", render("scripts/remove-journal-upload.sh", { purge: shq("true"), files: [JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_OVERRIDE].map(shq).join(" ") })),
     ];
 }

@@ -1,0 +1,15 @@
+# Stops VictoriaLogs and vmalert and removes their units and binaries; with purge, the stored logs and the users.
+purge={{{purge}}}
+for unit in vmalert victoria-logs; do
+  systemctl disable --now "${unit}.service" 2>/dev/null || true
+  rm -f "/etc/systemd/system/${unit}.service"
+done
+systemctl daemon-reload
+rm -rf /opt/ethnode/victoria-logs /opt/ethnode/vmalert {{{rulesRoot}}}
+if [[ "$purge" == "true" ]]; then
+  rm -rf {{{dataDir}}} /var/lib/vmalert
+  for user in victoria-logs vmalert; do
+    if id -u "$user" >/dev/null 2>&1; then userdel "$user"; fi
+  done
+fi
+echo "central logs removed (purge=${purge})"

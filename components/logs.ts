@@ -1,0 +1,269 @@
+/**
+ * Central logs: every host's journal goes to VictoriaLogs on the monitoring host (systemd-journal-upload), and
+ * vmalert evaluates the log rules there into the same Alertmanager as Prometheus. Renderers are pure; the
+ * component installs both programs (pinned and verified like the clients), the rules as a checked release, and
+ * the upload on every host.
+ */
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { ClientBinary, resolveBinary } from "./client";
+import { LogsConfig, MonitoringConfig, Network } from "./config";
+import { LOOPBACK } from "./ports";
+import { Connection, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
+import { readAsset, render, shq } from "./render";
+import { ROLES } from "./roles";
+
+/** Where vmalert's rules releases live (activate-release.sh swaps `current`). */
+export const LOG_RULES_ROOT = "/etc/ethnode/logs";
+export const VICTORIALOGS_DATA = "/var/lib/victoria-logs";
+export const VICTORIALOGS_USER = "victoria-logs";
+export const VMALERT_USER = "vmalert";
+export const GATEWAY_UNIT = "ethnode-gateway.service";
+
+/** systemd-journal-upload's own config drop-in and its unit's, on every host. */
+export const JOURNAL_UPLOAD_CONF = "/etc/systemd/journal-upload.conf.d/ethnode.conf";
+export const JOURNAL_UPLOAD_OVERRIDE = "/etc/systemd/system/systemd-journal-upload.service.d/ethnode.conf";
+
+const binaryPath = (name: string) => `/opt/ethnode/${name}/current/${name}`;
+
+/** Rows become searchable about a second after they arrive; a rule looks at the window ending this long ago. */
+const EVAL_DELAY = "5s";
+/** ConsensusLostExecutionEngine: Lighthouse checks the engine about once a slot, so this many failed checks in
+ * the window are an outage of a minute or more, not a Geth restart. */
+const UPCHECK_LINES = 5;
+
+const seconds = (s: number) => `${s}s`;
+
+export function renderLogRules(input: { logs: LogsConfig; monitoring: MonitoringConfig; consensus: boolean }): string {
+    return render("monitoring/log-rules.yml", {
+        window: seconds(input.logs.windowSec),
+        interval: seconds(input.monitoring.evaluationIntervalSec),
+        evalDelay: EVAL_DELAY,
+        upcheckLines: UPCHECK_LINES,
+        runbookBase: input.monitoring.runbookBaseUrl,
+        consensus: input.consensus,
+        units: { execution: `${ROLES.execution.name}.service`, consensus: `${ROLES.consensus.name}.service`, gateway: GATEWAY_UNIT },
+    });
+}
+
+/** VictoriaLogs' command line: loopback, plus `privateAddress` when other hosts ship to it. */
+export function victoriaLogsArgs(logs: LogsConfig, dataDir: string, privateAddress?: string): string[] {
+    return [
+        `-storageDataPath=${dataDir}`,
+        `-httpListenAddr=${LOOPBACK}:${logs.port}`,
+        ...(privateAddress ? [`-httpListenAddr=${privateAddress}:${logs.port}`] : []),
+        `-retentionPeriod=${logs.retentionDays}d`,
+        `-retention.maxDiskSpaceUsageBytes=${logs.maxDiskGb}GiB`,
+        // The sender's address beside its host name: names can repeat, addresses on the private network do not.
+        "-journald.useRemoteIP",
+    ];
+}
+
+/** vmalert's command line, the same for the host and for the tests that evaluate the rules. */
+export function vmalertArgs(a: { rulesFile: string; victoriaLogs: string; alertmanager: string; listen: string; evaluationIntervalSec: number; stack: string; network: Network }): string[] {
+    return [
+        `-rule=${a.rulesFile}`,
+        "-rule.defaultRuleType=vlogs",
+        `-datasource.url=${a.victoriaLogs}`,
+        `-notifier.url=${a.alertmanager}`,
+        `-httpListenAddr=${a.listen}`,
+        `-evaluationInterval=${seconds(a.evaluationIntervalSec)}`,
+        // The labels Prometheus puts on its alerts (prometheus.yml external_labels): one routing for both.
+        `-external.label=ethnode_stack=${a.stack}`,
+        `-external.label=network=${a.network}`,
+    ];
+}
+
+function hardening(dataDir: string): string {
+    return render("systemd/hardening.conf", { dataDir, denyWriteExecute: "yes" }).trimEnd();
+}
+
+export function renderVictoriaLogsUnit(logs: LogsConfig, allow: string[], privateAddress?: string): string {
+    return render("systemd/victoria-logs.service", {
+        user: VICTORIALOGS_USER,
+        binary: binaryPath("victoria-logs"),
+        args: victoriaLogsArgs(logs, VICTORIALOGS_DATA, privateAddress).join(" "),
+        allow: ["localhost", ...allow].join(" "),
+        hardening: hardening(VICTORIALOGS_DATA),
+    });
+}
+
+export function renderVmalertUnit(a: { logs: LogsConfig; monitoring: MonitoringConfig; stack: string; network: Network }): string {
+    const bind = a.monitoring.bindAddress === "0.0.0.0" ? LOOPBACK : a.monitoring.bindAddress;
+    return render("systemd/vmalert.service", {
+        user: VMALERT_USER,
+        binary: binaryPath("vmalert"),
+        args: vmalertArgs({
+            rulesFile: `${LOG_RULES_ROOT}/current/log-rules.yml`,
+            victoriaLogs: `http://${LOOPBACK}:${a.logs.port}`,
+            alertmanager: `http://${bind}:${a.monitoring.alertmanagerPort}`,
+            listen: `${LOOPBACK}:${a.logs.vmalertPort}`,
+            evaluationIntervalSec: a.monitoring.evaluationIntervalSec,
+            stack: a.stack,
+            network: a.network,
+        }).join(" "),
+        hardening: hardening("/var/lib/vmalert"),
+    });
+}
+
+/** Where a host's journal goes: VictoriaLogs' journald endpoint (systemd-journal-upload appends /upload). */
+export function journalUploadUrl(address: string, port: number): string {
+    return `http://${address}:${port}/insert/journald`;
+}
+
+export const renderJournalUploadConf = (url: string) => render("monitoring/journal-upload.conf", { url });
+
+/** The two binaries from the logs section; `defaultUrl` is each one's official release archive. */
+export function logsBinaries(logs: LogsConfig): { victoriaLogs: ClientBinary; vmalert: ClientBinary } {
+    const v = logs.victoriaLogsVersion;
+    const m = logs.vmalertVersion;
+    return {
+        victoriaLogs: {
+            version: v,
+            source: logs.victoriaLogsSource,
+            url: logs.victoriaLogsUrl ?? `https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v${v}/victoria-logs-linux-amd64-v${v}.tar.gz`,
+            sha256: logs.victoriaLogsSha256 ?? "",
+            binaryPath: logs.victoriaLogsBinaryPath,
+        },
+        vmalert: {
+            version: m,
+            source: logs.vmalertSource,
+            url: logs.vmalertUrl ?? `https://github.com/VictoriaMetrics/VictoriaMetrics/releases/download/v${m}/vmutils-linux-amd64-v${m}.tar.gz`,
+            sha256: logs.vmalertSha256 ?? "",
+            binaryPath: logs.vmalertBinaryPath,
+        },
+    };
+}
+
+/** An uploaded binary's name in the deploying user's home, unique per content. */
+const uploadName = (name: string, b: ClientBinary) => `.ethnode-upload-${name}-${b.sha256.slice(0, 16)}`;
+
+export function renderInstallLogs(logs: LogsConfig): string {
+    const view = (name: string, b: ClientBinary & { sha256: string }) => ({
+        version: shq(b.version),
+        sha256: shq(b.sha256),
+        url: shq(b.source === "release" ? (b.url ?? "") : ""),
+        upload: shq(b.source === "upload" ? uploadName(name, b) : ""),
+    });
+    const bins = logsBinaries(logs);
+    return render("scripts/install-logs.sh", {
+        victoriaLogs: view("victoria-logs", resolveBinary(bins.victoriaLogs)),
+        vmalert: view("vmalert", resolveBinary(bins.vmalert)),
+        dataDir: shq(VICTORIALOGS_DATA),
+        rulesRoot: shq(LOG_RULES_ROOT),
+        port: logs.port,
+    });
+}
+
+export interface CentralLogsArgs {
+    stack: string;
+    network: Network;
+    logs: LogsConfig;
+    monitoring: MonitoringConfig;
+    consensus: boolean;
+    /** The monitoring host. */
+    connection: pulumi.Input<Connection>;
+    /** The monitoring host's private address, when other hosts ship to it. */
+    privateAddress?: pulumi.Input<string>;
+    /** Every host whose journal is shipped: the nodes, and a separate monitoring host (`remote` false). */
+    senders: { name: string; connection: pulumi.Input<Connection>; address?: pulumi.Input<string>; after: pulumi.Input<pulumi.Resource>[] }[];
+    /** Alertmanager's config step: vmalert's rules go live once their receiver is configured. */
+    alertmanager: pulumi.Input<pulumi.Resource>;
+    after: pulumi.Input<pulumi.Resource>[];
+    purgeOnDestroy: boolean;
+}
+
+/** VictoriaLogs + vmalert on the monitoring host, and the journal upload on every host. */
+export class CentralLogs extends pulumi.ComponentResource {
+    public readonly url: pulumi.Output<string>;
+    public readonly rules: command.remote.Command;
+
+    constructor(name: string, args: CentralLogsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("ethnode:logs:CentralLogs", name, {}, opts);
+        const logs = args.logs;
+        const bins = logsBinaries(logs);
+        const uploads: pulumi.Resource[] = [];
+        for (const [file, b] of [
+            ["victoria-logs", bins.victoriaLogs],
+            ["vmalert", bins.vmalert],
+        ] as const) {
+            if (b.source !== "upload") continue;
+            const r = resolveBinary(b);
+            uploads.push(
+                new command.remote.CopyToRemote(
+                    `${name}-${file}-upload`,
+                    { connection: args.connection, source: new pulumi.asset.FileAsset(b.binaryPath as string), remotePath: uploadName(file, r) },
+                    { parent: this, dependsOn: args.after, ignoreChanges: ["triggers"] },
+                ),
+            );
+        }
+        // Hosts other than the monitoring host are admitted by address (the unit's IP allow-list).
+        const remoteSenders = args.senders.filter((s) => s.address !== undefined);
+        const unitFiles = pulumi
+            .all([pulumi.output(args.privateAddress), ...remoteSenders.map((s) => pulumi.output(s.address as pulumi.Input<string>))])
+            .apply(([own, ...allow]) => [
+                { path: "/etc/systemd/system/victoria-logs.service", content: renderVictoriaLogsUnit(logs, allow as string[], own), mode: "0644", owner: "root", group: "root" },
+                {
+                    path: "/etc/systemd/system/vmalert.service",
+                    content: renderVmalertUnit({ logs, monitoring: args.monitoring, stack: args.stack, network: args.network }),
+                    mode: "0644",
+                    owner: "root",
+                    group: "root",
+                },
+            ]);
+        const install = hostStep(
+            `${name}-install`,
+            {
+                connection: args.connection,
+                files: unitFiles,
+                script: renderInstallLogs(logs),
+                deleteScript: render("scripts/remove-logs.sh", {
+                    purge: shq(String(args.purgeOnDestroy)),
+                    dataDir: shq(VICTORIALOGS_DATA),
+                    rulesRoot: shq(LOG_RULES_ROOT),
+                }),
+            },
+            { parent: this, dependsOn: [...uploads, ...(args.after as pulumi.Resource[])] },
+        );
+
+        const files = { "log-rules.yml": renderLogRules({ logs, monitoring: args.monitoring, consensus: args.consensus }) };
+        const release = releaseId(files);
+        this.rules = hostStep(
+            `${name}-rules`,
+            {
+                connection: args.connection,
+                files: releaseHostFiles(LOG_RULES_ROOT, release, files, { mode: "0640", group: VMALERT_USER }),
+                script: activateRelease({
+                    root: LOG_RULES_ROOT,
+                    unit: "vmalert",
+                    release,
+                    check: `${binaryPath("vmalert")} -dryRun -rule.defaultRuleType=vlogs -rule="\${dir}/log-rules.yml"`,
+                }),
+            },
+            { parent: this, dependsOn: [install, args.alertmanager] },
+        );
+
+        const target = pulumi.output(args.privateAddress ?? LOOPBACK);
+        for (const s of args.senders) {
+            const url = (s.address !== undefined ? target : pulumi.output(LOOPBACK)).apply((a) => journalUploadUrl(a, logs.port));
+            hostStep(
+                `${s.name}-journal-upload`,
+                {
+                    connection: s.connection,
+                    files: url.apply((u) => [
+                        { path: JOURNAL_UPLOAD_CONF, content: renderJournalUploadConf(u), mode: "0644", owner: "root", group: "root" },
+                        { path: JOURNAL_UPLOAD_OVERRIDE, content: readAsset("systemd/journal-upload-override.conf"), mode: "0644", owner: "root", group: "root" },
+                    ]),
+                    script: url.apply((u) => render("scripts/install-journal-upload.sh", { url: u })),
+                    deleteScript: render("scripts/remove-journal-upload.sh", {
+                        purge: shq(String(args.purgeOnDestroy)),
+                        files: [JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_OVERRIDE].map(shq).join(" "),
+                    }),
+                },
+                { parent: this, dependsOn: [install, ...(s.after as pulumi.Resource[])] },
+            );
+        }
+        this.url = pulumi.output(`http://${LOOPBACK}:${logs.port}`);
+        this.registerOutputs({ url: this.url });
+    }
+}
