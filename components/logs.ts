@@ -138,7 +138,8 @@ export function logsBinaries(logs: LogsConfig): { victoriaLogs: ClientBinary; vm
 /** An uploaded binary's name in the deploying user's home, unique per content. */
 const uploadName = (name: string, b: ClientBinary) => `.ethnode-upload-${name}-${b.sha256.slice(0, 16)}`;
 
-export function renderInstallLogs(logs: LogsConfig): string {
+/** `privateAddress`: where other hosts ship to, when they do. */
+export function renderInstallLogs(logs: LogsConfig, privateAddress?: string): string {
     const view = (name: string, b: ClientBinary & { sha256: string }) => ({
         version: shq(b.version),
         sha256: shq(b.sha256),
@@ -152,6 +153,7 @@ export function renderInstallLogs(logs: LogsConfig): string {
         dataDir: shq(VICTORIALOGS_DATA),
         rulesRoot: shq(LOG_RULES_ROOT),
         port: logs.port,
+        privateAddress: shq(privateAddress ?? ""),
     });
 }
 
@@ -216,7 +218,7 @@ export class CentralLogs extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 files: unitFiles,
-                script: renderInstallLogs(logs),
+                script: pulumi.output(args.privateAddress).apply((own) => renderInstallLogs(logs, own)),
                 deleteScript: render("scripts/remove-logs.sh", {
                     purge: shq(String(args.purgeOnDestroy)),
                     dataDir: shq(VICTORIALOGS_DATA),

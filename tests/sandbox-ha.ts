@@ -5,7 +5,9 @@
  *  - a drained node's peers stop choosing it and its own gateway serves from them;
  *  - a Geth version edit rolls through the nodes one at a time under steady read load, no call failing;
  *  - a node powered off outright under that load fails no read, leaves its peers' pools, and ClusterDegraded
- *    reaches the Slack receiver.
+ *    reaches the Slack receiver;
+ *  - every guest's journal reaches VictoriaLogs on the first node within seconds, and a gateway worker killed
+ *    on another node reaches the Slack receiver as a log alert (GatewayWorkerDied).
  * Timings are printed by the HA benchmark (npm run bench:ha), not asserted here. The end-to-end suite runs this
  * after its single-node part (tests/sandbox-e2e.test.ts): both own the sandbox, so they never run at once.
  */
@@ -45,11 +47,53 @@ export function describeCluster(): void {
             }
             const targets = await waitFor("every target up", async () => {
                 const t = JSON.parse(onGuest(0, "curl -s 127.0.0.1:9090/api/v1/targets")).data.activeTargets as { labels: Record<string, string>; health: string }[];
-                return t.length === 11 && t.every((x) => x.health === "up") ? t : undefined;
+                return t.length === 13 && t.every((x) => x.health === "up") ? t : undefined;
             }, 60000);
             const byJob = (job: string) => targets.filter((t) => t.labels.job === job).map((t) => t.labels.node).sort();
             for (const job of ["node", "geth", "gateway"]) expect(byJob(job)).toEqual(["node-0", "node-1", "node-2"]);
+            for (const job of ["victorialogs", "vmalert"]) expect(byJob(job)).toEqual(["node-0"]);
             expect(sandbox.preview().steps).toEqual([]);
+        });
+
+        it("ships every guest's journal to VictoriaLogs on node-0 within seconds; a killed gateway worker reaches Slack", async () => {
+            for (let i = 0; i < NODES; i++) expect(onGuest(i, "systemctl is-active systemd-journal-upload")).toBe("active");
+            expect(onGuest(0, "systemctl is-active victoria-logs vmalert").split("\n")).toEqual(["active", "active"]);
+            // A transient unit's line on every guest, then the same query an operator would run on node-0.
+            const marker = `ethnode-logtest-${Date.now()}`;
+            const started = Date.now();
+            for (let i = 0; i < NODES; i++) onGuest(i, `systemd-run --quiet --wait --unit=${marker}-${i} echo ${marker} from node-${i}`);
+            const query = `curl -s 127.0.0.1:9428/select/logsql/query --data-urlencode 'query=_time:5m ${marker}'`;
+            const rows = await waitFor(
+                "the three lines in VictoriaLogs",
+                async () => {
+                    const r = onGuest(0, query).split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+                    return r.length === NODES ? r : undefined;
+                },
+                60000,
+            );
+            console.log(`central logs: a line written on each of ${NODES} guests was queryable on node-0 after ${Date.now() - started} ms`);
+            const units = rows.map((r) => r._SYSTEMD_UNIT).sort();
+            expect(units).toEqual([0, 1, 2].map((i) => `${marker}-${i}.service`));
+            // The other nodes' lines arrived over the bridge, from their own addresses.
+            const from = Object.fromEntries(rows.map((r) => [r._SYSTEMD_UNIT, r.remote_ip]));
+            expect(from[`${marker}-1.service`]).toBe(nodeIp(1));
+            expect(from[`${marker}-2.service`]).toBe(nodeIp(2));
+
+            // A gateway worker on node-1 killed outright: nginx logs it, node-1 ships it, vmalert on node-0 fires.
+            const since = Date.now();
+            const worker = onGuest(1, "pgrep -f 'nginx: worker process' | head -n 1");
+            onGuest(1, `kill -9 ${worker}`);
+            const host = onGuest(1, "hostname");
+            const alert = await waitFor(
+                "GatewayWorkerDied at the Slack receiver",
+                async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("GatewayWorkerDied")),
+                120000,
+            );
+            expect(alert.title).toContain("FIRING");
+            expect(alert.text).toContain(host);
+            console.log(`central logs: GatewayWorkerDied reached Slack ${Date.now() - since} ms after the kill`);
+            // The gateway itself never stopped serving: nginx started another worker.
+            expect(await rpcResult(gatewayUrl(1), "eth_chainId")).toBe("0x539");
         });
 
         it("has every gateway count all three nodes, and admits only the other nodes to its peer listener", async () => {

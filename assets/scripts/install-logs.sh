@@ -55,4 +55,9 @@ wait_until 60 "VictoriaLogs" curl -fsS -o /dev/null http://127.0.0.1:{{{port}}}/
 if (changed /etc/systemd/system/vmalert.service || changed /opt/ethnode/vmalert/current) && systemctl is-active --quiet vmalert.service; then
   systemctl restart vmalert.service
 fi
-echo "VictoriaLogs {{{victoriaLogs.version}}} on port {{{port}}}, vmalert {{{vmalert.version}}}"
+# The unit's IP allow-list is a cgroup v2 (BPF) filter: without it systemd runs VictoriaLogs unfenced. Say so.
+shipped_to={{{privateAddress}}}
+if [[ -n "$shipped_to" && ! -e /sys/fs/cgroup/cgroup.controllers ]]; then
+  echo "ethnode: WARNING: no cgroup v2 on this host, so VictoriaLogs' IPAddressAllow= is not enforced: fence ${shipped_to}:{{{port}}} to the nodes with a firewall" >&2
+fi
+echo "VictoriaLogs and vmalert running; logs on port {{{port}}}"

@@ -136,7 +136,7 @@ export function scripts(): (Rendered & { body: string })[] {
             true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
-        step("install-logs-release", renderInstallLogs(logsConfig("release")), true),
+        step("install-logs-release", renderInstallLogs(logsConfig("release"), "10.0.1.23"), true),
         step("install-logs-upload", renderInstallLogs(logsConfig("upload")), true),
         step("remove-logs", render("scripts/remove-logs.sh", { purge: shq("true"), dataDir: shq(VICTORIALOGS_DATA), rulesRoot: shq(LOG_RULES_ROOT) })),
         step(
