@@ -2,8 +2,11 @@
  * Rendered assets checked by the tools that consume them: systemd-analyze for units (no warning allowed,
  * exposure score at most 3.0), shellcheck for every provisioning step, plus a snapshot per variant.
  */
-import { execFileSync, spawnSync } from "child_process";
+import { execFile, execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as https from "https";
+import * as net from "net";
 import * as path from "path";
 import { tmpDir } from "./helpers/proc";
 import { scripts, units } from "./helpers/rendered";
@@ -131,6 +134,93 @@ describe("provisioning scripts", () => {
             expect(r.status).toBe(0);
             expect(r.calls).toEqual(["-o DPkg::Lock::Timeout=30 install -y -q nginx"]);
         });
+    });
+});
+
+describe("install_pinned (prelude): a pinned program is installed only when its sha256 matches", () => {
+    const PRELUDE = path.join(__dirname, "..", "assets", "scripts", "prelude.sh");
+    let dir: string;
+    let server: https.Server;
+    let base: string;
+    const sha = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+    beforeAll(async () => {
+        dir = tmpDir("pinned");
+        // A release archive as the projects publish them (the program under another name), one without it, and
+        // an https server with a certificate curl is told to trust: the function allows https only.
+        for (const [name, body] of [["victoria-logs-prod", "#!/bin/sh\necho one\n"], ["README", "no program here\n"]] as const) {
+            const stage = path.join(dir, `stage-${name}`);
+            fs.mkdirSync(stage);
+            fs.writeFileSync(path.join(stage, name), body, { mode: 0o755 });
+            execFileSync("tar", ["-czf", path.join(dir, name === "README" ? "empty.tar.gz" : "release.tar.gz"), "-C", stage, name]);
+        }
+        execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+        server = https.createServer({ key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(path.join(dir, "cert.pem")) }, (req, res) => {
+            const file = path.join(dir, path.basename(req.url ?? ""));
+            if (!req.url?.endsWith(".tar.gz") || !fs.existsSync(file)) return void res.writeHead(404).end();
+            res.writeHead(200).end(fs.readFileSync(file));
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        base = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    });
+    afterAll(() => {
+        server?.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Runs install_pinned into <dir>/root; returns its exit status, its output and what it listed as changed. */
+    async function install(version: string, digest: string, url: string, file = "") {
+        const root = path.join(dir, "root");
+        const script = `source ${PRELUDE}; install_pinned ${root} victoria-logs ${version} ${digest} '${url}' '${file}' victoria-logs-prod; s=$?; echo "changed=\${ETHNODE_CHANGED[*]}"; exit $s`;
+        const r = await new Promise<{ status: number; out: string }>((resolve) => {
+            execFile("bash", ["-c", script], { env: { ...process.env, CURL_CA_BUNDLE: path.join(dir, "cert.pem") } }, (err, stdout, stderr) =>
+                resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+            );
+        });
+        const current = fs.existsSync(path.join(root, "current")) ? fs.readlinkSync(path.join(root, "current")) : "";
+        return { ...r, root, current };
+    }
+
+    it("installs from the archive when the sha256 matches, says it changed, and does nothing the second time", async () => {
+        const good = sha(path.join(dir, "release.tar.gz"));
+        const first = await install("1.0.0", good, `${base}/release.tar.gz`);
+        expect(first.status).toBe(0);
+        expect(first.current).toBe(path.join(first.root, "1.0.0"));
+        expect(execFileSync(path.join(first.root, "current", "victoria-logs"), { encoding: "utf8" })).toBe("one\n");
+        expect(first.out).toContain(`changed=${path.join(first.root, "current")}`);
+        const again = await install("1.0.0", good, `${base}/release.tar.gz`);
+        expect(again.out).toContain("victoria-logs 1.0.0 already installed");
+        expect(again.out).toContain("changed=\n");
+    });
+
+    it("refuses a download whose sha256 differs, an archive without the program and a plain-http URL: nothing installed", async () => {
+        const before = (await install("1.0.0", sha(path.join(dir, "release.tar.gz")), `${base}/release.tar.gz`)).current;
+        const wrong = await install("2.0.0", "0".repeat(64), `${base}/release.tar.gz`);
+        expect(wrong.status).not.toBe(0);
+        expect(wrong.out).toContain(`ethnode: victoria-logs 2.0.0: sha256 mismatch for ${base}/release.tar.gz; nothing installed`);
+        const empty = await install("3.0.0", sha(path.join(dir, "empty.tar.gz")), `${base}/empty.tar.gz`);
+        expect(empty.status).not.toBe(0);
+        expect(empty.out).toContain("victoria-logs-prod is not in");
+        const http = await install("4.0.0", sha(path.join(dir, "release.tar.gz")), `${base.replace("https", "http")}/release.tar.gz`);
+        expect(http.status).not.toBe(0);
+        for (const r of [wrong, empty, http]) {
+            expect(r.current).toBe(before);
+            expect(fs.readdirSync(r.root).sort()).toEqual(["1.0.0", "current"]);
+        }
+    });
+
+    it("installs an upload that matches its sha256 (and removes it), refuses one that does not", async () => {
+        const upload = path.join(dir, "upload-bin");
+        fs.writeFileSync(upload, "#!/bin/sh\necho uploaded\n", { mode: 0o755 });
+        const refused = await install("5.0.0", "f".repeat(64), "", upload);
+        expect(refused.status).not.toBe(0);
+        expect(refused.out).toContain("ethnode: victoria-logs 5.0.0: sha256 mismatch for the uploaded file; nothing installed");
+        expect(fs.existsSync(path.join(refused.root, "5.0.0"))).toBe(false);
+        const ok = await install("5.0.0", sha(upload), "", upload);
+        expect(ok.status).toBe(0);
+        expect(execFileSync(path.join(ok.root, "current", "victoria-logs"), { encoding: "utf8" })).toBe("uploaded\n");
+        expect(fs.existsSync(upload)).toBe(false);
     });
 });
 

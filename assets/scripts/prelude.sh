@@ -86,3 +86,49 @@ wait_until() {
     sleep 1
   done
 }
+
+# Installs one program of a pinned release as <root>/<version>/<name> and points <root>/current at it: from an
+# https release archive (its `member`), or from a file already on the host (an upload, removed once installed).
+# Either must match its sha256, or nothing is installed and `current` stays. The three newest versions stay for a
+# manual rollback. A moved `current` is listed in ETHNODE_CHANGED.
+install_pinned() {
+  local root=$1 name=$2 version=$3 sha=$4 url=$5 file=$6 member=$7
+  local dest="${root}/${version}" work found
+  if [[ -x "${dest}/${name}" && "$(cat "${dest}/.sha256" 2>/dev/null)" == "$sha" ]]; then
+    echo "${name} ${version} already installed"
+  else
+    work=$(mktemp -d)
+    if [[ -n "$file" ]]; then
+      found=$file
+      if ! echo "${sha}  ${found}" | sha256sum --check --quiet - 2>/dev/null; then
+        echo "ethnode: ${name} ${version}: sha256 mismatch for the uploaded file; nothing installed" >&2
+        rm -rf "$work"
+        return 1
+      fi
+    else
+      curl -fsSL --proto '=https' --retry 5 --retry-delay 3 -o "${work}/download" "$url"
+      if ! echo "${sha}  ${work}/download" | sha256sum --check --quiet - 2>/dev/null; then
+        echo "ethnode: ${name} ${version}: sha256 mismatch for ${url}; nothing installed" >&2
+        rm -rf "$work"
+        return 1
+      fi
+      if ! tar -xzf "${work}/download" -C "$work" "$member" 2>/dev/null; then
+        echo "ethnode: ${name} ${version}: ${member} is not in ${url}; nothing installed" >&2
+        rm -rf "$work"
+        return 1
+      fi
+      found="${work}/${member}"
+    fi
+    install -d -m 0755 "$dest"
+    install -m 0755 "$found" "${dest}/${name}"
+    echo "$sha" >"${dest}/.sha256"
+    rm -rf "$work"
+    if [[ -n "$file" ]]; then rm -f "$file"; fi
+  fi
+  if [[ "$(readlink "${root}/current" 2>/dev/null)" != "$dest" ]]; then
+    ln -sfn "$dest" "${root}/current.new"
+    mv -Tf "${root}/current.new" "${root}/current"
+    ETHNODE_CHANGED+=("${root}/current")
+  fi
+  find "$root" -mindepth 1 -maxdepth 1 -type d ! -path "$dest" -printf '%T@ %p\n' | sort -rn | tail -n +3 | cut -d' ' -f2- | xargs -r rm -rf
+}
