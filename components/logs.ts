@@ -92,6 +92,8 @@ export function renderVmalertUnit(a: { logs: LogsConfig; monitoring: MonitoringC
     const bind = a.monitoring.bindAddress === "0.0.0.0" ? LOOPBACK : a.monitoring.bindAddress;
     return render("systemd/vmalert.service", {
         user: VMALERT_USER,
+        // Alertmanager on another of this host's addresses (monitoring.bindAddress) is outside `localhost`.
+        allow: ["localhost", ...(bind === LOOPBACK ? [] : [bind])].join(" "),
         binary: binaryPath("vmalert"),
         args: vmalertArgs({
             rulesFile: `${LOG_RULES_ROOT}/current/log-rules.yml`,

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { renderLogRules, victoriaLogsArgs, vmalertArgs } from "../components/logs";
+import { renderLogRules, renderVmalertUnit, victoriaLogsArgs, vmalertArgs } from "../components/logs";
 import { RULE_TEST_LOGS, RULE_TEST_VALUES, monitoringConfig } from "./helpers/monitoring";
 import { ROOT } from "./helpers/pulumi";
 import { Proc, cachedTool, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
@@ -193,6 +193,13 @@ describe("log rules (tests/log-rules.test.ts): real lines through VictoriaLogs a
             expect(anchors.has(r.alert.toLowerCase())).toBe(true);
             expect(r.annotations.summary).not.toContain("{{");
         }
+    });
+
+    it("reach Alertmanager wherever it listens: vmalert's IP allow-list follows monitoring.bindAddress", () => {
+        const unit = (bindAddress: string) => renderVmalertUnit({ logs, monitoring: monitoringConfig({ bindAddress }), stack: "s", network: "mainnet" });
+        expect(unit("127.0.0.1")).toMatch(/-notifier\.url=http:\/\/127\.0\.0\.1:9093 .*\nIPAddressDeny=any\nIPAddressAllow=localhost\n/s);
+        expect(unit("0.0.0.0")).toContain("IPAddressAllow=localhost\n");
+        expect(unit("10.0.1.23")).toMatch(/-notifier\.url=http:\/\/10\.0\.1\.23:9093 .*\nIPAddressAllow=localhost 10\.0\.1\.23\n/s);
     });
 
     it("leave the consensus client's rules out where there is none (dev)", () => {
