@@ -107,8 +107,23 @@ export function renderInstallScript(client: ClientName, b: ClientBinary, dataDir
     });
 }
 
-function uploadName(client: ClientName, b: ClientBinary): string {
-    return b.source === "upload" ? `.ethnode-upload-${client}-${b.sha256.slice(0, 16)}` : "";
+/** An uploaded binary's name in the deploying user's home: one per program and content. */
+export function uploadName(program: string, b: ClientBinary): string {
+    return b.source === "upload" ? `.ethnode-upload-${program}-${b.sha256.slice(0, 16)}` : "";
+}
+
+/** Copies an uploaded binary (`b` resolved) to the deploying user's home on the host, where its install step finds it. */
+export function uploadBinary(
+    parent: pulumi.Resource,
+    name: string,
+    a: { connection: pulumi.Input<Connection>; program: string; binary: ClientBinary; dependsOn: pulumi.Input<pulumi.Resource>[] },
+): command.remote.CopyToRemote {
+    return new command.remote.CopyToRemote(
+        name,
+        { connection: a.connection, source: new pulumi.asset.FileAsset(a.binary.binaryPath as string), remotePath: uploadName(a.program, a.binary) },
+        // Updated in place when the binary changes, like every step (components/remote.ts).
+        { parent, dependsOn: a.dependsOn, ignoreChanges: ["triggers"] },
+    );
 }
 
 export function renderServiceScript(client: ClientName, b: ClientBinary, healthTimeoutSec: number): string {
@@ -138,18 +153,7 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
     const home = clientHome(args.dataDir, args.client);
     const deps: pulumi.Input<pulumi.Resource>[] = [...args.dependsOn];
     if (b.source === "upload") {
-        deps.push(
-            new command.remote.CopyToRemote(
-                `${name}-upload`,
-                {
-                    connection: args.connection,
-                    source: new pulumi.asset.FileAsset(b.binaryPath as string),
-                    remotePath: uploadName(args.client, b),
-                },
-                // Updated in place when the binary changes, like every step (components/remote.ts).
-                { parent, dependsOn: args.dependsOn, ignoreChanges: ["triggers"] },
-            ),
-        );
+        deps.push(uploadBinary(parent, `${name}-upload`, { connection: args.connection, program: args.client, binary: b, dependsOn: args.dependsOn }));
     }
     const install = hostStep(
         `${name}-install`,

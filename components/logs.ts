@@ -6,7 +6,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ClientBinary, resolveBinary } from "./client";
+import { ClientBinary, clientBinary, resolveBinary, uploadBinary, uploadName } from "./client";
 import { LogsConfig, MonitoringConfig, Network } from "./config";
 import { LOOPBACK } from "./ports";
 import { Connection, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
@@ -115,30 +115,21 @@ export function journalUploadUrl(address: string, port: number): string {
 
 export const renderJournalUploadConf = (url: string) => render("monitoring/journal-upload.conf", { url });
 
-/** The two binaries from the logs section; `defaultUrl` is each one's official release archive. */
+/** The two binaries from the logs section, each defaulting to its project's official release archive. */
 export function logsBinaries(logs: LogsConfig): { victoriaLogs: ClientBinary; vmalert: ClientBinary } {
     const v = logs.victoriaLogsVersion;
     const m = logs.vmalertVersion;
     return {
-        victoriaLogs: {
-            version: v,
-            source: logs.victoriaLogsSource,
-            url: logs.victoriaLogsUrl ?? `https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v${v}/victoria-logs-linux-amd64-v${v}.tar.gz`,
-            sha256: logs.victoriaLogsSha256 ?? "",
-            binaryPath: logs.victoriaLogsBinaryPath,
-        },
-        vmalert: {
-            version: m,
-            source: logs.vmalertSource,
-            url: logs.vmalertUrl ?? `https://github.com/VictoriaMetrics/VictoriaMetrics/releases/download/v${m}/vmutils-linux-amd64-v${m}.tar.gz`,
-            sha256: logs.vmalertSha256 ?? "",
-            binaryPath: logs.vmalertBinaryPath,
-        },
+        victoriaLogs: clientBinary(
+            { version: v, source: logs.victoriaLogsSource, url: logs.victoriaLogsUrl, sha256: logs.victoriaLogsSha256, binaryPath: logs.victoriaLogsBinaryPath },
+            `https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v${v}/victoria-logs-linux-amd64-v${v}.tar.gz`,
+        ),
+        vmalert: clientBinary(
+            { version: m, source: logs.vmalertSource, url: logs.vmalertUrl, sha256: logs.vmalertSha256, binaryPath: logs.vmalertBinaryPath },
+            `https://github.com/VictoriaMetrics/VictoriaMetrics/releases/download/v${m}/vmutils-linux-amd64-v${m}.tar.gz`,
+        ),
     };
 }
-
-/** An uploaded binary's name in the deploying user's home, unique per content. */
-const uploadName = (name: string, b: ClientBinary) => `.ethnode-upload-${name}-${b.sha256.slice(0, 16)}`;
 
 /** `privateAddress`: where other hosts ship to, when they do. */
 export function renderInstallLogs(logs: LogsConfig, privateAddress?: string): string {
@@ -146,7 +137,7 @@ export function renderInstallLogs(logs: LogsConfig, privateAddress?: string): st
         version: shq(b.version),
         sha256: shq(b.sha256),
         url: shq(b.source === "release" ? (b.url ?? "") : ""),
-        upload: shq(b.source === "upload" ? uploadName(name, b) : ""),
+        upload: shq(uploadName(name, b)),
     });
     const bins = logsBinaries(logs);
     return render("scripts/install-logs.sh", {
@@ -186,21 +177,14 @@ export class CentralLogs extends pulumi.ComponentResource {
         super("ethnode:logs:CentralLogs", name, {}, opts);
         const logs = args.logs;
         const bins = logsBinaries(logs);
-        const uploads: pulumi.Resource[] = [];
-        for (const [file, b] of [
-            ["victoria-logs", bins.victoriaLogs],
-            ["vmalert", bins.vmalert],
-        ] as const) {
-            if (b.source !== "upload") continue;
-            const r = resolveBinary(b);
-            uploads.push(
-                new command.remote.CopyToRemote(
-                    `${name}-${file}-upload`,
-                    { connection: args.connection, source: new pulumi.asset.FileAsset(b.binaryPath as string), remotePath: uploadName(file, r) },
-                    { parent: this, dependsOn: args.after, ignoreChanges: ["triggers"] },
-                ),
-            );
-        }
+        const uploads = (
+            [
+                ["victoria-logs", bins.victoriaLogs],
+                ["vmalert", bins.vmalert],
+            ] as const
+        )
+            .filter(([, b]) => b.source === "upload")
+            .map(([program, b]) => uploadBinary(this, `${name}-${program}-upload`, { connection: args.connection, program, binary: resolveBinary(b), dependsOn: args.after }));
         // Hosts other than the monitoring host are admitted by address (the unit's IP allow-list).
         const remoteSenders = args.senders.filter((s) => s.address !== undefined);
         const unitFiles = pulumi
