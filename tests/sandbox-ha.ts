@@ -6,6 +6,7 @@
  *  - a Geth version edit rolls through the nodes one at a time under steady read load, no call failing;
  *  - a node powered off outright under that load fails no read, leaves its peers' pools, and ClusterDegraded
  *    reaches the Slack receiver;
+ *  - a Geth frozen again past the keeper's hourly cap is left alone and KeeperGaveUp pages;
  *  - every guest's journal reaches VictoriaLogs on the first node within seconds, and a gateway worker killed
  *    on another node reaches the Slack receiver as a log alert (GatewayWorkerDied).
  * Timings are printed by the HA benchmark (npm run bench:ha), not asserted here. The end-to-end suite runs this
@@ -167,6 +168,34 @@ export function describeCluster(): void {
             );
             expect(alert.title).toContain("FIRING");
             expect(JSON.parse(onGuest(1, "ethnode status --json || true")).keeper.state).toBe("active");
+        });
+
+        it("stops at the cap: a Geth stuck again past keeper.maxRestartsPerHour is left alone and KeeperGaveUp pages", async () => {
+            // The heal above was node-1's first restart this hour: with a cap of 1 the next one is over it.
+            sandbox.configSet({ "ethnode:keeper.maxRestartsPerHour": "1" });
+            sandbox.up();
+            const since = Date.now();
+            const frozen = onGuest(1, "systemctl show geth -p MainPID --value");
+            onGuest(1, `kill -STOP ${frozen}`);
+            try {
+                const alert = await waitFor(
+                    "KeeperGaveUp at the Slack receiver",
+                    async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("KeeperGaveUp")),
+                    180000,
+                );
+                expect(alert.title).toContain("FIRING");
+                expect(onGuest(1, "journalctl -u ethnode-keeper -o cat --no-pager")).toMatch(/geth: .*; NOT restarting: 1 restarts in the last hour \(cap 1\): paging a human/);
+                // Nothing was restarted: the same (frozen) Geth is still the unit's process.
+                expect(onGuest(1, "systemctl show geth -p MainPID --value")).toBe(frozen);
+            } finally {
+                onGuest(1, `kill -CONT ${frozen}`);
+            }
+            // Back to the default cap: under it again, the keeper acts again; the stack is as tracked.
+            sandbox.configSet({ "ethnode:keeper.maxRestartsPerHour": "3" });
+            sandbox.up();
+            await waitFor("node-1 serving again", async () => (gatewayHealth(1).backends[0].healthy ? true : undefined), 60000);
+            await waitFor("the keeper acting again", async () => (onGuest(1, "cat /var/lib/prometheus/node-exporter/ethnode_keeper.prom").includes('ethnode_keeper_gave_up{client="geth"} 0') ? true : undefined), 30000);
+            expect(sandbox.preview().steps).toEqual([]);
         });
 
         it("loses a node outright under load: no read fails, its peers drop it, ClusterDegraded reaches Slack", async () => {
