@@ -40,6 +40,7 @@ const CASES: Case[] = [
     { host: "db-freezer", unit: GETH, fires: "GethDatabaseCorrupt", lines: [geth("ERROR", "Corrupted index item detected                earliest=3 filenumber=2")] },
     { host: "db-freezer-table", unit: GETH, fires: "GethDatabaseCorrupt", lines: ["Fatal: Failed to register the Ethereum service: freezer table(path: /var/lib/ethnode/geth/geth/chaindata/ancient/chain, name: bodies, num: 3) is corrupted"] },
     { host: "db-trie", unit: GETH, fires: "GethDatabaseCorrupt", lines: [geth("ERROR", "Missing trie node in the database: missing trie node 5f2c... (path ) state 0x5f2c... is not available")] },
+    { host: "db-checksum", unit: GETH, fires: "GethDatabaseCorrupt", lines: ["Fatal: Failed to register the Ethereum service: pebble/table: invalid table 000456 (checksum mismatch at 0/4096)"] },
     { host: "db-io", unit: GETH, fires: "GethDatabaseCorrupt", lines: [geth("CRIT ", 'Failed to store block body          err="write /var/lib/ethnode/geth/geth/chaindata/001234.log: input/output error"')] },
     { host: "low-disk", unit: GETH, fires: "GethLowDiskShutdown", lines: [geth("ERROR", "Low disk space. Gracefully shutting down Geth to prevent database corruption. available=1.2GiB path=/var/lib/ethnode/geth")] },
     { host: "geth-crit", unit: GETH, fires: "GethFatalError", lines: [geth("CRIT ", 'Failed to write bad blocks               err="pebble: closed"')] },
@@ -68,6 +69,16 @@ const CASES: Case[] = [
     { host: "worker-killed", unit: GATEWAY, fires: "GatewayWorkerDied", lines: [nginx("alert", "worker process 4712 exited on signal 9")] },
     { host: "worker-segv", unit: GATEWAY, fires: "GatewayWorkerDied", lines: [nginx("alert", "worker process 4713 exited on signal 11 (core dumped)")] },
     { host: "lua-panic", unit: GATEWAY, fires: "GatewayWorkerDied", lines: [nginx("alert", "lua atpanic: Lua VM crashed, reason: not enough memory")] },
+    { host: "worker-fatal", unit: GATEWAY, fires: "GatewayWorkerDied", lines: [nginx("alert", "worker process 4714 exited with fatal code 2 and cannot be respawned")] },
+    {
+        host: "lua-error",
+        unit: GATEWAY,
+        fires: "GatewayLuaError",
+        lines: [
+            nginx("error", '*123 lua entry thread aborted: runtime error: /usr/share/ethnode/lua/ethnode/gateway.lua:120: attempt to index a nil value, client: 10.0.0.9, server: , request: "POST / HTTP/1.1", host: "rpc.example"'),
+        ],
+    },
+    { host: "dict-full", unit: GATEWAY, fires: "GatewayLuaError", lines: [nginx("crit", "ngx_slab_alloc() failed: no memory in lua_shared_dict zone \"ethnode_limits\"")] },
     {
         // A healthy day: the same words in harmless lines, and errors of other units.
         host: "healthy",
@@ -80,7 +91,19 @@ const CASES: Case[] = [
         ],
     },
     { host: "healthy-cl", unit: LIGHTHOUSE, lines: [lh("INFO", "Execution engine online"), lh("INFO", "Synced                                   slot: 10000000, epoch: 312500")] },
-    { host: "healthy-gateway", unit: GATEWAY, lines: [nginx("warn", "an upstream response is buffered to a temporary file"), nginx("notice", "signal process started")] },
+    {
+        // A reload's old workers exit normally; an upstream timing out is Geth's failure, not the gateway's.
+        host: "healthy-gateway",
+        unit: GATEWAY,
+        lines: [
+            nginx("warn", "an upstream response is buffered to a temporary file"),
+            nginx("notice", "signal process started"),
+            nginx("notice", "worker process 4715 exited with code 0"),
+            nginx("error", '*124 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.9, server: , request: "POST / HTTP/1.1", upstream: "http://127.0.0.1:8545/"'),
+        ],
+    },
+    { host: "healthy-cl-notsynced", unit: LIGHTHOUSE, lines: [lh("INFO", "Syncing                                  est_time: 2 hrs 5 mins, distance: 12000 slots (1 day 16 hrs), peers: 60")] },
+    { host: "cl-not-ready", unit: LIGHTHOUSE, fires: "ConsensusLostExecutionEngine", lines: Array.from({ length: 5 }, () => lh("WARN", "Not ready Bellatrix                      info: The execution endpoint is connected and configured, however it is not yet synced")) },
     { host: "other-unit", unit: "ssh.service", lines: ["error: kex_exchange_identification: Connection closed by remote host; database corrupt? worker process 1 exited on signal 9"] },
 ];
 
@@ -205,6 +228,6 @@ describe("log rules (tests/log-rules.test.ts): real lines through VictoriaLogs a
     it("leave the consensus client's rules out where there is none (dev)", () => {
         const dev = yaml.load(renderLogRules({ logs, monitoring, consensus: false })) as any;
         const names = dev.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert));
-        expect(names.sort()).toEqual(["GatewayWorkerDied", "GethDatabaseCorrupt", "GethFatalError", "GethLowDiskShutdown"]);
+        expect(names.sort()).toEqual(["GatewayLuaError", "GatewayWorkerDied", "GethDatabaseCorrupt", "GethFatalError", "GethLowDiskShutdown"]);
     });
 });
