@@ -2,6 +2,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { logsSection } from "../components/config";
 import { ROOT } from "./helpers/pulumi";
 import { cachedTool, pinnedVersions } from "./helpers/proc";
 
@@ -58,5 +59,11 @@ describe("version pins", () => {
         for (const [name, v] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) {
             expect(`${name}@${v}`).toMatch(/@\d+\.\d+\.\d+$/);
         }
+    });
+
+    it("toolchain/versions.env builds the VictoriaLogs and vmalert a stack installs by default (ethnode:logs)", () => {
+        const pins = pinnedVersions();
+        expect(logsSection.victoriaLogsVersion.default).toBe(pins.ETHNODE_VICTORIALOGS_VERSION);
+        expect(logsSection.vmalertVersion.default).toBe(pins.ETHNODE_VMALERT_VERSION);
     });
 });
