@@ -211,7 +211,7 @@ export class CentralLogs extends pulumi.ComponentResource {
                     rulesRoot: shq(LOG_RULES_ROOT),
                 }),
             },
-            { parent: this, dependsOn: [...uploads, ...(args.after as pulumi.Resource[])] },
+            { parent: this, dependsOn: [...uploads, ...args.after] },
         );
 
         const files = { "log-rules.yml": renderLogRules({ logs, monitoring: args.monitoring, consensus: args.consensus }) };
@@ -248,7 +248,7 @@ export class CentralLogs extends pulumi.ComponentResource {
                         files: [JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_OVERRIDE].map(shq).join(" "),
                     }),
                 },
-                { parent: this, dependsOn: [install, ...(s.after as pulumi.Resource[])] },
+                { parent: this, dependsOn: [install, ...s.after] },
             );
         }
         this.url = pulumi.output(`http://${LOOPBACK}:${logs.port}`);

@@ -137,6 +137,8 @@ $(sandbox_pulumi stack output)
                        --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' ${gateway}
   Slack receiver     ${SLACK_URL}: alerts are printed to ${RECEIVER_LOG} (curl http://127.0.0.1:${SLACK_RECEIVER_PORT}/)
   node status        ${ssh_node} ethnode status
+  central logs       ${ssh_node} "curl -s 127.0.0.1:9428/select/logsql/query --data-urlencode 'query=_time:5m _SYSTEMD_UNIT:=\"geth.service\"'"
+                       (when the stack sets ethnode:logs.enabled: every node's journal, on the first node)
   try an edit        edit Pulumi.sandbox.yaml, then npm run sandbox (or: bash scripts/sandbox.sh pulumi preview --diff)
 Tear down with: npm run sandbox:down
 EOF
