@@ -160,7 +160,8 @@ export interface CentralLogsArgs {
     connection: pulumi.Input<Connection>;
     /** The monitoring host's private address, when other hosts ship to it. */
     privateAddress?: pulumi.Input<string>;
-    /** Every host whose journal is shipped: the nodes, and a separate monitoring host (`remote` false). */
+    /** Every host whose journal is shipped: the nodes and a separate monitoring host. One without `address` is the
+     * monitoring host itself and ships over loopback; the others' addresses are VictoriaLogs' allow-list. */
     senders: { name: string; connection: pulumi.Input<Connection>; address?: pulumi.Input<string>; after: pulumi.Input<pulumi.Resource>[] }[];
     /** Alertmanager's config step: vmalert's rules go live once their receiver is configured. */
     alertmanager: pulumi.Input<pulumi.Resource>;
