@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Network } from "./config";
 import { JWT_GROUP } from "./ports";
 import { Connection, hostStep } from "./remote";
-import { render, shq } from "./render";
+import { render, renderHardening, shq } from "./render";
 
 export type ClientName = "geth" | "lighthouse";
 
@@ -61,9 +61,14 @@ export function clientBinary(
     return { version: c.version as string, source: c.source, url: c.url ?? defaultUrl, sha256: c.sha256 ?? "", binaryPath: c.binaryPath };
 }
 
+/** Where a pinned program's versions live side by side, with its `current` link. */
+export function programRoot(program: string): string {
+    return `/opt/ethnode/${program}`;
+}
+
 /** The path systemd starts: the `current` symlink, so an upgrade or rollback is one atomic swap. */
-export function binaryPath(client: ClientName): string {
-    return `/opt/ethnode/${client}/current/${client}`;
+export function binaryPath(program: string): string {
+    return `${programRoot(program)}/current/${program}`;
 }
 
 export function clientHome(dataDir: string, client: ClientName): string {
@@ -72,7 +77,7 @@ export function clientHome(dataDir: string, client: ClientName): string {
 
 /** Renders a client's unit; pure. */
 export function renderUnit(client: ClientName, view: UnitView): string {
-    const hardening = render("systemd/hardening.conf", { dataDir: clientHome(view.dataDir, client), denyWriteExecute: "yes" }).trimEnd();
+    const hardening = renderHardening(clientHome(view.dataDir, client));
     return render(`systemd/${client}.service`, {
         ...view,
         binary: binaryPath(client),

@@ -10,11 +10,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApiKeyLimit, GatewayConfig } from "./config";
 import { LOOPBACK } from "./ports";
 import { Connection, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
-import { render, shq } from "./render";
+import { render, renderHardening, shq } from "./render";
 
 export const LUA_DIR = path.join(__dirname, "..", "lua");
 export const GATEWAY_ROOT = "/etc/ethnode/gateway";
 export const GATEWAY_USER = "ethnode-gw";
+/** The gateway's systemd unit. */
+export const GATEWAY_UNIT = "ethnode-gateway";
 
 export interface Endpoint {
     host: string;
@@ -176,14 +178,13 @@ export function gatewayRelease(
 }
 
 export function renderGatewayUnit(source: GatewayConfig["source"], prefix: string): string {
-    // LuaJIT compiles to machine code at run time: it needs writable-executable memory.
-    const hardening = render("systemd/hardening.conf", { dataDir: prefix, denyWriteExecute: "no" }).trimEnd();
     return render("systemd/ethnode-gateway.service", {
         binary: NGINX_SOURCES[source].binary,
         conf: `${GATEWAY_ROOT}/current/nginx.conf`,
         prefix,
         user: GATEWAY_USER,
-        hardening,
+        // LuaJIT compiles to machine code at run time: it needs writable-executable memory.
+        hardening: renderHardening(prefix, true),
     });
 }
 
@@ -282,7 +283,7 @@ export class Gateway extends pulumi.ComponentResource {
                         group: GATEWAY_USER,
                     },
                 ],
-                script: activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "", check: "true" }),
+                script: activateRelease({ root: GATEWAY_ROOT, unit: GATEWAY_UNIT, release: "", check: "true" }),
             },
             { parent: this, dependsOn: [install] },
         );
@@ -297,7 +298,7 @@ export class Gateway extends pulumi.ComponentResource {
                               { path: TLS_FILES.certificate, content: args.tls.certificate, mode: "0644", owner: "root", group: "root" },
                               { path: TLS_FILES.key, content: args.tls.key, mode: "0640", owner: "root", group: GATEWAY_USER },
                           ],
-                          script: activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "", check: "true" }),
+                          script: activateRelease({ root: GATEWAY_ROOT, unit: GATEWAY_UNIT, release: "", check: "true" }),
                       },
                       { parent: this, dependsOn: [install] },
                   ),
@@ -311,7 +312,7 @@ export class Gateway extends pulumi.ComponentResource {
                 script: release.apply((r) =>
                     activateRelease({
                         root: GATEWAY_ROOT,
-                        unit: "ethnode-gateway",
+                        unit: GATEWAY_UNIT,
                         release: r.id,
                         // nginx -t as the gateway's user: a root-owned log file would lock the workers out.
                         check: `runuser -u ${GATEWAY_USER} -- ${NGINX_SOURCES[g.source].binary} -t -q -p ${shq(prefix)} -c "\${dir}/nginx.conf"`,

@@ -8,7 +8,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { KeeperConfig } from "./config";
 import { Connection, hostStep } from "./remote";
-import { readAsset, render, shq } from "./render";
+import { readAsset, render, renderHardening, shq } from "./render";
 
 export const KEEPER_STATE_DIR = "/var/lib/ethnode-keeper";
 /** node_exporter's textfile directory (install-node-exporter.sh passes it). */
@@ -20,8 +20,7 @@ export function renderKeeperConf(k: KeeperConfig): string {
 }
 
 export function renderKeeperUnit(): string {
-    const hardening = render("systemd/hardening.conf", { dataDir: KEEPER_STATE_DIR, denyWriteExecute: "yes" }).trimEnd();
-    return render("systemd/ethnode-keeper.service", { hardening, metricsDir: TEXTFILE_DIR });
+    return render("systemd/ethnode-keeper.service", { hardening: renderHardening(KEEPER_STATE_DIR), metricsDir: TEXTFILE_DIR });
 }
 
 export function renderInstallKeeper(k: KeeperConfig): string {

@@ -6,33 +6,35 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ClientBinary, clientBinary, resolveBinary, uploadBinary, uploadName } from "./client";
+import { ClientBinary, binaryPath, clientBinary, programRoot, resolveBinary, uploadBinary, uploadName } from "./client";
 import { LogsConfig, MonitoringConfig, Network } from "./config";
+import { GATEWAY_UNIT } from "./gateway";
+import { localAddress } from "./monitoring";
 import { LOOPBACK } from "./ports";
 import { Connection, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
-import { readAsset, render, shq } from "./render";
+import { readAsset, render, renderHardening, seconds, shq } from "./render";
 import { ROLES } from "./roles";
 
 /** Where vmalert's rules releases live (activate-release.sh swaps `current`). */
 export const LOG_RULES_ROOT = "/etc/ethnode/logs";
-export const VICTORIALOGS_DATA = "/var/lib/victoria-logs";
-export const VICTORIALOGS_USER = "victoria-logs";
-export const VMALERT_USER = "vmalert";
-export const GATEWAY_UNIT = "ethnode-gateway.service";
+
+/** The two programs central logs installs: each its own user, whose home is the one directory its unit writes. */
+export const LOG_PROGRAMS = {
+    victoriaLogs: { name: "victoria-logs", user: "victoria-logs", home: "/var/lib/victoria-logs", member: "victoria-logs-prod" },
+    // vmalert keeps nothing: its home is only its unit's writable path.
+    vmalert: { name: "vmalert", user: "vmalert", home: "/var/lib/vmalert", member: "vmalert-prod" },
+} as const;
+type LogProgram = keyof typeof LOG_PROGRAMS;
 
 /** systemd-journal-upload's own config drop-in and its unit's, on every host. */
 export const JOURNAL_UPLOAD_CONF = "/etc/systemd/journal-upload.conf.d/ethnode.conf";
 export const JOURNAL_UPLOAD_OVERRIDE = "/etc/systemd/system/systemd-journal-upload.service.d/ethnode.conf";
-
-const binaryPath = (name: string) => `/opt/ethnode/${name}/current/${name}`;
 
 /** Rows become searchable about a second after they arrive; a rule looks at the window ending this long ago. */
 const EVAL_DELAY = "5s";
 /** ConsensusLostExecutionEngine: Lighthouse checks the engine about once a slot, so this many failed checks in
  * the window are an outage of a minute or more, not a Geth restart. */
 const UPCHECK_LINES = 5;
-
-const seconds = (s: number) => `${s}s`;
 
 export function renderLogRules(input: { logs: LogsConfig; monitoring: MonitoringConfig; consensus: boolean }): string {
     return render("monitoring/log-rules.yml", {
@@ -42,7 +44,7 @@ export function renderLogRules(input: { logs: LogsConfig; monitoring: Monitoring
         upcheckLines: UPCHECK_LINES,
         runbookBase: input.monitoring.runbookBaseUrl,
         consensus: input.consensus,
-        units: { execution: `${ROLES.execution.name}.service`, consensus: `${ROLES.consensus.name}.service`, gateway: GATEWAY_UNIT },
+        units: { execution: `${ROLES.execution.name}.service`, consensus: `${ROLES.consensus.name}.service`, gateway: `${GATEWAY_UNIT}.service` },
     });
 }
 
@@ -74,27 +76,23 @@ export function vmalertArgs(a: { rulesFile: string; victoriaLogs: string; alertm
     ];
 }
 
-function hardening(dataDir: string): string {
-    return render("systemd/hardening.conf", { dataDir, denyWriteExecute: "yes" }).trimEnd();
-}
-
 export function renderVictoriaLogsUnit(logs: LogsConfig, allow: string[], privateAddress?: string): string {
     return render("systemd/victoria-logs.service", {
-        user: VICTORIALOGS_USER,
-        binary: binaryPath("victoria-logs"),
-        args: victoriaLogsArgs(logs, VICTORIALOGS_DATA, privateAddress).join(" "),
+        user: LOG_PROGRAMS.victoriaLogs.user,
+        binary: binaryPath(LOG_PROGRAMS.victoriaLogs.name),
+        args: victoriaLogsArgs(logs, LOG_PROGRAMS.victoriaLogs.home, privateAddress).join(" "),
         allow: ["localhost", ...allow].join(" "),
-        hardening: hardening(VICTORIALOGS_DATA),
+        hardening: renderHardening(LOG_PROGRAMS.victoriaLogs.home),
     });
 }
 
 export function renderVmalertUnit(a: { logs: LogsConfig; monitoring: MonitoringConfig; stack: string; network: Network }): string {
-    const bind = a.monitoring.bindAddress === "0.0.0.0" ? LOOPBACK : a.monitoring.bindAddress;
+    const bind = localAddress(a.monitoring);
     return render("systemd/vmalert.service", {
-        user: VMALERT_USER,
+        user: LOG_PROGRAMS.vmalert.user,
         // Alertmanager on another of this host's addresses (monitoring.bindAddress) is outside `localhost`.
         allow: ["localhost", ...(bind === LOOPBACK ? [] : [bind])].join(" "),
-        binary: binaryPath("vmalert"),
+        binary: binaryPath(LOG_PROGRAMS.vmalert.name),
         args: vmalertArgs({
             rulesFile: `${LOG_RULES_ROOT}/current/log-rules.yml`,
             victoriaLogs: `http://${LOOPBACK}:${a.logs.port}`,
@@ -104,7 +102,7 @@ export function renderVmalertUnit(a: { logs: LogsConfig; monitoring: MonitoringC
             stack: a.stack,
             network: a.network,
         }).join(" "),
-        hardening: hardening("/var/lib/vmalert"),
+        hardening: renderHardening(LOG_PROGRAMS.vmalert.home),
     });
 }
 
@@ -115,39 +113,63 @@ export function journalUploadUrl(address: string, port: number): string {
 
 export const renderJournalUploadConf = (url: string) => render("monitoring/journal-upload.conf", { url });
 
-/** The two binaries from the logs section, each defaulting to its project's official release archive. */
-export function logsBinaries(logs: LogsConfig): { victoriaLogs: ClientBinary; vmalert: ClientBinary } {
+/** The two binaries from the logs section, each defaulting to its project's official release archive and resolved
+ * (an upload's sha256 is computed here). */
+export function logsBinaries(logs: LogsConfig): Record<LogProgram, ClientBinary & { sha256: string }> {
     const v = logs.victoriaLogsVersion;
     const m = logs.vmalertVersion;
     return {
-        victoriaLogs: clientBinary(
-            { version: v, source: logs.victoriaLogsSource, url: logs.victoriaLogsUrl, sha256: logs.victoriaLogsSha256, binaryPath: logs.victoriaLogsBinaryPath },
-            `https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v${v}/victoria-logs-linux-amd64-v${v}.tar.gz`,
+        victoriaLogs: resolveBinary(
+            clientBinary(
+                { version: v, source: logs.victoriaLogsSource, url: logs.victoriaLogsUrl, sha256: logs.victoriaLogsSha256, binaryPath: logs.victoriaLogsBinaryPath },
+                `https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v${v}/victoria-logs-linux-amd64-v${v}.tar.gz`,
+            ),
         ),
-        vmalert: clientBinary(
-            { version: m, source: logs.vmalertSource, url: logs.vmalertUrl, sha256: logs.vmalertSha256, binaryPath: logs.vmalertBinaryPath },
-            `https://github.com/VictoriaMetrics/VictoriaMetrics/releases/download/v${m}/vmutils-linux-amd64-v${m}.tar.gz`,
+        vmalert: resolveBinary(
+            clientBinary(
+                { version: m, source: logs.vmalertSource, url: logs.vmalertUrl, sha256: logs.vmalertSha256, binaryPath: logs.vmalertBinaryPath },
+                `https://github.com/VictoriaMetrics/VictoriaMetrics/releases/download/v${m}/vmutils-linux-amd64-v${m}.tar.gz`,
+            ),
         ),
     };
 }
 
-/** `privateAddress`: where other hosts ship to, when they do. */
-export function renderInstallLogs(logs: LogsConfig, privateAddress?: string): string {
-    const view = (name: string, b: ClientBinary & { sha256: string }) => ({
-        version: shq(b.version),
-        sha256: shq(b.sha256),
-        url: shq(b.source === "release" ? (b.url ?? "") : ""),
-        upload: shq(uploadName(name, b)),
+/** Each program's paths and user as the host scripts take them. */
+function programViews(bins?: Record<LogProgram, ClientBinary>) {
+    return (Object.keys(LOG_PROGRAMS) as LogProgram[]).map((key) => {
+        const p = LOG_PROGRAMS[key];
+        const b = bins?.[key];
+        return {
+            key,
+            name: p.name,
+            root: shq(programRoot(p.name)),
+            user: shq(p.user),
+            home: shq(p.home),
+            member: shq(p.member),
+            ...(b && {
+                version: shq(b.version),
+                sha256: shq(b.sha256),
+                url: shq(b.source === "release" ? (b.url ?? "") : ""),
+                upload: shq(uploadName(p.name, b)),
+            }),
+        };
     });
-    const bins = logsBinaries(logs);
+}
+
+/** `bins` from logsBinaries; `privateAddress`: where other hosts ship to, when they do. */
+export function renderInstallLogs(bins: Record<LogProgram, ClientBinary>, port: number, privateAddress?: string): string {
+    const programs = programViews(bins);
     return render("scripts/install-logs.sh", {
-        victoriaLogs: view("victoria-logs", resolveBinary(bins.victoriaLogs)),
-        vmalert: view("vmalert", resolveBinary(bins.vmalert)),
-        dataDir: shq(VICTORIALOGS_DATA),
+        programs,
+        ...Object.fromEntries(programs.map((p) => [p.key, p])),
         rulesRoot: shq(LOG_RULES_ROOT),
-        port: logs.port,
+        port,
         privateAddress: shq(privateAddress ?? ""),
     });
+}
+
+export function renderRemoveLogs(purge: boolean): string {
+    return render("scripts/remove-logs.sh", { purge: shq(String(purge)), programs: programViews(), rulesRoot: shq(LOG_RULES_ROOT) });
 }
 
 export interface CentralLogsArgs {
@@ -178,14 +200,12 @@ export class CentralLogs extends pulumi.ComponentResource {
         super("ethnode:logs:CentralLogs", name, {}, opts);
         const logs = args.logs;
         const bins = logsBinaries(logs);
-        const uploads = (
-            [
-                ["victoria-logs", bins.victoriaLogs],
-                ["vmalert", bins.vmalert],
-            ] as const
-        )
-            .filter(([, b]) => b.source === "upload")
-            .map(([program, b]) => uploadBinary(this, `${name}-${program}-upload`, { connection: args.connection, program, binary: resolveBinary(b), dependsOn: args.after }));
+        const uploads = (Object.keys(LOG_PROGRAMS) as LogProgram[])
+            .filter((key) => bins[key].source === "upload")
+            .map((key) => {
+                const program = LOG_PROGRAMS[key].name;
+                return uploadBinary(this, `${name}-${program}-upload`, { connection: args.connection, program, binary: bins[key], dependsOn: args.after });
+            });
         // Hosts other than the monitoring host are admitted by address (the unit's IP allow-list).
         const remoteSenders = args.senders.filter((s) => s.address !== undefined);
         const unitFiles = pulumi
@@ -205,12 +225,8 @@ export class CentralLogs extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 files: unitFiles,
-                script: pulumi.output(args.privateAddress).apply((own) => renderInstallLogs(logs, own)),
-                deleteScript: render("scripts/remove-logs.sh", {
-                    purge: shq(String(args.purgeOnDestroy)),
-                    dataDir: shq(VICTORIALOGS_DATA),
-                    rulesRoot: shq(LOG_RULES_ROOT),
-                }),
+                script: pulumi.output(args.privateAddress).apply((own) => renderInstallLogs(bins, logs.port, own)),
+                deleteScript: renderRemoveLogs(args.purgeOnDestroy),
             },
             { parent: this, dependsOn: [...uploads, ...args.after] },
         );
@@ -221,12 +237,12 @@ export class CentralLogs extends pulumi.ComponentResource {
             `${name}-rules`,
             {
                 connection: args.connection,
-                files: releaseHostFiles(LOG_RULES_ROOT, release, files, { mode: "0640", group: VMALERT_USER }),
+                files: releaseHostFiles(LOG_RULES_ROOT, release, files, { mode: "0640", group: LOG_PROGRAMS.vmalert.user }),
                 script: activateRelease({
                     root: LOG_RULES_ROOT,
                     unit: "vmalert",
                     release,
-                    check: `${binaryPath("vmalert")} -dryRun -rule.defaultRuleType=vlogs -rule="\${dir}/log-rules.yml"`,
+                    check: `${binaryPath(LOG_PROGRAMS.vmalert.name)} -dryRun -rule.defaultRuleType=vlogs -rule="\${dir}/log-rules.yml"`,
                 }),
             },
             { parent: this, dependsOn: [install, args.alertmanager] },

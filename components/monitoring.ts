@@ -9,9 +9,10 @@ import * as random from "@pulumi/random";
 import { LogsConfig, MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
 import { TEXTFILE_DIR } from "./keeper";
+import { LOOPBACK } from "./ports";
 import { ROLES, nodeClients } from "./roles";
 import { Connection, HostFile, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
-import { readAsset, render, sha256, shq } from "./render";
+import { readAsset, render, seconds, sha256, shq } from "./render";
 
 export const PROMETHEUS_ROOT = "/etc/ethnode/prometheus";
 export const ALERTMANAGER_ROOT = "/etc/ethnode/alertmanager";
@@ -31,8 +32,6 @@ export interface ScrapeGateway {
     target: string;
 }
 
-const seconds = (s: number) => `${s}s`;
-
 export interface PrometheusInput {
     stack: string;
     network: Network;
@@ -49,8 +48,8 @@ export interface PrometheusInput {
 /** The central-logs programs Prometheus watches (their job names), on the monitoring host's loopback. */
 export function logsJobs(logs: LogsConfig): { job: string; target: string }[] {
     return [
-        { job: "victorialogs", target: `127.0.0.1:${logs.port}` },
-        { job: "vmalert", target: `127.0.0.1:${logs.vmalertPort}` },
+        { job: "victorialogs", target: `${LOOPBACK}:${logs.port}` },
+        { job: "vmalert", target: `${LOOPBACK}:${logs.vmalertPort}` },
     ];
 }
 
@@ -171,9 +170,9 @@ export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, pass
             provisioningDir: `${GRAFANA_ROOT}/provisioning`,
         }),
         "provisioning/datasources/ethnode.yml": render("monitoring/grafana/datasource.yml", {
-            prometheus: `${m.bindAddress === "0.0.0.0" ? "127.0.0.1" : m.bindAddress}:${m.prometheusPort}`,
+            prometheus: `${localAddress(m)}:${m.prometheusPort}`,
             scrapeInterval: seconds(m.scrapeIntervalSec),
-            logs: logs ? { url: `http://127.0.0.1:${logs.port}`, type: VICTORIALOGS_GRAFANA_PLUGIN } : undefined,
+            logs: logs ? { url: `http://${LOOPBACK}:${logs.port}`, type: VICTORIALOGS_GRAFANA_PLUGIN } : undefined,
         }),
         "provisioning/dashboards/ethnode.yml": render("monitoring/grafana/dashboards.yml", { dashboardsDir: `${GRAFANA_ROOT}/dashboards` }),
     };
@@ -378,7 +377,7 @@ export class Monitoring extends pulumi.ComponentResource {
             { parent: this, dependsOn: [install, this.alertmanagerSecrets] },
         );
 
-        const bind = m.bindAddress === "0.0.0.0" ? "127.0.0.1" : m.bindAddress;
+        const bind = localAddress(m);
         this.prometheusUrl = pulumi.output(`http://${bind}:${m.prometheusPort}`);
         this.alertmanagerUrl = pulumi.output(`http://${bind}:${m.alertmanagerPort}`);
 
@@ -416,6 +415,11 @@ export class Monitoring extends pulumi.ComponentResource {
         }
         this.registerOutputs({ prometheusUrl: this.prometheusUrl, alertmanagerUrl: this.alertmanagerUrl, grafanaUrl: this.grafanaUrl });
     }
+}
+
+/** Where a program on the monitoring host reaches Prometheus, Alertmanager and Grafana (any address: loopback). */
+export function localAddress(m: Pick<MonitoringConfig, "bindAddress">): string {
+    return m.bindAddress === "0.0.0.0" ? LOOPBACK : m.bindAddress;
 }
 
 /** Targets of one node as Prometheus on the same host sees them (loopback). */

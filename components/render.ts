@@ -34,3 +34,14 @@ export function sha256(...parts: string[]): string {
 export function shq(word: string): string {
     return `'${word.replace(/'/g, `'\\''`)}'`;
 }
+
+/** A duration as Prometheus, Alertmanager and vmalert write it. */
+export const seconds = (s: number) => `${s}s`;
+
+/**
+ * The hardening every ethnode unit shares (assets/systemd/hardening.conf): `dataDir` is the one writable path;
+ * `jit` allows writable-executable memory (LuaJIT needs it, nothing else does).
+ */
+export function renderHardening(dataDir: string, jit = false): string {
+    return render("systemd/hardening.conf", { dataDir, denyWriteExecute: jit ? "no" : "yes" }).trimEnd();
+}

@@ -5,11 +5,11 @@ for unit in vmalert victoria-logs; do
   rm -f "/etc/systemd/system/${unit}.service"
 done
 systemctl daemon-reload
-rm -rf /opt/ethnode/victoria-logs /opt/ethnode/vmalert {{{rulesRoot}}}
+rm -rf {{#programs}}{{{root}}} {{/programs}}{{{rulesRoot}}}
 if [[ "$purge" == "true" ]]; then
-  rm -rf {{{dataDir}}} /var/lib/vmalert
-  for user in victoria-logs vmalert; do
-    if id -u "$user" >/dev/null 2>&1; then userdel "$user"; fi
-  done
+{{#programs}}
+  rm -rf {{{home}}}
+  if id -u {{{user}}} >/dev/null 2>&1; then userdel {{{user}}}; fi
+{{/programs}}
 fi
 echo "central logs removed (purge=${purge})"

@@ -28,8 +28,19 @@ export const RULE_TEST_VALUES = {
 /** The cluster tests/monitoring/alerts_test.yml was written for. */
 export const RULE_TEST_NODES = 3;
 
+/** Central logs as a stack enables them: released binaries (with their sha256) or uploaded ones (any local file). */
+export function logsConfig(source: "release" | "upload") {
+    const bin = source === "release" ? { Sha256: "c".repeat(64) } : { BinaryPath: "/bin/true" };
+    const fields: Record<string, unknown> = { enabled: true, victoriaLogsSource: source, vmalertSource: source };
+    for (const [k, v] of Object.entries(bin)) {
+        fields[`victoriaLogs${k}`] = v;
+        fields[`vmalert${k}`] = v;
+    }
+    return parseSection("ethnode:logs", logsSection, fields, { network: "mainnet", nodes: 3 });
+}
+
 /** Central logs on, at their default ports: the pipeline's own alerts are rendered and tested too. */
-export const RULE_TEST_LOGS = parseSection("ethnode:logs", logsSection, { enabled: true, victoriaLogsSource: "upload", vmalertSource: "upload" }, { network: "mainnet", nodes: 1 });
+export const RULE_TEST_LOGS = logsConfig("upload");
 
 export function monitoringConfig(overrides: Record<string, unknown> = {}): MonitoringConfig {
     return parseSection("ethnode:monitoring", monitoringSection, overrides, { network: "mainnet", nodes: 1 });

@@ -10,9 +10,8 @@ import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/
 import { render, shq } from "../../components/render";
 import { GATEWAY_ROOT, GATEWAY_USER, renderGatewayUnit } from "../../components/gateway";
 import { KEEPER_METRICS_FILE, KEEPER_STATE_DIR, TEXTFILE_DIR, renderInstallKeeper, renderKeeperUnit } from "../../components/keeper";
-import { JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_OVERRIDE, LOG_RULES_ROOT, VICTORIALOGS_DATA, renderInstallLogs, renderVictoriaLogsUnit, renderVmalertUnit } from "../../components/logs";
-import { logsSection } from "../../components/config";
-import { parseSection } from "../../components/schema";
+import { JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_OVERRIDE, LOG_RULES_ROOT, logsBinaries, renderInstallLogs, renderRemoveLogs, renderVictoriaLogsUnit, renderVmalertUnit } from "../../components/logs";
+import { logsConfig } from "./monitoring";
 import { TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
 
 export const DATA_DIR = "/var/lib/ethnode";
@@ -40,17 +39,6 @@ export function configFor(network: Network) {
  */
 export function runnableGeth(network: Network) {
     return { ...configFor(network).geth, cacheMb: 256 };
-}
-
-/** Central logs as a stack enables them: released binaries (with their sha256) or uploaded ones (any local file). */
-export function logsConfig(source: "release" | "upload") {
-    const bin = source === "release" ? { Sha256: "c".repeat(64) } : { BinaryPath: "/bin/true" };
-    const fields: Record<string, unknown> = { enabled: true, victoriaLogsSource: source, vmalertSource: source };
-    for (const [k, v] of Object.entries(bin)) {
-        fields[`victoriaLogs${k}`] = v;
-        fields[`vmalert${k}`] = v;
-    }
-    return parseSection("ethnode:logs", logsSection, fields, { network: "mainnet", nodes: 3 });
 }
 
 export interface Rendered {
@@ -136,9 +124,9 @@ export function scripts(): (Rendered & { body: string })[] {
             true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
-        step("install-logs-release", renderInstallLogs(logsConfig("release"), "10.0.1.23"), true),
-        step("install-logs-upload", renderInstallLogs(logsConfig("upload")), true),
-        step("remove-logs", render("scripts/remove-logs.sh", { purge: shq("true"), dataDir: shq(VICTORIALOGS_DATA), rulesRoot: shq(LOG_RULES_ROOT) })),
+        step("install-logs-release", renderInstallLogs(logsBinaries(logsConfig("release")), 9428, "10.0.1.23"), true),
+        step("install-logs-upload", renderInstallLogs(logsBinaries(logsConfig("upload")), 9428), true),
+        step("remove-logs", renderRemoveLogs(true)),
         step(
             "activate-log-rules-release",
             activateRelease({ root: LOG_RULES_ROOT, unit: "vmalert", release: "0123abcd", check: '/opt/ethnode/vmalert/current/vmalert -dryRun -rule.defaultRuleType=vlogs -rule="${dir}/log-rules.yml"' }),
