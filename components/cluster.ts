@@ -1,7 +1,8 @@
 /**
  * ClusterNetwork (aws, several nodes): the security group every node shares. It admits its own members only,
  * on the ports nodes use between themselves — the gateways' peer listener and metrics port (Prometheus on the
- * first node scrapes the others), and VictoriaLogs' port when the first node keeps the logs —, once the load balancer exists, the gateway port from the load balancer.
+ * first node scrapes the others), and VictoriaLogs' port when the first node keeps the logs — and, once the load
+ * balancer exists, the gateway port from the load balancer.
  * Nothing here is reachable from outside the cluster.
  */
 import * as aws from "@pulumi/aws";

@@ -300,7 +300,6 @@ export const logsSection = {
     }),
 } satisfies Section;
 
-
 export const monitoringSection = {
     slackChannel: text(/^[#@][A-Za-z0-9._-]{1,80}$/, "a Slack channel such as #eth-alerts", {
         doc: "Channel the Slack webhook posts to",
