@@ -31,11 +31,14 @@ const monitorHost = cfg.monitoringHost
     : undefined;
 
 // Several nodes on aws share a security group that admits only its members on the node-to-node ports.
-const clusterNet = cluster && onAws ? new ClusterNetwork("cluster", {
-          vpcId: cfg.host.vpcId as string,
-          gateway: cfg.gateway,
-          logsPort: cfg.logs.enabled && !cfg.monitoringHost ? cfg.logs.port : undefined,
-      }) : undefined;
+const clusterNet =
+    cluster && onAws
+        ? new ClusterNetwork("cluster", {
+              vpcId: cfg.host.vpcId as string,
+              gateway: cfg.gateway,
+              logsPort: cfg.logs.enabled && !cfg.monitoringHost ? cfg.logs.port : undefined,
+          })
+        : undefined;
 
 // Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
 const nodes: Node[] = [];
@@ -104,19 +107,22 @@ if (clusterNet) {
 }
 
 // Monitoring runs on the first node (scraping the others through their gateways' metrics ports), or on its own
-// host scraping every node that way.
+// host scraping every node that way. A node on another host than monitoring is reached at its private address.
+const monitorConnection = monitorHost?.connection ?? primary.host.connection;
+const monitorReady = monitorHost?.ready ?? primary.host.ready;
+const addressFromMonitor = (i: number) => (monitorHost || i > 0 ? nodes[i].host.privateAddress : undefined);
 const monitoring = new Monitoring("monitoring", {
     stack: pulumi.getStack(),
     network: cfg.network,
     monitoring: cfg.monitoring,
-    connection: monitorHost?.connection ?? primary.host.connection,
+    connection: monitorConnection,
     monitorNode: monitorHost ? "monitor" : primary.nodeName,
     nodes: nodes.map((n, i) => ({
         name: n.nodeName,
         connection: n.host.connection,
         consensus: n.lighthouse !== undefined,
         after: [n.host.ready],
-        address: monitorHost || i > 0 ? n.host.privateAddress : undefined,
+        address: addressFromMonitor(i),
     })),
     gatewayMetricsPort: cfg.gateway.metricsPort,
     clusterSize: cfg.nodes,
@@ -124,7 +130,7 @@ const monitoring = new Monitoring("monitoring", {
     slackWebhookUrl: cfg.slackWebhookUrl,
     smtpPassword: cfg.smtpPassword,
     deadMansSwitchUrl: cfg.deadMansSwitchUrl,
-    after: [monitorHost?.ready ?? primary.host.ready, ...gateways.map((g) => g.config)],
+    after: [monitorReady, ...gateways.map((g) => g.config)],
     purgeOnDestroy: cfg.host.purgeOnDestroy,
     logs: cfg.logs.enabled ? cfg.logs : undefined,
 });
@@ -137,20 +143,20 @@ const logs = cfg.logs.enabled
           logs: cfg.logs,
           monitoring: cfg.monitoring,
           consensus: cfg.network !== "dev",
-          connection: monitorHost?.connection ?? primary.host.connection,
+          connection: monitorConnection,
           privateAddress: monitorHost ? monitorHost.privateAddress : cluster ? primary.host.privateAddress : undefined,
           senders: [
               ...(monitorHost ? [{ name: "monitor", connection: monitorHost.connection, after: [monitorHost.ready] }] : []),
               ...nodes.map((n, i) => ({
                   name: n.nodeName,
                   connection: n.host.connection,
-                  address: monitorHost || i > 0 ? n.host.privateAddress : undefined,
+                  address: addressFromMonitor(i),
                   // After the node's clients and gateway: their first lines are shipped from the start.
                   after: [n.lastClientStep, gateways[i].config],
               })),
           ],
           alertmanager: monitoring.alertmanagerConfig,
-          after: [monitorHost?.ready ?? primary.host.ready],
+          after: [monitorReady],
           purgeOnDestroy: cfg.host.purgeOnDestroy,
       })
     : undefined;
