@@ -14,11 +14,10 @@ import * as os from "os";
 import * as path from "path";
 import { LoadResult, gatewayHealth, gatewayUrl, killGuest, onGuest, percentile, sleep, startLoad, timeUntil, underLoad } from "../tests/helpers/cluster";
 import { gethBinary } from "../tests/helpers/proc";
-import { Sandbox, ok, otherRelease } from "../tests/helpers/sandbox";
+import { Sandbox, ok, otherRelease, slackMessages } from "../tests/helpers/sandbox";
 
 const RPS = Number(process.env.BENCH_RPS ?? 200);
 const IDLE_SEC = Number(process.env.BENCH_IDLE_SEC ?? 20);
-const SLACK = "http://127.0.0.1:9099";
 
 interface Row {
     phase: string;
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
         );
         const alerted = await timeUntil(
             t0,
-            async () => ((await (await fetch(`${SLACK}/`)).json()) as { at: number; title: string }[]).some((m) => m.at >= since && m.title.includes("ClusterDegraded")),
+            async () => (await slackMessages()).some((m) => m.at >= since && m.title.includes("ClusterDegraded")),
             300000,
         );
         rows.push({

@@ -16,16 +16,14 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ROOT } from "./helpers/pulumi";
-import { Sandbox, ok, otherRelease } from "./helpers/sandbox";
+import { SLACK, Sandbox, ok, otherRelease, slackMessages } from "./helpers/sandbox";
 import { describeCluster } from "./sandbox-ha";
 import { gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
-import { SlackMessage } from "../scripts/slack-receiver";
 
 jest.setTimeout(1800000);
 
 const KEY = path.join(process.env.ETHNODE_CACHE_DIR ?? path.join(process.env.HOME ?? "/root", ".cache", "ethnode"), "sandbox-ssh-key");
 const GATEWAY = "http://127.0.0.1:8080";
-const SLACK = "http://127.0.0.1:9099";
 /** Releases before this one: a stack either deployed must upgrade in place. e162aca is the last release whose
  * steps used triggers; 4618d7f the last before a stack could run several nodes. */
 const PREVIOUS_RELEASES = ["e162aca277130327e73d7da81e7d2e1c83318025", "4618d7fd50c78982bcd5a90b8a47587e57264d8e"];
@@ -65,10 +63,6 @@ async function serving(): Promise<void> {
     await waitFor("head advancing", async () => (parseInt(await rpcOk("eth_blockNumber"), 16) > first ? true : undefined), 30000);
     const status = JSON.parse(guest("ethnode status --json || true"));
     expect(status.ok).toBe(true);
-}
-
-async function slackMessages(): Promise<SlackMessage[]> {
-    return (await (await fetch(`${SLACK}/`)).json()) as SlackMessage[];
 }
 
 const mainPid = (unit: string) => guest(`systemctl show ${unit} -p MainPID --value`);

@@ -14,12 +14,10 @@
  */
 import * as path from "path";
 import { gethBinary, tmpDir, waitFor } from "./helpers/proc";
-import { Sandbox, ok, otherRelease } from "./helpers/sandbox";
+import { Sandbox, ok, otherRelease, slackAbout } from "./helpers/sandbox";
 import { gatewayHealth, gatewayUrl, gethStarts, killGuest, nodeIp, onGuest, underLoad } from "./helpers/cluster";
-import { SlackMessage } from "../scripts/slack-receiver";
 
 const NODES = 3;
-const SLACK = "http://127.0.0.1:9099";
 let work: string;
 let sandbox: Sandbox;
 
@@ -85,11 +83,7 @@ export function describeCluster(): void {
             const worker = onGuest(1, "pgrep -f 'nginx: worker process' | head -n 1");
             onGuest(1, `kill -9 ${worker}`);
             const host = onGuest(1, "hostname");
-            const alert = await waitFor(
-                "GatewayWorkerDied at the Slack receiver",
-                async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("GatewayWorkerDied")),
-                120000,
-            );
+            const alert = await slackAbout("GatewayWorkerDied", since, 120000);
             expect(alert.title).toContain("FIRING");
             expect(alert.text).toContain(host);
             console.log(`central logs: GatewayWorkerDied reached Slack ${Date.now() - since} ms after the kill`);
@@ -161,11 +155,7 @@ export function describeCluster(): void {
             expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
             const said = onGuest(1, "journalctl -u ethnode-keeper -o cat --no-pager");
             expect(said).toMatch(new RegExp(`geth: running \\(pid ${frozen}\\) but its API has not answered for \\d+s; restarting it \\(unresponsive; restart 1 of at most 3 this hour\\)`));
-            const alert = await waitFor(
-                "KeeperRestartedClient at the Slack receiver",
-                async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("KeeperRestartedClient")),
-                180000,
-            );
+            const alert = await slackAbout("KeeperRestartedClient", since, 180000);
             expect(alert.title).toContain("FIRING");
             expect(JSON.parse(onGuest(1, "ethnode status --json || true")).keeper.state).toBe("active");
         });
@@ -178,11 +168,7 @@ export function describeCluster(): void {
             const frozen = onGuest(1, "systemctl show geth -p MainPID --value");
             onGuest(1, `kill -STOP ${frozen}`);
             try {
-                const alert = await waitFor(
-                    "KeeperGaveUp at the Slack receiver",
-                    async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("KeeperGaveUp")),
-                    180000,
-                );
+                const alert = await slackAbout("KeeperGaveUp", since, 180000);
                 expect(alert.title).toContain("FIRING");
                 expect(onGuest(1, "journalctl -u ethnode-keeper -o cat --no-pager")).toMatch(/geth: .*; NOT restarting: 1 restarts in the last hour \(cap 1\): paging a human/);
                 // Nothing was restarted: the same (frozen) Geth is still the unit's process.
@@ -207,11 +193,7 @@ export function describeCluster(): void {
                 await new Promise((r) => setTimeout(r, 5000));
             });
             expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
-            const alert = await waitFor(
-                "ClusterDegraded at the Slack receiver",
-                async () => ((await (await fetch(`${SLACK}/`)).json()) as SlackMessage[]).find((m) => m.at >= since && m.title.includes("ClusterDegraded")),
-                240000,
-            );
+            const alert = await slackAbout("ClusterDegraded", since, 240000);
             expect(alert.title).toContain("FIRING");
         });
     });

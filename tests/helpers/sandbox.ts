@@ -5,6 +5,8 @@
 import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { SlackMessage } from "../../scripts/slack-receiver";
+import { waitFor } from "./proc";
 import { ROOT } from "./pulumi";
 
 const SANDBOX = path.join(ROOT, "scripts", "sandbox.sh");
@@ -77,4 +79,17 @@ export function otherRelease(binary: string, file: string): string {
     fs.appendFileSync(file, "ethnode e2e: a different release\n");
     fs.chmodSync(file, 0o755);
     return file;
+}
+
+/** The sandbox's Slack-format receiver (scripts/slack-receiver.ts), where scripts/sandbox.sh points Alertmanager. */
+export const SLACK = "http://127.0.0.1:9099";
+
+/** Every message the receiver has had, oldest first. */
+export async function slackMessages(): Promise<SlackMessage[]> {
+    return (await (await fetch(`${SLACK}/`)).json()) as SlackMessage[];
+}
+
+/** The first message about `alert` (its name in the title) received at or after `since`, waited for. */
+export function slackAbout(alert: string, since: number, timeoutMs: number): Promise<SlackMessage> {
+    return waitFor(`${alert} at the Slack receiver`, async () => (await slackMessages()).find((m) => m.at >= since && m.title.includes(alert)), timeoutMs);
 }
