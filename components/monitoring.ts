@@ -95,11 +95,19 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
 /** The rules' selectors for each client's series: its job is the client's name (components/roles.ts). */
 const ROLE_JOBS = { execution: ROLES.execution.name, consensus: ROLES.consensus.name };
 
-/**
- * The alert rules; the cluster's own alerts only with more than one node, the keeper's series expected only when
- * it runs, and the central-logs pipeline watched only when it is deployed.
- */
-export function renderAlertRules(m: MonitoringConfig, consensus: boolean, nodes = 1, keeper = true, logs?: LogsConfig): string {
+/** What the stack runs beyond one node's clients, as far as the alert rules care. */
+export interface RuleScope {
+    /** `ethnode:nodes`: the cluster's own alerts only with more than one. Default 1. */
+    nodes?: number;
+    /** Whether the keeper runs (its series are then expected). Default true. */
+    keeper?: boolean;
+    /** Central logs, when deployed: their pipeline is watched. */
+    logs?: LogsConfig;
+}
+
+/** The alert rules for a stack of this scope. */
+export function renderAlertRules(m: MonitoringConfig, consensus: boolean, scope: RuleScope = {}): string {
+    const { nodes = 1, keeper = true, logs } = scope;
     const clients = nodeClients(consensus);
     const jobs = ["node", ...clients.map((c) => c.name), "gateway"];
     // The series each target's alerts read: the clients', the gateway's, and the keeper's when it runs.
@@ -296,7 +304,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     remote,
                     logs: args.logs,
                 }),
-                "alerts.yml": renderAlertRules(m, consensus, args.clusterSize, args.keeper, args.logs),
+                "alerts.yml": renderAlertRules(m, consensus, { nodes: args.clusterSize, keeper: args.keeper, logs: args.logs }),
                 "recording.yml": renderRecordingRules(),
             };
             const release = releaseId(files);

@@ -97,7 +97,8 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
 });
 
 describe("alert rules", () => {
-    const rules = alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, RULE_TEST_NODES, true, RULE_TEST_LOGS));
+    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS });
+    const rules = alertsOf(rendered);
 
     it("follow the conventions: severity, fixed summary, templated description, runbook_url", () => {
         expect(rules.length).toBeGreaterThanOrEqual(28);
@@ -126,7 +127,7 @@ describe("alert rules", () => {
     it("pass their promtool unit tests", () => {
         const dir = tmpDir("ruletests");
         try {
-            fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, RULE_TEST_NODES, true, RULE_TEST_LOGS));
+            fs.writeFileSync(path.join(dir, "alerts.yml"), rendered);
             fs.copyFileSync(path.join(ROOT, "tests", "monitoring", "alerts_test.yml"), path.join(dir, "alerts_test.yml"));
             const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
             expect(r.stdout + r.stderr).toContain("SUCCESS");
