@@ -4,6 +4,7 @@
  * host's unit uses, and its notifications are read where Alertmanager would receive them. Every case is a host
  * of its own, so each alert says which lines raised it; lines that must stay quiet sit beside the ones that fire.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
@@ -175,7 +176,7 @@ describe("log rules (tests/log-rules.test.ts): real lines through VictoriaLogs a
     });
 
     it("pass vmalert's own check of the rules file (the host's release check)", () => {
-        const r = require("child_process").spawnSync(cachedTool("vmalert", "ETHNODE_VMALERT_VERSION"), ["-dryRun", "-rule.defaultRuleType=vlogs", `-rule=${rulesFile}`], { encoding: "utf8" });
+        const r = spawnSync(cachedTool("vmalert", "ETHNODE_VMALERT_VERSION"), ["-dryRun", "-rule.defaultRuleType=vlogs", `-rule=${rulesFile}`], { encoding: "utf8" });
         expect(r.stdout + r.stderr).not.toMatch(/error|cannot/i);
         expect(r.status).toBe(0);
     });
