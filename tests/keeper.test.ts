@@ -188,8 +188,12 @@ describe("the keeper", () => {
             await waitFor("a decision", async () => (k.log().includes("would restart") ? true : undefined), 30000);
             expect(k.log()).toMatch(/geth: running \(pid 1000\) but its API has not answered for \d+s; would restart it \(unresponsive\), but this is a dry run/);
             expect(k.restarts()).toEqual([]);
-            await waitFor("dry run exported", async () => (metric(k.metrics(), "ethnode_keeper_dry_run") === 1 ? true : undefined));
-            expect(metric(k.metrics(), 'ethnode_keeper_actions_total{client="geth",reason="unresponsive",mode="dry_run"}')).toBeGreaterThanOrEqual(1);
+            // The decision is logged before the loop writes its metrics file: wait for the file that counts it.
+            const counted = await waitFor("the dry-run decision exported", async () => {
+                const n = metric(k.metrics(), 'ethnode_keeper_actions_total{client="geth",reason="unresponsive",mode="dry_run"}');
+                return n !== undefined && n >= 1 ? k.metrics() : undefined;
+            });
+            expect(metric(counted, "ethnode_keeper_dry_run")).toBe(1);
         } finally {
             await k.stop();
         }
