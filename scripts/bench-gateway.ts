@@ -5,16 +5,12 @@
  *   (b) the rendered gateway with its full pipeline (parse, policy, limiter, health checks, metrics; stack
  *       defaults) and limits too high to trigger,
  *   (c) the plain proxy with the lua module loaded and empty access and log phases — the price of running any
- *       Lua per request, which no gateway built on lua-nginx-module (OpenResty's included) can go below,
- *   (d) erpc and (e) proxyd, the two Go JSON-RPC proxies, built from ../shared/peer-src by
- *       scripts/build-peers.sh, each with an allow-list and per-IP limiting on (limits too high to trigger),
- *       erpc's multiplexing off; left out when their source is absent.
- * Every proxy gets one core's worth: one nginx worker, GOMAXPROCS=1. Three scenarios — single calls at 32
+ *       Lua per request, which no gateway built on lua-nginx-module (OpenResty's included) can go below.
+ * Every proxy gets one core's worth: one nginx worker. Three scenarios — single calls (eth_getBalance) at 32
  * connections, batches of 10 at 32, single calls at 256 — each printed as one table: req/s and its ratio to
- * plain nginx, p50/p99, and the CPU time the proxy's processes spent per request (user + system, /proc).
- * The sides alternate for BENCH_ROUNDS rounds and the medians are compared, so noise on a small shared
- * machine hits all alike. The method called is eth_getBalance: one every proxy forwards (erpc answers
- * eth_chainId itself).
+ * plain nginx (the gateway's is the headline), p50/p99, and the CPU time the proxy's processes spent per request
+ * (user + system, /proc). The sides alternate for BENCH_ROUNDS rounds and the medians are compared, so noise on
+ * a small shared machine hits all alike.
  * Then: WebSocket frames through the gateway (every message judged) beside plain nginx's pass-through, CPU per
  * frame; a junk flood from another address against a well-behaved client (its p99 idle and under the flood,
  * the flooder's answers, the workers' memory); last, user-space instructions per request under callgrind: the
@@ -46,9 +42,6 @@ const SCENARIOS = [
     { title: "batches of 10, c=32", connections: 32, body: BATCH, target: 0.8 },
     { title: "single calls, c=256", connections: 256, body: SINGLE },
 ];
-
-/** Paths of the peers' binaries, from scripts/build-peers.sh (run by bench-gateway.sh). */
-const PEERS = { erpc: process.env.ETHNODE_ERPC_BIN, proxyd: process.env.ETHNODE_PROXYD_BIN };
 
 function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -121,84 +114,6 @@ function plainConf(prefix: string, listen: number, upstream: number, workers: nu
         }
     }
 }
-`;
-}
-
-/** erpc: the allow-list its README describes (every method ignored, then eth_/net_/web3_ allowed), per-IP limit. */
-function erpcConf(port: number, upstream: number): string {
-    return `logLevel: warn
-server:
-  listenV4: true
-  httpHostV4: 127.0.0.1
-  httpPortV4: ${port}
-  listenV6: false
-  aliasing:
-    rules:
-      - matchDomain: "*"
-        serveProject: main
-        serveArchitecture: evm
-        serveChain: "1337"
-metrics:
-  enabled: false
-rateLimiters:
-  store:
-    driver: memory
-  budgets:
-    - id: per-ip
-      rules:
-        - method: "*"
-          maxCount: 1000000000
-          period: second
-          perIP: true
-projects:
-  - id: main
-    rateLimitBudget: per-ip
-    ignoreMethods: ["*"]
-    allowMethods: ["eth_*", "net_*", "web3_*"]
-    networks:
-      - architecture: evm
-        evm:
-          chainId: 1337
-        multiplexing: false
-    upstreams:
-      - id: static
-        type: evm
-        endpoint: http://127.0.0.1:${upstream}
-        evm:
-          chainId: 1337
-`;
-}
-
-/** proxyd: its exact-name allow-list (the methods called here and the health-style reads), per-IP limit. */
-function proxydConf(port: number, upstream: number): string {
-    const methods = ["eth_getBalance", "eth_blockNumber", "eth_chainId", "eth_syncing", "eth_getBlockByNumber", "eth_call", "net_version"];
-    return `[server]
-rpc_host = "127.0.0.1"
-rpc_port = ${port}
-ws_port = 0
-max_body_size_bytes = 10485760
-timeout_seconds = 10
-log_level = "warn"
-
-[metrics]
-enabled = false
-
-[rate_limit]
-use_redis = false
-base_rate = 1000000000
-base_interval = "1s"
-
-[backend]
-response_timeout_seconds = 10
-
-[backends.static]
-rpc_url = "http://127.0.0.1:${upstream}"
-
-[backend_groups.main]
-backends = ["static"]
-
-[rpc_method_mappings]
-${methods.map((m) => `${m} = "main"`).join("\n")}
 `;
 }
 
@@ -282,27 +197,23 @@ function median(rs: Result[]): Result {
     };
 }
 
-type Side = "plain" | "gateway" | "lua" | "erpc" | "proxyd";
-/** The order the results are printed in: the two the targets compare, the floor, then the peers. */
-const SHOWN: Side[] = ["plain", "gateway", "lua", "erpc", "proxyd"];
+type Side = "plain" | "gateway" | "lua";
+/** The order the results are printed in: the two the targets compare, then the floor. */
+const SIDES: Side[] = ["plain", "gateway", "lua"];
 const LABELS: Record<Side, string> = {
     plain: "(a) plain nginx proxy_pass",
     gateway: "(b) ethnode gateway",
     lua: "(c) empty Lua phases",
-    erpc: "(d) erpc 0.1.2",
-    proxyd: "(e) proxyd 4.30.0",
 };
 
 interface Proxy {
     url: string;
-    /** The process whose CPU is counted: nginx's master (its workers are counted) or the Go proxy itself. */
+    /** nginx's master: its workers' CPU is counted. */
     pid: number;
-    children: boolean;
 }
 
 interface Setup {
-    proxies: Partial<Record<Side, Proxy>>;
-    sides: Side[];
+    proxies: Record<Side, Proxy>;
     dir: string;
     gatewayPrefix: string;
     plainPrefix: string;
@@ -312,12 +223,11 @@ interface Setup {
 
 const TICK_US = 1e6 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
-/** User and system CPU time (µs) of a process, or of its children (an nginx master's workers), from /proc. */
+/** User and system CPU time (µs) of an nginx master's workers, from /proc. */
 function cpuOf(p: Proxy): { user: number; sys: number } {
     let user = 0;
     let sys = 0;
-    const pids = p.children ? fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)) : [String(p.pid)];
-    for (const pid of pids) {
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
         let stat: string;
         try {
             stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -326,7 +236,7 @@ function cpuOf(p: Proxy): { user: number; sys: number } {
         }
         // Fields after the command name (which may hold spaces): state ppid ... utime(14) stime(15).
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (p.children && Number(f[1]) !== p.pid) continue;
+        if (Number(f[1]) !== p.pid) continue;
         user += Number(f[11]) * TICK_US;
         sys += Number(f[12]) * TICK_US;
     }
@@ -341,29 +251,26 @@ async function withCpu<T extends { count: number }>(p: Proxy, load: () => Promis
     return { ...r, userUs: (after.user - before.user) / r.count, sysUs: (after.sys - before.sys) / r.count };
 }
 
-/** Starts the static upstream and every proxy, each with `workers` nginx workers (GOMAXPROCS for Go); waits until all answer. */
+/** Starts the static upstream and every proxy, each with `workers` nginx workers; waits until all answer. */
 async function setUp(workers: number): Promise<Setup> {
     const dir = prefixDir("run");
     const prefixes = { plain: prefixDir("plain"), lua: prefixDir("lua"), upstream: prefixDir("upstream"), gateway: prefixDir("gateway") };
     const ports = {
         plain: await freePort(), lua: await freePort(), upstream: await freePort(), gateway: await freePort(),
-        metrics: await freePort(), erpc: await freePort(), proxyd: await freePort(),
+        metrics: await freePort(),
     };
     const procs: ChildProcess[] = [];
     const stop = async () => {
-        for (const p of procs) p.kill(p.spawnargs[0] === "nginx" ? "SIGQUIT" : "SIGTERM");
+        for (const p of procs) p.kill("SIGQUIT");
         await new Promise((r) => setTimeout(r, 500));
         for (const d of [dir, ...Object.values(prefixes)]) fs.rmSync(d, { recursive: true, force: true });
     };
     try {
         // The upstream runs in its own nginx, so every proxy crosses a process boundary to reach it.
         procs.push(startNginx(prefixes.upstream, upstreamConf(prefixes.upstream, ports.upstream)));
-        const proxies: Partial<Record<Side, Proxy>> = {};
         const plain = startNginx(prefixes.plain, plainConf(prefixes.plain, ports.plain, ports.upstream, workers));
         const lua = startNginx(prefixes.lua, plainConf(prefixes.lua, ports.lua, ports.upstream, workers, true));
         procs.push(plain, lua);
-        proxies.plain = { url: `http://127.0.0.1:${ports.plain}/`, pid: plain.pid!, children: true };
-        proxies.lua = { url: `http://127.0.0.1:${ports.lua}/`, pid: lua.pid!, children: true };
         const releaseDir = path.join(prefixes.gateway, "release");
         const keysFile = path.join(prefixes.gateway, "keys.json");
         fs.writeFileSync(keysFile, "{}");
@@ -390,25 +297,13 @@ async function setUp(workers: number): Promise<Setup> {
         writeTree(releaseDir, files);
         const gw = startNginx(prefixes.gateway, files["nginx.conf"]);
         procs.push(gw);
-        proxies.gateway = { url: `http://127.0.0.1:${ports.gateway}/`, pid: gw.pid!, children: true };
-        const goEnv = { ...process.env, GOMAXPROCS: String(workers) };
-        if (PEERS.erpc) {
-            const conf = path.join(dir, "erpc.yaml");
-            fs.writeFileSync(conf, erpcConf(ports.erpc, ports.upstream));
-            const p = spawn(PEERS.erpc, ["--config", conf], { env: goEnv, stdio: ["ignore", "ignore", "inherit"] });
-            procs.push(p);
-            proxies.erpc = { url: `http://127.0.0.1:${ports.erpc}/`, pid: p.pid!, children: false };
-        }
-        if (PEERS.proxyd) {
-            const conf = path.join(dir, "proxyd.toml");
-            fs.writeFileSync(conf, proxydConf(ports.proxyd, ports.upstream));
-            const p = spawn(PEERS.proxyd, [conf], { env: goEnv, stdio: ["ignore", "ignore", "inherit"] });
-            procs.push(p);
-            proxies.proxyd = { url: `http://127.0.0.1:${ports.proxyd}/`, pid: p.pid!, children: false };
-        }
-        const sides = SHOWN.filter((s) => proxies[s]);
-        for (const side of sides) await waitUp(proxies[side]!.url);
-        return { proxies, sides, dir, gatewayPrefix: prefixes.gateway, plainPrefix: prefixes.plain, luaPrefix: prefixes.lua, stop };
+        const proxies: Record<Side, Proxy> = {
+            plain: { url: `http://127.0.0.1:${ports.plain}/`, pid: plain.pid! },
+            gateway: { url: `http://127.0.0.1:${ports.gateway}/`, pid: gw.pid! },
+            lua: { url: `http://127.0.0.1:${ports.lua}/`, pid: lua.pid! },
+        };
+        for (const side of SIDES) await waitUp(proxies[side].url);
+        return { proxies, dir, gatewayPrefix: prefixes.gateway, plainPrefix: prefixes.plain, luaPrefix: prefixes.lua, stop };
     } catch (e) {
         await stop();
         throw e;
@@ -422,12 +317,12 @@ async function httpScenarios(s: Setup): Promise<void> {
     for (const sc of SCENARIOS) {
         const script = wrkScript(s.dir, sc.title.replace(/\W+/g, "-"), sc.body);
         const load = { connections: sc.connections, seconds: SECONDS };
-        // Warm every proxy (LuaJIT traces, keepalive pools, Go's heap), then measure side by side.
-        for (const side of s.sides) wrk(s.proxies[side]!.url, script, { connections: 8, seconds: 2 });
+        // Warm every proxy (LuaJIT traces, keepalive pools), then measure side by side.
+        for (const side of SIDES) wrk(s.proxies[side].url, script, { connections: 8, seconds: 2 });
         const runs: Partial<Record<Side, (Result & { userUs: number; sysUs: number })[]>> = {};
         for (let i = 0; i < ROUNDS; i++) {
-            for (const side of s.sides) {
-                const p = s.proxies[side]!;
+            for (const side of SIDES) {
+                const p = s.proxies[side];
                 const r = await withCpu(p, () => {
                     const w = wrk(p.url, script, load);
                     return { ...w, count: w.requests };
@@ -435,10 +330,10 @@ async function httpScenarios(s: Setup): Promise<void> {
                 (runs[side] ??= []).push(r);
             }
         }
-        const m = Object.fromEntries(s.sides.map((side) => [side, median(runs[side]!)])) as Record<Side, Result>;
-        const cpu = Object.fromEntries(s.sides.map((side) => [side, mid(runs[side]!.map((r) => r.userUs + r.sysUs))])) as Record<Side, number>;
+        const m = Object.fromEntries(SIDES.map((side) => [side, median(runs[side]!)])) as Record<Side, Result>;
+        const cpu = Object.fromEntries(SIDES.map((side) => [side, mid(runs[side]!.map((r) => r.userUs + r.sysUs))])) as Record<Side, number>;
         console.log(`\n${sc.title}   req/s   /plain   p50 ms   p99 ms   CPU µs/req   /plain   non-2xx`);
-        for (const side of s.sides) {
+        for (const side of SIDES) {
             const x = m[side];
             console.log(
                 `${LABELS[side].padEnd(27)}${num(x.rps, 0, 8)}${num(x.rps / m.plain.rps, 2, 9)}${num(x.p50, 3, 9)}${num(x.p99, 3, 9)}` +
@@ -479,10 +374,10 @@ async function wsLoad(url: string, connections: number, seconds: number): Promis
 async function websocketScenario(s: Setup): Promise<void> {
     const sides: Side[] = ["plain", "gateway"];
     const runs: Record<string, { count: number; userUs: number; sysUs: number }[]> = { plain: [], gateway: [] };
-    const wsUrl = (side: Side) => s.proxies[side]!.url.replace(/^http/, "ws") + "ws";
+    const wsUrl = (side: Side) => s.proxies[side].url.replace(/^http/, "ws") + "ws";
     for (const side of sides) await wsLoad(wsUrl(side), 8, 1);
     for (let i = 0; i < ROUNDS; i++) {
-        for (const side of sides) runs[side].push(await withCpu(s.proxies[side]!, () => wsLoad(wsUrl(side), 32, SECONDS)));
+        for (const side of sides) runs[side].push(await withCpu(s.proxies[side], () => wsLoad(wsUrl(side), 32, SECONDS)));
     }
     console.log(`\nWebSocket calls, 32 connections   frames/s   CPU µs/frame   /plain   (the client, in node, may be the bottleneck)`);
     const cpu = (side: Side) => mid(runs[side].map((r) => r.userUs + r.sysUs));
@@ -657,11 +552,11 @@ async function instructions(): Promise<void> {
     }
     const s = await setUp(1);
     const scripts = { single: wrkScript(s.dir, "callgrind", SINGLE), batch: wrkScript(s.dir, "callgrind-batch", BATCH) };
-    const prefixes: Partial<Record<Side, string>> = { plain: s.plainPrefix, lua: s.luaPrefix, gateway: s.gatewayPrefix };
+    const prefixes: Record<Side, string> = { plain: s.plainPrefix, lua: s.luaPrefix, gateway: s.gatewayPrefix };
     try {
         const count = async (which: Side, script: string): Promise<number> => {
-            const prefix = prefixes[which]!;
-            const url = s.proxies[which]!.url;
+            const prefix = prefixes[which];
+            const url = s.proxies[which].url;
             // The running copy stops (once: a second count finds it stopped); the same config runs again as one
             // process under callgrind.
             spawnSync("nginx", ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-s", "quit"], { stdio: "ignore" });
@@ -705,10 +600,9 @@ async function instructions(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-    const peers = Object.entries(PEERS).filter(([, bin]) => bin).map(([name]) => name);
     console.log(
-        `wrk -t1 -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${os.cpus().length} cores, one nginx worker / GOMAXPROCS=1 per proxy, ` +
-            `static JSON-RPC upstream in its own nginx; peers: ${peers.length ? peers.join(", ") : "none (no ../shared/peer-src)"}`,
+        `wrk -t1 -d${SECONDS}s x ${ROUNDS} alternating rounds (medians), ${os.cpus().length} cores, one nginx worker per proxy, ` +
+            `static JSON-RPC upstream in its own nginx`,
     );
     // BENCH_PARTS=http,ws,flood,instructions picks parts (all by default).
     const parts = new Set((process.env.BENCH_PARTS ?? "http,ws,flood,instructions").split(","));

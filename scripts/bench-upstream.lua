@@ -1,6 +1,6 @@
 -- The benchmark's upstream (content_by_lua_file in its own nginx): a static JSON-RPC node that answers every
 -- call of a single request or a batch with its own id, and WebSocket messages the same way, so every proxy in
--- the comparison (ours, plain nginx, erpc, proxyd) meets an upstream that behaves like a node at no cost.
+-- the comparison (ours and plain nginx) meets an upstream that behaves like a node at no cost.
 local cjson = require("cjson.safe")
 local wsframe = require("ethnode.wsframe")
 

@@ -7,7 +7,11 @@
 #   scripts/sandbox.sh pulumi ARGS...    any pulumi command on the sandbox stack, e.g. `pulumi preview --diff`
 #
 # ETHNODE_PROGRAM_DIR runs another copy of the program (with its own Pulumi.sandbox.yaml); the tests use one.
-# ETHNODE_ENGINE_ENV names the engine's env file (scripts/setup-engine.sh prints it) to skip that check.
+# ETHNODE_ENGINE_ENV names the engine's env file (`scripts/engine.sh check` prints it) to skip that check.
+#
+# The engine is a detected prerequisite (scripts/engine.sh): without the pinned provider plugins this stops at
+# once and says how to get them. `up` and `preview` run the program inline through the Automation API
+# (scripts/stack.ts), so no Node.js language host is needed; every other command is the CLI's.
 #
 # Nothing is written to the work tree. The backend is a local file:// directory that lives and dies with the
 # guest (a fresh guest is a fresh stack); the stack config is Pulumi.sandbox.yaml plus the secrets (the SSH key,
@@ -30,11 +34,31 @@ NODES=${NODES:-1}
 BRIDGE_IP=10.77.0.1
 if ((NODES > 1)); then SLACK_URL="http://${BRIDGE_IP}:${SLACK_RECEIVER_PORT}/services/sandbox"; fi
 
+# Stops here, in a moment, when the engine's plugins are absent: what is missing and how to get it.
+require_engine_plugins() {
+  local absent line
+  absent=$(bash "${ROOT}/scripts/engine.sh" missing)
+  [[ -z "$absent" ]] && return 0
+  {
+    echo "ethnode: the sandbox needs the Pulumi engine, and this machine lacks part of it:"
+    while IFS= read -r line; do echo "  ${line}"; done <<<"$absent"
+    echo "Pinned (toolchain/versions.env): pulumi ${ETHNODE_PULUMI_VERSION} (a pulumi of that version on PATH, else built here"
+    echo "from the Go module proxy), the command ${ETHNODE_PULUMI_COMMAND_VERSION} and random ${ETHNODE_PULUMI_RANDOM_VERSION} provider plugins."
+    echo "With internet, install them with any pulumi CLI (README, Prerequisites):"
+    bash "${ROOT}/scripts/engine.sh" help-install
+  } >&2
+  exit 1
+}
+
 # The engine, and where it keeps the stack.
 engine_env() {
-  local env_file=${ETHNODE_ENGINE_ENV:-}
-  # A caller that runs many commands (the tests) sets the engine up once and passes its env file.
-  [[ -n "$env_file" ]] || env_file=$(bash "${ROOT}/scripts/setup-engine.sh")
+  local env_file=${ETHNODE_ENGINE_ENV:-} status=0
+  # A caller that runs many commands (the tests) checks the engine once and passes its env file.
+  if [[ -z "$env_file" ]]; then
+    require_engine_plugins
+    env_file=$(bash "${ROOT}/scripts/engine.sh" check) || status=$?
+    ((status == 0)) || { log "the Pulumi engine on this machine is not usable (above)"; exit 1; }
+  fi
   # shellcheck source=/dev/null
   source "$env_file"
   mkdir -p "$STACK_DIR"
@@ -43,15 +67,17 @@ engine_env() {
   fi
   export PULUMI_BACKEND_URL="file://${SANDBOX_WORK}/state"
   export PULUMI_CONFIG_PASSPHRASE_FILE="${STACK_DIR}/passphrase"
-  # `npm test` type-checks the program on its own; the engine only transpiles it.
-  export PULUMI_NODEJS_TRANSPILE_ONLY=true
 }
 
-# pulumi on the sandbox stack, with its generated config file wherever the command takes one.
+# pulumi on the sandbox stack, with its generated config file wherever the command takes one; the two commands
+# that run the program go through the Automation API.
 sandbox_pulumi() {
   local extra=(--stack sandbox)
   case "${1:-}" in up | preview | destroy | refresh | config) extra+=(--config-file "$CONFIG_FILE") ;; esac
-  pulumi --cwd "$PROGRAM_DIR" "$@" "${extra[@]}"
+  case "${1:-}" in
+    up | preview) node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/stack.ts" "$@" --cwd "$PROGRAM_DIR" "${extra[@]}" ;;
+    *) pulumi --cwd "$PROGRAM_DIR" "$@" "${extra[@]}" ;;
+  esac
 }
 
 # The stack's config: the tracked Pulumi.sandbox.yaml as it is now, the secrets and this machine's paths added,
@@ -112,6 +138,7 @@ usage() {
 
 case "${1:-}" in
   up)
+    require_engine_plugins
     bash scripts/setup-test-deps.sh
     engine_env
     if ((NODES > 1)); then key=$(bash scripts/sandbox-host.sh cluster-up "$NODES"); else key=$(bash scripts/sandbox-host.sh up); fi

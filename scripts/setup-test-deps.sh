@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the test suite and the sandbox need on a fresh Debian 12 machine, idempotently and
-# cached: Debian packages (nginx + lua, Prometheus tools, shellcheck, systemd-analyze, wrk), npm dependencies
-# from the lockfile, Geth, actionlint, VictoriaLogs and vmalert built from the Go module proxy at the pinned
-# versions, the Pulumi engine (scripts/setup-engine.sh) and the sandbox guest's root file system
-# (scripts/sandbox-host.sh build).
+# cached, from the package registries alone: Debian packages (nginx + lua, Prometheus tools, shellcheck,
+# systemd-analyze, wrk), npm dependencies from the lockfile, Geth, actionlint, VictoriaLogs and vmalert built
+# from the Go module proxy at the pinned versions, and the sandbox guest's root file system
+# (scripts/sandbox-host.sh build). The Pulumi engine's plugins come from no registry here: detected, not installed.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -49,6 +49,11 @@ version=$("$geth" version)
 go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ETHNODE_ACTIONLINT_VERSION" >/dev/null
 go_tool victoria-logs github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$ETHNODE_VICTORIALOGS_VERSION" >/dev/null
 go_tool vmalert github.com/VictoriaMetrics/VictoriaMetrics/app/vmalert "$ETHNODE_VMALERT_VERSION" >/dev/null
-bash "${ROOT}/scripts/setup-engine.sh" >/dev/null
+# The Pulumi engine is a detected prerequisite (scripts/engine.sh): where its plugins are installed, the pinned CLI
+# is made ready now (built once from the Go module proxy when no pulumi of that version is on PATH); elsewhere the
+# real-engine tier is skipped and says why.
+if [[ -z "$(bash "${ROOT}/scripts/engine.sh" missing)" ]]; then
+  bash "${ROOT}/scripts/engine.sh" check >/dev/null || log "the Pulumi engine is present but not usable (above): the real-engine tier will fail"
+fi
 bash "${ROOT}/scripts/sandbox-host.sh" build
 log "test dependencies ready"

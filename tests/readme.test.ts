@@ -32,6 +32,27 @@ describe("README", () => {
     });
 });
 
+describe("counts and diagrams that stay true", () => {
+    const ruleNames = (file: string) => [...fs.readFileSync(path.join(ROOT, "assets", "monitoring", file), "utf8").matchAll(/^\s*- alert: (\w+)/gm)].map((m) => m[1]);
+
+    it("the README's alert count is the rule files' (metric and log alerts)", () => {
+        const metric = new Set(ruleNames("alerts.yml")).size;
+        const logs = new Set(ruleNames("log-rules.yml")).size;
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8").replace(/\s+/g, " ");
+        expect(readme).toContain(`${metric + logs} alerts — ${metric} on metrics, ${logs} on central logs`);
+    });
+
+    it("the architecture diagram names every component the program has", () => {
+        const classes = new Set<string>();
+        for (const f of fs.readdirSync(path.join(ROOT, "components"))) {
+            for (const m of fs.readFileSync(path.join(ROOT, "components", f), "utf8").matchAll(/"ethnode:\w+:(\w+)"/g)) classes.add(m[1]);
+        }
+        expect(classes.size).toBeGreaterThanOrEqual(10);
+        const diagram = fs.readFileSync(path.join(ROOT, "docs", "architecture.md"), "utf8").split("```mermaid")[1].split("```")[0];
+        for (const c of classes) expect({ component: c, named: diagram.includes(c) }).toEqual({ component: c, named: true });
+    });
+});
+
 describe("docs", () => {
     it("has an operations guide, an architecture overview with a mermaid diagram, a security model and runbooks", () => {
         const doc = (f: string) => fs.readFileSync(path.join(ROOT, "docs", f), "utf8");

@@ -1,5 +1,6 @@
 /**
- * End to end with the real Pulumi engine (built from ../shared/pulumi-src) on a real systemd host: the README's
+ * End to end with the real Pulumi engine (the real-engine tier: skipped where scripts/engine.sh finds no pinned
+ * engine, tests/helpers/engine.ts) on a real systemd host: the README's
  * `npm run sandbox` (scripts/sandbox.sh up) deploys the sandbox stack onto a fresh nspawn guest, then every edit
  * an operator makes is applied the way they would apply it — `pulumi config set`, `pulumi preview`, `pulumi up`:
  *  (a) the preview reports exactly the resources and operations expected (update in place, never a replace),
@@ -15,8 +16,10 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ROOT } from "./helpers/pulumi";
+import { GuestStep, Ssh, programSteps, runDelete, runStep } from "./helpers/guest-apply";
+import { ROOT, stackFileConfig } from "./helpers/pulumi";
 import { SLACK, Sandbox, ok, otherRelease, slackMessages } from "./helpers/sandbox";
+import { describeEngine } from "./helpers/engine";
 import { describeCluster } from "./sandbox-ha";
 import { gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
 
@@ -67,351 +70,411 @@ async function serving(): Promise<void> {
 
 const mainPid = (unit: string) => guest(`systemctl show ${unit} -p MainPID --value`);
 
-beforeAll(() => {
-    work = tmpDir("sandbox-e2e");
-    // The single-node sandbox: one guest sharing this machine's network.
-    sandbox = new Sandbox(work, path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"));
-    // A clean start: whatever an earlier run left is destroyed and its guest removed.
-    ok(run(["down"]), "sandbox down");
-});
+describe("the sandbox's host steps, run on a fresh guest directly (no engine)", () => {
+    let steps: GuestStep[];
+    const ssh: Ssh = { key: KEY, host: "127.0.0.1", port: 2222, user: "root" };
 
-afterAll(() => {
-    run(["down"]);
-});
+    beforeAll(async () => {
+        const stack = stackFileConfig(path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"));
+        stack["ethnode:geth"] = JSON.stringify({ ...JSON.parse(stack["ethnode:geth"]), binaryPath: gethBinary() });
+        steps = await programSteps("sandbox", stack);
+        execFileSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "fresh"], { stdio: ["ignore", "ignore", "inherit"] });
+    });
 
-describe("npm run sandbox: a real `pulumi up` onto a fresh systemd guest", () => {
-    let deploy: string;
+    afterAll(() => {
+        spawnSync("bash", [path.join(ROOT, "scripts", "sandbox-host.sh"), "down"], { stdio: "ignore" });
+    });
 
-    it("deploys the stack and prints its outputs", () => {
+    it("runs every step in the program's order: units active, JSON-RPC through the gateway, head advancing, status OK", async () => {
+        expect(steps.map((s) => s.name)).toEqual(expect.arrayContaining(["node-0-host-prepare", "node-0-geth-upload", "node-0-geth-service", "gateway-config", "monitoring-prometheus-config"]));
+        expect(steps[0].name).toBe("node-0-host-prepare");
         const started = Date.now();
-        deploy = ok(run(["up"]), "sandbox up");
-        console.log(`sandbox up (setup, fresh guest, pulumi up): ${((Date.now() - started) / 1000).toFixed(0)} s`);
-        expect(deploy).toMatch(/Resources:\s+\+ 23 created/);
-        expect(deploy).toContain("rpcEndpoint      http://127.0.0.1:8080");
-        // A normal run warns about nothing (plugins, undefined outputs, nginx -t).
-        expect(deploy).not.toMatch(/warning:/i);
-        expect(deploy).not.toMatch(/\[warn\]/);
-    });
-
-    it("leaves the work tree clean: no salt or secret in the tracked stack file", () => {
-        expect(fs.readFileSync(path.join(sandbox.program, "Pulumi.sandbox.yaml"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"), "utf8"));
-        expect(fs.readFileSync(path.join(ROOT, "Pulumi.sandbox.yaml"), "utf8")).not.toMatch(/encryptionsalt|secure:/);
-    });
-
-    it("runs every service under systemd, hardened, and serves", async () => {
-        const props = Object.fromEntries(guest("systemctl show geth -p User -p NoNewPrivileges -p ProtectSystem").split("\n").map((l) => l.split("=")));
-        expect(props).toEqual({ User: "geth", NoNewPrivileges: "yes", ProtectSystem: "strict" });
-        expect(guest("stat -c '%a %U %G' /etc/ethnode/jwt.hex")).toBe("640 root ethnode-jwt");
+        for (const step of steps) runStep(step, ssh);
+        console.log(`engine-free deploy of ${steps.length} steps onto a fresh guest: ${((Date.now() - started) / 1000).toFixed(0)} s`);
         await serving();
         expect((await rpc(GATEWAY, "admin_nodeInfo")).body.error.code).toBe(-32601);
-        const table = guest("ethnode status");
-        expect(table).toMatch(/^geth\s+active\s+1\.17\.8$/m);
-        expect(table).toMatch(/^overall\s+OK$/m);
+        expect(guest("stat -c '%a %U %G' /etc/ethnode/jwt.hex")).toBe("640 root ethnode-jwt");
     });
 
     it("has every Prometheus target up", async () => {
-        const targets = await waitFor(
+        const jobs = await waitFor(
             "targets up",
             async () => {
                 const t: any = await (await fetch("http://127.0.0.1:9090/api/v1/targets")).json();
                 const active = t.data.activeTargets as { labels: { job: string }; health: string }[];
-                return active.length >= 5 && active.every((x) => x.health === "up") ? active : undefined;
+                return active.length >= 5 && active.every((x) => x.health === "up") ? active.map((x) => x.labels.job).sort() : undefined;
             },
             60000,
         );
-        expect(targets.map((t) => t.labels.job).sort()).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
+        expect(jobs).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
     });
 
-    it("a second preview is a no-op", () => {
-        expect(previewSteps()).toEqual([]);
-    });
-
-    it("alerts the Slack receiver it started when Geth stops, and resolves when it is back", async () => {
-        const stopped = Date.now();
-        guest("systemctl stop geth");
-        const firing = await waitFor("firing", async () => (await slackMessages()).find((m) => m.at > stopped && m.title.startsWith("[FIRING:1] ExecutionClientDown")), 240000);
-        const started = Date.now();
-        guest("systemctl start geth");
-        const resolved = await waitFor("resolved", async () => (await slackMessages()).find((m) => m.at > started && m.title.startsWith("[RESOLVED] ExecutionClientDown")), 120000);
-        expect(firing.text).toContain("*CRITICAL* `ExecutionClientDown` on node-0");
-        expect(firing.channel).toBe("#ethnode-alerts");
-        expect(resolved.text).toContain("*RESOLVED*");
-        console.log(`sandbox alert: geth stopped → Slack FIRING in ${((firing.at - stopped) / 1000).toFixed(0)} s; started → RESOLVED in ${((resolved.at - started) / 1000).toFixed(0)} s`);
+    it("every step run again converges in place: Geth and the gateway's master keep running", async () => {
+        const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
+        for (const step of steps) runStep(step, ssh);
         await serving();
-    });
-});
-
-interface Edit {
-    what: string;
-    apply: () => void;
-    /** Exactly what `pulumi preview` must report. */
-    steps: string[];
-    /** What must hold after `up`, besides serving. */
-    check?: () => Promise<void> | void;
-    /** What a reviewer reads in `pulumi preview --diff` (a PR comment). */
-    diff?: (text: string) => void;
-}
-
-/** A preview diff is for people: the changed lines, no base64 bundle. */
-function readable(diff: string): void {
-    expect(diff).not.toMatch(/[A-Za-z0-9+/=]{200,}/);
-}
-
-describe("every config edit converges the host in place (real engine, real host)", () => {
-    let upgraded: string;
-    let gatewayMaster: string;
-    const API_KEY = "sandbox-e2e-key-0123456789";
-
-    beforeAll(() => {
-        upgraded = otherRelease(gethBinary(), path.join(work, "geth-1.17.9"));
-        gatewayMaster = mainPid("ethnode-gateway");
+        expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
     });
 
-    const edits: Edit[] = [
-        {
-            what: "a Geth flag (httpVhosts)",
-            apply: () => configSet({ "ethnode:geth.httpVhosts[0]": "localhost", "ethnode:geth.httpVhosts[1]": "127.0.0.1" }),
-            steps: ["node-0-geth-service update"],
-            diff: (d) => {
-                expect(d).toMatch(/^\s+-\s+--http\.vhosts=localhost \\$/m);
-                expect(d).toMatch(/^\s+\+\s+--http\.vhosts=localhost,127\.0\.0\.1 \\$/m);
-            },
-            check: () => expect(guest("tr '\\0' ' ' </proc/$(systemctl show geth -p MainPID --value)/cmdline")).toContain("--http.vhosts=localhost,127.0.0.1"),
-        },
-        {
-            what: "a Geth version and binary",
-            apply: () => configSet({ "ethnode:geth.version": "1.17.9", "ethnode:geth.binaryPath": upgraded }),
-            steps: ["node-0-geth-install update", "node-0-geth-service update", "node-0-geth-upload update"],
-            check: () => {
-                expect(guest("readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.9/geth");
-                // The release it replaced stays installed, as the rollback target.
-                expect(guest("readlink /opt/ethnode/geth/previous")).toBe("/opt/ethnode/geth/1.17.8");
-                expect(guest("test -x /opt/ethnode/geth/1.17.8/geth && echo kept")).toBe("kept");
-                expect(guest("ethnode status")).toMatch(/^geth\s+active\s+1\.17\.9$/m);
-            },
-        },
-        {
-            what: "a Geth rollback to the pinned release",
-            apply: () => configSet({ "ethnode:geth.version": "1.17.8", "ethnode:geth.binaryPath": gethBinary() }),
-            steps: ["node-0-geth-install update", "node-0-geth-service update", "node-0-geth-upload update"],
-            check: () => expect(guest("readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.8/geth"),
-        },
-        {
-            what: "a gateway rate limit",
-            apply: () => configSet({ "ethnode:gateway.ipRate": "2", "ethnode:gateway.ipBurst": "5" }),
-            steps: ["gateway-config update"],
-            diff: (d) => {
-                expect(d).toMatch(/^\s+-\s+"ip_rate": 50,$/m);
-                expect(d).toMatch(/^\s+\+\s+"ip_rate": 2,$/m);
-            },
-            check: async () => {
-                const codes: number[] = [];
-                for (let i = 0; i < 10; i++) codes.push((await rpc(GATEWAY, "eth_chainId")).status);
-                expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(3);
-                await new Promise((r) => setTimeout(r, 3000));
-            },
-        },
-        {
-            what: "the gateway rate limit raised again",
-            apply: () => configSet({ "ethnode:gateway.ipRate": "50", "ethnode:gateway.ipBurst": "200" }),
-            steps: ["gateway-config update"],
-        },
-        {
-            what: "API keys (a secret)",
-            apply: () => secretSet("ethnode:apiKeys", JSON.stringify({ [API_KEY]: { name: "e2e", rate: 100, burst: 100 } })),
-            steps: ["gateway-keys update"],
-            diff: (d) => {
-                expect(d).toContain("[secret]");
-                expect(d).not.toContain(API_KEY);
-            },
-            check: async () => {
-                expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": API_KEY })).status).toBe(200);
-                expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": "sandbox-e2e-key-wrong-000000" })).status).toBe(401);
-            },
-        },
-        {
-            what: "the method allow-list",
-            apply: () => configSet({ "ethnode:gateway.allowMethods[0]": "eth_*", "ethnode:gateway.allowMethods[1]": "net_*" }),
-            steps: ["gateway-config update"],
-            check: async () => {
-                expect((await rpc(GATEWAY, "web3_clientVersion")).body.error.code).toBe(-32601);
-                expect((await rpc(GATEWAY, "net_version")).body.result).toBe("1337");
-            },
-        },
-        {
-            what: "the Slack webhook (a secret)",
-            apply: () => secretSet("ethnode:slackWebhookUrl", `${SLACK}/services/sandbox/rotated`),
-            steps: ["monitoring-alertmanager-secrets update"],
-            diff: (d) => {
-                expect(d).toContain("[secret]");
-                expect(d).not.toContain("rotated");
-            },
-            check: () => expect(guest("cat /etc/ethnode/alertmanager/secrets/slack_webhook")).toBe(`${SLACK}/services/sandbox/rotated`),
-        },
-        {
-            what: "an alert threshold",
-            apply: () => configSet({ "ethnode:monitoring.minExecutionPeers": "3" }),
-            steps: ["monitoring-prometheus-config update"],
-            diff: (d) => expect(d).toMatch(/^\s+\+\s+expr: .*p2p_peers.* < 3$/m),
-            check: async () => {
-                const rules: any = await waitFor("rules reloaded", async () => {
-                    const r: any = await (await fetch("http://127.0.0.1:9090/api/v1/rules")).json();
-                    const rule = r.data.groups.flatMap((g: any) => g.rules).find((x: any) => x.name === "ExecutionPeersLow");
-                    return rule?.query.includes("< 3") ? rule : undefined;
-                });
-                expect(rules.query).toContain("< 3");
-            },
-        },
-        {
-            what: "the Prometheus retention",
-            apply: () => configSet({ "ethnode:monitoring.retentionDays": "5" }),
-            steps: ["monitoring-install update"],
-            check: async () => {
-                const flags: any = await waitFor("prometheus restarted", async () => {
-                    try {
-                        return await (await fetch("http://127.0.0.1:9090/api/v1/status/flags")).json();
-                    } catch {
-                        return undefined;
-                    }
-                });
-                expect(flags.data["storage.tsdb.retention.time"]).toBe("5d");
-            },
-        },
-        {
-            what: "an edit to prelude.sh",
-            apply: () => fs.appendFileSync(path.join(sandbox.program, "assets", "scripts", "prelude.sh"), "# an operator's edit\n"),
-            steps: ["node-0-host-prepare update"],
-            check: () => expect(guest("tail -n 1 /usr/local/lib/ethnode/prelude.sh")).toBe("# an operator's edit"),
-        },
-        {
-            what: "purge on destroy turned off (delete scripts only)",
-            apply: () => configSet({ "ethnode:host.purgeOnDestroy": "false" }),
-            steps: ["monitoring-install update", "monitoring-node-0-node-exporter update", "node-0-geth-install update", "node-0-host-prepare update"],
-        },
-    ];
-
-    it.each(edits.map((e) => [e.what, e]))("%s", async (_what, edit) => {
-        const gethBefore = mainPid("geth");
-        edit.apply();
-        const { steps, diff } = preview();
-        expect(steps).toEqual(edit.steps);
-        readable(diff);
-        edit.diff?.(diff);
-        up();
-        await serving();
-        if (edit.check) await edit.check();
-        // The next edit's preview shows its own steps and nothing else: this one converged (the last one is
-        // checked by the test after it).
-        // Only an edit to Geth itself restarts it; the gateway is reloaded, never restarted.
-        if (!edit.steps.some((s) => s.startsWith("node-0-geth-"))) expect(mainPid("geth")).toBe(gethBefore);
-        expect(mainPid("ethnode-gateway")).toBe(gatewayMaster);
-    });
-
-    it("a forced replacement deletes the old step first, so the new one stays installed", async () => {
-        expect(previewSteps()).toEqual([]);
-        const out = pulumi(["up", "--yes", "--skip-preview", "--replace", pulumi(["stack", "--show-urns"]).match(/urn:pulumi:\S+::node-0-geth-service/)![0]]);
-        expect(out).toMatch(/deleting original[\s\S]*node-0-geth-service[\s\S]*creating replacement/);
-        await serving();
-        expect(previewSteps()).toEqual([]);
-    });
-});
-
-describe("bad config", () => {
-    it("fails preview with the key and what was expected, and nothing else", () => {
-        configSet({ "ethnode:gateway.ipRate": "0" });
-        const r = run(["pulumi", "preview"]);
-        configSet({ "ethnode:gateway.ipRate": "50" });
-        expect(r.status).not.toBe(0);
-        const out = r.stdout + r.stderr;
-        expect(out).toContain("error: ethnode:gateway.ipRate must be an integer from 1 to 1000000; got 0");
-        expect(out).not.toMatch(/unhandled exception|TSError|^\s+at /m);
-        expect(previewSteps()).toEqual([]);
-    });
-});
-
-describe("the real state and `pulumi destroy`", () => {
-    it("keeps every secret out of the state files in plain text (base64 included)", () => {
-        const state = stateFiles();
-        expect(state.length).toBeGreaterThan(100000);
-        const jwt = guest("cat /etc/ethnode/jwt.hex");
-        const key = fs.readFileSync(KEY, "utf8");
-        const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
-        const secrets = [jwt, keyBody.slice(0, 40), `${SLACK}/services/sandbox/rotated`, "sandbox-e2e-key-0123456789"];
-        for (const s of secrets) {
-            expect(state).not.toContain(s);
-            expect(state).not.toContain(Buffer.from(s).toString("base64").slice(0, 24));
-        }
-    });
-
-    it("leaves no ethnode unit, user or file; keeps the chain data when purge is off", () => {
-        pulumi(["destroy", "--yes", "--skip-preview"]);
+    it("the delete steps, last step first, leave no ethnode unit, user or file (purge on: no chain data)", () => {
+        for (const step of [...steps].reverse()) runDelete(step, ssh);
         expect(guest("ls /etc/systemd/system/geth.service /etc/systemd/system/ethnode-gateway.service /usr/local/bin/ethnode /etc/ethnode /opt/ethnode /usr/local/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
         expect(guest("getent passwd geth ethnode-gw | wc -l")).toBe("0");
-        expect(guest("getent group geth ethnode-gw ethnode-jwt | wc -l")).toBe("0");
         expect(guest("systemctl is-active geth ethnode-gateway prometheus prometheus-alertmanager prometheus-node-exporter || true").split("\n")).toEqual(UNITS.map(() => "inactive"));
-        expect(guest("test -d /var/lib/ethnode/geth/geth/chaindata && echo kept")).toBe("kept");
-    });
-
-    /** What `pulumi preview` of this release shows on a stack each earlier release deployed: updates in place and
-     * new components around the running parts (which keep their identity through aliases); never a replace. */
-    const UPGRADE_STEPS: Record<string, string[]> = {
-        [PREVIOUS_RELEASES[0]]: [
-            ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
-            "monitoring-alertmanager-secrets create",
-            "node-0 create",
-            "node-0-keeper create",
-        ],
-        // The gateway's backend list marks its own Geth; the CLI learned drain and gate; node_exporter reads the
-        // keeper's metrics, and Prometheus has its rules; Prometheus lost its lifecycle API and Alertmanager's
-        // config names every secret by file; host-prepare carries the prelude this suite's edit above appended to.
-        // The keeper is new.
-        [PREVIOUS_RELEASES[1]]: [
-            ...[
-                "gateway-config",
-                "node-0-cli",
-                "node-0-host-prepare",
-                "monitoring-node-0-node-exporter",
-                "monitoring-prometheus-config",
-                "monitoring-install",
-                "monitoring-alertmanager-config",
-            ].map((n) => `${n} update`),
-            "node-0-keeper create",
-        ],
-    };
-    // A clone without history (a shallow CI checkout) cannot check out an earlier release: say so, skip only that.
-    for (const release of PREVIOUS_RELEASES) {
-        const available = spawnSync("git", ["-C", ROOT, "cat-file", "-e", `${release}^{commit}`]).status === 0;
-        if (!available) console.warn(`release ${release} is not in this clone's history: its upgrade test is skipped`);
-        (available ? it : it.skip)(`a stack release ${release.slice(0, 7)} deployed onto the kept data upgrades in place`, async () => {
-            const previous = path.join(work, `previous-${release.slice(0, 7)}`);
-            execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", previous, release], { stdio: "ignore" });
-            try {
-                fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(previous, "node_modules"));
-                pulumi(["destroy", "--yes", "--skip-preview"]);
-                ok(run(["up"], undefined, previous), `sandbox up with release ${release}`);
-                await serving();
-                const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
-                expect(previewSteps()).toEqual([...UPGRADE_STEPS[release]].sort());
-                up();
-                await serving();
-                expect(previewSteps()).toEqual([]);
-                // Nothing was replaced or restarted: the same Geth and the same gateway master serve.
-                expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
-            } finally {
-                execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", previous], { stdio: "ignore" });
-            }
-        });
-    }
-
-    it("a deploy onto kept chain data takes it over; with purge on, destroy removes it", async () => {
-        configSet({ "ethnode:host.purgeOnDestroy": "true" });
-        up();
-        await serving();
-        // The kept data belongs to the new geth user (its uid may differ from the one that wrote it).
-        expect(guest("find /var/lib/ethnode/geth ! -user geth | wc -l")).toBe("0");
-        pulumi(["destroy", "--yes", "--skip-preview"]);
         expect(guest("ls -A /var/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
     });
+});
+
+describeEngine("the sandbox on the real engine", () => {
+    beforeAll(() => {
+        work = tmpDir("sandbox-e2e");
+        // The single-node sandbox: one guest sharing this machine's network.
+        sandbox = new Sandbox(work, path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"));
+        // A clean start: whatever an earlier run left is destroyed and its guest removed.
+        ok(run(["down"]), "sandbox down");
+    });
+
+    afterAll(() => {
+        run(["down"]);
+    });
+
+    describe("npm run sandbox: a real `pulumi up` onto a fresh systemd guest", () => {
+        let deploy: string;
+
+        it("deploys the stack and prints its outputs", () => {
+            const started = Date.now();
+            deploy = ok(run(["up"]), "sandbox up");
+            console.log(`sandbox up (setup, fresh guest, pulumi up): ${((Date.now() - started) / 1000).toFixed(0)} s`);
+            expect(deploy).toMatch(/Resources:\s+\+ 23 created/);
+            expect(deploy).toContain("rpcEndpoint      http://127.0.0.1:8080");
+            // A normal run warns about nothing (plugins, undefined outputs, nginx -t).
+            expect(deploy).not.toMatch(/warning:/i);
+            expect(deploy).not.toMatch(/\[warn\]/);
+        });
+
+        it("leaves the work tree clean: no salt or secret in the tracked stack file", () => {
+            expect(fs.readFileSync(path.join(sandbox.program, "Pulumi.sandbox.yaml"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "tests", "fixtures", "sandbox-single.yaml"), "utf8"));
+            expect(fs.readFileSync(path.join(ROOT, "Pulumi.sandbox.yaml"), "utf8")).not.toMatch(/encryptionsalt|secure:/);
+        });
+
+        it("runs every service under systemd, hardened, and serves", async () => {
+            const props = Object.fromEntries(guest("systemctl show geth -p User -p NoNewPrivileges -p ProtectSystem").split("\n").map((l) => l.split("=")));
+            expect(props).toEqual({ User: "geth", NoNewPrivileges: "yes", ProtectSystem: "strict" });
+            expect(guest("stat -c '%a %U %G' /etc/ethnode/jwt.hex")).toBe("640 root ethnode-jwt");
+            await serving();
+            expect((await rpc(GATEWAY, "admin_nodeInfo")).body.error.code).toBe(-32601);
+            const table = guest("ethnode status");
+            expect(table).toMatch(/^geth\s+active\s+1\.17\.8$/m);
+            expect(table).toMatch(/^overall\s+OK$/m);
+        });
+
+        it("has every Prometheus target up", async () => {
+            const targets = await waitFor(
+                "targets up",
+                async () => {
+                    const t: any = await (await fetch("http://127.0.0.1:9090/api/v1/targets")).json();
+                    const active = t.data.activeTargets as { labels: { job: string }; health: string }[];
+                    return active.length >= 5 && active.every((x) => x.health === "up") ? active : undefined;
+                },
+                60000,
+            );
+            expect(targets.map((t) => t.labels.job).sort()).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
+        });
+
+        it("a second preview is a no-op", () => {
+            expect(previewSteps()).toEqual([]);
+        });
+
+        it("alerts the Slack receiver it started when Geth stops, and resolves when it is back", async () => {
+            const stopped = Date.now();
+            guest("systemctl stop geth");
+            const firing = await waitFor("firing", async () => (await slackMessages()).find((m) => m.at > stopped && m.title.startsWith("[FIRING:1] ExecutionClientDown")), 240000);
+            const started = Date.now();
+            guest("systemctl start geth");
+            const resolved = await waitFor("resolved", async () => (await slackMessages()).find((m) => m.at > started && m.title.startsWith("[RESOLVED] ExecutionClientDown")), 120000);
+            expect(firing.text).toContain("*CRITICAL* `ExecutionClientDown` on node-0");
+            expect(firing.channel).toBe("#ethnode-alerts");
+            expect(resolved.text).toContain("*RESOLVED*");
+            console.log(`sandbox alert: geth stopped → Slack FIRING in ${((firing.at - stopped) / 1000).toFixed(0)} s; started → RESOLVED in ${((resolved.at - started) / 1000).toFixed(0)} s`);
+            await serving();
+        });
+    });
+
+    interface Edit {
+        what: string;
+        apply: () => void;
+        /** Exactly what `pulumi preview` must report. */
+        steps: string[];
+        /** What must hold after `up`, besides serving. */
+        check?: () => Promise<void> | void;
+        /** What a reviewer reads in `pulumi preview --diff` (a PR comment). */
+        diff?: (text: string) => void;
+    }
+
+    /** A preview diff is for people: the changed lines, no base64 bundle. */
+    function readable(diff: string): void {
+        expect(diff).not.toMatch(/[A-Za-z0-9+/=]{200,}/);
+    }
+
+    describe("every config edit converges the host in place (real engine, real host)", () => {
+        let upgraded: string;
+        let gatewayMaster: string;
+        const API_KEY = "sandbox-e2e-key-0123456789";
+
+        beforeAll(() => {
+            upgraded = otherRelease(gethBinary(), path.join(work, "geth-1.17.9"));
+            gatewayMaster = mainPid("ethnode-gateway");
+        });
+
+        const edits: Edit[] = [
+            {
+                what: "a Geth flag (httpVhosts)",
+                apply: () => configSet({ "ethnode:geth.httpVhosts[0]": "localhost", "ethnode:geth.httpVhosts[1]": "127.0.0.1" }),
+                steps: ["node-0-geth-service update"],
+                diff: (d) => {
+                    expect(d).toMatch(/^\s+-\s+--http\.vhosts=localhost \\$/m);
+                    expect(d).toMatch(/^\s+\+\s+--http\.vhosts=localhost,127\.0\.0\.1 \\$/m);
+                },
+                check: () => expect(guest("tr '\\0' ' ' </proc/$(systemctl show geth -p MainPID --value)/cmdline")).toContain("--http.vhosts=localhost,127.0.0.1"),
+            },
+            {
+                what: "a Geth version and binary",
+                apply: () => configSet({ "ethnode:geth.version": "1.17.9", "ethnode:geth.binaryPath": upgraded }),
+                steps: ["node-0-geth-install update", "node-0-geth-service update", "node-0-geth-upload update"],
+                check: () => {
+                    expect(guest("readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.9/geth");
+                    // The release it replaced stays installed, as the rollback target.
+                    expect(guest("readlink /opt/ethnode/geth/previous")).toBe("/opt/ethnode/geth/1.17.8");
+                    expect(guest("test -x /opt/ethnode/geth/1.17.8/geth && echo kept")).toBe("kept");
+                    expect(guest("ethnode status")).toMatch(/^geth\s+active\s+1\.17\.9$/m);
+                },
+            },
+            {
+                what: "a Geth rollback to the pinned release",
+                apply: () => configSet({ "ethnode:geth.version": "1.17.8", "ethnode:geth.binaryPath": gethBinary() }),
+                steps: ["node-0-geth-install update", "node-0-geth-service update", "node-0-geth-upload update"],
+                check: () => expect(guest("readlink -f /proc/$(systemctl show geth -p MainPID --value)/exe")).toBe("/opt/ethnode/geth/1.17.8/geth"),
+            },
+            {
+                what: "a gateway rate limit",
+                apply: () => configSet({ "ethnode:gateway.ipRate": "2", "ethnode:gateway.ipBurst": "5" }),
+                steps: ["gateway-config update"],
+                diff: (d) => {
+                    expect(d).toMatch(/^\s+-\s+"ip_rate": 50,$/m);
+                    expect(d).toMatch(/^\s+\+\s+"ip_rate": 2,$/m);
+                },
+                check: async () => {
+                    const codes: number[] = [];
+                    for (let i = 0; i < 10; i++) codes.push((await rpc(GATEWAY, "eth_chainId")).status);
+                    expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(3);
+                    await new Promise((r) => setTimeout(r, 3000));
+                },
+            },
+            {
+                what: "the gateway rate limit raised again",
+                apply: () => configSet({ "ethnode:gateway.ipRate": "50", "ethnode:gateway.ipBurst": "200" }),
+                steps: ["gateway-config update"],
+            },
+            {
+                what: "API keys (a secret)",
+                apply: () => secretSet("ethnode:apiKeys", JSON.stringify({ [API_KEY]: { name: "e2e", rate: 100, burst: 100 } })),
+                steps: ["gateway-keys update"],
+                diff: (d) => {
+                    expect(d).toContain("[secret]");
+                    expect(d).not.toContain(API_KEY);
+                },
+                check: async () => {
+                    expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": API_KEY })).status).toBe(200);
+                    expect((await rpc(GATEWAY, "eth_chainId", [], { "X-Api-Key": "sandbox-e2e-key-wrong-000000" })).status).toBe(401);
+                },
+            },
+            {
+                what: "the method allow-list",
+                apply: () => configSet({ "ethnode:gateway.allowMethods[0]": "eth_*", "ethnode:gateway.allowMethods[1]": "net_*" }),
+                steps: ["gateway-config update"],
+                check: async () => {
+                    expect((await rpc(GATEWAY, "web3_clientVersion")).body.error.code).toBe(-32601);
+                    expect((await rpc(GATEWAY, "net_version")).body.result).toBe("1337");
+                },
+            },
+            {
+                what: "the Slack webhook (a secret)",
+                apply: () => secretSet("ethnode:slackWebhookUrl", `${SLACK}/services/sandbox/rotated`),
+                steps: ["monitoring-alertmanager-secrets update"],
+                diff: (d) => {
+                    expect(d).toContain("[secret]");
+                    expect(d).not.toContain("rotated");
+                },
+                check: () => expect(guest("cat /etc/ethnode/alertmanager/secrets/slack_webhook")).toBe(`${SLACK}/services/sandbox/rotated`),
+            },
+            {
+                what: "an alert threshold",
+                apply: () => configSet({ "ethnode:monitoring.minExecutionPeers": "3" }),
+                steps: ["monitoring-prometheus-config update"],
+                diff: (d) => expect(d).toMatch(/^\s+\+\s+expr: .*p2p_peers.* < 3$/m),
+                check: async () => {
+                    const rules: any = await waitFor("rules reloaded", async () => {
+                        const r: any = await (await fetch("http://127.0.0.1:9090/api/v1/rules")).json();
+                        const rule = r.data.groups.flatMap((g: any) => g.rules).find((x: any) => x.name === "ExecutionPeersLow");
+                        return rule?.query.includes("< 3") ? rule : undefined;
+                    });
+                    expect(rules.query).toContain("< 3");
+                },
+            },
+            {
+                what: "the Prometheus retention",
+                apply: () => configSet({ "ethnode:monitoring.retentionDays": "5" }),
+                steps: ["monitoring-install update"],
+                check: async () => {
+                    const flags: any = await waitFor("prometheus restarted", async () => {
+                        try {
+                            return await (await fetch("http://127.0.0.1:9090/api/v1/status/flags")).json();
+                        } catch {
+                            return undefined;
+                        }
+                    });
+                    expect(flags.data["storage.tsdb.retention.time"]).toBe("5d");
+                },
+            },
+            {
+                what: "an edit to prelude.sh",
+                apply: () => fs.appendFileSync(path.join(sandbox.program, "assets", "scripts", "prelude.sh"), "# an operator's edit\n"),
+                steps: ["node-0-host-prepare update"],
+                check: () => expect(guest("tail -n 1 /usr/local/lib/ethnode/prelude.sh")).toBe("# an operator's edit"),
+            },
+            {
+                what: "purge on destroy turned off (delete scripts only)",
+                apply: () => configSet({ "ethnode:host.purgeOnDestroy": "false" }),
+                steps: ["monitoring-install update", "monitoring-node-0-node-exporter update", "node-0-geth-install update", "node-0-host-prepare update"],
+            },
+        ];
+
+        it.each(edits.map((e) => [e.what, e]))("%s", async (_what, edit) => {
+            const gethBefore = mainPid("geth");
+            edit.apply();
+            const { steps, diff } = preview();
+            expect(steps).toEqual(edit.steps);
+            readable(diff);
+            edit.diff?.(diff);
+            up();
+            await serving();
+            if (edit.check) await edit.check();
+            // The next edit's preview shows its own steps and nothing else: this one converged (the last one is
+            // checked by the test after it).
+            // Only an edit to Geth itself restarts it; the gateway is reloaded, never restarted.
+            if (!edit.steps.some((s) => s.startsWith("node-0-geth-"))) expect(mainPid("geth")).toBe(gethBefore);
+            expect(mainPid("ethnode-gateway")).toBe(gatewayMaster);
+        });
+
+        it("a forced replacement deletes the old step first, so the new one stays installed", async () => {
+            expect(previewSteps()).toEqual([]);
+            const out = pulumi(["up", "--yes", "--skip-preview", "--replace", pulumi(["stack", "--show-urns"]).match(/urn:pulumi:\S+::node-0-geth-service/)![0]]);
+            expect(out).toMatch(/deleting original[\s\S]*node-0-geth-service[\s\S]*creating replacement/);
+            await serving();
+            expect(previewSteps()).toEqual([]);
+        });
+    });
+
+    describe("bad config", () => {
+        it("fails preview with the key and what was expected, and nothing else", () => {
+            configSet({ "ethnode:gateway.ipRate": "0" });
+            const r = run(["pulumi", "preview"]);
+            configSet({ "ethnode:gateway.ipRate": "50" });
+            expect(r.status).not.toBe(0);
+            const out = r.stdout + r.stderr;
+            expect(out).toContain("error: ethnode:gateway.ipRate must be an integer from 1 to 1000000; got 0");
+            expect(out).not.toMatch(/unhandled exception|TSError|^\s+at /m);
+            expect(previewSteps()).toEqual([]);
+        });
+    });
+
+    describe("the real state and `pulumi destroy`", () => {
+        it("keeps every secret out of the state files in plain text (base64 included)", () => {
+            const state = stateFiles();
+            expect(state.length).toBeGreaterThan(100000);
+            const jwt = guest("cat /etc/ethnode/jwt.hex");
+            const key = fs.readFileSync(KEY, "utf8");
+            const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
+            const secrets = [jwt, keyBody.slice(0, 40), `${SLACK}/services/sandbox/rotated`, "sandbox-e2e-key-0123456789"];
+            for (const s of secrets) {
+                expect(state).not.toContain(s);
+                expect(state).not.toContain(Buffer.from(s).toString("base64").slice(0, 24));
+            }
+        });
+
+        it("leaves no ethnode unit, user or file; keeps the chain data when purge is off", () => {
+            pulumi(["destroy", "--yes", "--skip-preview"]);
+            expect(guest("ls /etc/systemd/system/geth.service /etc/systemd/system/ethnode-gateway.service /usr/local/bin/ethnode /etc/ethnode /opt/ethnode /usr/local/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
+            expect(guest("getent passwd geth ethnode-gw | wc -l")).toBe("0");
+            expect(guest("getent group geth ethnode-gw ethnode-jwt | wc -l")).toBe("0");
+            expect(guest("systemctl is-active geth ethnode-gateway prometheus prometheus-alertmanager prometheus-node-exporter || true").split("\n")).toEqual(UNITS.map(() => "inactive"));
+            expect(guest("test -d /var/lib/ethnode/geth/geth/chaindata && echo kept")).toBe("kept");
+        });
+
+        /** What `pulumi preview` of this release shows on a stack each earlier release deployed: updates in place and
+         * new components around the running parts (which keep their identity through aliases); never a replace. */
+        const UPGRADE_STEPS: Record<string, string[]> = {
+            [PREVIOUS_RELEASES[0]]: [
+                ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
+                "monitoring-alertmanager-secrets create",
+                "node-0 create",
+                "node-0-keeper create",
+            ],
+            // The gateway's backend list marks its own Geth; the CLI learned drain and gate; node_exporter reads the
+            // keeper's metrics, and Prometheus has its rules; Prometheus lost its lifecycle API and Alertmanager's
+            // config names every secret by file; host-prepare carries the prelude this suite's edit above appended to.
+            // The keeper is new.
+            [PREVIOUS_RELEASES[1]]: [
+                ...[
+                    "gateway-config",
+                    "node-0-cli",
+                    "node-0-host-prepare",
+                    "monitoring-node-0-node-exporter",
+                    "monitoring-prometheus-config",
+                    "monitoring-install",
+                    "monitoring-alertmanager-config",
+                ].map((n) => `${n} update`),
+                "node-0-keeper create",
+            ],
+        };
+        // A clone without history (a shallow CI checkout) cannot check out an earlier release: say so, skip only that.
+        for (const release of PREVIOUS_RELEASES) {
+            const available = spawnSync("git", ["-C", ROOT, "cat-file", "-e", `${release}^{commit}`]).status === 0;
+            if (!available) console.warn(`release ${release} is not in this clone's history: its upgrade test is skipped`);
+            (available ? it : it.skip)(`a stack release ${release.slice(0, 7)} deployed onto the kept data upgrades in place`, async () => {
+                const previous = path.join(work, `previous-${release.slice(0, 7)}`);
+                execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", previous, release], { stdio: "ignore" });
+                try {
+                    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(previous, "node_modules"));
+                    pulumi(["destroy", "--yes", "--skip-preview"]);
+                    ok(run(["up"], undefined, previous), `sandbox up with release ${release}`);
+                    await serving();
+                    const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
+                    expect(previewSteps()).toEqual([...UPGRADE_STEPS[release]].sort());
+                    up();
+                    await serving();
+                    expect(previewSteps()).toEqual([]);
+                    // Nothing was replaced or restarted: the same Geth and the same gateway master serve.
+                    expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
+                } finally {
+                    execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", previous], { stdio: "ignore" });
+                }
+            });
+        }
+
+        it("a deploy onto kept chain data takes it over; with purge on, destroy removes it", async () => {
+            configSet({ "ethnode:host.purgeOnDestroy": "true" });
+            up();
+            await serving();
+            // The kept data belongs to the new geth user (its uid may differ from the one that wrote it).
+            expect(guest("find /var/lib/ethnode/geth ! -user geth | wc -l")).toBe("0");
+            pulumi(["destroy", "--yes", "--skip-preview"]);
+            expect(guest("ls -A /var/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
+        });
+    });
+
+    // Then the tracked sandbox stack: three nodes on three guests (tests/sandbox-ha.ts).
+    describeCluster();
 });
 
 /** Every file the file:// backend keeps for the stack: checkpoint, backups and history. */
@@ -420,6 +483,3 @@ function stateFiles(): string {
     const files = fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     return files.map((d) => fs.readFileSync(path.join(d.parentPath, d.name), "utf8")).join("\n");
 }
-
-// Then the tracked sandbox stack: three nodes on three guests (tests/sandbox-ha.ts).
-describeCluster();

@@ -27,7 +27,7 @@ async function rpcResult(url: string, method: string): Promise<unknown> {
 }
 
 export function describeCluster(): void {
-    describe("three nodes on three guests (real engine)", () => {
+    describe("three nodes on three guests", () => {
         beforeAll(() => {
             work = tmpDir("sandbox-ha");
             sandbox = new Sandbox(work);

@@ -32,6 +32,15 @@ describe("GitHub Actions", () => {
         for (const step of steps) expect(step).toMatch(/^\s+with:\n\s+pulumi-version: \$\{\{ env\.PULUMI_VERSION \}\}/);
     });
 
+    it("installs the pinned engine plugins before the tests, so the real-engine tier runs there", () => {
+        const wf = fs.readFileSync(path.join(dir, "pulumi.yml"), "utf8");
+        const pins = pinnedVersions();
+        const test = wf.split("\n  preview:")[0];
+        expect(test).toContain(`pulumi plugin install resource command ${pins.ETHNODE_PULUMI_COMMAND_VERSION}\n`);
+        expect(test).toContain(`pulumi plugin install resource random ${pins.ETHNODE_PULUMI_RANDOM_VERSION}\n`);
+        expect(test.indexOf("pulumi plugin install")).toBeLessThan(test.indexOf("run: npm test"));
+    });
+
     it("runs the tests where their Debian 12 packages exist, with Go 1.25+", () => {
         const wf = fs.readFileSync(path.join(dir, "pulumi.yml"), "utf8");
         expect(wf).toMatch(/test:\n[\s\S]*?container:\n\s+image: debian:12\n\s+options: --privileged --cgroupns=host/);
@@ -46,6 +55,24 @@ describe("the project's own scripts", () => {
         const r = spawnSync("shellcheck", ["-x", "--severity=style", ".ci/run", ...scripts], { cwd: ROOT, encoding: "utf8" });
         expect(r.stdout + r.stderr).toBe("");
         expect(r.status).toBe(0);
+    });
+});
+
+describe("only what the package registries serve", () => {
+    it("no script, workflow, doc or test builds or names third-party source copied beside the project", () => {
+        // The folders that once held copied source, and the scripts that built from them (split so this test
+        // does not find itself).
+        const banned = ["pulumi" + "-src", "peer" + "-src", "build" + "-peers", "setup" + "-engine", "cl" + "-src"];
+        const r = spawnSync("git", ["grep", "-n", "-I", "-E", banned.join("|"), "--", "."], { cwd: ROOT, encoding: "utf8" });
+        expect(r.stdout).toBe("");
+        expect(r.status).toBe(1);
+    });
+
+    it("commits no archive or binary", () => {
+        const files = spawnSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" }).stdout.trim().split("\n");
+        expect(files.filter((f) => /\.(tar|tgz|gz|zip|whl|jar|so|exe)$/.test(f))).toEqual([]);
+        const big = files.filter((f) => fs.existsSync(path.join(ROOT, f)) && fs.statSync(path.join(ROOT, f)).size > 1000000);
+        expect(big).toEqual([]);
     });
 });
 

@@ -77,14 +77,17 @@ export const OPERATOR_VALUES: Record<string, string> = {
     "<the vmalert scripts/sandbox.sh builds>": "/opt/logs-under-test/vmalert",
 };
 
-/** Reads a stack file's `config:` map into the string form the engine hands a program, as shipped. */
-export function shippedStackConfig(stack: string): Record<string, string> {
-    const doc = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
-        config: Record<string, unknown>;
-    };
+/** Reads a stack file's `config:` map into the string form the engine hands a program. */
+export function stackFileConfig(file: string): Record<string, string> {
+    const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(doc.config)) out[k] = typeof v === "string" ? v : JSON.stringify(v);
     return out;
+}
+
+/** A tracked stack file's config, as shipped. */
+export function shippedStackConfig(stack: string): Record<string, string> {
+    return stackFileConfig(path.join(ROOT, `Pulumi.${stack}.yaml`));
 }
 
 /** A stack file's config with its placeholders filled in as an operator would. */

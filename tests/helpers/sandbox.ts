@@ -1,11 +1,13 @@
 /**
  * The real engine on the sandbox, the way an operator drives it: `scripts/sandbox.sh` with a copy of the program
- * (so an edit never touches the work tree), `pulumi config set`, `pulumi preview --diff`, `pulumi up`.
+ * (so an edit never touches the work tree), `pulumi config set`, `pulumi preview --diff`, `pulumi up` (the last
+ * two through the Automation API, scripts/stack.ts). Only in the real-engine tier (tests/helpers/engine.ts).
  */
-import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
+import { SpawnSyncReturns, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { SlackMessage } from "../../scripts/slack-receiver";
+import { engineEnvFile } from "./engine";
 import { waitFor } from "./proc";
 import { ROOT } from "./pulumi";
 
@@ -27,7 +29,7 @@ export class Sandbox {
         }
         fs.copyFileSync(stackFile, path.join(this.program, "Pulumi.sandbox.yaml"));
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(this.program, "node_modules"));
-        this.engineEnv = execFileSync("bash", [path.join(ROOT, "scripts", "setup-engine.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+        this.engineEnv = engineEnvFile();
     }
 
     run(args: string[], input?: string, programDir = this.program): SpawnSyncReturns<string> {
