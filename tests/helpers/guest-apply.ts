@@ -27,14 +27,14 @@ function plain(v: unknown): any {
     return v;
 }
 
-function stepOf(r: Recorded): GuestStep | undefined {
+async function stepOf(r: Recorded): Promise<GuestStep | undefined> {
     const i = r.inputs;
     if (r.type === "command:remote:Command") {
         return { name: r.name, kind: "command", create: plain(i.create), stdin: plain(i.stdin), delete: plain(i.delete) };
     }
     if (r.type === "command:remote:CopyToRemote") {
-        const source = plain(i.source);
-        const file = source?.path ?? (typeof source?.then === "function" ? undefined : source);
+        // A FileAsset keeps its path as a promise.
+        const file = await plain(i.source)?.path;
         if (typeof file !== "string") throw new Error(`${r.name}: a CopyToRemote whose source is not a file asset`);
         return { name: r.name, kind: "copy", create: file, remotePath: plain(i.remotePath) };
     }
@@ -45,7 +45,8 @@ function stepOf(r: Recorded): GuestStep | undefined {
 export async function programSteps(stack: string, config: Record<string, string>): Promise<GuestStep[]> {
     const { config: withKeys, secretKeys } = withSecrets(config);
     const run = await withMocks(stack, withKeys, secretKeys, (pulumi) => resolve<unknown>(pulumi, require("../../index")));
-    return run.resources.map(stepOf).filter((s): s is GuestStep => s !== undefined);
+    const steps = await Promise.all(run.resources.map(stepOf));
+    return steps.filter((s): s is GuestStep => s !== undefined);
 }
 
 export interface Ssh {
