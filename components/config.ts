@@ -521,6 +521,19 @@ function rejectPlaceholders(key: string, value: unknown): void {
     else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) rejectPlaceholders(`${key}.${k}`, v);
 }
 
+/** Geth settings that do nothing on the dev chain (`geth --dev` neither syncs nor has peers): set there, they
+ * are an error rather than a value silently dropped. */
+const GETH_NOT_ON_DEV = ["syncMode", "maxPeers"] as const;
+
+function refuseWithoutEffect(prefix: string, raw: unknown, network: Network): void {
+    if (network !== "dev" || typeof raw !== "object" || raw === null) return;
+    for (const key of GETH_NOT_ON_DEV) {
+        if (key in raw) {
+            throw new ConfigError(`${prefix}.${key} has no effect on network dev (geth --dev neither syncs nor has peers): remove it`);
+        }
+    }
+}
+
 export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig {
     const src: ConfigSource = {
         get: (key) => {
@@ -538,6 +551,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     const ctx: DefaultContext = { network, nodes };
     const host = parseSection(`${ns}:host`, hostSection, src.get("host"), ctx);
     const geth = parseSection(`${ns}:geth`, gethSection, src.get("geth"), ctx);
+    refuseWithoutEffect(`${ns}:geth`, src.get("geth"), network);
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
     const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
     const keeper = parseSection(`${ns}:keeper`, keeperSection, src.get("keeper"), ctx);

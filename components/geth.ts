@@ -40,15 +40,17 @@ export function gethFlags(input: GethFlagsInput): string[] {
     const p = { ...PORTS, ...input.ports };
     const g = input.geth;
     const api = GETH_HTTP_API.join(",");
+    // The database settings hold on every network; syncing and peers only where there is a network to join
+    // (config.ts refuses syncMode and maxPeers on dev rather than drop them).
+    const database = [`--gcmode=${g.gcMode}`, `--cache=${g.cacheMb}`];
     const network =
         input.network === "dev"
             ? // A persistent dev chain with the built-in beacon sealing a block every second.
-              ["--dev", "--dev.period=1"]
+              ["--dev", "--dev.period=1", ...database]
             : [
                   `--${input.network}`,
                   `--syncmode=${g.syncMode}`,
-                  `--gcmode=${g.gcMode}`,
-                  `--cache=${g.cacheMb}`,
+                  ...database,
                   `--maxpeers=${g.maxPeers}`,
                   `--port=${p.gethP2p}`,
                   `--discovery.port=${p.gethP2p}`,

@@ -98,6 +98,8 @@ describe("stack config", () => {
         ["email without relay", mutate((r) => (r.monitoring = { emailTo: "ops@example.org" })), "ethnode:monitoring.emailFrom is required when ethnode:monitoring.emailTo is set"],
         ["bad Slack channel", mutate((r) => (r.monitoring = { slackChannel: "alerts" })), 'ethnode:monitoring.slackChannel must be a Slack channel such as #eth-alerts; got "alerts"'],
         ["weight out of range", mutate((r) => (r.gateway = { methodWeights: { eth_getLogs: 0 } })), "ethnode:gateway.methodWeights.eth_getLogs must be an integer from 1 to 1000; got 0"],
+        ["geth peers on the dev chain", mutate((r) => Object.assign(r, { network: "dev", lighthouse: undefined, geth: { ...r.geth, maxPeers: 10 } })), "ethnode:geth.maxPeers has no effect on network dev (geth --dev neither syncs nor has peers): remove it"],
+        ["geth sync mode on the dev chain", mutate((r) => Object.assign(r, { network: "dev", lighthouse: undefined, geth: { ...r.geth, syncMode: "snap" } })), "ethnode:geth.syncMode has no effect on network dev (geth --dev neither syncs nor has peers): remove it"],
         ["a subnet without its VPC", mutate((r) => (r.host.subnetId = "subnet-0123456789abcdef0")), "ethnode:host.vpcId and ethnode:host.subnetId (or subnetIds) go together: set both (subnets of that VPC), or neither for the default VPC"],
         ["a malformed subnet id", mutate((r) => (r.host.subnetId = "sub-1")), 'ethnode:host.subnetId must be a subnet id such as subnet-0123456789abcdef0; got "sub-1"'],
         ["TLS without a certificate", mutate((r) => (r.gateway = { tls: true })), "ethnode:tlsCertificate is required when ethnode:gateway.tls is true: a PEM certificate chain (pulumi config set --secret ethnode:tlsCertificate < file)"],

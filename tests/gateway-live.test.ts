@@ -138,6 +138,28 @@ describe("JSON-RPC validation and policy", () => {
         expect(ok.json.result).toEqual([]);
     });
 
+    it("refuses a range key geth would read under another spelling (case, Unicode folding, a later duplicate), single and in a batch", async () => {
+        const MESSAGE = (m: string) => ({ code: -32602, message: `${m} filter keys must be spelled fromBlock, toBlock and blockHash` });
+        // Raw bodies: JSON.stringify would merge the duplicate keys this is about.
+        const filters = [
+            '{"fromblock":"0x0","toblock":"latest"}',
+            '{"FromBlock":"0x0","ToBlock":"0x100000"}',
+            '{"fromBlock":"0x1","toBlock":"0x2","FROMBLOCK":"0x0","TOBLOCK":"latest"}',
+            '{"fromBloc\u212a":"0x0","toBlock":"latest"}',
+            // Both Go and cjson keep the later of two identical keys: 0x0..0x100, over the cap (the first would pass).
+            '{"fromBlock":"0x100","fromBlock":"0x0","toBlock":"0x100"}',
+        ];
+        for (const m of ["eth_getLogs", "eth_newFilter"]) {
+            for (const [i, f] of filters.entries()) {
+                const r = await post(gw.url, `{"jsonrpc":"2.0","id":${i},"method":"${m}","params":[${f}]}`);
+                expect({ m, f, error: r.json.error }).toEqual({ m, f, error: i === filters.length - 1 ? { code: -32602, message: `${m} block range of 257 exceeds the limit of 100` } : MESSAGE(m) });
+                expect(r.json.id).toBe(i);
+            }
+        }
+        const batch = await post(gw.url, `[${filters.map((f, i) => `{"jsonrpc":"2.0","id":${i},"method":"eth_getLogs","params":[${f}]}`).join(",")}]`);
+        expect(batch.json.every((a: { error?: { code: number } }) => a.error?.code === -32602)).toBe(true);
+    });
+
     it("requires POST, and 404s other paths", async () => {
         const get = await fetch(gw.url);
         expect(get.status).toBe(405);

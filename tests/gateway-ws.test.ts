@@ -116,6 +116,12 @@ describe("the HTTP policy, message by message", () => {
         }
         const ok = JSON.parse(await c.call(call("eth_getLogs", 3, [{ fromBlock: "0x0", toBlock: "0x1" }])));
         expect(ok.result).toEqual([]);
+        for (const m of ["eth_getLogs", "eth_newFilter"]) {
+            for (const f of ['{"fromblock":"0x0","toblock":"latest"}', '{"fromBlock":"0x1","toBlock":"0x2","TOBLOCK":"0xffffff"}']) {
+                const a = JSON.parse(await c.call(`{"jsonrpc":"2.0","id":4,"method":"${m}","params":[${f}]}`));
+                expect(a.error).toEqual({ code: -32602, message: `${m} filter keys must be spelled fromBlock, toBlock and blockHash` });
+            }
+        }
     });
 
     it("refuses a batch past maxBatchSize whole, and answers junk with -32700/-32600 on the same session", async () => {

@@ -2,7 +2,7 @@
  * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
  * secret, and that a config edit changes only the resources it must.
  */
-import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
 
 const COMMAND = "command:remote:Command";
 
@@ -79,7 +79,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 "ethnode:node:Node node-0",
                 "ethnode:jwt:JwtSecret node-0-jwt",
                 "ethnode:lighthouse:Lighthouse node-0-lighthouse",
-                "random:index/randomBytes:RandomBytes node-0-jwt-bytes",
+                "random:index/randomPassword:RandomPassword node-0-jwt-key",
                 "ethnode:gateway:Gateway gateway",
                 `${COMMAND} gateway-install`,
                 `${COMMAND} gateway-keys`,
@@ -181,8 +181,10 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(out.gatewayMetrics).toBe("http://127.0.0.1:9145/metrics");
     });
 
-    it("delivers the JWT from RandomBytes to the host on stdin only, 0640 root:ethnode-jwt", () => {
-        expect(run.byName("node-0-jwt-bytes").inputs.length).toBe(32);
+    it("delivers the JWT, 64 random hex digits, to the host on stdin only, 0640 root:ethnode-jwt", () => {
+        // Not RandomBytes, whose id (never encrypted) is the base64 of the secret bytes.
+        expect(run.ofType("random:index/randomBytes:RandomBytes")).toEqual([]);
+        expect(run.byName("node-0-jwt-key").inputs).toMatchObject({ length: 64, lower: false, upper: false, numeric: true, special: true, overrideSpecial: "abcdef" });
         const jwt = run.byName("node-0-jwt-file").inputs;
         // The engine receives stdin as a secret, so state stores it encrypted.
         expect(isSecretValue(jwt.stdin)).toBe(true);
@@ -202,17 +204,9 @@ describe("dev stack (sepolia on AWS)", () => {
         expect(geth).not.toMatch(/--http\.api=[^\s]*(engine|admin|debug|personal|miner)/);
     });
 
-    it("never puts a secret on a command line or in any output", () => {
-        const secrets = [
-            MOCK.jwtHex,
-            TEST_SSH_KEY.split("\n")[1],
-            Buffer.from(MOCK.jwtHex).toString("base64"),
-            TEST_SLACK_WEBHOOK,
-            Buffer.from(TEST_SLACK_WEBHOOK).toString("base64"),
-            MOCK.grafanaPassword,
-            Buffer.from(MOCK.grafanaPassword).toString("base64"),
-        ];
-        for (const r of run.ofType(COMMAND)) {
+    it("never puts a secret, in any encoding, on a command line, in any resource's plain inputs or in any output", () => {
+        const secrets = [MOCK.jwtHex, TEST_SSH_KEY.split("\n")[1], TEST_SLACK_WEBHOOK, MOCK.grafanaPassword].flatMap(secretEncodings);
+        for (const r of run.resources) {
             const surface = plainSurface(r);
             for (const s of secrets) expect(surface).not.toContain(s);
         }
@@ -397,7 +391,7 @@ describe("three nodes on AWS behind a network load balancer", () => {
         expect(vms.map((v) => v.subnetId)).toEqual(SUBNETS);
         for (const v of vms) expect(v.vpcSecurityGroupIds).toHaveLength(2);
         expect(ofType("aws:ebs/volume:Volume").map((r) => r.name).sort()).toEqual(["node-0-host-data", "node-1-host-data", "node-2-host-data"]);
-        expect(ofType("random:index/randomBytes:RandomBytes").map((r) => r.name).sort()).toEqual(["node-0-jwt-bytes", "node-1-jwt-bytes", "node-2-jwt-bytes"]);
+        expect(ofType("random:index/randomPassword:RandomPassword").map((r) => r.name).filter((n) => n.endsWith("-jwt-key")).sort()).toEqual(["node-0-jwt-key", "node-1-jwt-key", "node-2-jwt-key"]);
         for (const i of [0, 1, 2]) {
             for (const step of ["geth-service", "lighthouse-service", "jwt-file", "cli"]) expect(run.byName(`node-${i}-${step}`)).toBeDefined();
         }

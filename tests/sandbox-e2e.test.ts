@@ -17,7 +17,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { GuestStep, Ssh, programSteps, runDelete, runStep } from "./helpers/guest-apply";
-import { ROOT, stackFileConfig } from "./helpers/pulumi";
+import { ROOT, secretEncodings, stackFileConfig } from "./helpers/pulumi";
 import { SLACK, Sandbox, ok, otherRelease, slackMessages } from "./helpers/sandbox";
 import { describeEngine } from "./helpers/engine";
 import { describeCluster } from "./sandbox-ha";
@@ -389,7 +389,7 @@ describeEngine("the sandbox on the real engine", () => {
     });
 
     describe("the real state and `pulumi destroy`", () => {
-        it("keeps every secret out of the state files in plain text (base64 included)", () => {
+        it("keeps every secret out of every state file (history and backups too) in every encoding, ids included", () => {
             const state = stateFiles();
             expect(state.length).toBeGreaterThan(100000);
             const jwt = guest("cat /etc/ethnode/jwt.hex");
@@ -397,8 +397,7 @@ describeEngine("the sandbox on the real engine", () => {
             const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
             const secrets = [jwt, keyBody.slice(0, 40), `${SLACK}/services/sandbox/rotated`, "sandbox-e2e-key-0123456789"];
             for (const s of secrets) {
-                expect(state).not.toContain(s);
-                expect(state).not.toContain(Buffer.from(s).toString("base64").slice(0, 24));
+                for (const form of secretEncodings(s)) expect({ secret: s.slice(0, 6), form, found: state.includes(form) }).toEqual({ secret: s.slice(0, 6), form, found: false });
             }
         });
 

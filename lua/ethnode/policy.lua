@@ -1,7 +1,7 @@
 -- Method policy: allow-list with namespace wildcards, namespaces that are always denied unless allowed
 -- explicitly, per-method weights, and the eth_getLogs block-range cap. Pure.
-local type, tonumber, ipairs, setmetatable = type, tonumber, ipairs, setmetatable
-local sub, find, match, format = string.sub, string.find, string.match, string.format
+local type, tonumber, ipairs, pairs, setmetatable = type, tonumber, ipairs, pairs, setmetatable
+local sub, find, match, format, gsub, lower = string.sub, string.find, string.match, string.format, string.gsub, string.lower
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -117,13 +117,39 @@ local function block_number(v, head)
     return tonumber(sub(v, 3), 16)
 end
 
+-- The filter keys geth reads, by their folded spelling. Geth decodes a filter with Go's encoding/json, which
+-- matches keys case-insensitively under Unicode simple folding (the Kelvin sign U+212A is a "k", the long s
+-- U+017F an "s") and lets the last duplicate win: {"fromblock":"0x0"} is a range geth scans.
+local FILTER_KEYS = { fromblock = "fromBlock", toblock = "toBlock", blockhash = "blockHash" }
+
+local function folded(key)
+    return lower((gsub(gsub(key, "\226\132\170", "k"), "\197\191", "s")))
+end
+
+-- True when the filter has a key the backend would read as a range key but that is not spelled as one: the
+-- gateway cannot know which of two spellings geth takes (cjson keeps no key order), so it takes neither.
+-- Duplicates of the exact spelling need no check: cjson, like Go, keeps the last.
+local function misspelled_range_key(filter)
+    for k in pairs(filter) do
+        if type(k) == "string" then
+            local canonical = FILTER_KEYS[folded(k)]
+            if canonical and canonical ~= k then return true end
+        end
+    end
+    return false
+end
+
 -- Returns nil when the request is within policy, else an error message. `head` resolves block tags (nil
 -- when unknown: a tag-based range is then allowed, since it cannot be measured).
 function _M.check_params(self, req, head)
     local method = req.method
     if not CHECKED[method] then return nil end
     local filter = type(req.params) == "table" and req.params[1]
-    if type(filter) ~= "table" or filter.blockHash ~= nil then return nil end
+    if type(filter) ~= "table" then return nil end
+    if misspelled_range_key(filter) then
+        return format("%s filter keys must be spelled fromBlock, toBlock and blockHash", method)
+    end
+    if filter.blockHash ~= nil then return nil end
     local from = block_number(filter.fromBlock, head)
     local to = block_number(filter.toBlock, head)
     if (filter.fromBlock ~= nil and from == nil and head ~= nil) or (filter.toBlock ~= nil and to == nil and head ~= nil) then

@@ -36,8 +36,6 @@ export const TEST_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXRlc3
 
 function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
     switch (type) {
-        case "random:index/randomBytes:RandomBytes":
-            return { ...inputs, hex: MOCK.jwtHex, base64: Buffer.from(MOCK.jwtHex, "hex").toString("base64") };
         case "aws:ec2/eip:Eip":
             return { ...inputs, publicIp: MOCK.publicIp, allocationId: "eipalloc-1" };
         case "aws:ebs/volume:Volume":
@@ -49,7 +47,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         case "aws:lb/targetGroup:TargetGroup":
             return { ...inputs, arn: `arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/${name}/1` };
         case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: MOCK.grafanaPassword };
+            return { ...inputs, result: name.endsWith("-jwt-key") ? MOCK.jwtHex : MOCK.grafanaPassword };
         case "aws:ec2/keyPair:KeyPair":
             return { ...inputs, keyName: name };
         default:
@@ -179,4 +177,16 @@ export function withSecrets(config: Record<string, string>): { config: Record<st
         config: { "ethnode:slackWebhookUrl": TEST_SLACK_WEBHOOK, ...config, "ethnode:sshPrivateKey": TEST_SSH_KEY },
         secretKeys: ["ethnode:sshPrivateKey", "ethnode:slackWebhookUrl"],
     };
+}
+
+/**
+ * Every form a reader of the state could find `secret` in: the text, its hex (with and without 0x), base64 and
+ * base64url; and for a hex secret (the JWT) the same of the bytes it stands for.
+ */
+export function secretEncodings(secret: string): string[] {
+    const forms = (b: Buffer) => [b.toString("hex"), `0x${b.toString("hex")}`, b.toString("base64"), b.toString("base64url")];
+    const out = [secret, ...forms(Buffer.from(secret, "utf8"))];
+    if (/^(0x)?[0-9a-fA-F]+$/.test(secret) && secret.replace(/^0x/, "").length % 2 === 0) out.push(...forms(Buffer.from(secret.replace(/^0x/, ""), "hex")));
+    // Padding aside, so a form found inside a longer encoding still counts.
+    return [...new Set(out.map((f) => f.replace(/=+$/, "")))];
 }

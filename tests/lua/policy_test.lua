@@ -46,6 +46,24 @@ T.test("caps the eth_getLogs range, with tags resolved against the head", functi
     T.eq(p:check_params({ method = "eth_getLogs", params = { { fromBlock = "zz" } } }, 1000), "invalid block number in eth_getLogs filter")
 end)
 
+T.test("a range key geth would read under another spelling is refused, whatever the range", function()
+    -- Go's encoding/json folds case (and the Kelvin sign, the long s) when it matches a key to a field.
+    local spellings = { "fromblock", "FROMBLOCK", "FromBlock", "toblock", "TOBLOCK", "blockhash", "BlockHash",
+        "fromBloc\226\132\170", "blockha\197\191h" }
+    for _, m in ipairs({ "eth_getLogs", "eth_newFilter" }) do
+        for _, key in ipairs(spellings) do
+            local filter = { [key] = "0x0" }
+            T.eq(p:check_params({ method = m, params = { filter } }, 1000), m .. " filter keys must be spelled fromBlock, toBlock and blockHash")
+            -- Beside the right spelling too (which of the two geth takes depends on their order).
+            filter.fromBlock, filter.toBlock = "0x1", "0x2"
+            T.eq(p:check_params({ method = m, params = { filter } }, 1000), m .. " filter keys must be spelled fromBlock, toBlock and blockHash")
+        end
+    end
+    -- Other keys are the backend's business; the right spellings pass as before.
+    T.eq(p:check_params({ method = "eth_getLogs", params = { { fromBlock = "0x1", toBlock = "0x2", address = "0x00", Topics = {} } } }, 1000), nil)
+    T.eq(p:check_params({ method = "eth_getLogs", params = { { blockHash = "0xab" } } }, 1000), nil)
+end)
+
 T.test("writes and filters are not idempotent", function()
     T.eq(p:rule("eth_sendRawTransaction").idempotent, false)
     T.eq(p:rule("eth_call").idempotent, true)
