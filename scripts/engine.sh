@@ -51,10 +51,12 @@ cli() {
     log "building the pulumi CLI ${want} from the Go module proxy (once, cached in ${CLI_DIR})"
     rm -rf "${CLI_DIR}.tmp"
     mkdir -p "${CLI_DIR}.tmp/bin"
-    # The CLI reports the version it is told at link time (the module's own default is a dev version).
-    GOBIN="${CLI_DIR}.tmp/bin" GOFLAGS=-trimpath go install \
+    # In toolchain/pulumi-cli, a main module of its own (pkg/v3's go.mod has replace directives, which
+    # `go install …@version` refuses); its go.sum verifies every download. The CLI reports the version it is
+    # told at link time (the module's own default is a dev version).
+    (cd "${ROOT}/toolchain/pulumi-cli" && GOFLAGS=-trimpath go build \
       -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${want}" \
-      "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@${want}" >&2
+      -o "${CLI_DIR}.tmp/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) >&2
     rm -rf "$CLI_DIR"
     mv "${CLI_DIR}.tmp" "$CLI_DIR"
   fi

@@ -16,12 +16,15 @@ const STANDINS: Record<string, string> = {
     // apt chatters on stdout, as the real one does.
     "apt-get": 'echo "$*" >>"$CALLS/apt-get"; echo "Reading package lists... Done"',
     npm: 'echo "$*" >>"$CALLS/npm"; mkdir -p node_modules; touch node_modules/.package-lock.json',
-    // go install MODULE@vX (GOBIN): an executable that answers like the real tool (pulumi: the engine stand-in).
+    // go install MODULE@vX (GOBIN) and go build -o OUT PKG: an executable that answers like the real tool (pulumi:
+    // the engine stand-in).
     go: `case "$1" in
   env) echo go1.26.8 ;;
   install) m=\${@: -1}; name=\${m%@*}; name=\${name##*/}; v=\${m##*@v}
     if [[ $name == pulumi ]]; then cp "$CALLS/../engine-standin" "$GOBIN/$name"; else printf '#!/bin/sh\\necho "Version: %s-stable"\\n' "$v" >"$GOBIN/$name"; fi
     chmod +x "$GOBIN/$name"; echo "install $m" >>"$CALLS/go" ;;
+  build) pkg=\${@: -1}; while (($#)); do if [[ $1 == -o ]]; then out=$2; fi; shift; done
+    mkdir -p "$(dirname "$out")"; cp "$CALLS/../engine-standin" "$out"; chmod +x "$out"; echo "build $pkg in \${PWD##*/}" >>"$CALLS/go" ;;
   *) echo "go stand-in: $*" >&2; exit 2 ;;
 esac`,
     debootstrap: 'for a in "$@"; do case "$a" in */rootfs) mkdir -p "$a/etc"; echo bookworm >"$a/etc/debian_version" ;; esac; done; echo "I: Base system installed successfully."',
@@ -170,7 +173,8 @@ describe("the Pulumi engine, detected (scripts/engine.sh)", () => {
         expect({ status: first.status, stderr: first.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
         const second = engine(["check"], home, cache, m);
         expect(second.status).toBe(0);
-        expect(fs.readFileSync(path.join(m.calls, "go"), "utf8").trim().split("\n")).toEqual([`install github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v${pins.ETHNODE_PULUMI_VERSION}`]);
+        // In the project's own module for it (pkg/v3's replace directives keep `go install …@version` out).
+        expect(fs.readFileSync(path.join(m.calls, "go"), "utf8").trim().split("\n")).toEqual(["build github.com/pulumi/pulumi/pkg/v3/cmd/pulumi in pulumi-cli"]);
         const env = fs.readFileSync(first.stdout.trim(), "utf8");
         expect(env).toContain(`export PATH="${path.join(cache, `pulumi-v${pins.ETHNODE_PULUMI_VERSION}`, "bin")}:\${PATH}"`);
         expect(env).toContain(`export PULUMI_HOME="${home}"`);

@@ -88,6 +88,13 @@ describe("version pins", () => {
         }
     });
 
+    it("the pulumi CLI's build module requires the pinned pkg/v3 and sdk/v3", () => {
+        const mod = fs.readFileSync(path.join(ROOT, "toolchain", "pulumi-cli", "go.mod"), "utf8");
+        const v = pinnedVersions().ETHNODE_PULUMI_VERSION;
+        expect(mod).toMatch(new RegExp(`^require github\\.com/pulumi/pulumi/pkg/v3 v${v.replace(/\./g, "\\.")}$`, "m"));
+        expect(mod).toMatch(new RegExp(`^\\tgithub\\.com/pulumi/pulumi/sdk/v3 v${v.replace(/\./g, "\\.")} // indirect$`, "m"));
+    });
+
     it("toolchain/versions.env builds the VictoriaLogs and vmalert a stack installs by default (ethnode:logs)", () => {
         const pins = pinnedVersions();
         expect(logsSection.victoriaLogsVersion.default).toBe(pins.ETHNODE_VICTORIALOGS_VERSION);
