@@ -70,6 +70,19 @@ async function serving(): Promise<void> {
 
 const mainPid = (unit: string) => guest(`systemctl show ${unit} -p MainPID --value`);
 
+/** The guest's Prometheus targets' jobs, sorted, once at least five are all up. */
+function targetJobsUp(): Promise<string[]> {
+    return waitFor(
+        "targets up",
+        async () => {
+            const t: any = await (await fetch("http://127.0.0.1:9090/api/v1/targets")).json();
+            const active = t.data.activeTargets as { labels: { job: string }; health: string }[];
+            return active.length >= 5 && active.every((x) => x.health === "up") ? active.map((x) => x.labels.job).sort() : undefined;
+        },
+        60000,
+    );
+}
+
 describe("the sandbox's host steps, run on a fresh guest directly (no engine)", () => {
     let steps: GuestStep[];
     const ssh: Ssh = { key: KEY, host: "127.0.0.1", port: 2222, user: "root" };
@@ -97,16 +110,7 @@ describe("the sandbox's host steps, run on a fresh guest directly (no engine)", 
     });
 
     it("has every Prometheus target up", async () => {
-        const jobs = await waitFor(
-            "targets up",
-            async () => {
-                const t: any = await (await fetch("http://127.0.0.1:9090/api/v1/targets")).json();
-                const active = t.data.activeTargets as { labels: { job: string }; health: string }[];
-                return active.length >= 5 && active.every((x) => x.health === "up") ? active.map((x) => x.labels.job).sort() : undefined;
-            },
-            60000,
-        );
-        expect(jobs).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
+        expect(await targetJobsUp()).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
     });
 
     it("every step run again converges in place: Geth and the gateway's master keep running", async () => {
@@ -169,16 +173,7 @@ describeEngine("the sandbox on the real engine", () => {
         });
 
         it("has every Prometheus target up", async () => {
-            const targets = await waitFor(
-                "targets up",
-                async () => {
-                    const t: any = await (await fetch("http://127.0.0.1:9090/api/v1/targets")).json();
-                    const active = t.data.activeTargets as { labels: { job: string }; health: string }[];
-                    return active.length >= 5 && active.every((x) => x.health === "up") ? active : undefined;
-                },
-                60000,
-            );
-            expect(targets.map((t) => t.labels.job).sort()).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
+            expect(await targetJobsUp()).toEqual(["alertmanager", "gateway", "geth", "node", "prometheus"]);
         });
 
         it("a second preview is a no-op", () => {
