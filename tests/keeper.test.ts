@@ -57,7 +57,11 @@ function spawnKeeper(root: string): { proc: ChildProcess; output: () => string }
 }
 
 /** Starts the keeper against a fresh stand-in node; `conf` overrides keeper.conf. */
-async function startKeeper(chain: Chain, conf: Record<string, string | number>, opts: { cluster?: boolean; rpc?: "refused"; heals?: boolean } = {}): Promise<Run> {
+async function startKeeper(
+    chain: Chain,
+    conf: Record<string, string | number>,
+    opts: { cluster?: boolean; rpc?: "refused" | string; heals?: boolean; pid?: number } = {},
+): Promise<Run> {
     const root = tmpDir("keeper");
     const el = await serve((req, res) => {
         // A restart that heals makes the client answer again.
@@ -68,7 +72,7 @@ async function startKeeper(chain: Chain, conf: Record<string, string | number>, 
     const gw = await serve((_req, res) =>
         res.end(JSON.stringify({ backends: [{ name: "node-0", local: true, state: "ok", head: chain.head }, { name: "node-1", local: false, state: "ok", head: chain.peerHead }] })),
     );
-    const rpc = opts.rpc === "refused" ? `http://127.0.0.1:${await freePort()}` : `http://127.0.0.1:${el}`;
+    const rpc = opts.rpc === "refused" ? `http://127.0.0.1:${await freePort()}` : (opts.rpc ?? `http://127.0.0.1:${el}`);
     fs.mkdirSync(path.join(root, "etc/ethnode"), { recursive: true });
     fs.writeFileSync(
         path.join(root, "etc/ethnode/ethnode.conf"),
@@ -82,12 +86,13 @@ async function startKeeper(chain: Chain, conf: Record<string, string | number>, 
         KEEPER_MAX_RESTARTS: 3,
         KEEPER_BACKOFF: 1,
         KEEPER_DRY_RUN: "false",
+        KEEPER_PROBE_TIMEOUT: 1,
         KEEPER_STATE: "/var/lib/ethnode-keeper",
         KEEPER_METRICS: "/var/lib/prometheus/node-exporter/ethnode_keeper.prom",
         ...conf,
     };
     fs.writeFileSync(path.join(root, "etc/ethnode/keeper.conf"), Object.entries(settings).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
-    fs.writeFileSync(path.join(root, "pid-geth"), "1000\n");
+    fs.writeFileSync(path.join(root, "pid-geth"), `${opts.pid ?? 1000}\n`);
     if (opts.heals) fs.writeFileSync(path.join(root, "heals"), "");
     const { proc, output } = spawnKeeper(root);
     const file = (rel: string) => path.join(root, rel);
@@ -104,6 +109,9 @@ async function startKeeper(chain: Chain, conf: Record<string, string | number>, 
         },
     };
 }
+
+/** The keeper's lines about geth, in order. */
+const gethLines = (log: string) => log.split("\n").filter((l) => l.startsWith("ethnode-keeper: geth: "));
 
 const metric = (text: string, series: string) => {
     const line = text.split("\n").find((l) => l.startsWith(`${series} `));
@@ -125,6 +133,67 @@ describe("the keeper", () => {
             expect(metric(k.metrics(), 'ethnode_keeper_gave_up{client="geth"}')).toBe(0);
         } finally {
             await k.stop();
+        }
+    });
+
+    it("says each check that it waits on a frozen client, counted from the first failed probe, and restarts it past unresponsiveSec", async () => {
+        const k = await startKeeper({ mode: "hang", head: 100, peerHead: 100 }, { KEEPER_UNRESPONSIVE: 6, KEEPER_STALL: 60 }, { heals: true });
+        try {
+            await waitFor("a restart", async () => (k.restarts().length > 0 ? true : undefined), 40000);
+            await waitFor("the healed client checked", async () => (k.log().includes("ethnode-keeper: geth: ok: head 100, unchanged") ? true : undefined), 20000);
+            expect(k.log().split("\n")[0]).toBe(
+                "ethnode-keeper: watching geth every 1s (probe timeout 1s, grace 0s, unresponsive 6s, stall 60s, at most 3 restarts an hour)",
+            );
+            const lines = gethLines(k.log());
+            const acted = lines.findIndex((l) => l.includes("restarting it"));
+            // Before it acts: one line a check, each a second or more later (a 1 s probe, then 1 s asleep).
+            const waited = lines.slice(0, acted).map((l) => {
+                const m = /^ethnode-keeper: geth: waiting: frozen (\d+) s of 6$/.exec(l);
+                expect(m).not.toBeNull();
+                return Number(m![1]);
+            });
+            expect(waited.length).toBeGreaterThanOrEqual(2);
+            expect(waited[0]).toBeGreaterThanOrEqual(1);
+            waited.forEach((n, i) => {
+                expect(n).toBeLessThan(6);
+                if (i > 0) expect(n).toBeGreaterThan(waited[i - 1]);
+            });
+            const after = Number(/^ethnode-keeper: geth: running \(pid 1000\) but its API has not answered for (\d+)s; restarting it \(unresponsive; restart 1 of at most 3 this hour\)$/.exec(lines[acted])![1]);
+            expect(after).toBeGreaterThanOrEqual(6);
+            expect(lines[acted + 1]).toBe("ethnode-keeper: geth: restarted and healthy");
+            // The restarted client (a new MainPID) answers: a head, then the same head a check later.
+            expect(lines[acted + 2]).toBe("ethnode-keeper: geth: ok: head 100");
+            expect(lines[acted + 3]).toMatch(/^ethnode-keeper: geth: ok: head 100, unchanged \d+ s of 60$/);
+            expect(k.restarts()).toEqual(["restart geth"]);
+            expect(fs.readFileSync(path.join(k.root, "var/lib/ethnode-keeper/last"), "utf8")).toMatch(/^\S+Z geth: restarted and healthy\n$/);
+        } finally {
+            await k.stop();
+        }
+    });
+
+    it("finds a client frozen with SIGSTOP (systemd still has its pid, its socket still accepts) and restarts it", async () => {
+        const port = await freePort();
+        const answer = JSON.stringify({ jsonrpc: "2.0", id: 1, result: "0x2a" });
+        const client = spawn(process.execPath, ["-e", `require("http").createServer((q, s) => { q.resume(); q.on("end", () => s.end(${JSON.stringify(answer)})); }).listen(${port}, "127.0.0.1")`], { stdio: "ignore" });
+        try {
+            await waitFor("the stand-in client listening", async () => (await fetch(`http://127.0.0.1:${port}`, { method: "POST", body: "{}" })).ok || undefined);
+            const k = await startKeeper({ mode: "answer", head: 0, peerHead: 0 }, { KEEPER_UNRESPONSIVE: 5, KEEPER_STALL: 60 }, { rpc: `http://127.0.0.1:${port}`, pid: client.pid });
+            try {
+                await waitFor("the client seen answering", async () => (k.log().includes("ethnode-keeper: geth: ok: head 42") ? true : undefined));
+                process.kill(client.pid!, "SIGSTOP");
+                await waitFor("a restart", async () => (k.restarts().length > 0 ? true : undefined), 30000);
+                const lines = gethLines(k.log());
+                const froze = lines.findIndex((l) => l.startsWith("ethnode-keeper: geth: waiting: frozen"));
+                const acted = lines.findIndex((l) => l.includes("restarting it"));
+                expect(froze).toBeGreaterThan(0);
+                lines.slice(froze, acted).forEach((l) => expect(l).toMatch(/^ethnode-keeper: geth: waiting: frozen [1-4] s of 5$/));
+                expect(lines[acted]).toMatch(new RegExp(`^ethnode-keeper: geth: running \\(pid ${client.pid}\\) but its API has not answered for ([5-9]|\\d\\d+)s; restarting it \\(unresponsive; restart 1 of at most 3 this hour\\)$`));
+                expect(k.restarts()).toEqual(["restart geth"]);
+            } finally {
+                await k.stop();
+            }
+        } finally {
+            client.kill("SIGKILL"); // ends it stopped or not
         }
     });
 
@@ -150,6 +219,10 @@ describe("the keeper", () => {
             const said = k.log().split("\n").filter((l) => l.includes("network-wide stall"));
             expect(said).toHaveLength(1);
             expect(said[0]).toMatch(/^ethnode-keeper: geth: head stuck at 100 for \d+s, and no other view of the chain moved either: a network-wide stall, not a local fault; not acting$/);
+            // Every later check says it in short.
+            const later = gethLines(k.log()).slice(gethLines(k.log()).indexOf(said[0]) + 1);
+            expect(later.length).toBeGreaterThanOrEqual(2);
+            later.forEach((l) => expect(l).toMatch(/^ethnode-keeper: geth: not acting: head 100 stuck \d+ s, no other view moved$/));
             expect(metric(k.metrics(), 'ethnode_keeper_suppressed_total{client="geth",reason="network_stall"}')).toBeGreaterThanOrEqual(3);
             expect(metric(k.metrics(), 'ethnode_keeper_actions_total{client="geth",reason="head_stalled",mode="acted"}')).toBe(0);
         } finally {
@@ -158,16 +231,19 @@ describe("the keeper", () => {
     });
 
     it("backs off between restarts, stops at the hourly cap and pages, keeping the cap across its own restart", async () => {
-        const k = await startKeeper({ mode: "answer", head: 0, peerHead: 0 }, { KEEPER_MAX_RESTARTS: 2 }, { rpc: "refused" });
+        const k = await startKeeper({ mode: "answer", head: 0, peerHead: 0 }, { KEEPER_MAX_RESTARTS: 2, KEEPER_BACKOFF: 5 }, { rpc: "refused" });
         try {
             await waitFor("the cap", async () => (k.log().includes("NOT restarting") ? true : undefined), 60000);
             expect(k.restarts()).toEqual(["restart geth", "restart geth"]);
             expect(k.log()).toMatch(/geth: running \(pid 1002\) but its API has not answered for \d+s; NOT restarting: 2 restarts in the last hour \(cap 2\): paging a human/);
             await waitFor("gave_up exported", async () => (metric(k.metrics(), 'ethnode_keeper_gave_up{client="geth"}') === 1 ? true : undefined));
+            // Held back by the back-off before the second restart, and said so; at the cap, says so in short each check.
+            expect(k.log()).toMatch(/^ethnode-keeper: geth: waiting: frozen \d+ s; backing off, next restart in \d+ s$/m);
+            await waitFor("a check at the cap", async () => (/^ethnode-keeper: geth: not acting: frozen \d+ s; at the cap \(2 restarts this hour\), waiting for a human$/m.test(k.log()) ? true : undefined), 10000);
             expect(metric(k.metrics(), 'ethnode_keeper_suppressed_total{client="geth",reason="cap"}')).toBeGreaterThanOrEqual(1);
             // The second restart waited out the back-off after the first.
             const stamps = fs.readFileSync(path.join(k.root, "var/lib/ethnode-keeper/restarts-geth"), "utf8").trim().split("\n").map(Number);
-            expect(stamps[1] - stamps[0]).toBeGreaterThanOrEqual(1);
+            expect(stamps[1] - stamps[0]).toBeGreaterThanOrEqual(5);
         } finally {
             await k.stop();
         }
