@@ -217,10 +217,23 @@ export const gatewaySection = {
         default: 5,
     }),
     bodyTimeoutSec: integer(1, 120, {
-        doc: "A request body must arrive whole within this many seconds of the headers (else the connection is closed, as for 408), and a WebSocket frame within this many seconds of its first byte (else close 1008)",
+        doc: "A request body must arrive whole within this many seconds of the headers (else the connection is closed, as for 408), and a WebSocket frame, and all frames of a fragmented message, within this many seconds of its first byte (else close 1008)",
         default: 10,
     }),
     wsMaxConnsPerIp: integer(1, 10000, { doc: "Concurrent WebSocket connections per client IP", default: 20 }),
+    wsBufferedBytesPerIp: integer(65536, 1073741824, {
+        doc: "Bytes of unfinished (fragmented) WebSocket messages one client address may have the gateway hold, over all its sessions; past it the session is closed (1013)",
+        default: 4194304,
+    }),
+    wsBufferedBytesPerWorker: integer(1048576, 4294967296, {
+        doc: "Bytes of unfinished WebSocket messages one gateway worker holds for all its sessions; past it the session asking for more is closed (1013)",
+        default: 67108864,
+    }),
+    wsNotificationRate: integer(1, 1000000, {
+        doc: "Subscription notifications (and pings) per second one WebSocket session may receive, sustained; past the budget the session is closed (1008)",
+        default: 100,
+    }),
+    wsNotificationBurst: integer(1, 10000000, { doc: "The notification budget's burst per WebSocket session", default: 2000 }),
     wsIdleTimeoutSec: integer(10, 86400, {
         doc: "A WebSocket session with no message either way (calls, answers, subscription notifications) for this long is closed (1001)",
         default: 300,
@@ -320,8 +333,8 @@ export const monitoringSection = {
     repeatIntervalSec: duration(60, 604800, "How often a still-firing warning is repeated, in seconds", 14400),
     criticalRepeatIntervalSec: duration(60, 604800, "How often a still-firing critical alert is repeated, in seconds", 3600),
     retentionDays: duration(1, 3650, "Prometheus retention in days", 30),
-    minExecutionPeers: duration(1, 1000, "ExecutionPeersLow fires below this", 5),
-    minConsensusPeers: duration(1, 1000, "ConsensusPeersLow fires below this", 16),
+    minExecutionPeers: duration(1, 1000, "ExecutionPeersLow fires below this (not on dev: no peers there)", 5),
+    minConsensusPeers: duration(1, 1000, "ConsensusPeersLow fires below this (not on dev: no peers there)", 16),
     maxSlotLag: duration(1, 10000, "ConsensusBehindWallClock fires above this many slots", 8),
     egressBytesPerHour: integer(1, 1e15, { doc: "HostEgressHigh fires above this many bytes sent per hour", default: 100e9 }),
     rejectionsPerSecond: duration(1, 1000000, "GatewayRejectionSpike fires above this many rejections/s per reason", 50),
@@ -521,15 +534,19 @@ function rejectPlaceholders(key: string, value: unknown): void {
     else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) rejectPlaceholders(`${key}.${k}`, v);
 }
 
-/** Geth settings that do nothing on the dev chain (`geth --dev` neither syncs nor has peers): set there, they
- * are an error rather than a value silently dropped. */
-const GETH_NOT_ON_DEV = ["syncMode", "maxPeers"] as const;
+/** Settings that do nothing on the dev chain (`geth --dev` neither syncs nor has peers), by section, and why:
+ * set there, they are an error rather than a value silently dropped. */
+const NOT_ON_DEV = {
+    geth: { keys: ["syncMode", "maxPeers"], why: "geth --dev neither syncs nor has peers" },
+    monitoring: { keys: ["minExecutionPeers", "minConsensusPeers"], why: "geth --dev has no peers: no peer-count alert is rendered there" },
+} satisfies Record<string, { keys: readonly string[]; why: string }>;
 
-function refuseWithoutEffect(prefix: string, raw: unknown, network: Network): void {
+function refuseWithoutEffect(ns: string, section: keyof typeof NOT_ON_DEV, raw: unknown, network: Network): void {
     if (network !== "dev" || typeof raw !== "object" || raw === null) return;
-    for (const key of GETH_NOT_ON_DEV) {
+    const { keys, why } = NOT_ON_DEV[section];
+    for (const key of keys) {
         if (key in raw) {
-            throw new ConfigError(`${prefix}.${key} has no effect on network dev (geth --dev neither syncs nor has peers): remove it`);
+            throw new ConfigError(`${ns}:${section}.${key} has no effect on network dev (${why}): remove it`);
         }
     }
 }
@@ -551,9 +568,10 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     const ctx: DefaultContext = { network, nodes };
     const host = parseSection(`${ns}:host`, hostSection, src.get("host"), ctx);
     const geth = parseSection(`${ns}:geth`, gethSection, src.get("geth"), ctx);
-    refuseWithoutEffect(`${ns}:geth`, src.get("geth"), network);
+    refuseWithoutEffect(ns, "geth", src.get("geth"), network);
     const gateway = parseSection(`${ns}:gateway`, gatewaySection, src.get("gateway"), ctx);
     const monitoring = parseSection(`${ns}:monitoring`, monitoringSection, src.get("monitoring"), ctx);
+    refuseWithoutEffect(ns, "monitoring", src.get("monitoring"), network);
     const keeper = parseSection(`${ns}:keeper`, keeperSection, src.get("keeper"), ctx);
     const logs = parseSection(`${ns}:logs`, logsSection, src.get("logs"), ctx);
 
@@ -566,6 +584,12 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     }
     if (gateway.loadBalancerCertificateArn !== undefined && gateway.tls) {
         throw new ConfigError(`${ns}:gateway.loadBalancerCertificateArn and ${ns}:gateway.tls exclude each other: TLS ends at the load balancer or at the gateway`);
+    }
+    if (gateway.wsBufferedBytesPerIp < gateway.maxBodyBytes) {
+        throw new ConfigError(`${ns}:gateway.wsBufferedBytesPerIp must be at least gateway.maxBodyBytes (${gateway.maxBodyBytes}): one whole message must fit; got ${gateway.wsBufferedBytesPerIp}`);
+    }
+    if (gateway.wsBufferedBytesPerWorker < gateway.wsBufferedBytesPerIp) {
+        throw new ConfigError(`${ns}:gateway.wsBufferedBytesPerWorker must be at least gateway.wsBufferedBytesPerIp (${gateway.wsBufferedBytesPerIp}); got ${gateway.wsBufferedBytesPerWorker}`);
     }
     if (nodes > 1 && [gateway.port, gateway.metricsPort].includes(gateway.peerPort)) {
         throw new ConfigError(`${ns}:gateway.peerPort must differ from gateway.port and gateway.metricsPort; got ${gateway.peerPort}`);

@@ -115,7 +115,13 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
             port: wsUpstream.port,
             max_message: g.maxBodyBytes,
             frame_sec: g.bodyTimeoutSec,
+            // A fragmented message must arrive whole within the time an HTTP body has.
+            message_sec: g.bodyTimeoutSec,
             idle_sec: g.wsIdleTimeoutSec,
+            max_buffered_ip: g.wsBufferedBytesPerIp,
+            max_buffered_worker: g.wsBufferedBytesPerWorker,
+            notify_rate: g.wsNotificationRate,
+            notify_burst: g.wsNotificationBurst,
         },
     };
 }

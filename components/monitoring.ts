@@ -103,11 +103,13 @@ export interface RuleScope {
     keeper?: boolean;
     /** Central logs, when deployed: their pipeline is watched. */
     logs?: LogsConfig;
+    /** `ethnode:network`: the peer-count alerts only where there are peers (not on dev). Default mainnet. */
+    network?: Network;
 }
 
 /** The alert rules for a stack of this scope. */
 export function renderAlertRules(m: MonitoringConfig, consensus: boolean, scope: RuleScope = {}): string {
-    const { nodes = 1, keeper = true, logs } = scope;
+    const { nodes = 1, keeper = true, logs, network = "mainnet" } = scope;
     const clients = nodeClients(consensus);
     const jobs = ["node", ...clients.map((c) => c.name), "gateway"];
     // The series each target's alerts read: the clients', the gateway's, and the keeper's when it runs.
@@ -123,6 +125,8 @@ export function renderAlertRules(m: MonitoringConfig, consensus: boolean, scope:
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
         jobs: ROLE_JOBS,
         runbookBase: m.runbookBaseUrl,
+        // geth --dev never has peers: a peer-count alert there would fire on every node.
+        peers: network !== "dev",
         minExecutionPeers: m.minExecutionPeers,
         minConsensusPeers: m.minConsensusPeers,
         maxSlotLag: m.maxSlotLag,
@@ -304,7 +308,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     remote,
                     logs: args.logs,
                 }),
-                "alerts.yml": renderAlertRules(m, consensus, { nodes: args.clusterSize, keeper: args.keeper, logs: args.logs }),
+                "alerts.yml": renderAlertRules(m, consensus, { nodes: args.clusterSize, keeper: args.keeper, logs: args.logs, network: args.network }),
                 "recording.yml": renderRecordingRules(),
             };
             const release = releaseId(files);

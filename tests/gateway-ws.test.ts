@@ -265,13 +265,17 @@ describe("the caller's rate limit", () => {
     });
 });
 
-/** A raw connection past the handshake, to send frames no well-behaved client would. */
-async function rawSession(): Promise<net.Socket & { received: Buffer[] }> {
-    const s = net.connect(gw.port, "127.0.0.1") as net.Socket & { received: Buffer[] };
+type Raw = net.Socket & { received: Buffer[] };
+
+/** A raw connection past the handshake, to send frames no well-behaved client would; `from` is sent as
+ * X-Forwarded-For (believed when the gateway trusts loopback). */
+async function rawSession(port = gw.port, from?: string): Promise<Raw> {
+    const s = net.connect(port, "127.0.0.1") as Raw;
     s.received = [];
+    const xff = from ? `X-Forwarded-For: ${from}\r\n` : "";
     await new Promise<void>((resolve, reject) => {
         s.once("connect", () =>
-            s.write("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+            s.write(`GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${xff}\r\n`),
         );
         s.once("data", (d) => (d.toString().startsWith("HTTP/1.1 101") ? resolve() : reject(new Error(d.toString()))));
         s.once("error", reject);
@@ -307,13 +311,13 @@ function clientFrame(op: number, payload: Buffer, opts: { mask?: boolean; fin?: 
     return Buffer.concat([head, key, Buffer.from(payload.map((b, i) => b ^ key[i % 4]))]);
 }
 
-describe("protocol abuse ends only the abuser's session, with the right close code", () => {
-    const closedWith = async (s: net.Socket & { received: Buffer[] }, ms = 5000) => {
-        await waitFor("close frame", async () => closeCode(s.received), ms);
-        s.destroy();
-        return closeCode(s.received);
-    };
+const closedWith = async (s: Raw, ms = 5000) => {
+    await waitFor("close frame", async () => closeCode(s.received), ms);
+    s.destroy();
+    return closeCode(s.received);
+};
 
+describe("protocol abuse ends only the abuser's session, with the right close code", () => {
     it("1002 for an unmasked client frame", async () => {
         const s = await rawSession();
         s.write(clientFrame(1, Buffer.from(call("eth_chainId")), { mask: false }));
@@ -352,10 +356,124 @@ describe("protocol abuse ends only the abuser's session, with the right close co
         expect(await closedWith(s)).toBe(1000);
     });
 
+    it("1002 for a close frame no peer may send: one byte, a code not in use, a reason that is not UTF-8", async () => {
+        for (const payload of [Buffer.from([3]), Buffer.from([0x03, 0xe7]), Buffer.from([0x03, 0xed]), Buffer.from([0x13, 0x88]), Buffer.from([0x03, 0xe8, 0xff, 0xfe])]) {
+            const s = await rawSession();
+            s.write(clientFrame(8, payload));
+            expect({ payload: payload.toString("hex"), code: await closedWith(s) }).toEqual({ payload: payload.toString("hex"), code: 1002 });
+        }
+        // An application's code and a reason are echoed, as RFC 6455 has it.
+        const ok = await rawSession();
+        ok.write(clientFrame(8, Buffer.concat([Buffer.from([0x0f, 0xa0]), Buffer.from("done")])));
+        expect(await closedWith(ok)).toBe(4000);
+    });
+
     it("still serves everyone else", async () => {
         const c = await Client.open(wsUrl);
         expect(JSON.parse(await c.call(call("eth_chainId"))).result).toBe("0x539");
         c.close();
+    });
+});
+
+describe("what a session may hold and receive is bounded, like an HTTP body", () => {
+    let g: Gw;
+    const PART = Buffer.alloc(60000, 0x20);
+    beforeAll(async () => {
+        g = await startGateway({
+            backends: [{ name: "geth", host: "127.0.0.1", port: geth.rpcPort }],
+            wsUpstream: { host: "127.0.0.1", port: geth.wsPort },
+            config: {
+                maxBodyBytes: 65536,
+                bodyTimeoutSec: 2,
+                wsBufferedBytesPerIp: 131072,
+                wsBufferedBytesPerWorker: 1048576,
+                wsNotificationRate: 2,
+                wsNotificationBurst: 5,
+                wsMaxConnsPerIp: 100,
+                trustedProxies: ["127.0.0.1/32"],
+                ipRate: 100000,
+                ipBurst: 100000,
+            },
+        });
+    });
+    afterAll(async () => {
+        expect(luaErrors(g.errorLog())).toEqual([]);
+        await g.stop();
+    });
+
+    /** A session that starts a fragmented message of `bytes` and never finishes it. */
+    async function holding(from: string, bytes = PART): Promise<Raw> {
+        const s = await rawSession(g.port, from);
+        s.write(clientFrame(1, bytes, { fin: false }));
+        return s;
+    }
+
+    it("1008 for a fragmented message not whole within bodyTimeoutSec, however promptly each frame comes", async () => {
+        const s = await rawSession(g.port, "10.9.0.1");
+        s.write(clientFrame(1, Buffer.from('{"jsonrpc":"2.0",'), { fin: false }));
+        const t = setInterval(() => s.write(clientFrame(0, Buffer.from(" "), { fin: false })), 300);
+        const started = Date.now();
+        const code = await closedWith(s, 8000);
+        clearInterval(t);
+        expect(code).toBe(1008);
+        expect(Date.now() - started).toBeLessThan(4000);
+    });
+
+    it("1013 once one address holds wsBufferedBytesPerIp in unfinished messages, over all its sessions; others unaffected", async () => {
+        const a1 = await holding("10.9.1.1");
+        const a2 = await holding("10.9.1.1");
+        await new Promise((r) => setTimeout(r, 300));
+        const a3 = await holding("10.9.1.1");
+        expect(await closedWith(a3)).toBe(1013);
+        // Another address may hold its own share; the first two sessions are still open.
+        const b1 = await holding("10.9.1.2");
+        await new Promise((r) => setTimeout(r, 300));
+        for (const s of [a1, a2, b1]) expect(closeCode(s.received)).toBeUndefined();
+        // Released when a session ends: the address may hold again.
+        a1.destroy();
+        await new Promise((r) => setTimeout(r, 500));
+        const a4 = await holding("10.9.1.1");
+        await new Promise((r) => setTimeout(r, 300));
+        expect(closeCode(a4.received)).toBeUndefined();
+        for (const s of [a2, b1, a4]) s.destroy();
+    });
+
+    it("1013 once a worker holds wsBufferedBytesPerWorker, however many addresses share it; the gauge says so", async () => {
+        // 40 addresses x 60,000 bytes: 2.4 MB against two workers' 1 MiB each.
+        const sessions = await Promise.all(Array.from({ length: 40 }, (_, i) => holding(`10.9.2.${i + 1}`)));
+        await new Promise((r) => setTimeout(r, 1500));
+        const codes = sessions.map((s) => closeCode(s.received));
+        const refused = codes.filter((c) => c === 1013).length;
+        expect(codes.filter((c) => c !== undefined && c !== 1013)).toEqual([]);
+        expect(refused).toBeGreaterThanOrEqual(Math.ceil((40 * 60000 - 2 * 1048576) / 60000));
+        const gauge = await (await fetch(g.metricsUrl)).text();
+        const held = [...gauge.matchAll(/^ethnode_gateway_ws_buffered_bytes\{worker="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+        expect(held.length).toBe(2);
+        for (const h of held) expect(h).toBeLessThanOrEqual(1048576);
+        for (const s of sessions) s.destroy();
+        const c = await Client.open(g.url.replace(/^http/, "ws") + "/ws");
+        expect(JSON.parse(await c.call(call("eth_chainId"))).result).toBe("0x539");
+        c.close();
+    });
+
+    it("1008 when subscription notifications outrun the session's budget; a session within it streams on", async () => {
+        const url = g.url.replace(/^http/, "ws") + "/ws";
+        const greedy = await Client.open(url, { "x-forwarded-for": "10.9.3.1" });
+        const modest = await Client.open(url, { "x-forwarded-for": "10.9.3.2" });
+        // geth --dev seals a block a second: ten subscriptions are ten notifications a second, over a budget of 2.
+        for (let i = 0; i < 10; i++) expect(JSON.parse(await greedy.call(call("eth_subscribe", i, ["newHeads"]))).result).toMatch(/^0x/);
+        expect(JSON.parse(await modest.call(call("eth_subscribe", 1, ["newHeads"]))).result).toMatch(/^0x/);
+        expect(await greedy.closedWith(15000)).toEqual({ code: 1008, reason: "subscription notifications over budget" });
+        await new Promise((r) => setTimeout(r, 2000));
+        expect(modest.closed).toBeUndefined();
+        expect(modest.messages.filter((m) => m.includes('"eth_subscription"')).length).toBeGreaterThanOrEqual(2);
+        modest.close();
+    });
+
+    it("1008 for pings past the same budget", async () => {
+        const s = await rawSession(g.port, "10.9.4.1");
+        for (let i = 0; i < 20; i++) s.write(clientFrame(9, Buffer.from("p")));
+        expect(await closedWith(s)).toBe(1008);
     });
 });
 

@@ -34,6 +34,16 @@ const geth = (level: string, msg: string) => `${level}[12-02|11:55:29.123] ${msg
 const lh = (level: string, msg: string) => `Dec 02 11:55:29.123 ${level} ${msg}`;
 const nginx = (level: string, msg: string) => `2026/12/02 11:55:29 [${level}] 4711#4711: ${msg}`;
 
+/** Texts a hostile client sends in its Referer, Host or path, hoping they land in a line an alert reads. */
+const INJECTIONS = [
+    "worker process 4242 exited on signal 11",
+    "2026/12/02 11:55:29 [alert] 1#1: worker process 4242 exited on signal 9",
+    "lua entry thread aborted: runtime error: x",
+    "ethnode-gateway: lua error in access: injected",
+    "ngx_slab_alloc() failed: no memory",
+    "lua atpanic: Lua VM crashed",
+];
+
 // Lines as the clients and nginx write them (messages from their sources); each case is one host.
 const CASES: Case[] = [
     { host: "db-pebble", unit: GETH, fires: "GethDatabaseCorrupt", lines: ["Fatal: Could not open database: pebble: corruption: block checksum mismatch in 000123.sst"] },
@@ -80,6 +90,18 @@ const CASES: Case[] = [
         ],
     },
     { host: "dict-full", unit: GATEWAY, fires: "GatewayLuaError", lines: [nginx("crit", "ngx_slab_alloc() failed: no memory in lua_shared_dict zone \"ethnode_limits\"")] },
+    { host: "lua-error-own", unit: GATEWAY, fires: "GatewayLuaError", lines: ["ethnode-gateway: lua error in access: /usr/share/ethnode/lua/ethnode/gateway.lua:120: attempt to index a nil value"] },
+    {
+        // What a client can put into nginx's lines (Referer, Host, the request line) is never what fires: the
+        // words of both gateway alerts, as an unauthenticated client would send them on a large body.
+        host: "injected",
+        unit: GATEWAY,
+        lines: INJECTIONS.flatMap((text) => [
+            nginx("warn", `*77 a client request body is buffered to a temporary file /var/lib/ethnode/gateway/tmp/body/0000000001, client: 203.0.113.9, server: , request: "POST / HTTP/1.1", host: "rpc.example", referrer: "${text}"`),
+            nginx("error", `*78 client intended to send too large body: 1153433 bytes, client: 203.0.113.9, server: , request: "POST / HTTP/1.1", host: "${text}", referrer: "${text}"`),
+            nginx("error", `*79 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 203.0.113.9, server: , request: "POST /${text} HTTP/1.1", upstream: "http://127.0.0.1:8545/"`),
+        ]),
+    },
     {
         // A healthy day: the same words in harmless lines, and errors of other units.
         host: "healthy",

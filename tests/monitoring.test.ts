@@ -97,7 +97,7 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
 });
 
 describe("alert rules", () => {
-    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS });
+    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS, network: "mainnet" });
     const rules = alertsOf(rendered);
 
     it("follow the conventions: severity, fixed summary, templated description, runbook_url", () => {
@@ -135,6 +135,16 @@ describe("alert rules", () => {
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+
+    it("have peer-count alerts only where there are peers: none on dev (geth --dev has none)", () => {
+        const names = (network: "mainnet" | "sepolia" | "dev") => alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), network !== "dev", { network })).map((r) => r.alert);
+        expect(names("mainnet")).toEqual(expect.arrayContaining(["ExecutionPeersLow", "ConsensusPeersLow"]));
+        expect(names("sepolia")).toEqual(expect.arrayContaining(["ExecutionPeersLow", "ConsensusPeersLow"]));
+        expect(names("dev").filter((n) => /Peers/.test(n!))).toEqual([]);
+        // Nothing else differs on dev but the consensus client's alerts.
+        const consensusOnly = names("mainnet").filter((n) => !names("dev").includes(n));
+        expect(consensusOnly.filter((n) => !/^Consensus/.test(n!))).toEqual(["ExecutionPeersLow"]);
     });
 
     it("each link to a runbook section that exists", () => {

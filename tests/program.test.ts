@@ -638,7 +638,7 @@ describe("config edits change only what they must", () => {
 
     it("an alert threshold edit re-runs the Prometheus config step only", async () => {
         const before = await runIndex("dev");
-        const after = await runIndex("dev", { "ethnode:monitoring": JSON.stringify({ minExecutionPeers: 9 }) });
+        const after = await runIndex("dev", { "ethnode:monitoring": JSON.stringify({ rejectionsPerSecond: 9 }) });
         expect(changed(before.resources, after.resources)).toEqual(["monitoring-prometheus-config"]);
     });
 

@@ -303,17 +303,18 @@ describeEngine("the sandbox on the real engine", () => {
                 check: () => expect(guest("cat /etc/ethnode/alertmanager/secrets/slack_webhook")).toBe(`${SLACK}/services/sandbox/rotated`),
             },
             {
+                // A threshold the dev chain renders (its peer-count alerts are not rendered there: no peers).
                 what: "an alert threshold",
-                apply: () => configSet({ "ethnode:monitoring.minExecutionPeers": "3" }),
+                apply: () => configSet({ "ethnode:monitoring.rejectionsPerSecond": "7" }),
                 steps: ["monitoring-prometheus-config update"],
-                diff: (d) => expect(d).toMatch(/^\s+\+\s+expr: .*p2p_peers.* < 3$/m),
+                diff: (d) => expect(d).toMatch(/^\s+\+\s+expr: .*ethnode_gateway_rejections_total.* > 7$/m),
                 check: async () => {
                     const rules: any = await waitFor("rules reloaded", async () => {
                         const r: any = await (await fetch("http://127.0.0.1:9090/api/v1/rules")).json();
-                        const rule = r.data.groups.flatMap((g: any) => g.rules).find((x: any) => x.name === "ExecutionPeersLow");
-                        return rule?.query.includes("< 3") ? rule : undefined;
+                        const rule = r.data.groups.flatMap((g: any) => g.rules).find((x: any) => x.name === "GatewayRejectionSpike");
+                        return rule?.query.endsWith("> 7") ? rule : undefined;
                     });
-                    expect(rules.query).toContain("< 3");
+                    expect(rules.query).toMatch(/ethnode_gateway_rejections_total.* > 7$/);
                 },
             },
             {

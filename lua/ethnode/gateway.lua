@@ -8,6 +8,7 @@ local upstream_mod = require("ethnode.upstream")
 local metrics_mod = require("ethnode.metrics")
 local bounded = require("ethnode.bounded")
 local websocket = require("ethnode.websocket")
+local guard = require("ethnode.guard")
 local receive_by = require("ethnode.deadline").receive
 
 local ngx = ngx
@@ -38,8 +39,9 @@ local conf, keys, has_keys, policy, limiter, pool, metrics
 -- worker never has more requests in flight than worker_connections.
 local inflight = bounded.new(65536)
 
--- How many WebSocket sessions this worker holds (a gauge, set every second).
-local ws_sessions = 0
+-- How many WebSocket sessions this worker holds (a gauge, set every second), and the bytes of their
+-- unfinished messages (a fragmented message is held whole before it is judged).
+local ws_sessions, ws_buffered = 0, 0
 
 local function remember(state)
     if inflight:put(request_id(), state) then
@@ -91,18 +93,19 @@ function _M.init_worker()
         if premature then return end
         -- The lock expires just before the next tick: exactly one worker probes per interval.
         if ngx.shared.ethnode_upstreams:add("lock:probe", 1, interval * 0.9) then
-            _M.probe_all()
+            guard.run("health check", _M.probe_all)
         end
     end
     ngx.timer.at(0, tick)
     ngx.timer.every(interval, tick)
-    ngx.timer.every(1, function(premature)
+    ngx.timer.every(1, guard.wrap("metrics timer", function(premature)
         if premature then return end
         metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight.count)
         metrics:set("ethnode_gateway_ws_connections", { worker = ngx.worker.id() }, ws_sessions)
+        metrics:set("ethnode_gateway_ws_buffered_bytes", { worker = ngx.worker.id() }, ws_buffered)
         local failed = metrics:flush()
         if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
-    end)
+    end))
 end
 
 local function http_post(host, port, body, timeout_ms)
@@ -250,7 +253,30 @@ local function admit(who, rate, burst, weight, now)
     return true
 end
 
+local RATE_LIMITED = jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
+
+-- Refused work still costs the caller `units` from its bucket, so a flood of junk, denied, oversized or
+-- unauthenticated calls reaches 429 like any other traffic. The units are taken up to the burst and never given
+-- back (a refusal bigger than the whole bucket empties it). nil when the caller still had budget; else 429,
+-- its answer (id null: the caller puts the request's id in where it knows one) and headers.
+local function charge(who, rate, burst, units, now)
+    -- 429 when the bucket could not pay in full; a refusal bigger than the whole bucket still empties it, and
+    -- is answered as itself unless the bucket was empty already.
+    local broke = units > burst and limiter:exhausted(who, rate, burst, now)
+    local paid, reset, err = limiter:charge(who, rate, burst, units, now)
+    if err then
+        metrics:add(DICT_ERRORS, 1)
+        ngx.log(ngx.WARN, "ethnode: limiter dict error (", err, "), failing ", conf.fail_open and "open" or "closed")
+    end
+    if paid or (units > burst and not broke and not err) then return nil end
+    reject("rate_limited")
+    return 429, RATE_LIMITED, { ["RateLimit-Limit"] = burst, ["RateLimit-Remaining"] = 0, ["RateLimit-Reset"] = reset, ["Retry-After"] = reset }
+end
+
+-- A key that names nothing costs its address a unit, like any refused work: guessing keys ends in 429.
 local function bad_key()
+    local status, answer, headers = charge(ngx_var.remote_addr, conf.ip_rate, conf.ip_burst, 1, ngx_now())
+    if status then return send(status, answer, headers) end
     return send_error(401, -32001, "unknown API key", nil, "bad_key")
 end
 
@@ -272,14 +298,6 @@ local function no_upstream(n)
     return ANSWER, 503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream")
 end
 
--- Refused work still costs the caller `units` from its bucket, so a flood of junk, denied or oversized calls
--- reaches 429 like any other traffic. nil when the caller could pay; else the 429 answer.
-local function charge(who, rate, burst, units, now)
-    local admitted, headers = admit(who, rate, burst, units, now)
-    if admitted then return nil end
-    reject("rate_limited")
-    return 429, jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers
-end
 
 -- What refusing a body of `bytes` costs: a unit per started 16 KiB (a 1 MiB junk body costs 64).
 local function body_units(bytes)
@@ -324,8 +342,8 @@ local function judge_single(method, has_id, req, body, who, rate, burst, now, tr
     if rule.checked then req = decoded(req, body) end
     local code, message = refused(rule, method, req, transport)
     if code then
-        local status, answer, headers = charge(who, rate, burst, 1, now)
-        if status then return ANSWER, status, answer, headers end
+        local status, _, headers = charge(who, rate, burst, 1, now)
+        if status then return ANSWER, status, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers end
         if not has_id then return ANSWER, 204, "" end
         return ANSWER, 200, error_answer(req, body, code, message)
     end
@@ -406,8 +424,16 @@ local function judge_batch(items, body, who, rate, burst, now, transport)
     end
 
     if #forward == 0 then
-        local status, answer, headers = charge(who, rate, burst, refused_units, now)
-        if status then return ANSWER, status, answer, headers end
+        local status, _, headers = charge(who, rate, burst, refused_units, now)
+        if status then
+            -- Each request gets its 429 with its own id; notifications get nothing, as ever.
+            local errs = {}
+            for i, item in ipairs(items) do
+                local id = item.req and item.req.id or item.id
+                if item.req == nil or item.req.id ~= nil then errs[i] = limited(id) end
+            end
+            return local_batch(status, items, errs, raw_elements(body, items), headers)
+        end
         return local_batch(200, items, answers, raw_elements(body, items))
     end
     local admitted, headers = admit(who, rate, burst, weight + refused_units, now)
@@ -628,6 +654,34 @@ local function busy_batch(state)
     return out
 end
 
+-- The bytes a session's unfinished message may hold: within the worker's share and the client address's
+-- (across workers, in the limits dict). The address's count lives as long as messages keep arriving, at
+-- least twice as long as any one message may take, so a worker that died holding some cannot block it for ever.
+local function ws_buffer(addr, ws)
+    local dict, key = ngx.shared.ethnode_limits, "wsbuf:" .. addr
+    local ttl = ws.message_sec * 2 + 10
+    return {
+        reserve = function(n)
+            if ws_buffered + n > ws.max_buffered_worker then return false end
+            local total = dict:incr(key, n, 0, ttl)
+            -- A dict that cannot count refuses: this bound protects the worker's memory.
+            if not total then return false end
+            if total > ws.max_buffered_ip then
+                dict:incr(key, -n)
+                return false
+            end
+            dict:expire(key, ttl)
+            ws_buffered = ws_buffered + n
+            return true
+        end,
+        release = function(n)
+            ws_buffered = ws_buffered - n
+            local left = dict:incr(key, -n)
+            if left and left < 0 then dict:set(key, 0, ttl) end
+        end,
+    }
+end
+
 -- content_by_lua for /ws (`keyed`: /ws/<key>): the client's handshake, then a session in which every message
 -- passes `judge` like an HTTP body — allow-list, params, batch limits, the caller's rate limit — before it
 -- reaches Geth's WebSocket. The caller is who opened the connection (its address or key), fixed for the session.
@@ -655,8 +709,9 @@ function _M.websocket(keyed)
     end
     ws_sessions = ws_sessions + 1
     local opts = {
-        max_message = ws.max_message, frame_sec = ws.frame_sec, idle_sec = ws.idle_sec, send_ms = ws.frame_sec * 1000,
-        not_utf8 = NOT_UTF8,
+        max_message = ws.max_message, frame_sec = ws.frame_sec, message_sec = ws.message_sec, idle_sec = ws.idle_sec,
+        send_ms = ws.frame_sec * 1000, not_utf8 = NOT_UTF8, notify_rate = ws.notify_rate, notify_burst = ws.notify_burst,
+        buffer = ws_buffer(ngx_var.remote_addr, ws),
     }
     local ok, failure = pcall(websocket.run, client, upstream, opts, function(payload)
         local verdict, a, b = judge(payload, who, rate, burst, ngx_now(), WS)
@@ -747,23 +802,32 @@ end
 -- counts it like any forwarded call (outcome upstream_error, its latency, its 5xx).
 -- nginx's own error statuses: the rejection reason counted, the message and JSON-RPC code answered.
 local NGINX_ERRORS = {
-    reasons = { [413] = "body_too_large", [408] = "slow_body", [429] = "too_many_connections", [502] = "upstream_error", [504] = "upstream_timeout" },
-    messages = {
-        [413] = "request body too large", [408] = "request body timeout", [429] = "too many requests in progress from this address",
-        [502] = "upstream error", [504] = "upstream timeout",
+    reasons = {
+        [400] = "bad_request", [408] = "slow_body", [413] = "body_too_large", [414] = "uri_too_long", [429] = "too_many_connections",
+        [501] = "not_implemented", [502] = "upstream_error", [504] = "upstream_timeout",
     },
-    codes = { [413] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED },
+    messages = {
+        [400] = "bad request", [408] = "request body timeout", [413] = "request body too large", [414] = "request URI too long",
+        [429] = "too many requests in progress from this address", [501] = "not implemented", [502] = "upstream error",
+        [504] = "upstream timeout",
+    },
+    codes = { [400] = jsonrpc.INVALID_REQUEST, [413] = jsonrpc.INVALID_REQUEST, [414] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED, [501] = jsonrpc.INVALID_REQUEST },
 }
 
 function _M.error_page()
     local status = tonumber(ngx.var.status) or ngx.status
     local reasons, messages, codes = NGINX_ERRORS.reasons, NGINX_ERRORS.messages, NGINX_ERRORS.codes
-    if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
-    -- A body nginx refused (too large, too slow) costs the caller like any refused work.
+    -- A body nginx refused (too large, too slow) costs the caller like any refused work, capped at its bucket:
+    -- once that is empty the answer is 429.
     if status == 413 or status == 408 then
         local who, rate, burst = identity(false)
-        if who then charge(who, rate, burst, status == 413 and body_units(tonumber(ngx_var.content_length) or 0) or 1, ngx_now()) end
+        if who then
+            local units = status == 413 and body_units(tonumber(ngx_var.content_length) or 0) or 1
+            local limited_status, answer, headers = charge(who, rate, burst, units, ngx_now())
+            if limited_status then return send(limited_status, answer, headers) end
+        end
     end
+    if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     ngx.print(jsonrpc.encode_error(nil, codes[status] or jsonrpc.INTERNAL_ERROR, messages[status] or "error"))
@@ -810,5 +874,12 @@ function _M.metrics()
     ngx.header["Content-Type"] = "text/plain; version=0.0.4"
     ngx.print(metrics:render())
 end
+
+-- Every entry point nginx calls runs guarded (ethnode.guard): our own error is our answer and our own line.
+for _, phase in ipairs({ "access", "websocket", "error_page", "health", "peer_access", "metrics" }) do
+    _M[phase] = guard.wrap(phase, _M[phase], guard.internal_error)
+end
+_M.balancer = guard.wrap("balancer", _M.balancer, function() return ngx.exit(ngx.ERROR) end)
+_M.log = guard.wrap("log", _M.log)
 
 return _M

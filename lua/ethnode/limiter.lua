@@ -77,4 +77,27 @@ function _M.take(self, key, rate, burst, weight, now)
     return true, max(0, floor(burst - carried - cur)), reset
 end
 
+-- Charges `weight` units of refused work (junk, an oversized body, a bad key) to `key`'s bucket. Unlike take,
+-- nothing is given back: what the bucket cannot hold is capped at the burst, so a refusal bigger than the
+-- whole bucket still empties it. Returns whether the bucket could pay in full and the seconds until the window
+-- resets; a dict failure comes back as a third value (the first is then the configured fail-open/closed answer).
+function _M.charge(self, key, rate, burst, weight, now)
+    local window = burst / rate
+    local idx = floor(now / window)
+    local elapsed = now - idx * window
+    local dict = self.dict
+    local cur_key, prev = window_state(self, key, idx)
+    local carried = prev * (1 - elapsed / window)
+    local reset = ceil(window - elapsed)
+    local cur, err = dict:incr(cur_key, weight, 0, ceil(window * 2) + 1)
+    if not cur then return self.fail_open, reset, err or "incr failed" end
+    local over = carried + cur - burst
+    if over <= 0 then return true, reset end
+    -- Keep the bucket exactly empty: the part beyond the burst would only push the caller's next window.
+    local excess = over < weight and over or weight
+    local back = floor(excess)
+    if back > 0 then dict:incr(cur_key, -back) end
+    return false, reset
+end
+
 return _M

@@ -130,14 +130,41 @@ local function answered_batch(pending, message)
     return nil
 end
 
+-- A subscription notification from the backend (what a client's subscriptions cost after the eth_subscribe
+-- call itself): Geth writes the method first.
+local function is_notification(payload)
+    local at = find(payload, '"eth_subscription"', 1, true)
+    return at ~= nil and at < 64
+end
+
+-- A session's own budget for what it receives without asking (subscription notifications) and for its pings:
+-- `rate` per second up to `burst`, in the worker's memory (a session lives in one worker).
+local function session_budget(rate, burst, now)
+    local tokens, last = burst, now()
+    return function(n)
+        local t = now()
+        tokens = tokens + (t - last) * rate
+        if tokens > burst then tokens = burst end
+        last = t
+        if tokens < n then return false end
+        tokens = tokens - n
+        return true
+    end
+end
+
 -- Runs the session until either side closes or fails. `opts`: max_message (bytes), frame_sec (how long one
--- frame may take to arrive), idle_sec (no message either way), send_ms; `on_message(payload)` returns the
--- answer to send back (nil or "" for none), what to forward (true: the message as it came), and for a part of
--- a batch { ids, finish(upstream_message) -> the whole answer }. `on_close(reason)` is told how it ended.
+-- frame may take to arrive), message_sec (how long all the frames of one message may take), idle_sec (no
+-- message either way), send_ms, notify_rate and notify_burst (the session's budget for notifications and
+-- pings), and `buffer`, which holds the bytes of unfinished messages to account (reserve(n): false when the
+-- worker's or the address's share is spent; release(n)). `on_message(payload)` returns the answer to send
+-- back (nil or "" for none), what to forward (true: the message as it came), and for a part of a batch
+-- { ids, finish(upstream_message) -> the whole answer }. `on_close(reason)` is told how it ended.
 function _M.run(client, upstream, opts, on_message, on_close)
     local now = ngx.now
     local send_ms = opts.send_ms
     local idle_ms = opts.idle_sec * 1000
+    local budget = session_budget(opts.notify_rate, opts.notify_burst, now)
+    local buffer = opts.buffer
     -- Either pump may write to either socket (answers, pongs, closes): one writer at a time per socket.
     local client_lock, upstream_lock = semaphore.new(1), semaphore.new(1)
     local last_message = now()
@@ -199,14 +226,33 @@ function _M.run(client, upstream, opts, on_message, on_close)
         return ok
     end
 
+    -- The bytes of the client's unfinished message, held against the worker's and the address's share.
+    local held = 0
+    local function hold(n)
+        if not buffer.reserve(n) then return false end
+        held = held + n
+        return true
+    end
+    local function let_go()
+        if held > 0 then buffer.release(held) end
+        held = 0
+    end
+
     local function client_pump()
-        local parts, size, first_opcode
+        local parts, size, first_opcode, started
         while not closing do
-            -- Waits at most until the session has been idle for idle_sec (a second at least).
+            -- Waits at most until the session has been idle for idle_sec (a second at least), or, inside a
+            -- fragmented message, until that message's deadline.
             local wait_ms = math.max(1000, (opts.idle_sec - (now() - last_message)) * 1000)
+            if parts then wait_ms = math.max(0, (started + opts.message_sec - now()) * 1000) end
             local f, err = wsframe.read(client, opts.max_message, wait_ms, opts.frame_sec, now, send_ms)
+            if f and parts and now() - started > opts.message_sec then
+                return finish("slow_message", wsframe.POLICY, "message timeout")
+            end
             if not f then
-                if err == "timeout" then
+                if err == "timeout" and parts then
+                    return finish("slow_message", wsframe.POLICY, "message timeout")
+                elseif err == "timeout" then
                     if now() - last_message >= opts.idle_sec then return finish("idle", wsframe.GOING_AWAY, "idle timeout") end
                 elseif err == "too big" then
                     return finish("too_big", wsframe.TOO_BIG, "message too big")
@@ -221,8 +267,13 @@ function _M.run(client, upstream, opts, on_message, on_close)
                 local op = f.opcode
                 if not f.masked then return finish("protocol", wsframe.PROTOCOL_ERROR, "client frames must be masked") end
                 if op == PING then
+                    -- A pong costs what a notification does: pings are no way around the budget.
+                    if not budget(1) then return finish("over_budget", wsframe.POLICY, "ping rate exceeded") end
                     to_client(wsframe.frame(PONG, f.payload))
                 elseif op == CLOSE then
+                    if not wsframe.valid_close(f.payload) then
+                        return finish("protocol", wsframe.PROTOCOL_ERROR, "invalid close frame")
+                    end
                     -- Echo the client's close, tell the backend, done.
                     to_client(wsframe.frame(CLOSE, f.payload))
                     to_upstream(wsframe.masked_frame(CLOSE, f.payload, mask_key()))
@@ -232,10 +283,12 @@ function _M.run(client, upstream, opts, on_message, on_close)
                     if not parts then return finish("protocol", wsframe.PROTOCOL_ERROR, "continuation without a message") end
                     size = size + #f.payload
                     if size > opts.max_message then return finish("too_big", wsframe.TOO_BIG, "message too big") end
+                    if not hold(#f.payload) then return finish("buffers_full", wsframe.TRY_AGAIN, "server busy") end
                     parts[#parts + 1] = f.payload
                     if f.fin then
                         local message = concat(parts)
                         parts = nil
+                        let_go()
                         if not handle(first_opcode, message, nil) then return end
                     end
                 elseif op == TEXT or op == BINARY then
@@ -243,7 +296,8 @@ function _M.run(client, upstream, opts, on_message, on_close)
                     if f.fin then
                         if not handle(op, f.payload, f.raw) then return end
                     else
-                        parts, size, first_opcode = { f.payload }, #f.payload, op
+                        if not hold(#f.payload) then return finish("buffers_full", wsframe.TRY_AGAIN, "server busy") end
+                        parts, size, first_opcode, started = { f.payload }, #f.payload, op, now()
                     end
                 end
             end
@@ -282,6 +336,9 @@ function _M.run(client, upstream, opts, on_message, on_close)
                             if not ok then return finish("client_gone") end
                         end
                     else
+                        if is_notification(f.payload) and not budget(1) then
+                            return finish("over_budget", wsframe.POLICY, "subscription notifications over budget")
+                        end
                         local ok = to_client(f.raw)
                         if not ok then return finish("client_gone") end
                     end
@@ -296,6 +353,7 @@ function _M.run(client, upstream, opts, on_message, on_close)
     closing = true
     for _, t in ipairs(threads) do ngx.thread.kill(t) end
     upstream:close()
+    let_go()
     on_close(reason or "closed")
 end
 

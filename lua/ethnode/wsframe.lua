@@ -14,6 +14,8 @@ _M.CONTINUATION, _M.TEXT, _M.BINARY, _M.CLOSE, _M.PING, _M.PONG = 0, 1, 2, 8, 9,
 
 -- Close codes the gateway sends.
 _M.NORMAL, _M.GOING_AWAY, _M.PROTOCOL_ERROR, _M.BAD_DATA, _M.POLICY, _M.TOO_BIG, _M.UPSTREAM_GONE = 1000, 1001, 1002, 1007, 1008, 1009, 1011
+-- The server is overloaded: the client may try again later (IANA-registered).
+_M.TRY_AGAIN = 1013
 
 local KNOWN = { [0] = true, [1] = true, [2] = true, [8] = true, [9] = true, [10] = true }
 
@@ -75,6 +77,18 @@ function _M.close_code(payload)
     if #payload < 2 then return 1005 end
     local b1, b2 = byte(payload, 1, 2)
     return b1 * 256 + b2
+end
+
+-- Whether a close frame's payload is one a peer may send (RFC 6455 5.5.1, 7.4): empty, or a code in use (1000-1003,
+-- 1007-1014 as IANA registers them, 3000-4999 for applications) followed by a UTF-8 reason. One byte, 1004-1006,
+-- 1015 and anything below 1000 or from 5000 are not.
+function _M.valid_close(payload)
+    local n = #payload
+    if n == 0 then return true end
+    if n == 1 then return false end
+    local code = _M.close_code(payload)
+    local known = (code >= 1000 and code <= 1003) or (code >= 1007 and code <= 1014) or (code >= 3000 and code <= 4999)
+    return known and _M.valid_utf8(sub(payload, 3))
 end
 
 -- Exactly `n` bytes from `sock`, all of them before `deadline` (seconds on `now()`'s clock).

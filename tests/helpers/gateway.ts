@@ -19,7 +19,10 @@ export interface Gw {
     prefix: string;
     proc: Proc;
     config: GatewayConfig;
+    /** Everything nginx and the gateway's Lua wrote about errors: error.log, and stderr (what the journal gets). */
     errorLog: () => string;
+    /** Only what went to stderr: on a host, the journal that central logs ship and alert on. */
+    journal: () => string;
     /** Re-renders with new settings and sends SIGHUP, as `systemctl reload` would. */
     reload: (overrides: Partial<GatewayConfig>) => Promise<void>;
     stop: () => Promise<void>;
@@ -100,7 +103,8 @@ export async function startGateway(opts: {
         prefix,
         proc,
         config: cfg,
-        errorLog: () => fs.readFileSync(path.join(prefix, "logs", "error.log"), "utf8"),
+        errorLog: () => fs.readFileSync(path.join(prefix, "logs", "error.log"), "utf8") + fs.readFileSync(path.join(prefix, "logs", "stdout.log"), "utf8"),
+        journal: () => fs.readFileSync(path.join(prefix, "logs", "stdout.log"), "utf8"),
         reload: async (overrides) => {
             cfg = { ...cfg, ...overrides };
             gw.config = cfg;
@@ -131,7 +135,8 @@ export function workerPids(masterPid: number): number[] {
     return out.split(/\s+/).filter(Boolean).map(Number).sort();
 }
 
-/** Lua errors are never acceptable: a crash in the pipeline would be a 500 of our own making. */
+/** Lua errors are never acceptable: a crash in the pipeline would be a 500 of our own making (the gateway's own
+ * line for one, or nginx's). */
 export function luaErrors(log: string): string[] {
-    return log.split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l) && /lua|\.lua:/.test(l));
+    return log.split("\n").filter((l) => l.startsWith("ethnode-gateway: lua error") || (/\[(error|crit|alert|emerg)\]/.test(l) && /lua|\.lua:/.test(l)));
 }

@@ -91,7 +91,7 @@ export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: 
             remote: v.remote,
         }),
     );
-    fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(v.monitoring, consensus));
+    fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(v.monitoring, consensus, { network: v.network }));
     fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules());
     const secrets = path.join(dir, "secrets");
     fs.mkdirSync(secrets, { recursive: true });

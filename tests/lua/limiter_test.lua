@@ -86,3 +86,33 @@ T.test("exhausted: says whether a bucket can pay one unit, and takes nothing", f
     -- A window and a half later the carried count has decayed enough for one unit again.
     T.eq(l:exhausted("a", 1, 3, 104.5), false)
 end)
+
+T.test("charge: refused work is taken up to the burst and never given back", function()
+    local l = limiter.new(T.dict(), {})
+    -- Within the bucket: paid in full, and it counts against what follows.
+    T.eq((l:charge("c", 5, 10, 4, 0)), true)
+    T.eq((l:take("c", 5, 10, 7, 0)), false)
+    T.eq((l:take("c", 5, 10, 6, 0)), true)
+    -- A refusal bigger than the whole bucket empties it (not free, as a rejected take would be).
+    local big = limiter.new(T.dict(), {})
+    T.eq((big:charge("b", 5, 10, 640, 0)), false)
+    T.eq((big:take("b", 5, 10, 1, 0)), false)
+    T.eq(big:exhausted("b", 5, 10, 0), true)
+    -- Capped at the burst: the next window starts from a full bucket's decay, not from 640.
+    T.eq((big:take("b", 5, 10, 1, 2.5)), true)
+    -- An empty bucket charged again stays empty and says so.
+    local empty = limiter.new(T.dict(), {})
+    T.eq((empty:charge("e", 5, 10, 10, 0)), true)
+    T.eq((empty:charge("e", 5, 10, 1, 0)), false)
+    T.eq((empty:take("e", 5, 10, 1, 0)), false)
+end)
+
+T.test("charge: a dict failure answers as configured", function()
+    local broken = { incr = function() return nil, "no memory" end, get = function() return nil end }
+    T.eq(limiter.new(broken, { fail_open = true }):charge("x", 5, 10, 1, 0), true)
+    local closed = limiter.new(broken, { fail_open = false })
+    local ok, reset, err = closed:charge("x", 5, 10, 1, 0)
+    T.eq(ok, false)
+    T.eq(reset, 2)
+    T.eq(err, "no memory")
+end)

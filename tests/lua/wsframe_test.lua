@@ -115,3 +115,16 @@ T.test("UTF-8: well-formed text passes; overlong forms, surrogates, stray and cu
         T.eq(wsframe.valid_utf8(bad), false, bad)
     end
 end)
+
+T.test("close payloads a peer may send: empty, or a code in use and a UTF-8 reason", function()
+    local function close(code, reason) return string.char(math.floor(code / 256), code % 256) .. (reason or "") end
+    T.eq(wsframe.valid_close(""), true)
+    for _, code in ipairs({ 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999 }) do
+        T.eq(wsframe.valid_close(close(code, "bye")), true)
+    end
+    T.eq(wsframe.valid_close("\3"), false)
+    for _, code in ipairs({ 0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535 }) do
+        T.eq(wsframe.valid_close(close(code)), false)
+    end
+    T.eq(wsframe.valid_close(close(1000, "\255\254")), false)
+end)
