@@ -15,13 +15,19 @@
 #
 # Nothing is written to the work tree. The backend is a local file:// directory that lives and dies with the
 # guest (a fresh guest is a fresh stack); the stack config is Pulumi.sandbox.yaml plus the secrets (the SSH key,
-# the Slack webhook) in a generated copy under the cache, encrypted with a passphrase generated once beside it.
+# the Slack webhook, the dead man's switch URL) in a generated copy under the cache, encrypted with a passphrase
+# generated once beside it.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 SLACK_RECEIVER_PORT=${SLACK_RECEIVER_PORT:-9099}
-SLACK_URL="http://127.0.0.1:${SLACK_RECEIVER_PORT}/services/sandbox"
+RECEIVER_URL="http://127.0.0.1:${SLACK_RECEIVER_PORT}"
+# The dead man's switch is the same receiver: Alertmanager's Watchdog route pings this path every minute
+# (repeat_interval 1m), and the receiver adds "[DEADMAN] no Watchdog from /deadman/sandbox for N s" to its
+# messages once the path has been silent for DEADMAN_AFTER_SEC (three missed pings).
+DEADMAN_PATH=/deadman/sandbox
+DEADMAN_AFTER_SEC=${DEADMAN_AFTER_SEC:-180}
 STACK_DIR="${CACHE_DIR}/sandbox"
 CONFIG_FILE="${STACK_DIR}/Pulumi.sandbox.yaml"
 PROGRAM_DIR=${ETHNODE_PROGRAM_DIR:-$ROOT}
@@ -32,7 +38,9 @@ RECEIVER_PID="${STACK_DIR}/slack.pid"
 NODES=$(awk '/^  ethnode:nodes:/ {print $2}' "${PROGRAM_DIR}/Pulumi.sandbox.yaml" | tr -d "'\"")
 NODES=${NODES:-1}
 BRIDGE_IP=10.77.0.1
-if ((NODES > 1)); then SLACK_URL="http://${BRIDGE_IP}:${SLACK_RECEIVER_PORT}/services/sandbox"; fi
+if ((NODES > 1)); then RECEIVER_URL="http://${BRIDGE_IP}:${SLACK_RECEIVER_PORT}"; fi
+SLACK_URL="${RECEIVER_URL}/services/sandbox"
+DEADMAN_URL="${RECEIVER_URL}${DEADMAN_PATH}"
 
 # Stops here, in a moment, when the engine's plugins are absent: what is missing and how to get it.
 require_engine_plugins() {
@@ -106,6 +114,7 @@ write_config() {
   # Secrets on stdin: never on a command line.
   sandbox_pulumi config set --secret ethnode:sshPrivateKey <"$key"
   printf '%s' "$SLACK_URL" | sandbox_pulumi config set --secret ethnode:slackWebhookUrl
+  printf '%s' "$DEADMAN_URL" | sandbox_pulumi config set --secret ethnode:deadMansSwitchUrl
 }
 
 receiver_up() {
@@ -116,7 +125,8 @@ receiver_up() {
     "${ROOT}/scripts/slack-receiver.ts"
   local addresses=(127.0.0.1)
   if ((NODES > 1)); then addresses+=("$BRIDGE_IP"); fi
-  nohup node "${out}/slack-receiver.js" "$SLACK_RECEIVER_PORT" "${STACK_DIR}/slack.jsonl" "${addresses[@]}" >>"$RECEIVER_LOG" 2>&1 &
+  nohup node "${out}/slack-receiver.js" --deadman-after="$DEADMAN_AFTER_SEC" "$SLACK_RECEIVER_PORT" "${STACK_DIR}/slack.jsonl" \
+    "${addresses[@]}" >>"$RECEIVER_LOG" 2>&1 &
   echo $! >"$RECEIVER_PID"
   for _ in $(seq 1 50); do
     curl -fsS -o /dev/null "http://127.0.0.1:${SLACK_RECEIVER_PORT}/" 2>/dev/null && return 0
@@ -163,6 +173,8 @@ $(sandbox_pulumi stack output)
   JSON-RPC           curl -s -H 'content-type: application/json' \\
                        --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' ${gateway}
   Slack receiver     ${SLACK_URL}: alerts are printed to ${RECEIVER_LOG} (curl http://127.0.0.1:${SLACK_RECEIVER_PORT}/)
+  dead man's switch  ${DEADMAN_URL}: the Watchdog's pings (curl http://127.0.0.1:${SLACK_RECEIVER_PORT}${DEADMAN_PATH});
+                       [DEADMAN] among the alerts after ${DEADMAN_AFTER_SEC} s without one
   node status        ${ssh_node} ethnode status
   central logs       ${ssh_node} "curl -s 127.0.0.1:9428/select/logsql/query --data-urlencode 'query=_time:5m _SYSTEMD_UNIT:=\"geth.service\"'"
                        (when the stack sets ethnode:logs.enabled: every node's journal, on the first node)

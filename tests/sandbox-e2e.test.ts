@@ -193,6 +193,16 @@ describeEngine("the sandbox on the real engine", () => {
             console.log(`sandbox alert: geth stopped → Slack FIRING in ${((firing.at - stopped) / 1000).toFixed(0)} s; started → RESOLVED in ${((resolved.at - started) / 1000).toFixed(0)} s`);
             await serving();
         });
+
+        it("pings its dead man's switch: the Watchdog reaches the receiver's /deadman/sandbox, apart from the Slack messages", async () => {
+            expect(guest("cat /etc/ethnode/alertmanager/secrets/deadmans_switch_url")).toBe(`${SLACK}/deadman/sandbox`);
+            const pings: any = await waitFor("a Watchdog ping", async () => {
+                const r = await fetch(`${SLACK}/deadman/sandbox`);
+                return r.ok ? await r.json() : undefined;
+            }, 120000);
+            expect(pings).toMatchObject({ path: "/deadman/sandbox", silent: false });
+            expect((await slackMessages()).filter((m) => m.title === "Watchdog")).toEqual([]);
+        });
     });
 
     interface Edit {
