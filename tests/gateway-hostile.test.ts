@@ -372,3 +372,52 @@ describe("slow bodies are bounded per address and in memory", () => {
         }
     });
 });
+
+/** No API key in any log the gateway or nginx writes, whatever a keyed client does and however it ends. */
+describe("API keys never reach a log", () => {
+    const KEYS = { "key-one-0123456789abcdefXYZ": { name: "one", rate: 2, burst: 4 }, "key_two-ABCDEFGHIJKLMNOPQRST": { name: "two", rate: 1000, burst: 1000 } };
+    let gw: Gw;
+    let upstream: Node;
+    beforeAll(async () => {
+        upstream = await startAnvil();
+        gw = await startGateway({
+            backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }],
+            config: { maxBodyBytes: 65536, bodyTimeoutSec: 2, ipRate: 1000, ipBurst: 1000, maxBatchSize: 3 },
+            apiKeys: KEYS,
+        });
+    });
+    afterAll(async () => {
+        await gw.stop();
+        await upstream.proc.stop();
+    });
+
+    it("in the access log, error.log or the journal: by path or header, on 200/401/404/405/413/414/415/429, any body size, WebSocket", async () => {
+        const [one, two] = Object.keys(KEYS);
+        const bodies = [VALID, "x".repeat(20000), "y".repeat(70000), `[${VALID},${VALID},${VALID},${VALID}]`, "{bad", ""];
+        for (const key of [one, two]) {
+            for (const body of bodies) {
+                for (const target of [`/${key}`, `/${key}?q=${key}`, `/${key}/`, `/x/${key}`, `//${key}`, `/ws/${key}`]) {
+                    await send(`${gw.url}${target}`, body);
+                    await send(`${gw.url}${target}`, body, "text/plain");
+                    await fetch(`${gw.url}${target}`);
+                }
+                const headerSets: Record<string, string>[] = [{ "x-api-key": key, referer: `https://x/${key}` }, { referer: `https://${key}.example/` }, { "user-agent": `client/1.0 ${key}`, authorization: `Basic ${Buffer.from(`${key}:x`).toString("base64")}` }];
+                for (const headers of headerSets) {
+                    await (await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body })).text();
+                }
+            }
+            // A URI past nginx's buffers, and a slow body, both keyed.
+            await slowPost(gw.port, VALID, 3, 1500).catch(() => 0);
+            await fetch(`${gw.url}/${key}${"a".repeat(9000)}`, { method: "POST", body: VALID }).then((r) => r.text()).catch(() => "");
+            const ws = await fetch(`${gw.url}/ws/${key}`, { headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" } }).catch(() => undefined);
+            await ws?.text().catch(() => "");
+        }
+        // The access log is buffered for a second.
+        await new Promise((r) => setTimeout(r, 1500));
+        const logs = ["access.log", "error.log", "stdout.log"].map((f) => [f, fs.readFileSync(path.join(gw.prefix, "logs", f), "utf8")] as const);
+        expect(logs[0][1].split("\n").length).toBeGreaterThan(100);
+        for (const [file, text] of logs) {
+            for (const key of [one, two]) expect({ file, key, found: text.includes(key) }).toEqual({ file, key, found: false });
+        }
+    });
+});

@@ -588,3 +588,129 @@ describe("TLS on the public port (gateway.tls)", () => {
         await plain.text();
     });
 });
+
+/** A raw HTTP exchange (what fetch refuses to send): the status and the body. */
+function rawHttp(port: number, request: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", () => s.write(request));
+        let data = "";
+        // Done as soon as the answer is whole (nginx may keep reading a refused body before it closes).
+        const whole = (): { status: number; body: string } | undefined => {
+            const sep = data.indexOf("\r\n\r\n");
+            if (sep < 0) return undefined;
+            const head = data.slice(0, sep);
+            const rest = data.slice(sep + 4);
+            const status = Number(head.split(" ")[1]);
+            if (/^transfer-encoding: chunked$/im.test(head)) {
+                let out = "";
+                for (let at = 0; ; ) {
+                    const eol = rest.indexOf("\r\n", at);
+                    if (eol < 0) return undefined;
+                    const size = parseInt(rest.slice(at, eol), 16);
+                    if (size === 0) return { status, body: out };
+                    if (rest.length < eol + 2 + size + 2) return undefined;
+                    out += rest.slice(eol + 2, eol + 2 + size);
+                    at = eol + 2 + size + 2;
+                }
+            }
+            const length = Number(/^content-length: (\d+)$/im.exec(head)?.[1] ?? NaN);
+            return rest.length >= length ? { status, body: rest.slice(0, length) } : undefined;
+        };
+        s.on("data", (d) => {
+            data += d.toString("latin1");
+            const r = whole();
+            if (r) {
+                s.destroy();
+                resolve(r);
+            }
+        });
+        s.on("end", () => resolve(whole() ?? { status: Number(data.split(" ")[1]), body: data.split("\r\n\r\n").slice(1).join("\r\n\r\n") }));
+        s.on("error", reject);
+    });
+}
+
+describe("every answer of the gateway's own is JSON-RPC; backends see '/'", () => {
+    let gw: Gw;
+    beforeAll(async () => {
+        // Geth alone: it answers 404 on any path but "/", so a path that reached it unchanged would show.
+        gw = await startGateway({ backends: [{ name: "geth", host: "127.0.0.1", port: geth.rpcPort }], config: { maxBodyBytes: 4096, ipRate: 100000, ipBurst: 100000 } });
+    });
+    afterAll(() => gw.stop());
+
+    it("400, 404, 405, 413, 414, 415 and 501 carry a JSON-RPC error with the JSON content type", async () => {
+        const body = call("eth_chainId");
+        const cases: [string, string, number, number][] = [
+            ["a request line nginx cannot read", "GARBAGE\r\n\r\n", 400, -32600],
+            ["a path off the API", `POST /nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 404, -32600],
+            ["a GET", "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, -32600],
+            ["a body past maxBodyBytes", `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n${"x".repeat(5000)}`, 413, -32600],
+            ["a URI past nginx's buffers", `POST /${"a".repeat(9000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, -32600],
+            ["a content type geth refuses", `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 415, -32600],
+            ["no content type", `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 415, -32600],
+            ["a transfer coding nginx does not implement", "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n", 501, -32600],
+        ];
+        for (const [what, request, status, code] of cases) {
+            const r = await rawHttp(gw.port, request);
+            expect({ what, status: r.status }).toEqual({ what, status });
+            expect({ what, error: JSON.parse(r.body).error.code }).toEqual({ what, error: code });
+        }
+        // The JSON-RPC media types geth takes pass, parameters and case aside.
+        for (const type of ["application/json; charset=utf-8", "Application/JSON", "application/json-rpc", "application/jsonrequest"]) {
+            expect((await post(gw.url, body, { "content-type": type })).json.result).toBe("0x539");
+        }
+        expect(luaErrors(gw.errorLog())).toEqual([]);
+    });
+
+    it("sends '/' to the backend whatever path nginx normalizes to '/'", async () => {
+        for (const p of ["//", "/%2e/", "/ws/../", "/./", "/?x=1", "//?a=b"]) {
+            const r = await rawHttp(gw.port, `POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${call("eth_chainId").length}\r\nConnection: close\r\n\r\n${call("eth_chainId")}`);
+            expect({ p, status: r.status, result: JSON.parse(r.body).result }).toEqual({ p, status: 200, result: "0x539" });
+        }
+    });
+});
+
+describe("refused work is charged, never given back", () => {
+    let gw: Gw;
+    const KEYS = { "good-key-0123456789abcdef": { name: "good", rate: 100, burst: 100 } };
+    beforeAll(async () => {
+        gw = await startGateway({
+            backends: [{ name: "geth", host: "127.0.0.1", port: geth.rpcPort }],
+            config: { maxBodyBytes: 4096, ipRate: 1, ipBurst: 20, trustedProxies: ["127.0.0.1/32"] },
+            apiKeys: KEYS,
+        });
+    });
+    afterAll(() => gw.stop());
+    const from = (ip: string, extra: Record<string, string> = {}) => ({ "x-forwarded-for": ip, ...extra });
+
+    it("a body over the limit costs a unit per 16 KiB announced, capped at the bucket: one huge 413 empties it", async () => {
+        const huge = await rawHttp(gw.port, `POST / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.7.0.1\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\nConnection: close\r\n\r\n`);
+        expect(huge.status).toBe(413);
+        const next = await post(gw.url, call("eth_chainId", 7), from("10.7.0.1"));
+        expect(next.status).toBe(429);
+        expect(next.json).toEqual({ jsonrpc: "2.0", id: 7, error: { code: -32005, message: "rate limit exceeded" } });
+        // Once spent, the 413s themselves are 429s: 2,000 oversized bodies are not 2,000 free refusals.
+        const again = await rawHttp(gw.port, `POST / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.7.0.1\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\nConnection: close\r\n\r\n`);
+        expect(again.status).toBe(429);
+    });
+
+    it("wrong keys cost their address: guessing ends in 429, the right key and other addresses unaffected", async () => {
+        const codes: number[] = [];
+        for (let i = 0; i < 40; i++) codes.push((await post(gw.url, call("eth_chainId"), from("10.7.0.2", { "x-api-key": `guess-${i}-000000000000` }))).status);
+        expect(codes.slice(0, 20)).toEqual(Array(20).fill(401));
+        expect(codes.slice(20).every((c) => c === 429)).toBe(true);
+        const path = await post(`${gw.url}/guess-path-0123456789abcdef`, call("eth_chainId"), from("10.7.0.2"));
+        expect(path.status).toBe(429);
+        expect((await post(gw.url, call("eth_chainId"), from("10.7.0.2", { "x-api-key": "good-key-0123456789abcdef" }))).status).toBe(200);
+        expect((await post(gw.url, call("eth_chainId"), from("10.7.0.3"))).status).toBe(200);
+    });
+
+    it("a denied call answered with 429 carries its own id", async () => {
+        for (let i = 0; i < 20; i++) await post(gw.url, call("admin_peers", i), from("10.7.0.4"));
+        const r = await post(gw.url, call("admin_peers", "abc"), from("10.7.0.4"));
+        expect(r.status).toBe(429);
+        expect(r.json).toEqual({ jsonrpc: "2.0", id: "abc", error: { code: -32005, message: "rate limit exceeded" } });
+        const batch = await post(gw.url, `[${call("admin_peers", 1)},${call("debug_x", "b")}]`, from("10.7.0.4"));
+        expect(batch.status).toBe(429);
+        expect(batch.json.map((a: { id: unknown }) => a.id)).toEqual([1, "b"]);
+    });
+});

@@ -13,6 +13,8 @@ import { renderLogRules, renderVmalertUnit, victoriaLogsArgs, vmalertArgs } from
 import { RULE_TEST_LOGS, RULE_TEST_VALUES, monitoringConfig } from "./helpers/monitoring";
 import { ROOT } from "./helpers/pulumi";
 import { Proc, cachedTool, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
+import { startGateway } from "./helpers/gateway";
+import { startAnvil } from "./helpers/nodes";
 
 jest.setTimeout(120000);
 
@@ -130,6 +132,41 @@ const CASES: Case[] = [
     { host: "other-unit", unit: "ssh.service", lines: ["error: kex_exchange_identification: Connection closed by remote host; database corrupt? worker process 1 exited on signal 9"] },
 ];
 
+/**
+ * The real gateway (its rendered nginx.conf and Lua, Debian's nginx) under the injection flood a hostile client
+ * would send: large and mid-size bodies carrying the alerts' words in Referer, Host and path. What it wrote to
+ * stderr (the journal on a host) and to error.log goes to VictoriaLogs as one host that must stay quiet.
+ */
+async function realGatewayUnderInjection(): Promise<Case> {
+    const upstream = await startAnvil();
+    const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { maxBodyBytes: 1048576 } });
+    const statuses: number[] = [];
+    let written: string[] = [];
+    try {
+        for (let i = 0; i < 100; i++) {
+            const text = INJECTIONS[i % INJECTIONS.length];
+            const size = i % 2 ? 1153433 : 22528;
+            const r = await fetch(`${gw.url}/?${encodeURIComponent(text)}`, {
+                method: "POST",
+                headers: { "content-type": "application/json", referer: text, "x-injected": text },
+                body: "x".repeat(size),
+            });
+            await r.text();
+            statuses.push(r.status);
+        }
+        // stderr (the journal) and error.log: all nginx and the Lua wrote.
+        written = gw.errorLog().split("\n").filter(Boolean);
+    } finally {
+        await gw.stop().catch(() => undefined);
+        await upstream.proc.stop();
+    }
+    // Refused (413, 400) and, once its bucket is spent, 429: the flood is charged like any refused work.
+    expect(new Set(statuses)).toEqual(new Set([400, 413, 429]));
+    // None of the client's text came out of the gateway.
+    expect(written.filter((l) => INJECTIONS.some((t) => l.includes(t)))).toEqual([]);
+    return { host: "real-gateway-injected", unit: GATEWAY, lines: written };
+}
+
 /** journald's export format, as systemd-journal-upload POSTs it. */
 function exportEntry(fields: Record<string, string>): string {
     return Object.entries(fields)
@@ -162,6 +199,8 @@ describe("log rules (tests/log-rules.test.ts): real lines through VictoriaLogs a
             });
         });
         await new Promise<void>((r) => notifier.listen(amPort, "127.0.0.1", r));
+
+        CASES.push(await realGatewayUnderInjection());
 
         vl = startProc(cachedTool("victoria-logs", "ETHNODE_VICTORIALOGS_VERSION"), victoriaLogsArgs({ ...logs, port: vlPort }, path.join(dir, "data")), path.join(dir, "vl.log"));
         await waitFor("VictoriaLogs", async () => ((await fetch(`${vlUrl}/health`)).ok ? true : undefined));

@@ -15,7 +15,7 @@ local ngx = ngx
 local ipairs, pairs, next, type, tostring, tonumber = ipairs, pairs, next, type, tostring, tonumber
 local concat = table.concat
 local floor = math.floor
-local find, sub, gmatch = string.find, string.sub, string.gmatch
+local find, sub, gmatch, lower, match = string.find, string.sub, string.gmatch, string.lower, string.match
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -35,7 +35,7 @@ local conf, keys, has_keys, policy, limiter, pool, metrics
 -- What the access phase hands to the balancer and the log phase, per admitted request, keyed by the request
 -- itself. (ngx.ctx would do, at ~1,100 instructions per request for its registry reference and cleanup
 -- handler; and an internal redirect empties it.) Every admitted request ends in a location whose log phase
--- takes its entry back (@jsonrpc_error too); the bound only guards against a path that would not, since a
+-- takes its entry back (/_jsonrpc_error too); the bound only guards against a path that would not, since a
 -- worker never has more requests in flight than worker_connections.
 local inflight = bounded.new(65536)
 
@@ -583,6 +583,15 @@ local function read_body(who, rate, burst)
     return req_get_body_data() or body_from_file(req_get_body_file())
 end
 
+-- The media types geth takes (rpc/http.go), parameters and case aside; anything else it answers 415 in plain
+-- text, so the gateway answers it first, as JSON-RPC.
+local JSON_TYPES = { ["application/json"] = true, ["application/json-rpc"] = true, ["application/jsonrequest"] = true }
+local function json_content(ctype)
+    if ctype == "application/json" then return true end
+    if type(ctype) ~= "string" then return false end
+    return JSON_TYPES[lower(match(ctype, "^%s*([^;%s]+)") or "")] == true
+end
+
 -- access_by_lua for the public JSON-RPC locations (`keyed`: the one with an API key in the path).
 function _M.access(keyed)
     if req_get_method() ~= "POST" then
@@ -590,6 +599,11 @@ function _M.access(keyed)
     end
     local who, rate, burst = identity(keyed)
     if not who then return bad_key() end
+    if not json_content(ngx_var.http_content_type) then
+        local status, answer, headers = charge(who, rate, burst, 1, ngx_now())
+        if status then return send(status, answer, headers) end
+        return send_error(415, jsonrpc.INVALID_REQUEST, "content type must be application/json", nil, "content_type")
+    end
     local body, status = read_body(who, rate, burst)
     if body == false and status == 429 then
         -- The answer, then the connection closes: reading the rest of a body nobody will use (nginx would, to
