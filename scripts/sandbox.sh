@@ -83,7 +83,13 @@ sandbox_pulumi() {
   local extra=(--stack sandbox)
   case "${1:-}" in up | preview | destroy | refresh | config) extra+=(--config-file "$CONFIG_FILE") ;; esac
   case "${1:-}" in
-    up | preview) node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/stack.ts" "$@" --cwd "$PROGRAM_DIR" "${extra[@]}" ;;
+    up | preview)
+      # The Automation API selects the stack in its work directory, and `stack select` writes the stack's salt
+      # into the Pulumi.sandbox.yaml it finds there: the generated one beside a copy of the project file, never
+      # the tracked one. The program itself runs from PROGRAM_DIR.
+      cp "${PROGRAM_DIR}/Pulumi.yaml" "${STACK_DIR}/Pulumi.yaml"
+      node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/stack.ts" "$@" --cwd "$PROGRAM_DIR" --work-dir "$STACK_DIR" "${extra[@]}"
+      ;;
     *) pulumi --cwd "$PROGRAM_DIR" "$@" "${extra[@]}" ;;
   esac
 }

@@ -4,8 +4,11 @@
  * are all), and what it prints is what the CLI prints. scripts/sandbox.sh routes those two commands here; every
  * other pulumi command needs no program and goes to the CLI itself.
  *
- *   node scripts/ts-run.js scripts/stack.ts <up|preview> --cwd DIR --stack NAME [--config-file FILE]
- *        [--yes] [--skip-preview] [--diff] [--color MODE] [--replace URN]...
+ *   node scripts/ts-run.js scripts/stack.ts <up|preview> --cwd DIR [--work-dir DIR] --stack NAME
+ *        [--config-file FILE] [--yes] [--skip-preview] [--diff] [--color MODE] [--replace URN]...
+ *
+ * --cwd is where the program is (index.ts); --work-dir (default: --cwd) where the workspace lives: its
+ * Pulumi.yaml and Pulumi.<stack>.yaml, which selecting the stack may write to (its secrets' salt).
  *
  * The engine (scripts/engine.sh check) must already be on PATH, with the backend and passphrase in the
  * environment, as for the CLI.
@@ -16,6 +19,7 @@ import type * as automation from "@pulumi/pulumi/automation";
 interface Invocation {
     op: "up" | "preview";
     cwd: string;
+    workDir?: string;
     stack: string;
     configFile?: string;
     diff: boolean;
@@ -37,6 +41,9 @@ export function parseArgs(argv: string[]): Invocation {
         switch (flag) {
             case "--cwd":
                 inv.cwd = path.resolve(value());
+                break;
+            case "--work-dir":
+                inv.workDir = path.resolve(value());
                 break;
             case "--stack":
             case "-s":
@@ -78,7 +85,7 @@ async function main(): Promise<void> {
     const inv = parseArgs(process.argv.slice(2));
     // The SDK the program itself resolves: one copy of the runtime for the engine and the program's resources.
     const auto: typeof automation = require(require.resolve("@pulumi/pulumi/automation", { paths: [inv.cwd] }));
-    const stack = await auto.LocalWorkspace.selectStack({ stackName: inv.stack, projectName: "", program: inlineProgram(inv.cwd) }, { workDir: inv.cwd });
+    const stack = await auto.LocalWorkspace.selectStack({ stackName: inv.stack, projectName: "", program: inlineProgram(inv.cwd) }, { workDir: inv.workDir ?? inv.cwd });
     const common = {
         diff: inv.diff,
         color: inv.color,

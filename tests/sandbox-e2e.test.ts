@@ -423,22 +423,27 @@ describeEngine("the sandbox on the real engine", () => {
                 ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
                 "monitoring-alertmanager-secrets create",
                 "node-0 create",
+                "node-0-jwt-key create",
                 "node-0-keeper create",
             ],
             // The gateway's backend list marks its own Geth; the CLI learned drain and gate; node_exporter reads the
             // keeper's metrics, and Prometheus has its rules; Prometheus lost its lifecycle API and Alertmanager's
             // config names every secret by file; host-prepare carries the prelude this suite's edit above appended to.
-            // The keeper is new.
+            // The keeper is new. Geth's unit renders its database settings on dev too.
             [PREVIOUS_RELEASES[1]]: [
                 ...[
                     "gateway-config",
                     "node-0-cli",
                     "node-0-host-prepare",
+                    "node-0-geth-service",
                     "monitoring-node-0-node-exporter",
                     "monitoring-prometheus-config",
                     "monitoring-install",
                     "monitoring-alertmanager-config",
+                    "node-0-jwt-file",
                 ].map((n) => `${n} update`),
+                "node-0-jwt-bytes delete",
+                "node-0-jwt-key create",
                 "node-0-keeper create",
             ],
         };
@@ -456,11 +461,16 @@ describeEngine("the sandbox on the real engine", () => {
                     await serving();
                     const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
                     expect(previewSteps()).toEqual([...UPGRADE_STEPS[release]].sort());
+                    const jwtBefore = guest("cat /etc/ethnode/jwt.hex");
                     up();
                     await serving();
                     expect(previewSteps()).toEqual([]);
-                    // Nothing was replaced or restarted: the same Geth and the same gateway master serve.
-                    expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
+                    // The JWT moves off RandomBytes (whose id is the key's base64): a new key, which Geth takes with one
+                    // restart through the health gate. Nothing else restarts: the gateway's master serves on.
+                    expect(guest("cat /etc/ethnode/jwt.hex")).toMatch(/^[0-9a-f]{64}$/);
+                    expect(guest("cat /etc/ethnode/jwt.hex")).not.toBe(jwtBefore);
+                    expect(mainPid("ethnode-gateway")).toBe(pids.gateway);
+                    expect(JSON.parse(pulumi(["stack", "export"])).deployment.resources.filter((r: { type: string }) => r.type === "random:index/randomBytes:RandomBytes")).toEqual([]);
                 } finally {
                     execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", previous], { stdio: "ignore" });
                 }
