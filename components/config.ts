@@ -211,6 +211,11 @@ export const gatewaySection = {
     }),
     maxLagBlocks: integer(0, 10000, { doc: "A backend this many blocks behind the pool's best is excluded", default: 8 }),
     healthIntervalSec: integer(1, 60, { doc: "Seconds between upstream health checks", default: 2 }),
+    healthFall: integer(1, 10, {
+        doc: "Failed health checks in a row before a serving backend is taken out (a drained peer, and a backend syncing or lagging, are out at once); idempotent reads that fail meanwhile are retried on another backend",
+        default: 1,
+    }),
+    healthRise: integer(1, 10, { doc: "Good health checks in a row before a backend that was out serves again", default: 1 }),
     upstreamTimeoutSec: integer(1, 600, { doc: "Read timeout for a backend's answer", default: 30 }),
     fastReadTimeoutSec: integer(1, 600, {
         doc: "With several nodes: how long a cheap read (idempotent, weight 1, e.g. eth_blockNumber, eth_getBalance) waits for a node before it is retried on another, so a hung execution client costs this rather than upstreamTimeoutSec",

@@ -103,6 +103,8 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         rate_limit_headers_always: g.rateLimitHeaders === "always",
         max_lag: g.maxLagBlocks,
         health_interval: g.healthIntervalSec,
+        health_fall: g.healthFall,
+        health_rise: g.healthRise,
         body_timeout: g.bodyTimeoutSec,
         probe_timeout_ms: PROBE_TIMEOUT_MS,
         // Only a node with peers can be drained: a lone node drained would refuse every call.

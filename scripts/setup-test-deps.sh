@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(
-  nginx libnginx-mod-http-lua lua-resty-core lua-cjson luajit2
+  nginx libnginx-mod-http-lua lua-resty-core lua-cjson luajit2 lua-check
   prometheus prometheus-alertmanager prometheus-node-exporter
   shellcheck systemd wrk jq curl ca-certificates
 )

@@ -19,3 +19,10 @@ it.each(FILES)("%s passes under luajit", (file) => {
     expect(Number(r.stdout.split(" ")[0])).toBeGreaterThanOrEqual(1);
     expect(r.status).toBe(0);
 });
+
+it("luacheck (Debian's lua-check 1.1.0, .luacheckrc) finds nothing in the gateway's Lua or its tests", () => {
+    expect(spawnSync("luacheck", ["--version"], { encoding: "utf8" }).stdout).toContain("Luacheck: 1.1.0");
+    const r = spawnSync("luacheck", ["--no-color", "--codes", "lua", "tests/lua", "scripts/bench-upstream.lua"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.stdout).toMatch(/Total: 0 warnings \/ 0 errors in \d+ files/);
+    expect(r.status).toBe(0);
+});

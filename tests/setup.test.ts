@@ -98,7 +98,7 @@ describe("setup on a fresh machine (package managers and compilers stood in)", (
             .filter((c) => c.includes("install"))
             .flatMap((c) => c.split(" ").filter((w) => /^[a-z0-9][a-z0-9.+-]+$/.test(w) && w !== "install"));
         for (const pkg of [
-            "nginx", "libnginx-mod-http-lua", "lua-resty-core", "lua-cjson", "luajit2",
+            "nginx", "libnginx-mod-http-lua", "lua-resty-core", "lua-cjson", "luajit2", "lua-check",
             "prometheus", "prometheus-alertmanager", "prometheus-node-exporter",
             "shellcheck", "systemd", "wrk", "jq", "curl",
             "debootstrap", "systemd-container", "openssh-client",

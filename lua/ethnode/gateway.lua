@@ -1,11 +1,13 @@
--- The gateway's nginx phases: config loading, the request pipeline (parse → policy → limit → route),
--- the balancer with one retry for idempotent reads, the health checker, /health and /metrics.
+-- The gateway's nginx phases, thin: each reads what nginx hands it, asks the module that decides (ethnode.pipeline
+-- for a JSON-RPC body, ethnode.healthcheck for the backends, ethnode.websocket for a session) and writes the
+-- answer. Every entry point runs guarded (ethnode.guard).
 local jsonrpc = require("ethnode.jsonrpc")
-local scan = require("ethnode.scan")
 local policy_mod = require("ethnode.policy")
 local limiter_mod = require("ethnode.limiter")
 local upstream_mod = require("ethnode.upstream")
 local metrics_mod = require("ethnode.metrics")
+local pipeline_mod = require("ethnode.pipeline")
+local healthcheck = require("ethnode.healthcheck")
 local bounded = require("ethnode.bounded")
 local websocket = require("ethnode.websocket")
 local guard = require("ethnode.guard")
@@ -30,7 +32,7 @@ local function request_id()
     return tonumber(cast("uintptr_t", get_request()))
 end
 
-local conf, keys, has_keys, policy, limiter, pool, metrics
+local conf, keys, has_keys, policy, limiter, pool, metrics, pipeline, checker
 
 -- What the access phase hands to the balancer and the log phase, per admitted request, keyed by the request
 -- itself. (ngx.ctx would do, at ~1,100 instructions per request for its registry reference and cleanup
@@ -78,36 +80,6 @@ function _M.init(conf_path, keys_path)
     policy = policy_mod.new({ allow = conf.allow, weights = conf.weights, max_logs_range = conf.max_logs_range })
 end
 
--- init_worker_by_lua: shared-dict handles, and the health checker (one worker probes per interval).
-function _M.init_worker()
-    -- WebSocket masking keys and handshake nonces: unpredictable per worker.
-    local urandom = io.open("/dev/urandom", "rb")
-    local seed = urandom and urandom:read(4)
-    if urandom then urandom:close() end
-    math.randomseed(seed and (seed:byte(1) * 16777216 + seed:byte(2) * 65536 + seed:byte(3) * 256 + seed:byte(4)) or ngx.now() * 1000 + ngx.worker.pid())
-    limiter = limiter_mod.new(ngx.shared.ethnode_limits, { fail_open = conf.fail_open })
-    pool = upstream_mod.new(ngx.shared.ethnode_upstreams, conf.backends, conf.max_lag)
-    metrics = metrics_mod.new(ngx.shared.ethnode_metrics)
-    local interval = conf.health_interval
-    local function tick(premature)
-        if premature then return end
-        -- The lock expires just before the next tick: exactly one worker probes per interval.
-        if ngx.shared.ethnode_upstreams:add("lock:probe", 1, interval * 0.9) then
-            guard.run("health check", _M.probe_all)
-        end
-    end
-    ngx.timer.at(0, tick)
-    ngx.timer.every(interval, tick)
-    ngx.timer.every(1, guard.wrap("metrics timer", function(premature)
-        if premature then return end
-        metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight.count)
-        metrics:set("ethnode_gateway_ws_connections", { worker = ngx.worker.id() }, ws_sessions)
-        metrics:set("ethnode_gateway_ws_buffered_bytes", { worker = ngx.worker.id() }, ws_buffered)
-        local failed = metrics:flush()
-        if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
-    end))
-end
-
 local function http_post(host, port, body, timeout_ms)
     local sock = ngx.socket.tcp()
     sock:settimeouts(timeout_ms, timeout_ms, timeout_ms)
@@ -140,21 +112,52 @@ local function drain_requested()
     return true
 end
 
-function _M.probe_all()
-    local drained = drain_requested()
-    ngx.shared.ethnode_upstreams:set("drained", drained and 1 or 0)
-    local results = {}
-    for _, b in ipairs(conf.backends) do
-        local status, body = http_post(b.host, b.port, upstream_mod.PROBE_BODY, conf.probe_timeout_ms)
-        results[b.name] = status == 200 and upstream_mod.read_probe(jsonrpc.decode(body)) or { up = false }
+-- The RateLimit-* headers of an admitted call (rateLimitHeaders: always); a WebSocket message has none.
+local function limit_headers(burst, remaining, reset)
+    if ngx.get_phase() == "content" then return end
+    local h = ngx.header
+    h["RateLimit-Limit"] = burst
+    h["RateLimit-Remaining"] = remaining
+    h["RateLimit-Reset"] = reset
+end
+
+-- init_worker_by_lua: shared-dict handles, the pipeline, and the health checker (one worker probes per interval).
+function _M.init_worker()
+    -- WebSocket masking keys and handshake nonces: unpredictable per worker.
+    local urandom = io.open("/dev/urandom", "rb")
+    local seed = urandom and urandom:read(4)
+    if urandom then urandom:close() end
+    math.randomseed(seed and (seed:byte(1) * 16777216 + seed:byte(2) * 65536 + seed:byte(3) * 256 + seed:byte(4)) or ngx.now() * 1000 + ngx.worker.pid())
+    limiter = limiter_mod.new(ngx.shared.ethnode_limits, { fail_open = conf.fail_open })
+    pool = upstream_mod.new(ngx.shared.ethnode_upstreams, conf.backends, conf.max_lag)
+    metrics = metrics_mod.new(ngx.shared.ethnode_metrics)
+    pipeline = pipeline_mod.new({
+        policy = policy, limiter = limiter, pool = pool, metrics = metrics, conf = conf, limit_headers = limit_headers,
+        warn = function(...) ngx.log(ngx.WARN, ...) end,
+    })
+    checker = healthcheck.new({
+        backends = conf.backends, pool = pool, dict = ngx.shared.ethnode_upstreams, metrics = metrics,
+        fall = conf.health_fall, rise = conf.health_rise, drained = drain_requested,
+        probe = function(b) return http_post(b.host, b.port, upstream_mod.PROBE_BODY, conf.probe_timeout_ms) end,
+    })
+    local interval = conf.health_interval
+    local function tick(premature)
+        if premature then return end
+        -- The lock expires just before the next tick: exactly one worker probes per interval.
+        if ngx.shared.ethnode_upstreams:add("lock:probe", 1, interval * 0.9) then
+            guard.run("health check", checker.round, checker)
+        end
     end
-    local best = pool:apply(results, drained and pool.preferred and pool.preferred.name or nil)
-    metrics:set("ethnode_gateway_drained", nil, drained and 1 or 0)
-    for _, b in ipairs(conf.backends) do
-        metrics:set("ethnode_gateway_backend_healthy", { backend = b.name }, pool:healthy(b.name) and 1 or 0)
-        metrics:set("ethnode_gateway_backend_head_block", { backend = b.name }, results[b.name].head or -1)
-    end
-    if best then metrics:set("ethnode_gateway_pool_head_block", nil, best) end
+    ngx.timer.at(0, tick)
+    ngx.timer.every(interval, tick)
+    ngx.timer.every(1, guard.wrap("metrics timer", function(premature)
+        if premature then return end
+        metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight.count)
+        metrics:set("ethnode_gateway_ws_connections", { worker = ngx.worker.id() }, ws_sessions)
+        metrics:set("ethnode_gateway_ws_buffered_bytes", { worker = ngx.worker.id() }, ws_buffered)
+        local failed = metrics:flush()
+        if failed > 0 then ngx.log(ngx.WARN, "ethnode: metrics dict full, dropped ", failed, " series updates") end
+    end))
 end
 
 -- The request path calls these for every request: looked up once (resty.core's FFI versions, loaded
@@ -167,30 +170,16 @@ local ngx_now = ngx.now
 local ngx_var = ngx.var
 local ngx_header = ngx.header
 
--- Series keys are built once per label value (by reason; by outcome and method; by status class; by
--- backend): counting a request then only adds a number in a worker-local table.
 local memo, series_key = metrics_mod.memo, metrics_mod.key
-local DICT_ERRORS = series_key("ethnode_gateway_dict_errors_total")
-local reject_key = memo(function(reason) return series_key("ethnode_gateway_rejections_total", { reason = reason }) end)
--- Calls by outcome and method, one metric per transport: `counts(outcome)(method)` is a series key.
-local function counts_of(metric)
-    return memo(function(outcome)
-        return memo(function(method) return series_key(metric, { method = method, outcome = outcome }) end)
-    end)
-end
-local HTTP_CALLS = counts_of("ethnode_gateway_requests_total")
-local WS_CALLS = counts_of("ethnode_gateway_ws_requests_total")
--- What judge needs to know of the transport a body came by: its counters, and whether only strict JSON may
--- go on (over WebSocket Geth ends the whole session, subscriptions and all, on a message it cannot parse).
-local HTTP = { calls = HTTP_CALLS, strict = false }
-local WS = { calls = WS_CALLS, strict = true }
+local HTTP, WS = pipeline_mod.HTTP, pipeline_mod.WS
+local HTTP_CALLS, WS_CALLS = HTTP.calls, WS.calls
 local status_key = memo(function(class) return series_key("ethnode_gateway_upstream_requests_total", { code = class .. "xx" }) end)
 local latency_keys = memo(function(backend)
     return metrics_mod.histogram_keys("ethnode_gateway_upstream_latency_seconds", { backend = backend })
 end)
 
 local function reject(reason, n)
-    metrics:add(reject_key(reason), n or 1)
+    pipeline.reject(reason, n)
 end
 
 local function send(status, body, headers)
@@ -201,6 +190,10 @@ local function send(status, body, headers)
     end
     ngx.print(body)
     return ngx.exit(status)
+end
+
+local function send_verdict(v)
+    return send(v.status, v.body, v.headers)
 end
 
 local function send_error(status, code, message, id, reason)
@@ -229,297 +222,11 @@ local function identity(keyed)
     return client, conf.ip_rate, conf.ip_burst
 end
 
--- Takes `weight` units from the caller's bucket. Returns true when the call may go on (with RateLimit-*
--- headers when configured for every answer); else false and the headers a 429 carries.
-local function admit(who, rate, burst, weight, now)
-    local allowed, remaining, reset, retry_after, err = limiter:take(who, rate, burst, weight, now)
-    if err then
-        metrics:add(DICT_ERRORS, 1)
-        ngx.log(ngx.WARN, "ethnode: limiter dict error (", err, "), failing ", conf.fail_open and "open" or "closed")
-    end
-    if not allowed then
-        return false, {
-            ["RateLimit-Limit"] = burst,
-            ["RateLimit-Remaining"] = 0,
-            ["RateLimit-Reset"] = reset,
-            ["Retry-After"] = retry_after or reset,
-        }
-    end
-    if conf.rate_limit_headers_always and ngx.get_phase() ~= "content" then
-        ngx_header["RateLimit-Limit"] = burst
-        ngx_header["RateLimit-Remaining"] = remaining
-        ngx_header["RateLimit-Reset"] = reset
-    end
-    return true
-end
-
-local RATE_LIMITED = jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
-
--- Refused work still costs the caller `units` from its bucket, so a flood of junk, denied, oversized or
--- unauthenticated calls reaches 429 like any other traffic. The units are taken up to the burst and never given
--- back (a refusal bigger than the whole bucket empties it). nil when the caller still had budget; else 429,
--- its answer (id null: the caller puts the request's id in where it knows one) and headers.
-local function charge(who, rate, burst, units, now)
-    -- 429 when the bucket could not pay in full; a refusal bigger than the whole bucket still empties it, and
-    -- is answered as itself unless the bucket was empty already.
-    local broke = units > burst and limiter:exhausted(who, rate, burst, now)
-    local paid, reset, err = limiter:charge(who, rate, burst, units, now)
-    if err then
-        metrics:add(DICT_ERRORS, 1)
-        ngx.log(ngx.WARN, "ethnode: limiter dict error (", err, "), failing ", conf.fail_open and "open" or "closed")
-    end
-    if paid or (units > burst and not broke and not err) then return nil end
-    reject("rate_limited")
-    return 429, RATE_LIMITED, { ["RateLimit-Limit"] = burst, ["RateLimit-Remaining"] = 0, ["RateLimit-Reset"] = reset, ["Retry-After"] = reset }
-end
-
 -- A key that names nothing costs its address a unit, like any refused work: guessing keys ends in 429.
 local function bad_key()
-    local status, answer, headers = charge(ngx_var.remote_addr, conf.ip_rate, conf.ip_burst, 1, ngx_now())
-    if status then return send(status, answer, headers) end
+    local over = pipeline.charge(ngx_var.remote_addr, conf.ip_rate, conf.ip_burst, 1, ngx_now())
+    if over then return send_verdict(over) end
     return send_error(401, -32001, "unknown API key", nil, "bad_key")
-end
-
-local function limited(id)
-    return jsonrpc.error_object(id, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded")
-end
-
--- What `judge` decides about a body: answer it here, forward it as it is, or forward part of a batch.
-local ANSWER, FORWARD, PARTIAL = 1, 2, 3
-
--- A cheap read: idempotent, and every call of weight 1 (weight == calls). On a node with peers the balancer gives
--- it fast_timeout before it retries elsewhere.
-local function cheap(idempotent, weight, calls)
-    return idempotent and weight == calls
-end
-
-local function no_upstream(n)
-    reject("no_upstream", n)
-    return ANSWER, 503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "no healthy upstream")
-end
-
-
--- What refusing a body of `bytes` costs: a unit per started 16 KiB (a 1 MiB junk body costs 64).
-local function body_units(bytes)
-    return 1 + floor(bytes / 16384)
-end
-
--- The decoded request, when only the scanner has seen it: error answers need its id, the policy its params.
-local function decoded(req, body)
-    if req then return req end
-    local d = jsonrpc.decode(body)
-    return type(d) == "table" and d or {}
-end
-
--- An error answer to one request, its id echoed byte for byte (as decoded when the scanner cannot read it).
-local function error_answer(req, body, code, message)
-    local raw = scan.raw_id(body)
-    if raw then return jsonrpc.encode_error_raw(raw, code, message) end
-    return jsonrpc.encode_error(decoded(req, body).id, code, message)
-end
-
--- Whether the policy refuses a call: counts the refusal and returns its JSON-RPC error code and message, or
--- nil when the call may go on. Methods are counted by their rule's label (a bounded set).
-local function refused(rule, method, req, transport)
-    if not rule.allowed then
-        reject("method_denied")
-        metrics:add(transport.calls("denied")(rule.label), 1)
-        return jsonrpc.METHOD_NOT_FOUND, "method not allowed: " .. method
-    end
-    local bad = rule.checked and policy:check_params(req, pool:pool_head())
-    if bad then
-        reject("params")
-        metrics:add(transport.calls("denied")(rule.label), 1)
-        return jsonrpc.INVALID_PARAMS, bad
-    end
-    return nil
-end
-
--- One request (the common case): straight-line code. `req` is nil when the scanner recognized the body; it
--- is decoded only if an answer or a check needs more than the method.
-local function judge_single(method, has_id, req, body, who, rate, burst, now, transport)
-    local rule = policy:rule(method)
-    if rule.checked then req = decoded(req, body) end
-    local code, message = refused(rule, method, req, transport)
-    if code then
-        local status, _, headers = charge(who, rate, burst, 1, now)
-        if status then return ANSWER, status, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers end
-        if not has_id then return ANSWER, 204, "" end
-        return ANSWER, 200, error_answer(req, body, code, message)
-    end
-    local admitted, headers = admit(who, rate, burst, rule.weight, now)
-    if not admitted then
-        reject("rate_limited")
-        metrics:add(transport.calls("rate_limited")(rule.label), 1)
-        return ANSWER, 429, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers
-    end
-    if not pool:any_healthy() then return no_upstream(1) end
-    return FORWARD, rule
-end
-
--- A batch's answers, 204 when there are none; `text`: `out` holds each answer's bytes (jsonrpc.splice_raw),
--- else decoded tables to encode (jsonrpc.splice).
-local function answers_body(status, out, text)
-    if #out == 0 then return 204, "" end
-    return status, text and "[" .. concat(out, ",") .. "]" or jsonrpc.encode(out)
-end
-
--- The body's elements as their own bytes, when it splits into exactly the parsed items (else nil).
-local function raw_elements(body, items)
-    local raw = scan.elements(body)
-    if raw and #raw == #items then return raw end
-    return nil
-end
-
--- A batch answered here alone, with `status`: each answer around its element's own id bytes (`raw`, from
--- raw_elements; as decoded when the body does not split).
-local function local_batch(status, items, answers, raw, headers)
-    local out_status, out
-    if raw then
-        out_status, out = answers_body(status, jsonrpc.splice_raw(items, raw, answers, {}, scan.raw_id), true)
-    else
-        out_status, out = answers_body(status, jsonrpc.splice(items, answers, {}), false)
-    end
-    return ANSWER, out_status, out, headers
-end
-
--- The whole answer to a batch whose forwarded part (`state`, from judge_batch) the backend answered with
--- `upstream` (its body: an array of answers, or empty for notifications only): status and body, nil when
--- the backend's answer is not an array.
-local function finish_batch(state, upstream)
-    local items, raw, answers = state.items, state.raw, state.answers
-    local upstream_raw = raw and (upstream == "" and {} or scan.elements(upstream))
-    if upstream_raw then return answers_body(200, jsonrpc.splice_raw(items, raw, answers, upstream_raw, scan.raw_id), true) end
-    local upstream_answers = upstream == "" and {} or jsonrpc.decode(upstream)
-    if type(upstream_answers) ~= "table" then return nil end
-    return answers_body(200, jsonrpc.splice(items, answers, upstream_answers), false)
-end
-
--- A batch: each element passes the policy on its own; refused ones are answered here, the rest forwarded
--- (untouched when all pass: FORWARD) or, when some were refused, their own bytes as a smaller batch (PARTIAL,
--- with the state finish_batch splices the answers with).
-local function judge_batch(items, body, who, rate, burst, now, transport)
-    local forward, answers, weight, idempotent, labels = {}, {}, 0, true, {}
-    -- Every element counts against the limit: a forwarded one with its method's weight, a refused one 1.
-    local refused_units = 0
-    for i, item in ipairs(items) do
-        local req = item.req
-        if not req then
-            reject("invalid")
-            refused_units = refused_units + 1
-            answers[i] = jsonrpc.error_object(item.id, item.code, item.err)
-        else
-            local rule = policy:rule(req.method)
-            local code, message = refused(rule, req.method, req, transport)
-            if code then
-                refused_units = refused_units + 1
-                if req.id ~= nil then answers[i] = jsonrpc.error_object(req.id, code, message) end
-            else
-                forward[#forward + 1] = i
-                weight = weight + rule.weight
-                idempotent = idempotent and rule.idempotent
-                labels[#labels + 1] = rule.label
-            end
-        end
-    end
-
-    if #forward == 0 then
-        local status, _, headers = charge(who, rate, burst, refused_units, now)
-        if status then
-            -- Each request gets its 429 with its own id; notifications get nothing, as ever.
-            local errs = {}
-            for i, item in ipairs(items) do
-                local id = item.req and item.req.id or item.id
-                if item.req == nil or item.req.id ~= nil then errs[i] = limited(id) end
-            end
-            return local_batch(status, items, errs, raw_elements(body, items), headers)
-        end
-        return local_batch(200, items, answers, raw_elements(body, items))
-    end
-    local admitted, headers = admit(who, rate, burst, weight + refused_units, now)
-    if not admitted then
-        reject("rate_limited", #forward)
-        local errs = {}
-        for k, i in ipairs(forward) do
-            metrics:add(transport.calls("rate_limited")(labels[k]), 1)
-            errs[i] = limited(items[i].req.id)
-        end
-        return local_batch(429, items, errs, raw_elements(body, items), headers)
-    end
-    if not pool:any_healthy() then return no_upstream(#forward) end
-    local state = { labels = labels, idempotent = idempotent, fast = cheap(idempotent, weight, #forward) }
-    if #forward == #items then
-        return FORWARD, nil, state -- the original body goes upstream untouched (ids and numbers byte-exact)
-    end
-    -- The forwarded elements' own bytes go upstream, and the backend's answers come back as bytes; only a body
-    -- the scanner cannot split is re-encoded (ids past 14 digits and empty arrays may then change).
-    local raw = raw_elements(body, items)
-    local sub_reqs, ids = {}, {}
-    for _, i in ipairs(forward) do
-        local req = items[i].req
-        local encoded = raw and raw[i] or jsonrpc.encode_request(req)
-        if encoded then
-            sub_reqs[#sub_reqs + 1] = encoded
-            if req.id ~= nil then ids[#ids + 1] = req.id end
-        elseif req.id ~= nil then
-            -- A number no JSON can carry (1e999 in its params): answered here, never dropped.
-            answers[i] = jsonrpc.error_object(req.id, jsonrpc.PARSE_ERROR, "number out of range")
-        end
-    end
-    state.items, state.raw, state.answers, state.ids = items, raw, answers, ids
-    if #sub_reqs == 0 then
-        local status, out = finish_batch(state, "")
-        return ANSWER, status, out
-    end
-    return PARTIAL, "[" .. concat(sub_reqs, ",") .. "]", state
-end
-
--- A batch whose every element the scanner recognizes and the policy allows as it stands (the usual batch):
--- its weight, labels and whether all are idempotent, without decoding it. nil when any element needs more (a
--- refusal, a params check, anything the scanner leaves to the full parser): the full path then decides.
-local batch_methods = {}
-local function plain_batch(body)
-    local n = scan.batch(body, conf.max_batch, batch_methods)
-    if not n then return nil end
-    local weight, idempotent, labels = 0, true, {}
-    for i = 1, n do
-        local rule = policy:rule(batch_methods[i])
-        if not rule.allowed or rule.checked then return nil end
-        weight = weight + rule.weight
-        idempotent = idempotent and rule.idempotent
-        labels[i] = rule.label
-    end
-    return weight, idempotent, labels
-end
-
--- The gateway's decision on one JSON-RPC body from `who` (its bucket's rate and burst), the same for HTTP
--- and WebSocket (`transport`: HTTP or WS). Returns ANSWER, status, body, headers; FORWARD, the rule
--- (one call) or nil and the batch's state; or PARTIAL, the part to forward and the state to finish with.
-local function judge(body, who, rate, burst, now, transport)
-    pool:refresh(now)
-    -- The common request is recognized without building it; anything else is parsed in full.
-    local method, has_id = scan.request(body)
-    if method then return judge_single(method, has_id, nil, body, who, rate, burst, now, transport) end
-    local weight, idempotent, labels = plain_batch(body)
-    -- Anything else (over the limit, no healthy backend) the full path answers, element by element; a refused
-    -- take costs nothing, so the caller is not charged twice.
-    if weight and pool:any_healthy() and admit(who, rate, burst, weight, now) then
-        return FORWARD, nil, { labels = labels, idempotent = idempotent, fast = cheap(idempotent, weight, #labels) }
-    end
-    local parsed, batch_or_code, message, id = jsonrpc.parse(body, conf.max_batch)
-    if parsed and transport.strict and not scan.json(body) then
-        parsed, batch_or_code, message, id = nil, jsonrpc.PARSE_ERROR, "parse error", nil
-    end
-    if not parsed then
-        local status, answer, headers = charge(who, rate, burst, body_units(#body), now)
-        if status then return ANSWER, status, answer, headers end
-        reject(batch_or_code == jsonrpc.PARSE_ERROR and "parse_error" or "invalid")
-        if id == nil or id == jsonrpc.null then return ANSWER, 400, jsonrpc.encode_error(id, batch_or_code, message) end
-        return ANSWER, 400, error_answer(nil, body, batch_or_code, message)
-    end
-    if batch_or_code then return judge_batch(parsed, body, who, rate, burst, now, transport) end
-    -- A notification has no id member at all (an explicit null id is a request).
-    return judge_single(parsed.method, parsed.id ~= nil, parsed, body, who, rate, burst, now, transport)
 end
 
 -- A body past the in-memory buffer, which nginx has written to a temp file (its size nginx has capped).
@@ -600,8 +307,8 @@ function _M.access(keyed)
     local who, rate, burst = identity(keyed)
     if not who then return bad_key() end
     if not json_content(ngx_var.http_content_type) then
-        local status, answer, headers = charge(who, rate, burst, 1, ngx_now())
-        if status then return send(status, answer, headers) end
+        local over = pipeline.charge(who, rate, burst, 1, ngx_now())
+        if over then return send_verdict(over) end
         return send_error(415, jsonrpc.INVALID_REQUEST, "content type must be application/json", nil, "content_type")
     end
     local body, status = read_body(who, rate, burst)
@@ -618,37 +325,33 @@ function _M.access(keyed)
     end
     if body == false then
         -- Like any refused work, a body that never came costs the caller (nginx closes the connection on 408).
-        charge(who, rate, burst, 1, ngx_now())
+        pipeline.charge(who, rate, burst, 1, ngx_now())
         return send_error(status, jsonrpc.INVALID_REQUEST, status == 408 and "request body timeout" or "bad request body", nil, "slow_body")
     end
     local now = ngx_now()
-    local verdict, a, b, c
+    local v
     if body then
-        verdict, a, b, c = judge(body, who, rate, burst, now, HTTP)
+        v = pipeline.judge(body, who, rate, burst, now, HTTP)
     else
-        verdict, a, b, c = ANSWER, charge(who, rate, burst, 1, now)
-        if not a then
+        v = pipeline.charge(who, rate, burst, 1, now)
+        if not v then
             reject("parse_error")
-            a, b = 400, EMPTY_BODY
+            v = pipeline_mod.answer(400, EMPTY_BODY)
         end
     end
-    if verdict == ANSWER then return send(a, b, c) end
-    if verdict == FORWARD then
-        -- Something goes upstream: the log phase counts it.
-        if a then return remember({ label = a.label, idempotent = a.idempotent, fast = cheap(a.idempotent, a.weight, 1), t0 = now }) end
-        b.t0 = now
-        return remember(b)
-    end
-    -- PARTIAL: `a` goes upstream, `b` splices the answers.
-    b.t0 = now
-    remember(b)
+    if v.answer then return send_verdict(v) end
+    -- Something goes upstream: the verdict is the request's carrier to the balancer and the log phase.
+    v.t0 = now
+    remember(v)
+    if v.forward then return end
+    -- Part of a batch: its forwarded elements go upstream, and the answers are spliced with ours.
     local res = ngx.location.capture("/_upstream", {
         method = ngx.HTTP_POST,
-        body = a,
-        args = { i = b.idempotent and "1" or "0", f = b.fast and "1" or "0" },
+        body = v.body,
+        args = { i = v.idempotent and "1" or "0", f = v.fast and "1" or "0" },
     })
-    local status, out
-    if res.status == 200 then status, out = finish_batch(b, res.body) end
+    local out
+    if res.status == 200 then status, out = pipeline.finish(v, res.body) else status = nil end
     if not status then return send(502, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "upstream error")) end
     return send(status, out)
 end
@@ -660,12 +363,11 @@ local ws_closed_key = memo(function(reason) return series_key("ethnode_gateway_w
 local function busy_batch(state)
     local errs = {}
     for i, item in ipairs(state.items) do
-        if item.req and item.req.id ~= nil and not state.answers[i] then errs[i] = limited(item.req.id) end
+        if item.req and item.req.id ~= nil and not state.answers[i] then errs[i] = pipeline_mod.limited(item.req.id) end
     end
     for i, a in pairs(state.answers) do errs[i] = a end
     reject("ws_pending", #state.ids)
-    local _, _, out = local_batch(200, state.items, errs, state.raw)
-    return out
+    return pipeline.local_batch(200, state.items, errs, state.raw).body
 end
 
 -- The bytes a session's unfinished message may hold: within the worker's share and the client address's
@@ -704,10 +406,7 @@ function _M.websocket(keyed)
     if not who then return bad_key() end
     local key, status, why = websocket.client_key()
     if not key then return send_error(status, jsonrpc.INVALID_REQUEST, why, nil, "ws_handshake") end
-    if not pool:any_healthy() then
-        local _, status_code, body = no_upstream(1)
-        return send(status_code, body)
-    end
+    if not pool:any_healthy() then return send_verdict(pipeline.no_upstream(1)) end
     local ws = conf.ws
     local upstream, err, refused_status = websocket.connect(ws.host, ws.port, ngx_var.http_origin, 2000)
     if not upstream then
@@ -728,16 +427,19 @@ function _M.websocket(keyed)
         buffer = ws_buffer(ngx_var.remote_addr, ws),
     }
     local ok, failure = pcall(websocket.run, client, upstream, opts, function(payload)
-        local verdict, a, b = judge(payload, who, rate, burst, ngx_now(), WS)
-        if verdict == ANSWER then return b end
-        local labels = verdict == FORWARD and a and { a.label } or b.labels
+        local v = pipeline.judge(payload, who, rate, burst, ngx_now(), WS)
+        if v.answer then return v.body end
         local count = WS_CALLS("forwarded")
-        for i = 1, #labels do metrics:add(count(labels[i]), 1) end
-        if verdict == FORWARD then return nil, true end
-        return nil, a, {
-            ids = b.ids,
-            finish = function(message) return select(2, finish_batch(b, message)) or message end,
-            refuse = function() return busy_batch(b) end,
+        if v.label then
+            metrics:add(count(v.label), 1)
+        else
+            for i = 1, #v.labels do metrics:add(count(v.labels[i]), 1) end
+        end
+        if v.forward then return nil, true end
+        return nil, v.body, {
+            ids = v.ids,
+            finish = function(message) return select(2, pipeline.finish(v, message)) or message end,
+            refuse = function() return busy_batch(v) end,
         }
     end, function(reason) metrics:add(ws_closed_key(reason), 1) end)
     ws_sessions = ws_sessions - 1
@@ -825,7 +527,10 @@ local NGINX_ERRORS = {
         [429] = "too many requests in progress from this address", [501] = "not implemented", [502] = "upstream error",
         [504] = "upstream timeout",
     },
-    codes = { [400] = jsonrpc.INVALID_REQUEST, [413] = jsonrpc.INVALID_REQUEST, [414] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED, [501] = jsonrpc.INVALID_REQUEST },
+    codes = {
+        [400] = jsonrpc.INVALID_REQUEST, [413] = jsonrpc.INVALID_REQUEST, [414] = jsonrpc.INVALID_REQUEST, [429] = jsonrpc.LIMIT_EXCEEDED,
+        [501] = jsonrpc.INVALID_REQUEST,
+    },
 }
 
 function _M.error_page()
@@ -836,9 +541,9 @@ function _M.error_page()
     if status == 413 or status == 408 then
         local who, rate, burst = identity(false)
         if who then
-            local units = status == 413 and body_units(tonumber(ngx_var.content_length) or 0) or 1
-            local limited_status, answer, headers = charge(who, rate, burst, units, ngx_now())
-            if limited_status then return send(limited_status, answer, headers) end
+            local units = status == 413 and pipeline_mod.body_units(tonumber(ngx_var.content_length) or 0) or 1
+            local over = pipeline.charge(who, rate, burst, units, ngx_now())
+            if over then return send_verdict(over) end
         end
     end
     if inflight:get(request_id()) == nil then reject(reasons[status] or "http_" .. status) end
@@ -847,33 +552,9 @@ function _M.error_page()
     ngx.print(jsonrpc.encode_error(nil, codes[status] or jsonrpc.INTERNAL_ERROR, messages[status] or "error"))
 end
 
--- /health: on the public port only up or down (a load balancer's question); with `detailed` (the loopback
--- metrics port) every backend, its state and head, whether this node is drained, and `ready`: whether its
--- own execution client could serve (answering, synced, within max_lag of the best head) — the gate a rolling
--- upgrade waits for before it puts the node back.
+-- /health (ethnode.healthcheck says what): up or down on the public port, every detail on the metrics port.
 function _M.health(detailed)
-    local dict = ngx.shared.ethnode_upstreams
-    local backends = {}
-    local healthy = 0
-    for _, b in ipairs(conf.backends) do
-        local ok = dict:get("ok:" .. b.name) == 1
-        if ok then healthy = healthy + 1 end
-        backends[#backends + 1] = {
-            name = b.name,
-            ["local"] = b["local"] == true,
-            healthy = ok,
-            head = dict:get("head:" .. b.name),
-            state = dict:get("why:" .. b.name) or "unchecked",
-        }
-    end
-    local status = healthy > 0 and 200 or 503
-    if not detailed then return send(status, status == 200 and '{"status":"up"}' or '{"status":"down"}') end
-    local own = pool.preferred
-    return send(status, jsonrpc.encode({
-        healthy = healthy, backends = backends, head = pool:pool_head(),
-        drained = dict:get("drained") == 1,
-        ready = own ~= nil and dict:get("ready:" .. own.name) == 1,
-    }))
+    return send(checker:status(detailed))
 end
 
 -- The peer listener's access phase: the other nodes' gateways have judged the call already; a drained node

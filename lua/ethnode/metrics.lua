@@ -115,10 +115,6 @@ function _M.set(self, name, labels, value)
     return self.dict:set(series(name, labels), value)
 end
 
-local BUCKET_ORDER = {}
-for i, b in ipairs(_M.BUCKETS) do BUCKET_ORDER[tostring(b)] = i end
-BUCKET_ORDER["+Inf"] = #_M.BUCKETS + 1
-
 -- Rewrites one histogram's raw bucket series (per label set) as cumulative series, in bucket order.
 local function cumulative(raw)
     local groups, order = {}, {}

@@ -27,7 +27,7 @@ end)
 T.test("an empty body is a parse error, an empty batch is invalid", function()
     T.eq(select(2, jsonrpc.parse("", 10)), -32700)
     T.eq(select(2, jsonrpc.parse("   ", 10)), -32700)
-    local p, code, msg = jsonrpc.parse("[]", 10)
+    local _, code, msg = jsonrpc.parse("[]", 10)
     T.eq(code, -32600)
     T.eq(msg, "empty batch")
 end)
@@ -52,7 +52,7 @@ end)
 T.test("a batch over the limit names the limit", function()
     local parts = {}
     for i = 1, 11 do parts[i] = string.format('{"jsonrpc":"2.0","id":%d,"method":"eth_chainId"}', i) end
-    local p, code, msg = jsonrpc.parse("[" .. table.concat(parts, ",") .. "]", 10)
+    local _, code, msg = jsonrpc.parse("[" .. table.concat(parts, ",") .. "]", 10)
     T.eq(code, -32600)
     T.eq(msg, "batch of 11 requests exceeds the limit of 10")
 end)
@@ -102,7 +102,8 @@ end)
 
 T.test("splice_raw: local answers around the element's own id bytes, the backend's answers untouched, in order", function()
     local scan = require("ethnode.scan")
-    local body = '[{"jsonrpc":"2.0","id":12345678901234567890,"method":"a"},{"jsonrpc":"2.0","id":"x","method":"b","params":[[]]},{"jsonrpc":"2.0","method":"n"}]'
+    local body = '[{"jsonrpc":"2.0","id":12345678901234567890,"method":"a"},'
+        .. '{"jsonrpc":"2.0","id":"x","method":"b","params":[[]]},{"jsonrpc":"2.0","method":"n"}]'
     local items = jsonrpc.parse(body, 10)
     local raw = scan.elements(body)
     local answers = { [1] = jsonrpc.error_object(items[1].req.id, -32601, "method not allowed: a") }

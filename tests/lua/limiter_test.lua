@@ -56,7 +56,7 @@ end)
 T.test("reads the previous window once per window, and still shares the count across workers", function()
     local d = T.dict()
     local gets = 0
-    local counting = setmetatable({ get = function(self, k) gets = gets + 1 return d:get(k) end }, { __index = d })
+    local counting = setmetatable({ get = function(_, k) gets = gets + 1 return d:get(k) end }, { __index = d })
     local a = limiter.new(counting, {})
     local b = limiter.new(counting, {}) -- a second worker on the same dict
     for _ = 1, 5 do a:take("w", 5, 10, 1, 0) end
@@ -76,7 +76,6 @@ T.test("forgets windows past its size, staying correct", function()
 end)
 
 T.test("exhausted: says whether a bucket can pay one unit, and takes nothing", function()
-    local limiter = require("ethnode.limiter")
     local l = limiter.new(T.dict())
     T.eq(l:exhausted("a", 1, 3, 100), false)
     for _ = 1, 3 do T.eq((l:take("a", 1, 3, 1, 100)), true) end

@@ -3,12 +3,10 @@
 package.path = arg[1] .. "/?.lua;" .. package.path
 
 local passed, failed = 0, 0
-local current
 
 local T = {}
 
 function T.test(name, fn)
-    current = name
     local ok, err = pcall(fn)
     if ok then
         passed = passed + 1

@@ -179,7 +179,8 @@ T.test("batch: the methods of a batch of plain requests, in order; anything else
     T.eq(out[2], "eth_blockNumber")
     T.eq(scan.batch(" [ " .. r .. " ] ", 10, out), 1)
     T.eq(scan.batch("[" .. r .. "," .. r .. "," .. r .. "]", 2, out), nil) -- past max
-    for _, bad in ipairs({ "[]", "[" .. r .. ",]", "[" .. r .. "]x", r, "[" .. r .. "," .. '{"jsonrpc":"2.0","id":1,"method":"x","extra":1}' .. "]", "[1]", "[" .. r }) do
+    local extra = '{"jsonrpc":"2.0","id":1,"method":"x","extra":1}'
+    for _, bad in ipairs({ "[]", "[" .. r .. ",]", "[" .. r .. "]x", r, "[" .. r .. "," .. extra .. "]", "[1]", "[" .. r }) do
         T.eq(scan.batch(bad, 10, out), nil, bad)
     end
 end)

@@ -111,7 +111,8 @@ T.test("UTF-8: well-formed text passes; overlong forms, surrogates, stray and cu
     for _, ok in ipairs({ "", "plain", "é", "€", "𝄞", "\u{10FFFF}", "a\u{7FF}b\u{FFFF}c" }) do
         T.eq(wsframe.valid_utf8(ok), true, ok)
     end
-    for _, bad in ipairs({ "\xc3\x28", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\x80", "abc\xe2\x82", "\xff" }) do
+    local malformed = { "\xc3\x28", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\x80", "abc\xe2\x82", "\xff" }
+    for _, bad in ipairs(malformed) do
         T.eq(wsframe.valid_utf8(bad), false, bad)
     end
 end)

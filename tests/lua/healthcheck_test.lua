@@ -1,0 +1,79 @@
+local T = ...
+local healthcheck = require("ethnode.healthcheck")
+local upstream = require("ethnode.upstream")
+
+local GOOD = '[{"jsonrpc":"2.0","id":1,"result":false},{"jsonrpc":"2.0","id":2,"result":"0x64"}]'
+
+local function make(fall, rise)
+    local dict = T.dict()
+    local backends = { { name = "own", host = "a", port = 1, ["local"] = true }, { name = "peer", host = "b", port = 2 } }
+    local answers = { own = { 200, GOOD }, peer = { 200, GOOD } }
+    local drained = false
+    local pool = upstream.new(dict, backends, 8, 0)
+    local c = healthcheck.new({
+        backends = backends, pool = pool, dict = dict, fall = fall, rise = rise,
+        metrics = { set = function() end },
+        probe = function(b) return answers[b.name][1], answers[b.name][2] end,
+        drained = function() return drained end,
+    })
+    return c, answers, dict, function(v) drained = v end
+end
+
+T.test("fall: a serving backend is out only after `fall` failed probes in a row; one good probe resets the count", function()
+    local c, answers, dict = make(3, 1)
+    c:round()
+    T.eq(dict:get("ok:peer"), 1)
+    answers.peer = { nil, "timeout" }
+    c:round()
+    c:round()
+    T.eq(dict:get("ok:peer"), 1)
+    answers.peer = { 200, GOOD }
+    c:round()
+    answers.peer = { nil, "timeout" }
+    c:round()
+    c:round()
+    T.eq(dict:get("ok:peer"), 1)
+    c:round()
+    T.eq(dict:get("ok:peer"), 0)
+    T.eq(dict:get("why:peer"), "down")
+end)
+
+T.test("rise: a backend that was out serves again only after `rise` good probes in a row", function()
+    local c, answers, dict = make(1, 2)
+    answers.peer = { 500, "" }
+    c:round()
+    T.eq(dict:get("ok:peer"), 0)
+    answers.peer = { 200, GOOD }
+    c:round()
+    T.eq(dict:get("ok:peer"), 0)
+    c:round()
+    T.eq(dict:get("ok:peer"), 1)
+end)
+
+T.test("a drained peer (503) is out at once, whatever fall says; so is a syncing one", function()
+    local c, answers, dict = make(5, 1)
+    c:round()
+    answers.peer = { 503, '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"node draining"}}' }
+    c:round()
+    T.eq(dict:get("ok:peer"), 0)
+    answers.peer = { 200, '[{"jsonrpc":"2.0","id":1,"result":{"currentBlock":"0x1"}},{"jsonrpc":"2.0","id":2,"result":"0x1"}]' }
+    c:round()
+    T.eq(dict:get("why:peer"), "syncing")
+end)
+
+T.test("the status page: up or down in public, every backend and `ready` in detail", function()
+    local c, answers, _, drain = make(1, 1)
+    c:round()
+    local status, body = c:status(false)
+    T.eq(status, 200)
+    T.eq(body, '{"status":"up"}')
+    drain(true)
+    c:round()
+    local _, detail = c:status(true)
+    T.truthy(detail:find('"drained":true', 1, true), "drained")
+    T.truthy(detail:find('"ready":true', 1, true), "ready while drained")
+    answers.own, answers.peer = { nil, "refused" }, { nil, "refused" }
+    drain(false)
+    c:round()
+    T.eq((c:status(false)), 503)
+end)
