@@ -8,6 +8,7 @@ import { loadConfig, monitoringWarnings } from "./components/config";
 import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
+import { checkedChainData } from "./components/chaindata";
 import { CentralLogs } from "./components/logs";
 import { LOOPBACK } from "./components/ports";
 import { clientExporters } from "./components/roles";
@@ -40,6 +41,10 @@ const clusterNet =
           })
         : undefined;
 
+// What the stack deployed is read back first: an edit that would strand the chain data (another dataDir, another
+// network) stops here, at preview, and no host is touched.
+const checked = checkedChainData({ network: cfg.network, dataDir: cfg.host.dataDir }, cfg.host.dataDirMovedFrom);
+
 // Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
 const nodes: Node[] = [];
 for (let i = 0; i < cfg.nodes; i++) {
@@ -49,6 +54,7 @@ for (let i = 0; i < cfg.nodes; i++) {
             after: nodes[i - 1]?.lastClientStep,
             metricsFromSecurityGroupId: monitorHost?.securityGroupId,
             clusterSecurityGroupId: clusterNet?.securityGroupId,
+            chainData: checked,
         }),
     );
 }
@@ -195,3 +201,5 @@ const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {
     logsUrl: logs?.url,
 };
 for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) module.exports[name] = value;
+/** Where the chain data is, as deployed: the next run reads it back (components/chaindata.ts, CHAIN_DATA_OUTPUT). */
+export const chainData = checked;

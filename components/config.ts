@@ -100,9 +100,14 @@ export const hostSection = {
         default: "ubuntu",
     }),
     dataDir: text(PATTERNS.absPath, "an absolute path", {
-        doc: "Where the clients keep their databases; the data volume is mounted here on aws",
+        doc: "Where the clients keep their databases; the data volume is mounted here on aws. A deployed stack refuses a change at preview (the data would stay behind): see dataDirMovedFrom",
         default: "/var/lib/ethnode",
     }),
+    dataDirMovedFrom: optional(
+        text(PATTERNS.absPath, "an absolute path", {
+            doc: "The dataDir the chain data was moved from by hand on every host (docs/operations.md, \"Move the chain data\"): lifts the refusal of that one change",
+        }),
+    ),
     purgeOnDestroy: boolean({
         doc: "Delete chain data, users and files on `pulumi destroy`. Off by default: a resync takes days",
         default: false,

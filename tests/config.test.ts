@@ -73,7 +73,7 @@ describe("stack config", () => {
         ["unknown provider", mutate((r) => (r.host.provider = "gcp")), 'ethnode:host.provider must be one of aws, existing; got "gcp"'],
         ["volume too small", mutate((r) => (r.host.dataVolumeGb = 10)), "ethnode:host.dataVolumeGb must be an integer from 20 to 65536; got 10"],
         ["fractional IOPS", mutate((r) => (r.host.dataVolumeIops = 3000.5)), "ethnode:host.dataVolumeIops must be an integer from 3000 to 80000; got 3000.5"],
-        ["typo in a key", mutate((r) => (r.host.dataVolumGb = 100)), "ethnode:host.dataVolumGb is not a known key; known keys are provider, instanceType, rootVolumeGb, dataVolumeGb, dataVolumeIops, dataVolumeThroughput, sshAllowedCidrs, sshPublicKey, vpcId, subnetId, subnetIds, address, addresses, port, user, dataDir, purgeOnDestroy"],
+        ["typo in a key", mutate((r) => (r.host.dataVolumGb = 100)), "ethnode:host.dataVolumGb is not a known key; known keys are provider, instanceType, rootVolumeGb, dataVolumeGb, dataVolumeIops, dataVolumeThroughput, sshAllowedCidrs, sshPublicKey, vpcId, subnetId, subnetIds, address, addresses, port, user, dataDir, dataDirMovedFrom, purgeOnDestroy"],
         ["bad CIDR", mutate((r) => (r.host.sshAllowedCidrs = ["10.0.0.0/33"])), 'ethnode:host.sshAllowedCidrs[0] must be an IPv4 CIDR such as 203.0.113.4/32; got "10.0.0.0/33"'],
         ["aws without SSH CIDRs", mutate((r) => (r.host.sshAllowedCidrs = [])), "ethnode:host.sshAllowedCidrs must list at least one CIDR when ethnode:host.provider is aws (Pulumi provisions over SSH)"],
         ["aws without public key", mutate((r) => delete r.host.sshPublicKey), "ethnode:host.sshPublicKey is required when ethnode:host.provider is aws: an OpenSSH public key"],

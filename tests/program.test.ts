@@ -2,7 +2,8 @@
  * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
  * secret, and that a config edit changes only the resources it must.
  */
-import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, setDeployedOutputs, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { CHAIN_DATA_OUTPUT, chainDataRefusal } from "../components/chaindata";
 
 const COMMAND = "command:remote:Command";
 
@@ -93,6 +94,7 @@ describe("dev stack (sepolia on AWS)", () => {
                 `${COMMAND} monitoring-grafana-config`,
                 `${COMMAND} monitoring-grafana-password`,
                 "random:index/randomPassword:RandomPassword monitoring-grafana-admin",
+                "pulumi:pulumi:StackReference chain-data-deployed",
             ].sort(),
         );
     });
@@ -655,4 +657,36 @@ describe("bad config stops the program before any resource", () => {
             'ethnode:network must be one of mainnet, sepolia, hoodi, dev; got "mainet"',
         );
     });
+});
+
+describe("chain data is never stranded by an edit (components/chaindata.ts)", () => {
+    const deployed = { network: "sepolia", dataDir: "/var/lib/ethnode" };
+
+    afterEach(() => setDeployedOutputs({}));
+
+    it("records where the chain data is as a stack output the next run reads back", async () => {
+        const run = await runIndex("dev");
+        expect(run.value[CHAIN_DATA_OUTPUT]).toEqual(deployed);
+        expect(run.ofType("pulumi:pulumi:StackReference").map((r) => r.inputs.name)).toEqual([expect.stringMatching(/\/ethnode\/dev$/)]);
+    });
+
+    it("refuses another dataDir or network on a deployed stack with the key, what would happen and what to do", () => {
+        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/data/eth" })).toBe(
+            "ethnode:host.dataDir cannot change on a deployed stack (/var/lib/ethnode → /data/eth): the chain data stays in /var/lib/ethnode " +
+                "and the clients would start empty in /data/eth, a resync from zero. To move it, stop the clients and move the directory on " +
+                'every host (docs/operations.md, "Move the chain data"), then set ethnode:host.dataDirMovedFrom to /var/lib/ethnode with the ' +
+                "new dataDir; or set ethnode:host.dataDir back to /var/lib/ethnode.",
+        );
+        expect(chainDataRefusal(deployed, { network: "mainnet", dataDir: "/var/lib/ethnode" })).toBe(
+            "ethnode:network cannot change on a deployed stack (sepolia → mainnet): every node's chain data is sepolia's, and its clients " +
+                "would refuse it or sync mainnet from zero in its place. Deploy mainnet as a stack of its own (pulumi stack init), or set " +
+                "ethnode:network back to sepolia.",
+        );
+        // Nothing deployed yet, the same place, or a move the operator says was made by hand: no refusal.
+        expect(chainDataRefusal(undefined, { network: "mainnet", dataDir: "/x" })).toBeUndefined();
+        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/var/lib/ethnode" })).toBeUndefined();
+        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/data/eth" }, "/var/lib/ethnode")).toBeUndefined();
+        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/data/eth" }, "/elsewhere")).toMatch(/^ethnode:host\.dataDir cannot change/);
+    });
+
 });

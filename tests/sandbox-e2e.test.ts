@@ -381,6 +381,27 @@ describeEngine("the sandbox on the real engine", () => {
         });
     });
 
+    describe("chain data is never stranded", () => {
+        it("refuses a dataDir edit at preview and at up with the key and what to do; the host is untouched, and reverting is a no-op", async () => {
+            const geth = mainPid("geth");
+            configSet({ "ethnode:host.dataDir": "/var/lib/ethnode2" });
+            const p = run(["pulumi", "preview"]);
+            const u = run(["pulumi", "up", "--yes", "--skip-preview"]);
+            configSet({ "ethnode:host.dataDir": "/var/lib/ethnode" });
+            for (const r of [p, u]) {
+                expect(r.status).not.toBe(0);
+                const out = r.stdout + r.stderr;
+                expect(out).toContain("ethnode:host.dataDir cannot change on a deployed stack (/var/lib/ethnode → /var/lib/ethnode2)");
+                expect(out).toContain("ethnode:host.dataDirMovedFrom");
+                expect(out).not.toMatch(/unhandled exception|^\s+at /m);
+            }
+            expect(guest("test -e /var/lib/ethnode2 && echo created || echo absent")).toBe("absent");
+            expect(mainPid("geth")).toBe(geth);
+            await serving();
+            expect(previewSteps()).toEqual([]);
+        });
+    });
+
     describe("bad config", () => {
         it("fails preview with the key and what was expected, and nothing else", () => {
             configSet({ "ethnode:gateway.ipRate": "0" });

@@ -31,6 +31,12 @@ export const MOCK = {
     lbDns: "lb-0123456789.elb.eu-central-1.amazonaws.com",
 };
 
+/** What the mocked stack's last deploy exported (its StackReference to itself reads these); tests set it. */
+let deployedOutputs: Record<string, unknown> = {};
+export function setDeployedOutputs(outputs: Record<string, unknown>): void {
+    deployedOutputs = outputs;
+}
+
 /** A syntactically valid private key for config validation; never used to connect. */
 export const TEST_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXRlc3Qta2V5LW1hdGVyaWFs\n-----END OPENSSH PRIVATE KEY-----\n";
 
@@ -46,6 +52,9 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             return { ...inputs, arn: `arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/net/${name}/1`, dnsName: MOCK.lbDns };
         case "aws:lb/targetGroup:TargetGroup":
             return { ...inputs, arn: `arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/${name}/1` };
+        case "pulumi:pulumi:StackReference":
+            // This stack's own outputs as its last deploy left them (none: a stack never deployed).
+            return { ...inputs, outputs: deployedOutputs, secretOutputNames: [] };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: name.endsWith("-jwt-key") ? MOCK.jwtHex : MOCK.grafanaPassword };
         case "aws:ec2/keyPair:KeyPair":
@@ -132,6 +141,8 @@ export async function withMocks<T>(
         "ethnode",
         stack,
         false,
+        // What a self-managed (DIY) backend calls every stack's organization.
+        "organization",
     );
     pulumi.runtime.setAllConfig(config, secretKeys);
     const value = await load(pulumi);
