@@ -120,6 +120,26 @@ describe("the sandbox's host steps, run on a fresh guest directly (no engine)", 
         expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
     });
 
+    it("the gateway survives its master killed outright: no worker keeps the ports, it serves again within seconds", async () => {
+        const master = mainPid("ethnode-gateway");
+        const workers = guest(`pgrep -P ${master} | sort | tr '\\n' ' '`).trim().split(" ");
+        // SIGKILL to the master alone: what systemd's kill does where it cannot reach the unit's other processes.
+        guest(`kill -9 ${master}`);
+        const killed = Date.now();
+        await waitFor("a new gateway master", async () => {
+            const now = mainPid("ethnode-gateway");
+            return now !== "0" && now !== master ? now : undefined;
+        }, 30000);
+        await serving();
+        console.log(`gateway master SIGKILLed: serving again after ${((Date.now() - killed) / 1000).toFixed(1)} s`);
+        // The old workers are gone (they left by themselves, or the start removed them), none holds a port.
+        for (const w of workers) expect(guest(`test -e /proc/${w} && echo alive || echo gone`)).toBe("gone");
+        const holders = guest("ss -ltnpH 'sport = :8080'").split("\n").filter(Boolean);
+        expect(holders.length).toBeGreaterThan(0);
+        for (const line of holders) expect(line).toContain(`pid=`);
+        expect(guest("systemctl is-active ethnode-gateway")).toBe("active");
+    });
+
     it("the delete steps, last step first, leave no ethnode unit, user or file (purge on: no chain data)", () => {
         for (const step of [...steps].reverse()) runDelete(step, ssh);
         expect(guest("ls /etc/systemd/system/geth.service /etc/systemd/system/ethnode-gateway.service /usr/local/bin/ethnode /etc/ethnode /opt/ethnode /usr/local/lib/ethnode 2>/dev/null | wc -l")).toBe("0");
@@ -461,6 +481,8 @@ describeEngine("the sandbox on the real engine", () => {
                     "monitoring-prometheus-config",
                     "monitoring-install",
                     "monitoring-alertmanager-config",
+                    // The sandbox now sets a dead man's switch URL (a secret of its own file).
+                    "monitoring-alertmanager-secrets",
                     "node-0-jwt-file",
                 ].map((n) => `${n} update`),
                 "node-0-jwt-bytes delete",

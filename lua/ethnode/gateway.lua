@@ -25,6 +25,11 @@ local balancer = require("ngx.balancer")
 local ffi = require("ffi")
 local get_request = require("resty.core.base").get_request
 local cast = ffi.cast
+local C = ffi.C
+ffi.cdef([[
+int getppid(void);
+int kill(int pid, int sig);
+]])
 
 -- The current request's address as a number: get_request() gives a fresh cdata pointer on every call, which
 -- would never find itself again as a table key.
@@ -150,6 +155,14 @@ function _M.init_worker()
     end
     ngx.timer.at(0, tick)
     ngx.timer.every(interval, tick)
+    -- A worker whose master is gone (killed outright) would hold the listening sockets for ever, and the
+    -- restarted master could not bind them: it leaves, gracefully, within a second of noticing.
+    local master = C.getppid()
+    ngx.timer.every(1, guard.wrap("master watch", function(premature)
+        if premature or C.getppid() == master then return end
+        io.stderr:write("ethnode-gateway: master ", master, " is gone; worker ", ngx.worker.pid(), " leaves\n")
+        C.kill(ngx.worker.pid(), 3)
+    end))
     ngx.timer.every(1, guard.wrap("metrics timer", function(premature)
         if premature then return end
         metrics:set("ethnode_gateway_requests_in_flight", { worker = ngx.worker.id() }, inflight.count)
