@@ -52,25 +52,29 @@ function _M.exhausted(self, key, rate, burst, now)
     return carried + (self.dict:get(cur_key) or 0) + 1 > burst
 end
 
--- Takes `weight` units from `key`'s bucket. Returns allowed (bool), remaining units, seconds until the window
--- resets, and when rejected the seconds to wait; a dict failure comes back as a fifth value (the first is
--- then the configured fail-open/closed answer). Plain values, no table: this runs on every request.
-function _M.take(self, key, rate, burst, weight, now)
+-- Adds `weight` to `key`'s current window. Returns the window's count after it (nil on a dict failure), what
+-- the previous window still carries, the seconds until this window resets, the dict's error, and what a
+-- rejection needs to give units back and say when to retry. Plain values, no table: this runs on every request.
+local function add(self, key, rate, burst, weight, now)
     local window = burst / rate
     local idx = floor(now / window)
     local elapsed = now - idx * window
-    local dict = self.dict
     local cur_key, prev = window_state(self, key, idx)
-    local carried = prev * (1 - elapsed / window)
-    local reset = ceil(window - elapsed)
+    local cur, err = self.dict:incr(cur_key, weight, 0, ceil(window * 2) + 1)
+    return cur, prev * (1 - elapsed / window), ceil(window - elapsed), err, cur_key, prev, window, elapsed
+end
 
-    local cur, err = dict:incr(cur_key, weight, 0, ceil(window * 2) + 1)
+-- Takes `weight` units from `key`'s bucket. Returns allowed (bool), remaining units, seconds until the window
+-- resets, and when rejected the seconds to wait; a dict failure comes back as a fifth value (the first is
+-- then the configured fail-open/closed answer).
+function _M.take(self, key, rate, burst, weight, now)
+    local cur, carried, reset, err, cur_key, prev, window, elapsed = add(self, key, rate, burst, weight, now)
     if not cur then
         return self.fail_open, 0, reset, nil, err or "incr failed"
     end
     if carried + cur > burst then
         -- Give the units back: a rejected request must not eat into the next one's budget.
-        dict:incr(cur_key, -weight)
+        self.dict:incr(cur_key, -weight)
         local wait = retry_after(prev, cur - weight, burst, weight, window, elapsed)
         return false, 0, reset, max(1, ceil(wait))
     end
@@ -82,21 +86,13 @@ end
 -- whole bucket still empties it. Returns whether the bucket could pay in full and the seconds until the window
 -- resets; a dict failure comes back as a third value (the first is then the configured fail-open/closed answer).
 function _M.charge(self, key, rate, burst, weight, now)
-    local window = burst / rate
-    local idx = floor(now / window)
-    local elapsed = now - idx * window
-    local dict = self.dict
-    local cur_key, prev = window_state(self, key, idx)
-    local carried = prev * (1 - elapsed / window)
-    local reset = ceil(window - elapsed)
-    local cur, err = dict:incr(cur_key, weight, 0, ceil(window * 2) + 1)
+    local cur, carried, reset, err, cur_key = add(self, key, rate, burst, weight, now)
     if not cur then return self.fail_open, reset, err or "incr failed" end
     local over = carried + cur - burst
     if over <= 0 then return true, reset end
     -- Keep the bucket exactly empty: the part beyond the burst would only push the caller's next window.
-    local excess = over < weight and over or weight
-    local back = floor(excess)
-    if back > 0 then dict:incr(cur_key, -back) end
+    local back = floor(over < weight and over or weight)
+    if back > 0 then self.dict:incr(cur_key, -back) end
     return false, reset
 end
 
