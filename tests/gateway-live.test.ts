@@ -524,10 +524,10 @@ describe("upstream health and failover", () => {
             await waitFor("unhealthy", async () => ((await fetch(gw.healthUrl)).status === 503 ? true : undefined));
             // Workers re-read the health state at most every 200 ms.
             const r = await waitFor("503", async () => {
-                const x = await post(gw.url, call("eth_chainId"));
+                const x = await post(gw.url, call("eth_chainId", 42));
                 return x.status === 503 ? x : undefined;
             }, 3000);
-            expect(r.json.error).toEqual({ code: -32603, message: "no healthy upstream" });
+            expect(r.json).toEqual({ jsonrpc: "2.0", id: 42, error: { code: -32603, message: "no healthy upstream" } });
         } finally {
             await gw.stop();
         }

@@ -167,7 +167,11 @@ function _M.new(deps)
             metrics:add(transport.calls("rate_limited")(rule.label), 1)
             return answer(429, error_answer(req, body, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"), headers)
         end
-        if not pool:any_healthy() then return no_upstream(1) end
+        if not pool:any_healthy() then
+            local v = no_upstream(1)
+            v.body = error_answer(req, body, jsonrpc.INTERNAL_ERROR, "no healthy upstream")
+            return v
+        end
         return { forward = true, label = rule.label, idempotent = rule.idempotent, fast = cheap(rule.idempotent, rule.weight, 1) }
     end
 
@@ -260,7 +264,15 @@ function _M.new(deps)
             end
             return local_batch(429, items, errs, raw_elements(body, items), headers)
         end
-        if not pool:any_healthy() then return no_upstream(#forward) end
+        if not pool:any_healthy() then
+            -- Each request that would have gone gets its 503 error with its own id, beside the refusals.
+            reject("no_upstream", #forward)
+            for _, i in ipairs(forward) do
+                local id = items[i].req.id
+                if id ~= nil then answers[i] = jsonrpc.error_object(id, jsonrpc.INTERNAL_ERROR, "no healthy upstream") end
+            end
+            return local_batch(503, items, answers, raw_elements(body, items))
+        end
         local verdict = { labels = labels, idempotent = idempotent, fast = cheap(idempotent, weight, #forward) }
         if #forward == #items then
             verdict.forward = true -- the original body goes upstream untouched (ids and numbers byte-exact)

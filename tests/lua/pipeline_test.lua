@@ -92,14 +92,16 @@ T.test("a batch with refused elements forwards the rest as their own bytes and s
     T.eq(#all.labels, 2)
 end)
 
-T.test("no healthy backend: 503 with a JSON-RPC error", function()
+T.test("no healthy backend: 503 with each request's own id", function()
     local p, seen = make()
     seen.pool.healthy = false
     local v = p.judge(call("eth_chainId", 1), "ip:e", 10, 10, 100, pipeline.HTTP)
     T.eq(v.status, 503)
-    local e = jsonrpc.decode(v.body)
-    T.eq(e.error.code, -32603)
-    T.eq(e.error.message, "no healthy upstream")
+    T.eq(v.body, '{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"no healthy upstream"}}')
+    local b = p.judge('[{"jsonrpc":"2.0","id":"a","method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"admin_x"}]', "ip:e", 10, 10, 100, pipeline.HTTP)
+    T.eq(b.status, 503)
+    T.eq(b.body, '[{"jsonrpc":"2.0","id":"a","error":{"code":-32603,"message":"no healthy upstream"}},'
+        .. '{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"method not allowed: admin_x"}}]')
 end)
 
 T.test("with RateLimit headers always, an admitted call reports what is left", function()
