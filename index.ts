@@ -1,6 +1,8 @@
 /**
  * ethnode: one `pulumi up` per stack stands up hardened Ethereum full nodes — one, or several behind a load
  * balancer. Config is read and validated once; components get typed values and pass endpoints to each other.
+ * The program is an async function (Pulumi awaits it; what it returns are the stack outputs), so that what the
+ * stack deployed can be read back and checked before any resource exists.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterNetwork } from "./components/cluster";
@@ -8,198 +10,201 @@ import { loadConfig, monitoringWarnings } from "./components/config";
 import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
-import { checkedChainData } from "./components/chaindata";
+import { CHAIN_DATA_OUTPUT, refuseStrandedChainData } from "./components/chaindata";
 import { CentralLogs } from "./components/logs";
 import { LOOPBACK } from "./components/ports";
 import { clientExporters } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
 import { Node, hardwareWarnings, nodeArgs } from "./components/node";
 
-const cfg = loadConfig();
-for (const w of [...hardwareWarnings(cfg), ...monitoringWarnings(cfg)]) pulumi.log.warn(w);
-const cluster = cfg.nodes > 1;
-const onAws = cfg.host.provider === "aws";
+export = async (): Promise<Record<string, unknown>> => {
+    const cfg = loadConfig();
+    for (const w of [...hardwareWarnings(cfg), ...monitoringWarnings(cfg)]) pulumi.log.warn(w);
+    // What the stack deployed is read back first: an edit that would strand the chain data (another dataDir, another
+    // network) stops here, at preview as at `up`, before any resource exists.
+    const chainData = { network: cfg.network, dataDir: cfg.host.dataDir };
+    await refuseStrandedChainData(chainData, cfg.host.dataDirMovedFrom);
+    const cluster = cfg.nodes > 1;
+    const onAws = cfg.host.provider === "aws";
 
-// Monitoring on its own host (optional): created first, so each node's security group can admit it.
-const monitorHost = cfg.monitoringHost
-    ? new Host("monitor-host", {
-          host: cfg.monitoringHost,
-          gateway: cfg.gateway,
-          sshPrivateKey: cfg.sshPrivateKey,
-          role: "monitor",
-          logsPort: cfg.logs.enabled ? cfg.logs.port : undefined,
-      })
-    : undefined;
-
-// Several nodes on aws share a security group that admits only its members on the node-to-node ports.
-const clusterNet =
-    cluster && onAws
-        ? new ClusterNetwork("cluster", {
-              vpcId: cfg.host.vpcId as string,
+    // Monitoring on its own host (optional): created first, so each node's security group can admit it.
+    const monitorHost = cfg.monitoringHost
+        ? new Host("monitor-host", {
+              host: cfg.monitoringHost,
               gateway: cfg.gateway,
-              logsPort: cfg.logs.enabled && !cfg.monitoringHost ? cfg.logs.port : undefined,
+              sshPrivateKey: cfg.sshPrivateKey,
+              role: "monitor",
+              logsPort: cfg.logs.enabled ? cfg.logs.port : undefined,
           })
         : undefined;
 
-// What the stack deployed is read back first: an edit that would strand the chain data (another dataDir, another
-// network) stops here, at preview, and no host is touched.
-const checked = checkedChainData({ network: cfg.network, dataDir: cfg.host.dataDir }, cfg.host.dataDirMovedFrom);
+    // Several nodes on aws share a security group that admits only its members on the node-to-node ports.
+    const clusterNet =
+        cluster && onAws
+            ? new ClusterNetwork("cluster", {
+                  vpcId: cfg.host.vpcId as string,
+                  gateway: cfg.gateway,
+                  logsPort: cfg.logs.enabled && !cfg.monitoringHost ? cfg.logs.port : undefined,
+              })
+            : undefined;
 
-// Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
-const nodes: Node[] = [];
-for (let i = 0; i < cfg.nodes; i++) {
-    nodes.push(
-        new Node(`node-${i}`, {
-            ...nodeArgs(cfg, i),
-            after: nodes[i - 1]?.lastClientStep,
-            metricsFromSecurityGroupId: monitorHost?.securityGroupId,
-            clusterSecurityGroupId: clusterNet?.securityGroupId,
-            chainData: checked,
-        }),
-    );
-}
-const primary = nodes[0];
+    // Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
+    const nodes: Node[] = [];
+    for (let i = 0; i < cfg.nodes; i++) {
+        nodes.push(
+            new Node(`node-${i}`, {
+                ...nodeArgs(cfg, i),
+                after: nodes[i - 1]?.lastClientStep,
+                metricsFromSecurityGroupId: monitorHost?.securityGroupId,
+                clusterSecurityGroupId: clusterNet?.securityGroupId,
+            }),
+        );
+    }
+    const primary = nodes[0];
 
-/** The address the nodes' metrics ports admit Prometheus from: an existing monitoring host's, or the first node's
- * (it runs Prometheus when there is no monitoring host). Undefined for an aws monitoring host: its security group
- * does the admitting. */
-const monitorAddress = monitorHost
-    ? cfg.monitoringHost?.provider === "existing"
-        ? pulumi.output(cfg.monitoringHost.address as string)
-        : undefined
-    : primary.host.privateAddress;
+    /** The address the nodes' metrics ports admit Prometheus from: an existing monitoring host's, or the first node's
+     * (it runs Prometheus when there is no monitoring host). Undefined for an aws monitoring host: its security group
+     * does the admitting. */
+    const monitorAddress = monitorHost
+        ? cfg.monitoringHost?.provider === "existing"
+            ? pulumi.output(cfg.monitoringHost.address as string)
+            : undefined
+        : primary.host.privateAddress;
 
-// A gateway on every node: its own Geth first, the other nodes' peer listeners behind it.
-const gateways = nodes.map((node, i) => {
-    const others = nodes.filter((n) => n !== node);
-    const backends: pulumi.Input<Backend>[] = [
-        { name: node.nodeName, ...node.geth.rpcBackend, local: true },
-        ...others.map((o) => o.host.privateAddress.apply((host) => ({ name: o.nodeName, host, port: cfg.gateway.peerPort }))),
-    ];
-    // Metrics from another host: the monitoring host (its address, or the VPC's private ranges with the security
-    // group admitting only that host), or — with several nodes — the first node, for every other node.
-    let metricsAllow: pulumi.Input<string>[] | undefined;
-    if (monitorHost) metricsAllow = monitorAddress ? [monitorAddress] : ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
-    else if (i > 0) metricsAllow = [primary.host.privateAddress];
-    // The first node's gateway keeps the name it had before a stack could hold several.
-    return new Gateway(i === 0 ? "gateway" : `${node.nodeName}-gateway`, {
-        connection: node.host.connection,
-        gateway: cfg.gateway,
-        backends,
-        wsUpstream: node.geth.wsBackend,
-        exporters: {
-            node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
-            clients: clientExporters(node.lighthouse !== undefined, LOOPBACK),
-        },
-        metricsAllow,
-        peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
-        dataDir: node.host.dataDir,
-        apiKeys: cfg.apiKeys,
-        tls: cfg.tls,
-        after: [node.host.ready, node.geth.service],
+    // A gateway on every node: its own Geth first, the other nodes' peer listeners behind it.
+    const gateways = nodes.map((node, i) => {
+        const others = nodes.filter((n) => n !== node);
+        const backends: pulumi.Input<Backend>[] = [
+            { name: node.nodeName, ...node.geth.rpcBackend, local: true },
+            ...others.map((o) => o.host.privateAddress.apply((host) => ({ name: o.nodeName, host, port: cfg.gateway.peerPort }))),
+        ];
+        // Metrics from another host: the monitoring host (its address, or the VPC's private ranges with the security
+        // group admitting only that host), or — with several nodes — the first node, for every other node.
+        let metricsAllow: pulumi.Input<string>[] | undefined;
+        if (monitorHost) metricsAllow = monitorAddress ? [monitorAddress] : ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+        else if (i > 0) metricsAllow = [primary.host.privateAddress];
+        // The first node's gateway keeps the name it had before a stack could hold several.
+        return new Gateway(i === 0 ? "gateway" : `${node.nodeName}-gateway`, {
+            connection: node.host.connection,
+            gateway: cfg.gateway,
+            backends,
+            wsUpstream: node.geth.wsBackend,
+            exporters: {
+                node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
+                clients: clientExporters(node.lighthouse !== undefined, LOOPBACK),
+            },
+            metricsAllow,
+            peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
+            dataDir: node.host.dataDir,
+            apiKeys: cfg.apiKeys,
+            tls: cfg.tls,
+            after: [node.host.ready, node.geth.service],
+        });
     });
-});
 
-// On aws, several nodes sit behind a network load balancer across their subnets.
-let loadBalancer: LoadBalancer | undefined;
-if (clusterNet) {
-    loadBalancer = new LoadBalancer("lb", {
-        gateway: cfg.gateway,
-        vpcId: cfg.host.vpcId as string,
-        subnetIds: cfg.host.subnetIds,
-        instanceIds: nodes.map((n) => n.host.instanceId),
+    // On aws, several nodes sit behind a network load balancer across their subnets.
+    let loadBalancer: LoadBalancer | undefined;
+    if (clusterNet) {
+        loadBalancer = new LoadBalancer("lb", {
+            gateway: cfg.gateway,
+            vpcId: cfg.host.vpcId as string,
+            subnetIds: cfg.host.subnetIds,
+            instanceIds: nodes.map((n) => n.host.instanceId),
+        });
+        clusterNet.admitLoadBalancer(loadBalancer.securityGroupId);
+    }
+
+    // Monitoring runs on the first node (scraping the others through their gateways' metrics ports), or on its own
+    // host scraping every node that way. A node on another host than monitoring is reached at its private address.
+    const monitorConnection = monitorHost?.connection ?? primary.host.connection;
+    const monitorReady = monitorHost?.ready ?? primary.host.ready;
+    const addressFromMonitor = (i: number) => (monitorHost || i > 0 ? nodes[i].host.privateAddress : undefined);
+    const monitoring = new Monitoring("monitoring", {
+        stack: pulumi.getStack(),
+        network: cfg.network,
+        monitoring: cfg.monitoring,
+        connection: monitorConnection,
+        monitorNode: monitorHost ? "monitor" : primary.nodeName,
+        nodes: nodes.map((n, i) => ({
+            name: n.nodeName,
+            connection: n.host.connection,
+            consensus: n.lighthouse !== undefined,
+            after: [n.host.ready],
+            address: addressFromMonitor(i),
+        })),
+        gatewayMetricsPort: cfg.gateway.metricsPort,
+        clusterSize: cfg.nodes,
+        keeper: cfg.keeper.enabled,
+        slackWebhookUrl: cfg.slackWebhookUrl,
+        smtpPassword: cfg.smtpPassword,
+        deadMansSwitchUrl: cfg.deadMansSwitchUrl,
+        after: [monitorReady, ...gateways.map((g) => g.config)],
+        purgeOnDestroy: cfg.host.purgeOnDestroy,
+        logs: cfg.logs.enabled ? cfg.logs : undefined,
     });
-    clusterNet.admitLoadBalancer(loadBalancer.securityGroupId);
-}
 
-// Monitoring runs on the first node (scraping the others through their gateways' metrics ports), or on its own
-// host scraping every node that way. A node on another host than monitoring is reached at its private address.
-const monitorConnection = monitorHost?.connection ?? primary.host.connection;
-const monitorReady = monitorHost?.ready ?? primary.host.ready;
-const addressFromMonitor = (i: number) => (monitorHost || i > 0 ? nodes[i].host.privateAddress : undefined);
-const monitoring = new Monitoring("monitoring", {
-    stack: pulumi.getStack(),
-    network: cfg.network,
-    monitoring: cfg.monitoring,
-    connection: monitorConnection,
-    monitorNode: monitorHost ? "monitor" : primary.nodeName,
-    nodes: nodes.map((n, i) => ({
-        name: n.nodeName,
-        connection: n.host.connection,
-        consensus: n.lighthouse !== undefined,
-        after: [n.host.ready],
-        address: addressFromMonitor(i),
-    })),
-    gatewayMetricsPort: cfg.gateway.metricsPort,
-    clusterSize: cfg.nodes,
-    keeper: cfg.keeper.enabled,
-    slackWebhookUrl: cfg.slackWebhookUrl,
-    smtpPassword: cfg.smtpPassword,
-    deadMansSwitchUrl: cfg.deadMansSwitchUrl,
-    after: [monitorReady, ...gateways.map((g) => g.config)],
-    purgeOnDestroy: cfg.host.purgeOnDestroy,
-    logs: cfg.logs.enabled ? cfg.logs : undefined,
-});
+    // Central logs beside Prometheus: every host ships its journal there; nodes on other hosts over the private network.
+    const logs = cfg.logs.enabled
+        ? new CentralLogs("logs", {
+              stack: pulumi.getStack(),
+              network: cfg.network,
+              logs: cfg.logs,
+              monitoring: cfg.monitoring,
+              consensus: cfg.network !== "dev",
+              connection: monitorConnection,
+              privateAddress: monitorHost ? monitorHost.privateAddress : cluster ? primary.host.privateAddress : undefined,
+              senders: [
+                  ...(monitorHost ? [{ name: "monitor", connection: monitorHost.connection, after: [monitorHost.ready] }] : []),
+                  ...nodes.map((n, i) => ({
+                      name: n.nodeName,
+                      connection: n.host.connection,
+                      address: addressFromMonitor(i),
+                      // After the node's clients and gateway: their first lines are shipped from the start.
+                      after: [n.lastClientStep, gateways[i].config],
+                  })),
+              ],
+              alertmanager: monitoring.alertmanagerConfig,
+              after: [monitorReady],
+              purgeOnDestroy: cfg.host.purgeOnDestroy,
+          })
+        : undefined;
 
-// Central logs beside Prometheus: every host ships its journal there; nodes on other hosts over the private network.
-const logs = cfg.logs.enabled
-    ? new CentralLogs("logs", {
-          stack: pulumi.getStack(),
-          network: cfg.network,
-          logs: cfg.logs,
-          monitoring: cfg.monitoring,
-          consensus: cfg.network !== "dev",
-          connection: monitorConnection,
-          privateAddress: monitorHost ? monitorHost.privateAddress : cluster ? primary.host.privateAddress : undefined,
-          senders: [
-              ...(monitorHost ? [{ name: "monitor", connection: monitorHost.connection, after: [monitorHost.ready] }] : []),
-              ...nodes.map((n, i) => ({
-                  name: n.nodeName,
-                  connection: n.host.connection,
-                  address: addressFromMonitor(i),
-                  // After the node's clients and gateway: their first lines are shipped from the start.
-                  after: [n.lastClientStep, gateways[i].config],
-              })),
-          ],
-          alertmanager: monitoring.alertmanagerConfig,
-          after: [monitorReady],
-          purgeOnDestroy: cfg.host.purgeOnDestroy,
-      })
-    : undefined;
+    const scheme = cfg.gateway.tls ? "https" : "http";
+    const outputs: Record<string, unknown> = {};
+    outputs.network = cfg.network;
+    outputs.publicIp = primary.host.publicIp;
+    outputs.sshCommand = primary.host.sshCommand;
+    outputs.endpoints = nodes.map((n, i) => ({
+        node: n.nodeName,
+        gateway: pulumi.interpolate`${scheme}://${n.host.publicIp}:${gateways[i].publicPort}`,
+        rpc: n.geth.rpcUrl,
+        ws: n.geth.wsUrl,
+        authRpc: n.geth.authRpcUrl,
+        gethMetrics: n.geth.metricsUrl,
+        beaconApi: n.lighthouse?.beaconApiUrl,
+        beaconMetrics: n.lighthouse?.metricsUrl,
+    }));
+    /** The one address clients use: the load balancer (aws, several nodes), else the first node's gateway. */
+    outputs.rpcEndpoint = loadBalancer
+        ? cfg.gateway.loadBalancerCertificateArn
+            ? pulumi.interpolate`https://${loadBalancer.dnsName}`
+            : pulumi.interpolate`http://${loadBalancer.dnsName}:${cfg.gateway.port}`
+        : pulumi.interpolate`${scheme}://${primary.host.publicIp}:${gateways[0].publicPort}`;
+    outputs.gatewayMetrics = gateways[0].metricsUrl;
+    outputs.prometheusUrl = monitoring.prometheusUrl;
+    outputs.alertmanagerUrl = monitoring.alertmanagerUrl;
+    outputs.clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };
 
-const scheme = cfg.gateway.tls ? "https" : "http";
-export const network = cfg.network;
-export const publicIp = primary.host.publicIp;
-export const sshCommand = primary.host.sshCommand;
-export const endpoints = nodes.map((n, i) => ({
-    node: n.nodeName,
-    gateway: pulumi.interpolate`${scheme}://${n.host.publicIp}:${gateways[i].publicPort}`,
-    rpc: n.geth.rpcUrl,
-    ws: n.geth.wsUrl,
-    authRpc: n.geth.authRpcUrl,
-    gethMetrics: n.geth.metricsUrl,
-    beaconApi: n.lighthouse?.beaconApiUrl,
-    beaconMetrics: n.lighthouse?.metricsUrl,
-}));
-/** The one address clients use: the load balancer (aws, several nodes), else the first node's gateway. */
-export const rpcEndpoint = loadBalancer
-    ? cfg.gateway.loadBalancerCertificateArn
-        ? pulumi.interpolate`https://${loadBalancer.dnsName}`
-        : pulumi.interpolate`http://${loadBalancer.dnsName}:${cfg.gateway.port}`
-    : pulumi.interpolate`${scheme}://${primary.host.publicIp}:${gateways[0].publicPort}`;
-export const gatewayMetrics = gateways[0].metricsUrl;
-export const prometheusUrl = monitoring.prometheusUrl;
-export const alertmanagerUrl = monitoring.alertmanagerUrl;
-export const clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };
-
-// Outputs of optional parts exist only when the part is deployed (an undefined stack output is a warning).
-const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {
-    monitoringHostIp: monitorHost?.publicIp,
-    grafanaUrl: monitoring.grafanaUrl,
-    grafanaAdminPassword: monitoring.grafanaAdminPassword,
-    loadBalancerDns: loadBalancer?.dnsName,
-    logsUrl: logs?.url,
+    // Outputs of optional parts exist only when the part is deployed (an undefined stack output is a warning).
+    const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {
+        monitoringHostIp: monitorHost?.publicIp,
+        grafanaUrl: monitoring.grafanaUrl,
+        grafanaAdminPassword: monitoring.grafanaAdminPassword,
+        loadBalancerDns: loadBalancer?.dnsName,
+        logsUrl: logs?.url,
+    };
+    for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) outputs[name] = value;
+    // Where the chain data is, as deployed: the next run reads it back (components/chaindata.ts).
+    outputs[CHAIN_DATA_OUTPUT] = chainData;
+    return outputs;
 };
-for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) module.exports[name] = value;
-/** Where the chain data is, as deployed: the next run reads it back (components/chaindata.ts, CHAIN_DATA_OUTPUT). */
-export const chainData = checked;

@@ -1,9 +1,9 @@
 /**
  * Where a stack's chain data is, as deployed, and the refusal of an edit that would strand it. The program
  * exports what it deployed (the `chainData` output) and reads it back on the next run through a reference to
- * this very stack, so a `host.dataDir` or `network` edit on a deployed stack fails at preview — before any host
- * is touched — instead of restarting the clients on an empty directory (a silent resync from zero behind a
- * gateway that keeps serving) or on another network's database.
+ * this very stack, so a `host.dataDir` or `network` edit on a deployed stack fails at preview — before any
+ * resource exists — instead of restarting the clients on an empty directory (a silent resync from zero behind
+ * a gateway that keeps serving) or on another network's database.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Network } from "./config";
@@ -42,22 +42,15 @@ export function chainDataRefusal(previous: unknown, next: ChainData, movedFrom?:
     return undefined;
 }
 
-/** What this stack deployed last, read back from its own outputs (undefined before its first deploy). */
-function deployed(): pulumi.Output<unknown> {
+/**
+ * Reads what this stack deployed last (its own `chainData` output, through a reference to itself; nothing before
+ * the first deploy) and throws a RunError — reported as its message alone — when `next` would strand that data.
+ * The program awaits it before it creates any resource, so a refused edit touches no host, at preview as at up.
+ */
+export async function refuseStrandedChainData(next: ChainData, movedFrom?: string): Promise<void> {
     const self = new pulumi.StackReference("chain-data-deployed", {
         name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
     });
-    return self.getOutput(CHAIN_DATA_OUTPUT);
-}
-
-/**
- * `next`, once checked against what the stack deployed: every host step waits for it, so a refused edit stops
- * the run (at preview as at `up`) with the message alone, and no host is touched.
- */
-export function checkedChainData(next: ChainData, movedFrom?: string): pulumi.Output<ChainData> {
-    return deployed().apply((previous) => {
-        const refusal = chainDataRefusal(previous, next, movedFrom);
-        if (refusal) throw new pulumi.RunError(refusal);
-        return next;
-    });
+    const refusal = chainDataRefusal(await self.getOutputValue(CHAIN_DATA_OUTPUT), next, movedFrom);
+    if (refusal) throw new pulumi.RunError(refusal);
 }

@@ -32,9 +32,6 @@ export interface HostArgs {
     clusterSecurityGroupId?: pulumi.Input<string>;
     /** A monitoring host with central logs receives the nodes' journals on this port, from its VPC only. */
     logsPort?: number;
-    /** The stack's chain data, checked against what it deployed (components/chaindata.ts): the host's first step
-     * waits for it, so a refused edit touches no host. */
-    chainData?: pulumi.Input<unknown>;
 }
 
 export class Host extends pulumi.ComponentResource {
@@ -112,9 +109,7 @@ export class Host extends pulumi.ComponentResource {
                     preludeDir: shq(PRELUDE_DIR),
                 }),
             },
-            // Held on the chain-data check: a refusal (a RunError) is reported as its message alone, and no step
-            // of this host registers.
-            { parent: this, dependsOn: args.chainData === undefined ? dependsOn : pulumi.output(args.chainData).apply(() => dependsOn) },
+            { parent: this, dependsOn },
         );
     }
 

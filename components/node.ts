@@ -99,8 +99,6 @@ export interface NodeArgs {
     metricsFromSecurityGroupId?: pulumi.Input<string>;
     /** The security group the cluster's nodes share (aws, several nodes). */
     clusterSecurityGroupId?: pulumi.Input<string>;
-    /** The stack's chain data, checked against what it deployed: nothing on the host runs before it resolves. */
-    chainData?: pulumi.Input<unknown>;
 }
 
 /** Node `index`'s args from the stack's config; the wiring between nodes (after, security groups) is the caller's. */
@@ -146,7 +144,6 @@ export class Node extends pulumi.ComponentResource {
                 metricsFromSecurityGroupId: args.metricsFromSecurityGroupId,
                 index: args.index,
                 clusterSecurityGroupId: args.clusterSecurityGroupId,
-                chainData: args.chainData,
             },
             child,
         );

@@ -76,9 +76,14 @@ export function parseArgs(argv: string[]): Invocation {
 }
 
 /** Loads the program's index.ts in this process (its own node_modules, so the SDK it registers with is the one
- * the Automation API runs): what it exports becomes the stack's outputs. */
+ * the Automation API runs) and runs it as Pulumi's Node.js host would: a program that exports a function is
+ * awaited and returns the stack's outputs; an older release's, which exports them, is taken as it is. */
 function inlineProgram(cwd: string): automation.PulumiFn {
-    return async () => require(path.join(cwd, "index.ts"));
+    return async () => {
+        const program = require(path.join(cwd, "index.ts"));
+        const main = typeof program === "function" ? program : typeof program?.default === "function" ? program.default : undefined;
+        return main ? await main() : program;
+    };
 }
 
 async function main(): Promise<void> {

@@ -12,8 +12,8 @@ async function runIndex(stack: string, overrides: Record<string, string> = {}, e
     const dms: Record<string, string> = stack === "prod" ? { "ethnode:deadMansSwitchUrl": TEST_DMS_URL } : {};
     const { config, secretKeys } = withSecrets({ ...stackConfig(stack), ...dms, ...overrides });
     return withMocks(stack, config, [...secretKeys, ...extraSecrets, ...Object.keys(dms)], async (pulumi) => {
-        const program = require("../index");
-        // Resolve every export: proves the program's outputs are wired, and only a mocked run produces them.
+        const program: Record<string, unknown> = await require("../index")();
+        // Resolve every output: proves the program's outputs are wired, and only a mocked run produces them.
         const values = await resolve<Record<string, any>>(pulumi, program);
         const secretExports: string[] = [];
         for (const [k, v] of Object.entries(program)) if (await pulumi.isSecret(pulumi.output(v))) secretExports.push(k);
@@ -336,7 +336,7 @@ describe("existing host on the dev network", () => {
         const cfg = { ...stackConfig("dev"), ...overrides };
         delete (cfg as Record<string, string>)["ethnode:lighthouse"];
         const { config, secretKeys } = withSecrets(cfg);
-        const run = await withMocks("sandbox", config, secretKeys, (pulumi) => resolve<any>(pulumi, require("../index")));
+        const run = await withMocks("sandbox", config, secretKeys, async (pulumi) => resolve<any>(pulumi, await require("../index")()));
         expect(run.resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
         expect(run.resources.filter((r) => r.name.includes("lighthouse"))).toEqual([]);
         const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
@@ -668,6 +668,26 @@ describe("chain data is never stranded by an edit (components/chaindata.ts)", ()
         const run = await runIndex("dev");
         expect(run.value[CHAIN_DATA_OUTPUT]).toEqual(deployed);
         expect(run.ofType("pulumi:pulumi:StackReference").map((r) => r.inputs.name)).toEqual([expect.stringMatching(/\/ethnode\/dev$/)]);
+    });
+
+    it("checks before any resource exists: a refused edit fails the program with a RunError and registers nothing but the reference", async () => {
+        setDeployedOutputs({ [CHAIN_DATA_OUTPUT]: deployed });
+        const host = JSON.stringify({ ...JSON.parse(stackConfig("dev")["ethnode:host"]), dataDir: "/data/eth" });
+        const { config, secretKeys } = withSecrets({ ...stackConfig("dev"), "ethnode:host": host });
+        const run = await withMocks("dev", config, secretKeys, async () => {
+            try {
+                await require("../index")();
+                return "ran";
+            } catch (e) {
+                return e;
+            }
+        });
+        expect(run.value).toBeInstanceOf(run.pulumi.RunError);
+        expect((run.value as Error).message).toMatch(/^ethnode:host\.dataDir cannot change on a deployed stack \(\/var\/lib\/ethnode → \/data\/eth\)/);
+        expect(run.resources.map((r) => r.type)).toEqual(["pulumi:pulumi:StackReference"]);
+        // The same stack with the data where it was deploys as before.
+        setDeployedOutputs({ [CHAIN_DATA_OUTPUT]: deployed });
+        expect((await runIndex("dev")).ofType("command:remote:Command").length).toBeGreaterThan(10);
     });
 
     it("refuses another dataDir or network on a deployed stack with the key, what would happen and what to do", () => {

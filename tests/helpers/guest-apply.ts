@@ -44,7 +44,7 @@ async function stepOf(r: Recorded): Promise<GuestStep | undefined> {
 /** The program's steps for `config` on `stack`, in registration order. */
 export async function programSteps(stack: string, config: Record<string, string>): Promise<GuestStep[]> {
     const { config: withKeys, secretKeys } = withSecrets(config);
-    const run = await withMocks(stack, withKeys, secretKeys, (pulumi) => resolve<unknown>(pulumi, require("../../index")));
+    const run = await withMocks(stack, withKeys, secretKeys, async (pulumi) => resolve<unknown>(pulumi, await require("../../index")()));
     const steps = await Promise.all(run.resources.map(stepOf));
     return steps.filter((s): s is GuestStep => s !== undefined);
 }
