@@ -474,6 +474,8 @@ describeEngine("the sandbox on the real engine", () => {
             [PREVIOUS_RELEASES[1]]: [
                 ...[
                     "gateway-config",
+                    // The unit's restart policy and pre-start step: no restart of its own.
+                    "gateway-install",
                     "node-0-cli",
                     "node-0-host-prepare",
                     "node-0-geth-service",
