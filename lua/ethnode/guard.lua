@@ -37,22 +37,22 @@ end
 
 local report = _M.reporter(function(line) io.stderr:write(line) end, function() return ngx.now() end)
 
-local function settle(phase, on_error, ok, ...)
-    if ok then return ... end
-    report(phase, (...))
-    if on_error then return on_error() end
-end
-
--- `fn` guarded for `phase`; `on_error` (optional) answers when it failed.
+-- `fn` (one argument, results unused: nginx reads none from a phase handler) guarded for `phase`; `on_error`
+-- (optional) answers when it failed. No varargs: this wraps every request's handlers, and a vararg call keeps
+-- LuaJIT from compiling the path it sits on.
 function _M.wrap(phase, fn, on_error)
-    return function(...)
-        return settle(phase, on_error, pcall(fn, ...))
+    return function(arg)
+        local ok, err = pcall(fn, arg)
+        if ok then return end
+        report(phase, err)
+        if on_error then return on_error() end
     end
 end
 
--- For a timer or anything else run outside a request.
-function _M.run(phase, fn, ...)
-    return settle(phase, nil, pcall(fn, ...))
+-- For a timer or anything else run outside a request: `fn(arg)`, guarded.
+function _M.run(phase, fn, arg)
+    local ok, err = pcall(fn, arg)
+    if not ok then report(phase, err) end
 end
 
 -- The answer to a request our Lua failed on: 500 with a JSON-RPC body while nothing was sent yet.
