@@ -11,10 +11,12 @@ import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
 import { CHAIN_DATA_OUTPUT, refuseStrandedChainData } from "./components/chaindata";
+import { readDeployedOutputs } from "./components/deployed";
 import { CentralLogs } from "./components/logs";
 import { LOOPBACK } from "./components/ports";
 import { clientExporters } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
+import { HOST_STEPS_OUTPUT, beginRun, hostStepTokens } from "./components/receipts";
 import { Node, hardwareWarnings, nodeArgs } from "./components/node";
 
 export = async (): Promise<Record<string, unknown>> => {
@@ -22,8 +24,11 @@ export = async (): Promise<Record<string, unknown>> => {
     for (const w of [...hardwareWarnings(cfg), ...monitoringWarnings(cfg)]) pulumi.log.warn(w);
     // What the stack deployed is read back first: an edit that would strand the chain data (another dataDir, another
     // network) stops here, at preview as at `up`, before any resource exists.
-    const chainData = { network: cfg.network, dataDir: cfg.host.dataDir };
-    await refuseStrandedChainData(chainData, cfg.host.dataDirMovedFrom);
+    const chainData = { network: cfg.network, dataDir: cfg.host.dataDir, gethGcMode: cfg.geth.gcMode };
+    const deployed = await readDeployedOutputs([CHAIN_DATA_OUTPUT, HOST_STEPS_OUTPUT]);
+    refuseStrandedChainData(deployed[CHAIN_DATA_OUTPUT], chainData, cfg.host.dataDirMovedFrom);
+    // Each host's step receipts are read once, before its steps register (components/receipts.ts).
+    beginRun(deployed[HOST_STEPS_OUTPUT]);
     const cluster = cfg.nodes > 1;
     const onAws = cfg.host.provider === "aws";
 
@@ -206,5 +211,7 @@ export = async (): Promise<Record<string, unknown>> => {
     for (const [name, value] of Object.entries(optionalOutputs)) if (value !== undefined) outputs[name] = value;
     // Where the chain data is, as deployed: the next run reads it back (components/chaindata.ts).
     outputs[CHAIN_DATA_OUTPUT] = chainData;
+    // The token each host step last ran with: kept for a host the next run cannot reach.
+    outputs[HOST_STEPS_OUTPUT] = hostStepTokens();
     return outputs;
 };

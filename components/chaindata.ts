@@ -1,7 +1,6 @@
 /**
  * Where a stack's chain data is, as deployed, and the refusal of an edit that would strand it. The program
- * exports what it deployed (the `chainData` output) and reads it back on the next run through a reference to
- * this very stack, so a `host.dataDir` or `network` edit on a deployed stack fails at preview — before any
+ * exports what it deployed (the `chainData` output) and reads it back on the next run (components/deployed.ts), so a `host.dataDir` or `network` edit on a deployed stack fails at preview — before any
  * resource exists — instead of restarting the clients on an empty directory (a silent resync from zero behind
  * a gateway that keeps serving) or on another network's database.
  */
@@ -14,6 +13,8 @@ export const CHAIN_DATA_OUTPUT = "chainData";
 export interface ChainData {
     network: Network;
     dataDir: string;
+    /** Geth's database kind: a full node's pruned state or an archive's. */
+    gethGcMode: "full" | "archive";
 }
 
 /**
@@ -31,6 +32,17 @@ export function chainDataRefusal(previous: unknown, next: ChainData, movedFrom?:
             `Deploy ${next.network} as a stack of its own (pulumi stack init), or set ethnode:network back to ${p.network}.`
         );
     }
+    if (p.gethGcMode !== undefined && p.gethGcMode !== next.gethGcMode) {
+        const kept =
+            p.gethGcMode === "full"
+                ? "a full node's, pruned as it went: an archive would hold history only from now on, not the state it never kept"
+                : "an archive's: a full node would prune only what it writes from now on, while the archive's terabytes stay";
+        const instead = next.gethGcMode === "archive" ? "an archive node" : "a full node";
+        return (
+            `ethnode:geth.gcMode cannot change on a deployed stack (${p.gethGcMode} → ${next.gethGcMode}): Geth's database is ${kept}. ` +
+            `Deploy ${instead} as a stack of its own and let it sync, or set ethnode:geth.gcMode back to ${p.gethGcMode}.`
+        );
+    }
     if (p.dataDir !== undefined && p.dataDir !== next.dataDir && movedFrom !== p.dataDir) {
         return (
             `ethnode:host.dataDir cannot change on a deployed stack (${p.dataDir} → ${next.dataDir}): the chain data stays in ` +
@@ -43,14 +55,11 @@ export function chainDataRefusal(previous: unknown, next: ChainData, movedFrom?:
 }
 
 /**
- * Reads what this stack deployed last (its own `chainData` output, through a reference to itself; nothing before
- * the first deploy) and throws a RunError — reported as its message alone — when `next` would strand that data.
- * The program awaits it before it creates any resource, so a refused edit touches no host, at preview as at up.
+ * Throws a RunError — reported as its message alone — when `next` would strand the data the stack deployed
+ * (`previous`, its `chainData` output). The program calls it before it creates any resource, so a refused edit
+ * touches no host, at preview as at up.
  */
-export async function refuseStrandedChainData(next: ChainData, movedFrom?: string): Promise<void> {
-    const self = new pulumi.StackReference("chain-data-deployed", {
-        name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
-    });
-    const refusal = chainDataRefusal(await self.getOutputValue(CHAIN_DATA_OUTPUT), next, movedFrom);
+export function refuseStrandedChainData(previous: unknown, next: ChainData, movedFrom?: string): void {
+    const refusal = chainDataRefusal(previous, next, movedFrom);
     if (refusal) throw new pulumi.RunError(refusal);
 }

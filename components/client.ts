@@ -6,9 +6,10 @@ import * as command from "@pulumi/command";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
+import { stepToken } from "./receipts";
 import { Network } from "./config";
 import { JWT_GROUP } from "./ports";
-import { Connection, hostStep } from "./remote";
+import { Connection, hostStep, releaseHostFiles, releaseId } from "./remote";
 import { render, renderHardening, shq } from "./render";
 
 export type ClientName = "geth" | "lighthouse";
@@ -100,40 +101,53 @@ export function resolveBinary(b: ClientBinary): ClientBinary & { sha256: string 
     return b;
 }
 
-export function renderInstallScript(client: ClientName, b: ClientBinary, dataDir: string): string {
+/** `token`: the install step's (components/receipts.ts); an uploaded binary's name carries it. */
+export function renderInstallScript(client: ClientName, b: ClientBinary, dataDir: string, token = ""): string {
     return render("scripts/install-client.sh", {
         client: shq(client),
         version: shq(b.version),
         sha256: shq(b.sha256),
         url: shq(b.url ?? ""),
-        upload: b.source === "upload" ? shq(uploadName(client, b)) : undefined,
+        upload: b.source === "upload" ? shq(uploadName(client, b, token)) : undefined,
         home: shq(clientHome(dataDir, client)),
         jwtGroup: JWT_GROUP,
     });
 }
 
-/** An uploaded binary's name in the deploying user's home: one per program and content. */
-export function uploadName(program: string, b: ClientBinary): string {
-    return b.source === "upload" ? `.ethnode-upload-${program}-${b.sha256.slice(0, 16)}` : "";
+/**
+ * An uploaded binary's name in the deploying user's home: one per program, content and run of the step that
+ * installs it (its token), so a step that must run again — the host lost what it installed — gets the file again.
+ */
+export function uploadName(program: string, b: ClientBinary, token: string): string {
+    return b.source === "upload" ? `.ethnode-upload-${program}-${b.sha256.slice(0, 16)}-${token}` : "";
 }
 
 /** Copies an uploaded binary (`b` resolved) to the deploying user's home on the host, where its install step finds it. */
 export function uploadBinary(
     parent: pulumi.Resource,
     name: string,
-    a: { connection: pulumi.Input<Connection>; program: string; binary: ClientBinary; dependsOn: pulumi.Input<pulumi.Resource>[] },
+    a: { connection: pulumi.Input<Connection>; program: string; binary: ClientBinary; token: pulumi.Output<string>; dependsOn: pulumi.Input<pulumi.Resource>[] },
 ): command.remote.CopyToRemote {
     return new command.remote.CopyToRemote(
         name,
-        { connection: a.connection, source: new pulumi.asset.FileAsset(a.binary.binaryPath as string), remotePath: uploadName(a.program, a.binary) },
+        {
+            connection: a.connection,
+            source: new pulumi.asset.FileAsset(a.binary.binaryPath as string),
+            remotePath: a.token.apply((t) => uploadName(a.program, a.binary, t)),
+        },
         // Updated in place when the binary changes, like every step (components/remote.ts).
         { parent, dependsOn: a.dependsOn, ignoreChanges: ["triggers"] },
     );
 }
 
-export function renderServiceScript(client: ClientName, b: ClientBinary, healthTimeoutSec: number): string {
+/** Where a client's unit releases live: `<root>/releases/<id>/<client>.service`, `current` the live one. */
+export const unitRoot = (client: string) => `/etc/ethnode/${client}`;
+
+export function renderServiceScript(client: ClientName, b: ClientBinary, healthTimeoutSec: number, unitRelease: string): string {
     return render("scripts/install-service.sh", {
         unit: shq(client),
+        root: shq(unitRoot(client)),
+        unitRelease: shq(unitRelease),
         binary: shq(binaryPath(client)),
         release: shq(`${client} ${b.version} (sha256 ${b.sha256})`),
         healthTimeout: healthTimeoutSec,
@@ -157,14 +171,15 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
     const b = resolveBinary(args.binary);
     const home = clientHome(args.dataDir, args.client);
     const deps: pulumi.Input<pulumi.Resource>[] = [...args.dependsOn];
+    const token = stepToken(`${name}-install`, args.connection);
     if (b.source === "upload") {
-        deps.push(uploadBinary(parent, `${name}-upload`, { connection: args.connection, program: args.client, binary: b, dependsOn: args.dependsOn }));
+        deps.push(uploadBinary(parent, `${name}-upload`, { connection: args.connection, program: args.client, binary: b, token, dependsOn: args.dependsOn }));
     }
     const install = hostStep(
         `${name}-install`,
         {
             connection: args.connection,
-            script: renderInstallScript(args.client, b, args.dataDir),
+            script: token.apply((t) => renderInstallScript(args.client, b, args.dataDir, t)),
             deleteScript: render("scripts/remove-client.sh", {
                 client: shq(args.client),
                 home: shq(home),
@@ -173,21 +188,18 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
         },
         { parent, dependsOn: deps },
     );
+    const unitRelease = pulumi.output(args.unit).apply((text) => {
+        const files = { [`${args.client}.service`]: text };
+        return { id: releaseId(files), files };
+    });
     return hostStep(
         `${name}-service`,
         {
             connection: args.connection,
-            files: [
-                {
-                    path: `/etc/systemd/system/${args.client}.service`,
-                    content: args.unit,
-                    mode: "0644",
-                    owner: "root",
-                    group: "root",
-                },
-            ],
+            // The unit as a release of its own (named by its content), made live by the script.
+            files: unitRelease.apply((u) => releaseHostFiles(unitRoot(args.client), u.id, u.files, { mode: "0644", group: "root" })),
             // The release is part of the script, so a new binary behind the same unit text re-runs this step too.
-            script: renderServiceScript(args.client, b, args.healthTimeoutSec),
+            script: unitRelease.apply((u) => renderServiceScript(args.client, b, args.healthTimeoutSec, u.id)),
             deleteScript: render("scripts/remove-service.sh", { unit: shq(args.client) }),
         },
         { parent, dependsOn: [install] },

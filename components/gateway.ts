@@ -163,7 +163,12 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
 /** Every file of a release, by path relative to the release directory; pure. */
 export function releaseFiles(input: GatewayRenderInput): Record<string, string> {
     const r = renderGateway(input);
-    const files: Record<string, string> = { "nginx.conf": r.nginxConf, "gateway.json": r.gatewayJson };
+    // The unit is part of the release: it goes live with the config it reads, never before.
+    const files: Record<string, string> = {
+        "nginx.conf": r.nginxConf,
+        "gateway.json": r.gatewayJson,
+        [`${GATEWAY_UNIT}.service`]: renderGatewayUnit(input.gateway.source, input.prefix),
+    };
     for (const [rel, src] of Object.entries(luaModules())) files[`lua/${rel}`] = src;
     return files;
 }
@@ -229,6 +234,8 @@ export class Gateway extends pulumi.ComponentResource {
         const g = args.gateway;
         const prefix = `${args.dataDir}/gateway`;
         const keysFile = `${GATEWAY_ROOT}/keys.json`;
+        // Serving: workers of the live release answer on the metrics port (the backends' health is another matter).
+        const health = `curl -fsS http://${LOOPBACK}:${g.metricsPort}/metrics | grep -F "ethnode_gateway_release_info{release=\\"$(live_release)\\"}" >/dev/null`;
 
         const install = hostStep(
             `${name}-install`,
@@ -240,15 +247,6 @@ export class Gateway extends pulumi.ComponentResource {
                     prefix: shq(prefix),
                     root: shq(GATEWAY_ROOT),
                 }),
-                files: [
-                    {
-                        path: "/etc/systemd/system/ethnode-gateway.service",
-                        content: renderGatewayUnit(g.source, prefix),
-                        mode: "0644",
-                        owner: "root",
-                        group: "root",
-                    },
-                ],
                 deleteScript: render("scripts/remove-gateway.sh", {
                     user: shq(GATEWAY_USER),
                     prefix: shq(prefix),
@@ -291,7 +289,7 @@ export class Gateway extends pulumi.ComponentResource {
                         group: GATEWAY_USER,
                     },
                 ],
-                script: activateRelease({ root: GATEWAY_ROOT, unit: GATEWAY_UNIT, release: "", check: "true" }),
+                script: activateRelease({ root: GATEWAY_ROOT, unit: GATEWAY_UNIT, release: "", check: "true", health }),
             },
             { parent: this, dependsOn: [install] },
         );
@@ -306,7 +304,7 @@ export class Gateway extends pulumi.ComponentResource {
                               { path: TLS_FILES.certificate, content: args.tls.certificate, mode: "0644", owner: "root", group: "root" },
                               { path: TLS_FILES.key, content: args.tls.key, mode: "0640", owner: "root", group: GATEWAY_USER },
                           ],
-                          script: activateRelease({ root: GATEWAY_ROOT, unit: GATEWAY_UNIT, release: "", check: "true" }),
+                          script: activateRelease({ root: GATEWAY_ROOT, unit: GATEWAY_UNIT, release: "", check: "true", health }),
                       },
                       { parent: this, dependsOn: [install] },
                   ),
@@ -324,6 +322,7 @@ export class Gateway extends pulumi.ComponentResource {
                         release: r.id,
                         // nginx -t as the gateway's user: a root-owned log file would lock the workers out.
                         check: `runuser -u ${GATEWAY_USER} -- ${NGINX_SOURCES[g.source].binary} -t -q -p ${shq(prefix)} -c "\${dir}/nginx.conf"`,
+                        health,
                     }),
                 ),
             },

@@ -6,6 +6,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { stepToken } from "./receipts";
 import { ClientBinary, binaryPath, clientBinary, programRoot, resolveBinary, uploadBinary, uploadName } from "./client";
 import { LogsConfig, MonitoringConfig, Network } from "./config";
 import { GATEWAY_UNIT } from "./gateway";
@@ -135,7 +136,7 @@ export function logsBinaries(logs: LogsConfig): Record<LogProgram, ClientBinary 
 }
 
 /** Each program's paths and user as the host scripts take them. */
-function programViews(bins?: Record<LogProgram, ClientBinary>) {
+function programViews(bins?: Record<LogProgram, ClientBinary>, token = "") {
     return (Object.keys(LOG_PROGRAMS) as LogProgram[]).map((key) => {
         const p = LOG_PROGRAMS[key];
         const b = bins?.[key];
@@ -150,15 +151,15 @@ function programViews(bins?: Record<LogProgram, ClientBinary>) {
                 version: shq(b.version),
                 sha256: shq(b.sha256),
                 url: shq(b.source === "release" ? (b.url ?? "") : ""),
-                upload: shq(uploadName(p.name, b)),
+                upload: shq(uploadName(p.name, b, token)),
             }),
         };
     });
 }
 
-/** `bins` from logsBinaries; `privateAddress`: where other hosts ship to, when they do. */
-export function renderInstallLogs(bins: Record<LogProgram, ClientBinary>, port: number, privateAddress?: string): string {
-    const programs = programViews(bins);
+/** `bins` from logsBinaries; `privateAddress`: where other hosts ship to, when they do; `token`: the step's. */
+export function renderInstallLogs(bins: Record<LogProgram, ClientBinary>, port: number, privateAddress?: string, token = ""): string {
+    const programs = programViews(bins, token);
     return render("scripts/install-logs.sh", {
         programs,
         ...Object.fromEntries(programs.map((p) => [p.key, p])),
@@ -200,11 +201,13 @@ export class CentralLogs extends pulumi.ComponentResource {
         super("ethnode:logs:CentralLogs", name, {}, opts);
         const logs = args.logs;
         const bins = logsBinaries(logs);
+        // Uploaded binaries carry the install step's token (components/client.ts, uploadName).
+        const token = stepToken(`${name}-install`, args.connection);
         const uploads = (Object.keys(LOG_PROGRAMS) as LogProgram[])
             .filter((key) => bins[key].source === "upload")
             .map((key) => {
                 const program = LOG_PROGRAMS[key].name;
-                return uploadBinary(this, `${name}-${program}-upload`, { connection: args.connection, program, binary: bins[key], dependsOn: args.after });
+                return uploadBinary(this, `${name}-${program}-upload`, { connection: args.connection, program, binary: bins[key], token, dependsOn: args.after });
             });
         // Hosts other than the monitoring host are admitted by address (the unit's IP allow-list).
         const remoteSenders = args.senders.filter((s) => s.address !== undefined);
@@ -225,7 +228,7 @@ export class CentralLogs extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 files: unitFiles,
-                script: pulumi.output(args.privateAddress).apply((own) => renderInstallLogs(bins, logs.port, own)),
+                script: pulumi.all([args.privateAddress, token]).apply(([own, t]) => renderInstallLogs(bins, logs.port, own, t)),
                 deleteScript: renderRemoveLogs(args.purgeOnDestroy),
             },
             { parent: this, dependsOn: [...uploads, ...args.after] },
@@ -243,6 +246,7 @@ export class CentralLogs extends pulumi.ComponentResource {
                     unit: "vmalert",
                     release,
                     check: `${binaryPath(LOG_PROGRAMS.vmalert.name)} -dryRun -rule.defaultRuleType=vlogs -rule="\${dir}/log-rules.yml"`,
+                    health: `curl -fsS -o /dev/null http://${LOOPBACK}:${logs.vmalertPort}/health`,
                 }),
             },
             { parent: this, dependsOn: [install, args.alertmanager] },

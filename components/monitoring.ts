@@ -179,14 +179,14 @@ export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, pass
             port: m.grafanaPort,
             // Grafana expands $__file{…} itself: the password never sits in the ini.
             passwordRef: `$__file{${passwordFile}}`,
-            provisioningDir: `${GRAFANA_ROOT}/provisioning`,
+            provisioningDir: `${GRAFANA_ROOT}/current/provisioning`,
         }),
         "provisioning/datasources/ethnode.yml": render("monitoring/grafana/datasource.yml", {
             prometheus: `${localAddress(m)}:${m.prometheusPort}`,
             scrapeInterval: seconds(m.scrapeIntervalSec),
             logs: logs ? { url: `http://${LOOPBACK}:${logs.port}`, type: VICTORIALOGS_GRAFANA_PLUGIN } : undefined,
         }),
-        "provisioning/dashboards/ethnode.yml": render("monitoring/grafana/dashboards.yml", { dashboardsDir: `${GRAFANA_ROOT}/dashboards` }),
+        "provisioning/dashboards/ethnode.yml": render("monitoring/grafana/dashboards.yml", { dashboardsDir: `${GRAFANA_ROOT}/current/dashboards` }),
     };
     for (const spec of dashboardSpecs(consensus)) files[`dashboards/${spec.uid}.json`] = renderDashboard(spec);
     return files;
@@ -274,6 +274,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     grafana: shq(String(m.grafana)),
                     grafanaPlugin: shq(args.logs ? VICTORIALOGS_GRAFANA_PLUGIN : ""),
                     grafanaPluginVersion: shq(args.logs?.grafanaPluginVersion ?? ""),
+                    grafanaIni: shq(`${GRAFANA_ROOT}/current/grafana.ini`),
                     roots: [PROMETHEUS_ROOT, ALERTMANAGER_ROOT, GRAFANA_ROOT].map(shq).join(" "),
                 }),
                 deleteScript: render("scripts/remove-packages.sh", {
@@ -314,6 +315,8 @@ export class Monitoring extends pulumi.ComponentResource {
             const release = releaseId(files);
             return { release, files: releaseHostFiles(PROMETHEUS_ROOT, release, files, { mode: "0640", group: "prometheus" }) };
         });
+        // Serving: Prometheus and Alertmanager say they are ready (a config they could not load stops them).
+        const ready = (port: number) => `curl -fsS -o /dev/null http://${localAddress(m)}:${port}/-/ready`;
         this.prometheusConfig = hostStep(
             `${name}-prometheus-config`,
             {
@@ -325,6 +328,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         unit: "prometheus",
                         release,
                         check: 'promtool check config "${dir}/prometheus.yml"',
+                        health: ready(m.prometheusPort),
                     }),
                 ),
             },
@@ -361,7 +365,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     ...(args.smtpPassword ? [secretFile("smtp_password", args.smtpPassword)] : []),
                     ...(args.deadMansSwitchUrl ? [secretFile("deadmans_switch_url", args.deadMansSwitchUrl)] : []),
                 ],
-                script: activateRelease({ root: ALERTMANAGER_ROOT, unit: "prometheus-alertmanager", release: "", check: "true" }),
+                script: activateRelease({ root: ALERTMANAGER_ROOT, unit: "prometheus-alertmanager", release: "", check: "true", health: ready(m.alertmanagerPort) }),
             },
             { parent: this, dependsOn: [install] },
         );
@@ -384,6 +388,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     unit: "prometheus-alertmanager",
                     release: amRelease,
                     check: 'amtool check-config "${dir}/alertmanager.yml"',
+                    health: ready(m.alertmanagerPort),
                 }),
             },
             { parent: this, dependsOn: [install, this.alertmanagerSecrets] },
@@ -407,19 +412,23 @@ export class Monitoring extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [install] },
             );
+            // A release like the others: Grafana runs with the ini of `current` (install-monitoring points it there).
+            const release = releaseId(files);
             hostStep(
                 `${name}-grafana-config`,
                 {
                     connection: args.connection,
-                    files: Object.entries(files).map(([rel, content]) => ({
-                        path: rel === "grafana.ini" ? "/etc/grafana/grafana.ini" : `${GRAFANA_ROOT}/${rel}`,
-                        content,
-                        mode: "0640",
-                        owner: "root",
-                        group: "grafana",
-                    })),
-                    // Grafana reads its ini and provisioning at start only.
-                    script: "systemctl enable grafana-server.service\nsystemctl restart grafana-server.service\necho grafana restarted",
+                    files: releaseHostFiles(GRAFANA_ROOT, release, files, { mode: "0640", group: "grafana" }),
+                    script: activateRelease({
+                        root: GRAFANA_ROOT,
+                        unit: "grafana-server",
+                        release,
+                        // Grafana has no config checker: every dashboard must at least be JSON.
+                        check: 'for f in "${dir}"/dashboards/*.json; do jq -e . "$f" >/dev/null; done',
+                        health: `curl -fsS -o /dev/null http://${localAddress(m)}:${m.grafanaPort}/api/health`,
+                        // Grafana reads its ini and provisioning at start only.
+                        restart: true,
+                    }),
                 },
                 { parent: this, dependsOn: [install, passwordStep] },
             );

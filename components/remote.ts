@@ -11,6 +11,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { TOKEN, stepToken } from "./receipts";
 import { readAsset, render, sha256, shq } from "./render";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -46,11 +47,11 @@ function sudoBash(lines: string[]): string {
     return `sudo -n bash -c ${shq(lines.join("\n"))}`;
 }
 
-/** A step's command: the host's prelude, then the step's body (its files unpacked first). */
-export function asRoot(step: string, body: string, withFiles: boolean): string {
+/** A step's command: the host's prelude, then the step's body (its files unpacked first), receipted by `token`. */
+export function asRoot(step: string, body: string, withFiles: boolean, token: string): string {
     return sudoBash([
         `source ${PRELUDE_PATH} || { echo "ethnode: ${PRELUDE_PATH} is missing: the host's prepare step has not run" >&2; exit 1; }`,
-        stepBody(step, body, withFiles),
+        stepBody(step, body, withFiles, token),
     ]);
 }
 
@@ -59,12 +60,12 @@ export function asRootDelete(step: string, body: string): string {
     return sudoBash([
         `if [[ ! -r ${PRELUDE_PATH} ]]; then echo "ethnode: ${PRELUDE_PATH} is gone: nothing of ethnode left to remove"; exit 0; fi`,
         `source ${PRELUDE_PATH}`,
-        stepBody(step, body, false),
+        stepBody(step, `receipt_drop\n${body}`, false),
     ]);
 }
 
 /** The host's preparation: receives the prelude itself on stdin, installs it, then runs `body` with it. */
-export function asRootBootstrap(step: string, body: string): string {
+export function asRootBootstrap(step: string, body: string, token: string): string {
     return sudoBash([
         "set -Eeuo pipefail",
         `install -d -m 0755 ${PRELUDE_DIR}`,
@@ -72,17 +73,21 @@ export function asRootBootstrap(step: string, body: string): string {
         `chmod 0644 ${PRELUDE_PATH}.new`,
         `mv -f ${PRELUDE_PATH}.new ${PRELUDE_PATH}`,
         `source ${PRELUDE_PATH}`,
-        stepBody(step, body, false),
+        // The prelude is this step's file: its receipt covers it.
+        stepBody(step, `ETHNODE_UNPACKED+=(${PRELUDE_PATH})\n${body}`, false, token),
     ]);
 }
 
-function stepBody(step: string, body: string, withFiles: boolean): string {
-    return [`ETHNODE_STEP=${shq(step)}`, withFiles ? "unpack_files" : "", body].filter(Boolean).join("\n");
+/** Without a token (a delete) the step leaves no receipt. */
+function stepBody(step: string, body: string, withFiles: boolean, token?: string): string {
+    if (token !== undefined && !TOKEN.test(token)) throw new Error(`ethnode: bad step token for ${step}`);
+    const receipt = token === undefined ? [] : [`ETHNODE_TOKEN=${token}`, "receipt_begin"];
+    return [`ETHNODE_STEP=${shq(step)}`, ...receipt, withFiles ? "unpack_files" : "", body].filter(Boolean).join("\n");
 }
 
 /** The script a step's bash runs, prelude included (what shellcheck and the tests read). */
 export function effectiveScript(step: string, body: string, withFiles: boolean): string {
-    return [readAsset("scripts/prelude.sh").trimEnd(), stepBody(step, body, withFiles)].join("\n");
+    return [readAsset("scripts/prelude.sh").trimEnd(), stepBody(step, body, withFiles, "0123456789abcdef")].join("\n");
 }
 
 /**
@@ -113,7 +118,8 @@ export function hostStep(name: string, args: HostStepArgs, opts: pulumi.CustomRe
             return bundle(fs);
         });
     }
-    return stepCommand(name, { connection: args.connection, create: pulumi.output(args.script).apply((body) => asRoot(name, body, withFiles)), stdin, deleteScript: args.deleteScript }, opts);
+    const create = pulumi.all([args.script, stepToken(name, args.connection)]).apply(([body, token]) => asRoot(name, body, withFiles, token));
+    return stepCommand(name, { connection: args.connection, create, stdin, deleteScript: args.deleteScript }, opts);
 }
 
 /** The host's first step: installs the prelude (sent on stdin, so a preview shows its changed lines). */
@@ -122,7 +128,7 @@ export function bootstrapStep(
     args: { connection: pulumi.Input<Connection>; script: pulumi.Input<string>; deleteScript: string },
     opts: pulumi.CustomResourceOptions,
 ): command.remote.Command {
-    const create = pulumi.output(args.script).apply((body) => asRootBootstrap(name, body));
+    const create = pulumi.all([args.script, stepToken(name, args.connection)]).apply(([body, token]) => asRootBootstrap(name, body, token));
     return stepCommand(name, { connection: args.connection, create, stdin: pulumi.output(readAsset("scripts/prelude.sh")), deleteScript: args.deleteScript }, opts);
 }
 
@@ -153,11 +159,31 @@ function stepCommand(
 }
 
 /**
- * The script that makes a staged release directory (`<root>/releases/<id>`) live: `check` (bash, with the
- * directory in `$dir`) must pass before `<root>/current` moves and the unit reloads. An empty id only reloads.
+ * The script that makes a staged release directory (`<root>/releases/<id>`) live (assets/scripts/activate-release.sh):
+ * `check` (bash, with the directory in `$dir`) must pass before `<root>/current` moves; the unit file the release
+ * carries (`<unit>.service`, if any) is installed then, never before; the service reloads (restarts for a new
+ * command line) and `health` (bash) must succeed within `healthWait` seconds, or the previous release comes back and
+ * the step fails. An empty id only reloads (a secret file changed) and checks health.
  */
-export function activateRelease(a: { root: string; unit: string; release: string; check: string }): string {
-    return render("scripts/activate-release.sh", { root: shq(a.root), unit: shq(a.unit), release: shq(a.release), check: a.check });
+export function activateRelease(a: {
+    root: string;
+    unit: string;
+    release: string;
+    check: string;
+    health: string;
+    healthWait?: number;
+    /** A service that reads its config at start only (no reload). */
+    restart?: boolean;
+}): string {
+    return render("scripts/activate-release.sh", {
+        restart: a.restart ? "true" : "false",
+        root: shq(a.root),
+        unit: shq(a.unit),
+        release: shq(a.release),
+        check: a.check,
+        health: a.health,
+        healthWait: String(a.healthWait ?? 60),
+    });
 }
 
 /** A release's id: the hash of its files (relative path and content), so any change makes a new directory. */

@@ -16,6 +16,8 @@ import { freePort, gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
 jest.setTimeout(180000);
 
 const CLI = path.join(ROOT, "assets", "cli", "ethnode");
+/** The host library the CLI sources (/usr/local/lib/ethnode on a host). */
+const LIB = path.join(ROOT, "assets", "scripts");
 const FAKE_SYSTEMCTL = path.join(ROOT, "tests", "fixtures", "fake-systemctl");
 const FAKE_JOURNALCTL = path.join(ROOT, "tests", "fixtures", "fake-journalctl");
 const STANDIN = path.join(ROOT, "tests", "fixtures", "standin.js");
@@ -31,7 +33,7 @@ function cli(...args: string[]): SpawnSyncReturns<string> {
     return spawnSync("bash", [CLI, ...args], {
         encoding: "utf8",
         timeout: 150000,
-        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: FAKE_JOURNALCTL, TMPDIR: scratch },
+        env: { ...process.env, ETHNODE_ROOT: root, ETHNODE_LIB: LIB, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: FAKE_JOURNALCTL, TMPDIR: scratch },
     });
 }
 const systemctl = (...args: string[]) => spawnSync(FAKE_SYSTEMCTL, args, { env: { ...process.env, ETHNODE_ROOT: root }, encoding: "utf8" });
@@ -384,7 +386,7 @@ describe("backup and restore", () => {
         const out = path.join(root, "backups-failed");
         const r = spawnSync("bash", [CLI, "--non-interactive", "backup", "--with-data", "--output", out], {
             encoding: "utf8",
-            env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, ETHNODE_ROOT: root, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: FAKE_JOURNALCTL, TMPDIR: scratch },
+            env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, ETHNODE_ROOT: root, ETHNODE_LIB: LIB, ETHNODE_SYSTEMCTL: FAKE_SYSTEMCTL, ETHNODE_JOURNALCTL: FAKE_JOURNALCTL, TMPDIR: scratch },
         });
         expect(r.status).not.toBe(0);
         expect(r.stderr).toContain("tar: write error");
@@ -438,7 +440,7 @@ describe("tune", () => {
 
 describe("shell quality", () => {
     it("passes shellcheck", () => {
-        const r = spawnSync("shellcheck", ["--severity=style", CLI, FAKE_SYSTEMCTL, FAKE_JOURNALCTL], { encoding: "utf8" });
+        const r = spawnSync("shellcheck", ["-x", "--severity=style", CLI, FAKE_SYSTEMCTL, FAKE_JOURNALCTL], { encoding: "utf8" });
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });

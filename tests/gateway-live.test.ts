@@ -220,6 +220,9 @@ describe("JSON-RPC validation and policy", () => {
             /^ethnode_gateway_rejections_total\{reason="rate_limited"\} \d+/m,
             /^ethnode_gateway_upstream_latency_seconds_bucket\{backend="(geth|anvil)",le="\+Inf"\} \d+/m,
             /^ethnode_gateway_backend_healthy\{backend="geth"\} 1/m,
+            // The release serving: its directory's name (what a deploy waits for after a reload).
+            // (the harness serves from <prefix>/release).
+            /^ethnode_gateway_release_info\{release="release"\} 1$/m,
         ];
         let text = "";
         await waitFor(

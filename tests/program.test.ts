@@ -2,7 +2,8 @@
  * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
  * secret, and that a config edit changes only the resources it must.
  */
-import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, setDeployedOutputs, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, setDeployedOutputs, setMockReceipts, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import { HOST_STEPS_OUTPUT } from "../components/receipts";
 import { CHAIN_DATA_OUTPUT, chainDataRefusal } from "../components/chaindata";
 
 const COMMAND = "command:remote:Command";
@@ -48,6 +49,14 @@ function decodeBundle(stdin: any): Record<string, string> {
         at += 1;
     }
     return files;
+}
+
+/** A client's unit, as its service step delivers it: a unit release of its own (/etc/ethnode/<client>/releases/<id>/). */
+function unitOf(step: Recorded): string {
+    const entries = Object.entries(decodeBundle(step.inputs.stdin));
+    expect(entries).toHaveLength(1);
+    expect(entries[0][0]).toMatch(/^\/etc\/ethnode\/(geth|lighthouse)\/releases\/[0-9a-f]{16}\/(geth|lighthouse)\.service$/);
+    return entries[0][1];
 }
 
 describe("dev stack (sepolia on AWS)", () => {
@@ -198,8 +207,8 @@ describe("dev stack (sepolia on AWS)", () => {
     });
 
     it("points both clients at the same JWT file", () => {
-        const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
-        const lh = decodeBundle(run.byName("node-0-lighthouse-service").inputs.stdin)["/etc/systemd/system/lighthouse.service"];
+        const geth = unitOf(run.byName("node-0-geth-service"));
+        const lh = unitOf(run.byName("node-0-lighthouse-service"));
         expect(geth).toContain("--authrpc.jwtsecret=/etc/ethnode/jwt.hex");
         expect(lh).toContain("--execution-jwt=/etc/ethnode/jwt.hex");
         expect(lh).toContain("--execution-endpoint=http://127.0.0.1:8551");
@@ -316,10 +325,10 @@ describe("prod stack (mainnet)", () => {
         const vol = run.byName("node-0-host-data").inputs;
         expect(vol).toMatchObject({ size: 4096, iops: 16000, throughput: 1000, encrypted: true });
         expect(run.byName("node-0-host-vm").inputs.instanceType).toBe("m6i.2xlarge");
-        const lh = decodeBundle(run.byName("node-0-lighthouse-service").inputs.stdin)["/etc/systemd/system/lighthouse.service"];
+        const lh = unitOf(run.byName("node-0-lighthouse-service"));
         expect(lh).toContain("--network=mainnet");
         expect(lh).toContain("--checkpoint-sync-url=https://mainnet.checkpoint.sigp.io");
-        const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
+        const geth = unitOf(run.byName("node-0-geth-service"));
         expect(geth).toContain("--mainnet");
         expect(geth).toContain("--cache=8192");
     });
@@ -339,7 +348,7 @@ describe("existing host on the dev network", () => {
         const run = await withMocks("sandbox", config, secretKeys, async (pulumi) => resolve<any>(pulumi, await require("../index")()));
         expect(run.resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
         expect(run.resources.filter((r) => r.name.includes("lighthouse"))).toEqual([]);
-        const geth = decodeBundle(run.byName("node-0-geth-service").inputs.stdin)["/etc/systemd/system/geth.service"];
+        const geth = unitOf(run.byName("node-0-geth-service"));
         expect(geth).toContain("--dev");
         expect(run.value.sshCommand).toBe("ssh -p 2222 root@127.0.0.1");
         expect(run.value.endpoints[0].beaconApi).toBeUndefined();
@@ -660,7 +669,8 @@ describe("bad config stops the program before any resource", () => {
 });
 
 describe("chain data is never stranded by an edit (components/chaindata.ts)", () => {
-    const deployed = { network: "sepolia", dataDir: "/var/lib/ethnode" };
+    const deployed = { network: "sepolia", dataDir: "/var/lib/ethnode", gethGcMode: "full" } as const;
+    const at = (network: "sepolia" | "mainnet", dataDir: string, gethGcMode: "full" | "archive" = "full") => ({ network, dataDir, gethGcMode });
 
     afterEach(() => setDeployedOutputs({}));
 
@@ -691,22 +701,86 @@ describe("chain data is never stranded by an edit (components/chaindata.ts)", ()
     });
 
     it("refuses another dataDir or network on a deployed stack with the key, what would happen and what to do", () => {
-        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/data/eth" })).toBe(
+        expect(chainDataRefusal(deployed, at("sepolia", "/data/eth"))).toBe(
             "ethnode:host.dataDir cannot change on a deployed stack (/var/lib/ethnode → /data/eth): the chain data stays in /var/lib/ethnode " +
                 "and the clients would start empty in /data/eth, a resync from zero. To move it, stop the clients and move the directory on " +
                 'every host (docs/operations.md, "Move the chain data"), then set ethnode:host.dataDirMovedFrom to /var/lib/ethnode with the ' +
                 "new dataDir; or set ethnode:host.dataDir back to /var/lib/ethnode.",
         );
-        expect(chainDataRefusal(deployed, { network: "mainnet", dataDir: "/var/lib/ethnode" })).toBe(
+        expect(chainDataRefusal(deployed, at("mainnet", "/var/lib/ethnode"))).toBe(
             "ethnode:network cannot change on a deployed stack (sepolia → mainnet): every node's chain data is sepolia's, and its clients " +
                 "would refuse it or sync mainnet from zero in its place. Deploy mainnet as a stack of its own (pulumi stack init), or set " +
                 "ethnode:network back to sepolia.",
         );
         // Nothing deployed yet, the same place, or a move the operator says was made by hand: no refusal.
-        expect(chainDataRefusal(undefined, { network: "mainnet", dataDir: "/x" })).toBeUndefined();
-        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/var/lib/ethnode" })).toBeUndefined();
-        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/data/eth" }, "/var/lib/ethnode")).toBeUndefined();
-        expect(chainDataRefusal(deployed, { network: "sepolia", dataDir: "/data/eth" }, "/elsewhere")).toMatch(/^ethnode:host\.dataDir cannot change/);
+        expect(chainDataRefusal(undefined, at("mainnet", "/x"))).toBeUndefined();
+        expect(chainDataRefusal(deployed, at("sepolia", "/var/lib/ethnode"))).toBeUndefined();
+        expect(chainDataRefusal(deployed, at("sepolia", "/data/eth"), "/var/lib/ethnode")).toBeUndefined();
+        expect(chainDataRefusal(deployed, at("sepolia", "/data/eth"), "/elsewhere")).toMatch(/^ethnode:host\.dataDir cannot change/);
     });
 
+    it("refuses to swap Geth's database for another kind (gcMode) on a deployed stack; a stack deployed before this was recorded is not refused", () => {
+        expect(chainDataRefusal(deployed, at("sepolia", "/var/lib/ethnode", "archive"))).toBe(
+            "ethnode:geth.gcMode cannot change on a deployed stack (full → archive): Geth's database is a full node's, pruned as it went: " +
+                "an archive would hold history only from now on, not the state it never kept. Deploy an archive node as a stack of its own and " +
+                "let it sync, or set ethnode:geth.gcMode back to full.",
+        );
+        expect(chainDataRefusal({ ...deployed, gethGcMode: "archive" }, at("sepolia", "/var/lib/ethnode"))).toMatch(
+            /^ethnode:geth\.gcMode cannot change on a deployed stack \(archive → full\): Geth's database is an archive's/,
+        );
+        expect(chainDataRefusal({ network: "sepolia", dataDir: "/var/lib/ethnode" }, at("sepolia", "/var/lib/ethnode", "archive"))).toBeUndefined();
+    });
+
+});
+
+describe("every up converges the hosts: each step's token comes from its receipt on the host (components/receipts.ts)", () => {
+    afterEach(() => {
+        setMockReceipts("");
+        setDeployedOutputs({});
+    });
+    const tokenOf = (r: Recorded) => /ETHNODE_TOKEN=([0-9a-f]{16})\n/.exec(r.inputs.create)?.[1];
+
+    it("on a fresh host every step runs with a new token, opens with receipt_begin, and the stack exports each token", async () => {
+        const run = await runIndex("dev");
+        const steps = run.ofType("command:remote:Command");
+        expect(steps.length).toBeGreaterThan(10);
+        for (const s of steps) {
+            expect(tokenOf(s)).toBe(MOCK.stepToken);
+            expect(s.inputs.create).toMatch(/\nreceipt_begin\n/);
+            // A delete drops the receipt: a step that left the stack is not receipted on the host.
+            if (s.inputs.delete) expect(s.inputs.delete).toMatch(/\nreceipt_drop\n/);
+        }
+        expect(run.value[HOST_STEPS_OUTPUT]).toEqual(Object.fromEntries(steps.map((s) => [s.name, MOCK.stepToken])));
+    });
+
+    it("an intact receipt keeps its step's token (no diff); a drifted or missing one gets a new token (the step runs)", async () => {
+        const first = await runIndex("dev");
+        const [a, b, c] = first.ofType("command:remote:Command").map((s) => s.name);
+        // A receipt's token reaches a command only as 16 hex digits: anything else counts as drift.
+        setMockReceipts(`ok ${a} 1111222233334444\ndrift ${b} /etc/ethnode/gateway/current/nginx.conf\nok ${c} 1;reboot\n`);
+        const run = await runIndex("dev");
+        expect(tokenOf(run.byName(a))).toBe("1111222233334444");
+        expect(tokenOf(run.byName(b))).toBe(MOCK.stepToken);
+        expect(tokenOf(run.byName(c))).toBe(MOCK.stepToken);
+    });
+
+    it("a host that cannot be read keeps the tokens the stack deployed last, and the run warns that it was not checked", async () => {
+        const first = await runIndex("dev");
+        const names = first.ofType("command:remote:Command").map((s) => s.name);
+        setDeployedOutputs({ [HOST_STEPS_OUTPUT]: Object.fromEntries(names.map((n) => [n, "dddddddddddddddd"])) });
+        setMockReceipts(new Error("Connection timed out"));
+        const warnings: string[] = [];
+        const warn = jest.spyOn(console, "warn").mockImplementation((...a: unknown[]) => void warnings.push(a.join(" ")));
+        const log = jest.spyOn(console, "log").mockImplementation((...a: unknown[]) => void warnings.push(a.join(" ")));
+        const error = jest.spyOn(console, "error").mockImplementation((...a: unknown[]) => void warnings.push(a.join(" ")));
+        try {
+            const run = await runIndex("dev");
+            for (const s of run.ofType("command:remote:Command")) expect(tokenOf(s)).toBe("dddddddddddddddd");
+        } finally {
+            warn.mockRestore();
+            log.mockRestore();
+            error.mockRestore();
+        }
+        expect(warnings.join("\n")).toMatch(/could not read .*Connection timed out.*not checked against the host/);
+    });
 });

@@ -16,11 +16,15 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { GuestStep, Ssh, programSteps, runDelete, runStep } from "./helpers/guest-apply";
-import { ROOT, secretEncodings, stackFileConfig } from "./helpers/pulumi";
+import { GuestStep, Ssh, parseBundle, programSteps, runDelete, runStep } from "./helpers/guest-apply";
+import { bundle } from "../components/remote";
+import { MOCK, ROOT, secretEncodings, stackFileConfig } from "./helpers/pulumi";
+import { parseReceipts } from "../components/receipts";
+import { readAsset } from "../components/render";
 import { SLACK, Sandbox, ok, otherRelease, slackMessages } from "./helpers/sandbox";
 import { describeEngine } from "./helpers/engine";
 import { describeCluster } from "./sandbox-ha";
+import { underLoad } from "./helpers/cluster";
 import { gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
 
 jest.setTimeout(1800000);
@@ -28,8 +32,11 @@ jest.setTimeout(1800000);
 const KEY = path.join(process.env.ETHNODE_CACHE_DIR ?? path.join(process.env.HOME ?? "/root", ".cache", "ethnode"), "sandbox-ssh-key");
 const GATEWAY = "http://127.0.0.1:8080";
 /** Releases before this one: a stack either deployed must upgrade in place. e162aca is the last release whose
- * steps used triggers; 4618d7f the last before a stack could run several nodes. */
-const PREVIOUS_RELEASES = ["e162aca277130327e73d7da81e7d2e1c83318025", "4618d7fd50c78982bcd5a90b8a47587e57264d8e"];
+ * steps used triggers; 4618d7f the last before a stack could run several nodes; d878f14 the last before step
+ * receipts and the gateway's unit in its config release. */
+const PREVIOUS_RELEASES = ["e162aca277130327e73d7da81e7d2e1c83318025", "4618d7fd50c78982bcd5a90b8a47587e57264d8e", "d878f14763437cdd6927e9f385e98f8383e62d4f"];
+/** Releases whose stacks still hold the JWT in RandomBytes: their upgrade gives Geth a new key (one restart). */
+const JWT_MOVES = new Set(PREVIOUS_RELEASES.slice(0, 2));
 const UNITS = ["geth", "ethnode-gateway", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter"];
 
 let work: string;
@@ -118,6 +125,62 @@ describe("the sandbox's host steps, run on a fresh guest directly (no engine)", 
         for (const step of steps) runStep(step, ssh);
         await serving();
         expect({ geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") }).toEqual(pids);
+    });
+
+    it("every step left its receipt; a hand edit of a managed file reads back as drift naming it, and its step repairs it", async () => {
+        const read = () => parseReceipts(guest(`echo ${Buffer.from(readAsset("scripts/read-receipts.sh")).toString("base64")} | base64 -d | bash`));
+        const receipts = read();
+        // Every command step; an upload is no step of its own (its file carries its install step's token).
+        expect([...receipts.keys()].sort()).toEqual(steps.filter((s) => s.kind === "command").map((s) => s.name).sort());
+        for (const r of receipts.values()) expect(r).toEqual({ token: MOCK.stepToken });
+        const conf = guest("readlink -f /etc/ethnode/gateway/current/nginx.conf");
+        guest(`sed -i 's/worker_connections [0-9]*/worker_connections 8/' ${conf}`);
+        expect(read().get("gateway-config")).toEqual({ drift: conf });
+        runStep(steps.find((s) => s.name === "gateway-config") as GuestStep, ssh);
+        expect(read().get("gateway-config")).toEqual({ token: MOCK.stepToken });
+        expect(guest(`grep -c 'worker_connections 8;' ${conf} || true`)).toBe("0");
+        // The unit the release installed is covered too.
+        guest("sed -i 's/^RestartSec=.*/RestartSec=30/' /etc/systemd/system/ethnode-gateway.service");
+        expect(read().get("gateway-config")).toEqual({ drift: "/etc/systemd/system/ethnode-gateway.service" });
+        runStep(steps.find((s) => s.name === "gateway-config") as GuestStep, ssh);
+        expect(guest("grep -c '^RestartSec=1$' /etc/systemd/system/ethnode-gateway.service")).toBe("1");
+        await serving();
+    });
+
+    it("a release that passes its check but does not serve goes back to the previous one; the step fails saying so", async () => {
+        const good = steps.find((s) => s.name === "gateway-config") as GuestStep;
+        const live = guest("readlink /etc/ethnode/gateway/current");
+        const id = path.basename(live);
+        const bad = "badbadbadbadbad0";
+        // Metrics on another port: nginx -t passes, the health check (the configured metrics port) cannot.
+        const files = parseBundle(good.stdin as string).map((f) => ({
+            ...f,
+            path: f.path.split(id).join(bad),
+            content: f.content.split(id).join(bad).replace(/listen 127\.0\.0\.1:9145;/, "listen 127.0.0.1:9199;"),
+        }));
+        expect(files.some((f) => f.content.includes("127.0.0.1:9199"))).toBe(true);
+        const broken: GuestStep = { ...good, create: good.create.split(id).join(bad).replace("health_wait=60", "health_wait=5"), stdin: bundle(files) };
+        expect(() => runStep(broken, ssh)).toThrow(new RegExp(`release ${bad} was not healthy within 5s; rolled back to ${id}`));
+        expect(guest("readlink /etc/ethnode/gateway/current")).toBe(live);
+        await serving();
+        expect(parseReceipts(guest(`echo ${Buffer.from(readAsset("scripts/read-receipts.sh")).toString("base64")} | base64 -d | bash`)).has("gateway-config")).toBe(false);
+        runStep(good, ssh);
+    });
+
+    it("a client unit that does not pass its health gate goes back to the previous unit release; the step fails saying so", async () => {
+        const good = steps.find((s) => s.name === "node-0-geth-service") as GuestStep;
+        const live = guest("readlink /etc/ethnode/geth/current");
+        const id = path.basename(live);
+        const bad = "badbadbadbadbad1";
+        const [unit] = parseBundle(good.stdin as string);
+        expect(unit.path).toBe(`/etc/ethnode/geth/releases/${id}/geth.service`);
+        const files = [{ ...unit, path: unit.path.split(id).join(bad), content: unit.content.replace("--datadir=", "--no-such-flag --datadir=") }];
+        const broken: GuestStep = { ...good, create: good.create.split(id).join(bad).replace(/--timeout \d+/g, "--timeout 15"), stdin: bundle(files) };
+        expect(() => runStep(broken, ssh)).toThrow(new RegExp(`geth: not healthy with unit release ${bad}; back on ${id}`));
+        expect(guest("readlink /etc/ethnode/geth/current")).toBe(live);
+        expect(guest("grep -c -- --no-such-flag /etc/systemd/system/geth.service || true")).toBe("0");
+        await serving();
+        runStep(good, ssh);
     });
 
     it("the gateway survives its master killed outright: no worker keeps the ports, it serves again within seconds", async () => {
@@ -401,6 +464,43 @@ describeEngine("the sandbox on the real engine", () => {
         });
     });
 
+    describe("every up converges the host, whatever happened before (step receipts)", () => {
+        it("a hand edit of a managed file shows in the next preview as its step's update; up puts it back", async () => {
+            expect(previewSteps()).toEqual([]);
+            guest("sed -i 's/worker_connections [0-9]*;/worker_connections 64;/' $(readlink -f /etc/ethnode/gateway/current/nginx.conf) && systemctl reload ethnode-gateway");
+            guest("echo https://hooks.example.invalid/by-hand > /etc/ethnode/alertmanager/secrets/slack_webhook");
+            expect(previewSteps()).toEqual(["gateway-config update", "monitoring-alertmanager-secrets update"]);
+            up();
+            expect(guest("grep -c 'worker_connections 64;' $(readlink -f /etc/ethnode/gateway/current/nginx.conf) || true")).toBe("0");
+            expect(guest("cat /etc/ethnode/alertmanager/secrets/slack_webhook")).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/services\/sandbox\//);
+            await serving();
+            expect(previewSteps()).toEqual([]);
+        });
+
+        it("a failed up (a release that does not serve, rolled back on the host) is finished by the next up with the config reverted", async () => {
+            const geth = mainPid("geth");
+            // Something else holds the new metrics port: the release passes nginx -t, its reload cannot bind, the
+            // health check meets the other listener, and the step rolls the gateway back and fails.
+            guest(
+                "printf '%s\\n' 'pid /tmp/hog.pid; error_log stderr; events {} http { access_log off; server { listen 127.0.0.1:9146; return 503; } }' >/tmp/hog.conf && " +
+                    "systemd-run --unit=port-hog /usr/sbin/nginx -c /tmp/hog.conf -g 'daemon off;' >/dev/null 2>&1 && sleep 1",
+            );
+            configSet({ "ethnode:gateway.metricsPort": "9146" });
+            const failed = run(["pulumi", "up", "--yes", "--skip-preview"]);
+            expect(failed.status).not.toBe(0);
+            expect(failed.stdout + failed.stderr).toMatch(/ethnode-gateway: release [0-9a-f]{16} was not healthy within 60s; rolled back to [0-9a-f]{16}/);
+            guest("systemctl stop port-hog");
+            await serving();
+            configSet({ "ethnode:gateway.metricsPort": "9145" });
+            // The failed step left no receipt: with the config as it was, the preview still runs it.
+            expect(previewSteps()).toContain("gateway-config update");
+            up();
+            await serving();
+            expect(previewSteps()).toEqual([]);
+            expect(mainPid("geth")).toBe(geth);
+        });
+    });
+
     describe("chain data is never stranded", () => {
         it("refuses a dataDir edit at preview and at up with the key and what to do; the host is untouched, and reverting is a no-op", async () => {
             const geth = mainPid("geth");
@@ -417,6 +517,19 @@ describeEngine("the sandbox on the real engine", () => {
             }
             expect(guest("test -e /var/lib/ethnode2 && echo created || echo absent")).toBe("absent");
             expect(mainPid("geth")).toBe(geth);
+            await serving();
+            expect(previewSteps()).toEqual([]);
+        });
+
+        it("refuses to swap Geth's database kind (gcMode) at up; Geth keeps running on its data", async () => {
+            const geth = mainPid("geth");
+            configSet({ "ethnode:geth.gcMode": "archive" });
+            const u = run(["pulumi", "up", "--yes", "--skip-preview"]);
+            configSet({ "ethnode:geth.gcMode": "full" });
+            expect(u.status).not.toBe(0);
+            expect(u.stdout + u.stderr).toContain("ethnode:geth.gcMode cannot change on a deployed stack (full → archive)");
+            expect(mainPid("geth")).toBe(geth);
+            expect(guest("tr '\\0' ' ' </proc/$(systemctl show geth -p MainPID --value)/cmdline")).toContain("--gcmode=full");
             await serving();
             expect(previewSteps()).toEqual([]);
         });
@@ -505,16 +618,33 @@ describeEngine("the sandbox on the real engine", () => {
                     ok(run(["up"], undefined, previous), `sandbox up with release ${release}`);
                     await serving();
                     const pids = { geth: mainPid("geth"), gateway: mainPid("ethnode-gateway") };
+                    const head = parseInt(await rpcOk("eth_blockNumber"), 16);
                     expect(previewSteps()).toEqual([...UPGRADE_STEPS[release]].sort());
                     const jwtBefore = guest("cat /etc/ethnode/jwt.hex");
-                    up();
+                    if (JWT_MOVES.has(release)) {
+                        up();
+                    } else {
+                        // Nothing restarts Geth or the gateway's master: reads through the node never fail.
+                        const { load } = await underLoad(GATEWAY, 50, () => up());
+                        expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
+                        expect(load.sent).toBeGreaterThan(100);
+                        expect(mainPid("geth")).toBe(pids.geth);
+                    }
                     await serving();
                     expect(previewSteps()).toEqual([]);
+                    // The chain went on from where it was: the data was kept.
+                    expect(parseInt(await rpcOk("eth_blockNumber"), 16)).toBeGreaterThanOrEqual(head);
+                    expect(guest("cat /etc/ethnode/jwt.hex")).toMatch(/^[0-9a-f]{64}$/);
                     // The JWT moves off RandomBytes (whose id is the key's base64): a new key, which Geth takes with one
                     // restart through the health gate. Nothing else restarts: the gateway's master serves on.
-                    expect(guest("cat /etc/ethnode/jwt.hex")).toMatch(/^[0-9a-f]{64}$/);
-                    expect(guest("cat /etc/ethnode/jwt.hex")).not.toBe(jwtBefore);
+                    if (JWT_MOVES.has(release)) expect(guest("cat /etc/ethnode/jwt.hex")).not.toBe(jwtBefore);
+                    else expect(guest("cat /etc/ethnode/jwt.hex")).toBe(jwtBefore);
                     expect(mainPid("ethnode-gateway")).toBe(pids.gateway);
+                    // Nothing of the old layout is left: no upload waiting in the deployer's home, every step receipted,
+                    // no release beyond what the release functions keep.
+                    expect(guest("ls -A /root | grep -c '^\\.ethnode-upload-' || true")).toBe("0");
+                    expect(guest("ls /var/lib/ethnode-steps | wc -l")).toBe(String(JSON.parse(pulumi(["stack", "export"])).deployment.resources.filter((r: { type: string }) => r.type === "command:remote:Command").length));
+                    expect(Number(guest("ls -d /etc/ethnode/gateway/releases/* | wc -l"))).toBeLessThanOrEqual(3);
                     expect(JSON.parse(pulumi(["stack", "export"])).deployment.resources.filter((r: { type: string }) => r.type === "random:index/randomBytes:RandomBytes")).toEqual([]);
                 } finally {
                     execFileSync("git", ["-C", ROOT, "worktree", "remove", "--force", previous], { stdio: "ignore" });

@@ -9,5 +9,5 @@ if [[ "$purge" == "true" && -d "$data_dir" ]]; then
   # A mounted data volume keeps its mount point; everything on it goes.
   if mountpoint -q "$data_dir"; then find "$data_dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; else rm -rf "$data_dir"; fi
 fi
-rm -rf "$prelude_dir"
+rm -rf "$prelude_dir" /var/lib/ethnode-steps
 echo "host cleaned (purge=${purge})"

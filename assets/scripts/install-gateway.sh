@@ -31,16 +31,5 @@ fi
 ensure_system_user "$user" "$prefix"
 install -d -m 0750 -o "$user" -g "$user" "$prefix" "${prefix}/logs" "${prefix}/run" "${prefix}/tmp"
 install -d -m 0755 "$root" "${root}/releases"
-# The command line the gateway runs with, as systemd has the unit loaded.
-exec_line() {
-  systemctl show ethnode-gateway.service -p ExecStart --value 2>/dev/null | sed -n 's/.*argv\[\]=\(.*\) ; ignore_errors=.*/\1/p'
-}
-before=$(exec_line)
-systemctl daemon-reload
-# Another program or command line (another package source) takes effect now; any other unit change (a restart
-# policy, a pre-start step) at the next start, without a restart now; config edits only ever reload.
-if changed /etc/systemd/system/ethnode-gateway.service && systemctl is-active --quiet ethnode-gateway.service &&
-  [[ "$(exec_line)" != "$before" ]]; then
-  systemctl restart ethnode-gateway.service
-fi
+# The unit arrives with the gateway's config release (activate-release.sh), never ahead of the files it reads.
 echo "gateway installed (${source})"

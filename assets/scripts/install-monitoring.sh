@@ -37,6 +37,13 @@ set_args() {
 }
 set_args prometheus /etc/default/prometheus {{{prometheusArgs}}}
 set_args prometheus-alertmanager /etc/default/prometheus-alertmanager {{{alertmanagerArgs}}}
+# Grafana reads the ini of its live release (its package's unit takes CONF_FILE from /etc/default).
+grafana_ini={{{grafanaIni}}}
+if [[ "$grafana" == "true" ]] && ! grep -qx "CONF_FILE=${grafana_ini}" /etc/default/grafana-server; then
+  sed -i "s|^CONF_FILE=.*|CONF_FILE=${grafana_ini}|" /etc/default/grafana-server
+  grep -qx "CONF_FILE=${grafana_ini}" /etc/default/grafana-server || echo "CONF_FILE=${grafana_ini}" >>/etc/default/grafana-server
+  if systemctl is-active --quiet grafana-server.service; then systemctl restart grafana-server.service; fi
+fi
 # The packages start their services with their own default configs: keep them stopped until a release exists.
 stop_until_released() {
   local unit=$1 root=$2
@@ -44,4 +51,5 @@ stop_until_released() {
 }
 stop_until_released prometheus /etc/ethnode/prometheus
 stop_until_released prometheus-alertmanager /etc/ethnode/alertmanager
+if [[ "$grafana" == "true" ]]; then stop_until_released grafana-server /etc/ethnode/grafana; fi
 echo "monitoring packages installed (grafana=${grafana})"

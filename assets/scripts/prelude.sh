@@ -9,6 +9,7 @@ umask 022
 # sees half a file and a secret is never readable by others, not even for an instant. Paths whose content
 # changed are listed in ETHNODE_CHANGED, so a step can restart only what really changed.
 ETHNODE_CHANGED=()
+ETHNODE_UNPACKED=()
 unpack_files() {
   # Byte counts, not characters: read -N counts in the current locale.
   local LC_ALL=C tag mode owner group size path data tmp
@@ -30,7 +31,33 @@ unpack_files() {
     chmod "$mode" "$tmp"
     if ! cmp -s "$tmp" "$path"; then ETHNODE_CHANGED+=("$path"); fi
     mv -f "$tmp" "$path"
+    ETHNODE_UNPACKED+=("$path")
   done
+}
+
+# A step's receipt: the token the program gave this run, then the sha256 of every file the step delivered, as
+# they are on disk when the step succeeded. The program reads the receipts before each preview and `up`
+# (components/receipts.ts): a step with no receipt, or whose files changed since, gets a new token, and that
+# changed input makes the engine run it again. A step removes its receipt before it touches anything, so a failed
+# or interrupted run leaves none and the next `up` runs the step whatever its inputs are.
+ETHNODE_RECEIPTS=${ETHNODE_RECEIPTS:-/var/lib/ethnode-steps}
+receipt_begin() {
+  install -d -m 0700 "$ETHNODE_RECEIPTS"
+  rm -f "${ETHNODE_RECEIPTS}/${ETHNODE_STEP}"
+  trap receipt_commit EXIT
+}
+receipt_commit() {
+  local status=$? tmp p
+  if ((status != 0)); then return "$status"; fi
+  tmp=$(mktemp "${ETHNODE_RECEIPTS}/.${ETHNODE_STEP}.XXXXXX")
+  {
+    echo "token ${ETHNODE_TOKEN}"
+    for p in "${ETHNODE_UNPACKED[@]}"; do if [[ -f "$p" ]]; then sha256sum "$p"; fi; done
+  } >"$tmp"
+  mv -f "$tmp" "${ETHNODE_RECEIPTS}/${ETHNODE_STEP}"
+}
+receipt_drop() {
+  rm -f "${ETHNODE_RECEIPTS}/${ETHNODE_STEP%-delete}"
 }
 
 # True when unpack_files changed this path.
@@ -87,48 +114,118 @@ wait_until() {
   done
 }
 
-# Installs one program of a pinned release as <root>/<version>/<name> and points <root>/current at it: from an
-# https release archive (its `member`), or from a file already on the host (an upload, removed once installed).
-# Either must match its sha256, or nothing is installed and `current` stays. The three newest versions stay for a
-# manual rollback. A moved `current` is listed in ETHNODE_CHANGED.
-install_pinned() {
-  local root=$1 name=$2 version=$3 sha=$4 url=$5 file=$6 member=$7
-  local dest="${root}/${version}" work found
+# Releases. Whatever a host runs — a program's version, a config set with its unit — lives in a directory of its
+# own beside the others: <root>/<version> for a program, <root>/releases/<id> for a config release. `current`
+# points at the live one, `previous` at the one before, `previous.prev` at the one before that (so undoing an
+# activation restores both links). The links move atomically; the RELEASES_KEPT newest directories stay, and
+# whatever a link points at. The ethnode CLI uses these same functions.
+RELEASES_KEPT=3
+
+# Points <root>/current at dest, the old current becoming `previous`; lists a moved `current` in ETHNODE_CHANGED.
+release_point() {
+  local root=$1 dest=$2 current previous
+  current=$(readlink "${root}/current" 2>/dev/null || true)
+  if [[ "$current" == "$dest" ]]; then return 0; fi
+  previous=$(readlink "${root}/previous" 2>/dev/null || true)
+  if [[ -n "$current" ]]; then
+    if [[ -n "$previous" ]]; then ln -sfn "$previous" "${root}/previous.prev"; fi
+    ln -sfn "$current" "${root}/previous"
+  fi
+  ln -sfn "$dest" "${root}/current.new"
+  mv -Tf "${root}/current.new" "${root}/current"
+  ETHNODE_CHANGED+=("${root}/current")
+}
+
+# Undoes the last release_point: `current` back to `previous`, `previous` back to `previous.prev`. The release
+# that failed is left for pruning, never a rollback target. Fails when there is nothing to go back to.
+release_restore() {
+  local root=$1 previous
+  previous=$(readlink "${root}/previous" 2>/dev/null || true)
+  if [[ -z "$previous" || ! -d "$previous" ]]; then return 1; fi
+  ln -sfn "$previous" "${root}/current.new"
+  mv -Tf "${root}/current.new" "${root}/current"
+  if [[ -L "${root}/previous.prev" ]]; then mv -Tf "${root}/previous.prev" "${root}/previous"; else rm -f "${root}/previous"; fi
+}
+
+# Removes all but the RELEASES_KEPT newest release directories in dir (default: root), never one a link points at.
+release_prune() {
+  local root=$1 dir=${2:-$1} keep candidate
+  keep=" $(readlink "${root}/current" 2>/dev/null || true) $(readlink "${root}/previous" 2>/dev/null || true) $(readlink "${root}/previous.prev" 2>/dev/null || true) "
+  find "$dir" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +"$((RELEASES_KEPT + 1))" | cut -d' ' -f2- |
+    while read -r candidate; do
+      if [[ "$keep" != *" ${candidate} "* ]]; then rm -rf "$candidate"; fi
+    done
+}
+
+# Installs the unit file the live release of root carries (<root>/current/<unit>.service), if any, where systemd
+# reads it; the step's receipt covers it. True when that changed the installed file (daemon-reload is the caller's).
+release_install_unit() {
+  local root=$1 unit=$2 src dst tmp
+  src="${root}/current/${unit}.service"
+  dst="/etc/systemd/system/${unit}.service"
+  if [[ ! -f "$src" ]]; then return 1; fi
+  ETHNODE_UNPACKED+=("$dst")
+  if cmp -s "$src" "$dst"; then return 1; fi
+  tmp=$(mktemp "${dst}.XXXXXX")
+  cp "$src" "$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$dst"
+}
+
+# Puts a verified program into dest/name: from an https (or file://, a local mirror) URL — the archive's
+# `member`, or the one executable called `name` in it, or the download itself when it is no archive — or from a
+# file already on the host. A sha256 mismatch installs nothing. Already there with that sha256: nothing to do.
+release_fetch() {
+  local dest=$1 name=$2 version=$3 sha=$4 url=$5 file=$6 member=${7:-}
+  local work found=""
   if [[ -x "${dest}/${name}" && "$(cat "${dest}/.sha256" 2>/dev/null)" == "$sha" ]]; then
     echo "${name} ${version} already installed"
+    return 0
+  fi
+  work=$(mktemp -d)
+  if [[ -n "$file" ]]; then
+    found=$file
+    if ! echo "${sha}  ${found}" | sha256sum --check --quiet - >/dev/null 2>&1; then
+      echo "ethnode: ${name} ${version}: sha256 mismatch for the uploaded file; nothing installed" >&2
+      rm -rf "$work"
+      return 1
+    fi
   else
-    work=$(mktemp -d)
-    if [[ -n "$file" ]]; then
-      found=$file
-      if ! echo "${sha}  ${found}" | sha256sum --check --quiet - 2>/dev/null; then
-        echo "ethnode: ${name} ${version}: sha256 mismatch for the uploaded file; nothing installed" >&2
-        rm -rf "$work"
-        return 1
+    curl -fsSL --proto '=https,file' --retry 5 --retry-delay 3 -o "${work}/download" "$url"
+    if ! echo "${sha}  ${work}/download" | sha256sum --check --quiet - >/dev/null 2>&1; then
+      echo "ethnode: ${name} ${version}: sha256 mismatch for ${url}; nothing installed" >&2
+      rm -rf "$work"
+      return 1
+    fi
+    if tar -tzf "${work}/download" >/dev/null 2>&1; then
+      mkdir "${work}/x"
+      if [[ -n "$member" ]]; then
+        tar -xzf "${work}/download" -C "${work}/x" "$member" 2>/dev/null && found="${work}/x/${member}"
+      else
+        tar -xzf "${work}/download" -C "${work}/x"
+        found=$(find "${work}/x" -type f -name "$name" -perm -u+x | head -n 1)
       fi
     else
-      curl -fsSL --proto '=https' --retry 5 --retry-delay 3 -o "${work}/download" "$url"
-      if ! echo "${sha}  ${work}/download" | sha256sum --check --quiet - 2>/dev/null; then
-        echo "ethnode: ${name} ${version}: sha256 mismatch for ${url}; nothing installed" >&2
-        rm -rf "$work"
-        return 1
-      fi
-      if ! tar -xzf "${work}/download" -C "$work" "$member" 2>/dev/null; then
-        echo "ethnode: ${name} ${version}: ${member} is not in ${url}; nothing installed" >&2
-        rm -rf "$work"
-        return 1
-      fi
-      found="${work}/${member}"
+      found="${work}/download"
     fi
-    install -d -m 0755 "$dest"
-    install -m 0755 "$found" "${dest}/${name}"
-    echo "$sha" >"${dest}/.sha256"
-    rm -rf "$work"
-    if [[ -n "$file" ]]; then rm -f "$file"; fi
+    if [[ -z "$found" || ! -f "$found" ]]; then
+      echo "ethnode: ${name} ${version}: ${member:-$name} is not in ${url}; nothing installed" >&2
+      rm -rf "$work"
+      return 1
+    fi
   fi
-  if [[ "$(readlink "${root}/current" 2>/dev/null)" != "$dest" ]]; then
-    ln -sfn "$dest" "${root}/current.new"
-    mv -Tf "${root}/current.new" "${root}/current"
-    ETHNODE_CHANGED+=("${root}/current")
-  fi
-  find "$root" -mindepth 1 -maxdepth 1 -type d ! -path "$dest" -printf '%T@ %p\n' | sort -rn | tail -n +3 | cut -d' ' -f2- | xargs -r rm -rf
+  install -d -m 0755 "$dest"
+  install -m 0755 "$found" "${dest}/${name}"
+  echo "$sha" >"${dest}/.sha256"
+  rm -rf "$work"
+}
+
+# One program of a pinned release as <root>/<version>/<name>, made `current` (release_fetch, release_point,
+# release_prune). An uploaded file is removed once installed.
+install_pinned() {
+  local root=$1 name=$2 version=$3 sha=$4 url=$5 file=$6 member=$7
+  release_fetch "${root}/${version}" "$name" "$version" "$sha" "$url" "$file" "$member"
+  if [[ -n "$file" ]]; then rm -f "$file"; fi
+  release_point "$root" "${root}/${version}"
+  release_prune "$root"
 }

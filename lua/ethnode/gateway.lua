@@ -37,7 +37,7 @@ local function request_id()
     return tonumber(cast("uintptr_t", get_request()))
 end
 
-local conf, keys, has_keys, policy, limiter, pool, metrics, pipeline, checker
+local conf, keys, has_keys, policy, limiter, pool, metrics, pipeline, checker, release_line
 
 -- What the access phase hands to the balancer and the log phase, per admitted request, keyed by the request
 -- itself. (ngx.ctx would do, at ~1,100 instructions per request for its registry reference and cleanup
@@ -74,6 +74,11 @@ function _M.init(conf_path, keys_path)
     local c, err = read_json(conf_path)
     if not c then error("ethnode gateway: cannot read " .. conf_path .. ": " .. tostring(err)) end
     conf = c
+    -- Which release serves (its directory's name): what a deploy waits for after a reload, and what an operator
+    -- compares across nodes.
+    release_line = "# HELP ethnode_gateway_release_info The gateway release serving (its directory's name).\n"
+        .. "# TYPE ethnode_gateway_release_info gauge\n"
+        .. string.format('ethnode_gateway_release_info{release="%s"} 1\n', conf_path:match("([^/]+)/[^/]+$") or "")
     keys = {}
     if keys_path then
         local k = read_json(keys_path)
@@ -580,7 +585,7 @@ end
 
 function _M.metrics()
     ngx.header["Content-Type"] = "text/plain; version=0.0.4"
-    ngx.print(metrics:render())
+    ngx.print(metrics:render(), release_line)
 end
 
 -- Every entry point nginx calls runs guarded (ethnode.guard): our own error is our answer and our own line.

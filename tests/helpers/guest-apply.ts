@@ -76,3 +76,17 @@ export function runDelete(step: GuestStep, s: Ssh): void {
     const r = spawnSync("ssh", [...sshArgs(s), "-p", String(s.port), `${s.user}@${s.host}`, step.delete], { encoding: "utf8", timeout: 600000 });
     if (r.status !== 0) throw new Error(`delete of ${step.name} failed (${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
 }
+
+/** A step's stdin bundle as `unpack_files` reads it: a header line with the byte count, the bytes, a newline. */
+export function parseBundle(stdin: string): { mode: string; owner: string; group: string; path: string; content: string }[] {
+    const buf = Buffer.from(stdin, "utf8");
+    const files = [];
+    let at = 0;
+    while (at < buf.length) {
+        const eol = buf.indexOf("\n", at);
+        const [, mode, owner, group, size, path] = buf.subarray(at, eol).toString().split(" ");
+        files.push({ mode, owner, group, path, content: buf.subarray(eol + 1, eol + 1 + Number(size)).toString("utf8") });
+        at = eol + 2 + Number(size);
+    }
+    return files;
+}

@@ -29,12 +29,19 @@ export const MOCK = {
     grafanaPassword: "GrafanaMockPassword0123456789abcd",
     privateIp: "10.0.1.23",
     lbDns: "lb-0123456789.elb.eu-central-1.amazonaws.com",
+    stepToken: "70ce70ce70ce70ce",
 };
 
 /** What the mocked stack's last deploy exported (its StackReference to itself reads these); tests set it. */
 let deployedOutputs: Record<string, unknown> = {};
 export function setDeployedOutputs(outputs: Record<string, unknown>): void {
     deployedOutputs = outputs;
+}
+
+/** What the mocked hosts' receipts say (read-receipts.sh lines), or why they cannot be read; tests set it. */
+let mockReceipts: string | Error = "";
+export function setMockReceipts(lines: string | Error): void {
+    mockReceipts = lines;
 }
 
 /** A syntactically valid private key for config validation; never used to connect. */
@@ -125,6 +132,14 @@ export async function withMocks<T>(
 ): Promise<Run & { value: T }> {
     jest.resetModules();
     const pulumi: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
+    // Mocked hosts are fresh hosts (no receipts) and every step's new token is the same, so runs compare.
+    require("../../components/receipts").setReceiptReader(
+        async () => {
+            if (mockReceipts instanceof Error) throw mockReceipts;
+            return mockReceipts;
+        },
+        () => MOCK.stepToken,
+    );
     const resources: Recorded[] = [];
     await pulumi.runtime.setMocks(
         {

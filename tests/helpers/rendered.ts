@@ -84,7 +84,7 @@ export function scripts(): (Rendered & { body: string })[] {
         step("install-geth-release", renderInstallScript("geth", b, DATA_DIR)),
         step("install-geth-upload", renderInstallScript("geth", up, DATA_DIR)),
         step("remove-client", render("scripts/remove-client.sh", { client: shq("geth"), home: shq(`${DATA_DIR}/geth`), purge: shq("true") })),
-        step("install-service", renderServiceScript("geth", b, 180), true),
+        step("install-service", renderServiceScript("geth", b, 180, "0123abcd"), true),
         step("remove-service", render("scripts/remove-service.sh", { unit: shq("geth") })),
         step("install-jwt", render("scripts/install-jwt.sh", { path: shq("/etc/ethnode/jwt.hex"), jwtGroup: "ethnode-jwt", healthTimeout: 180 }), true),
         ...(["openresty", "debian"] as const).map((source) =>
@@ -96,7 +96,7 @@ export function scripts(): (Rendered & { body: string })[] {
         ),
         step(
             "activate-gateway-release",
-            activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "0123abcd", check: `runuser -u ${GATEWAY_USER} -- /usr/sbin/nginx -t -q -c "\${dir}/nginx.conf"` }),
+            activateRelease({ root: GATEWAY_ROOT, unit: "ethnode-gateway", release: "0123abcd", check: `runuser -u ${GATEWAY_USER} -- /usr/sbin/nginx -t -q -c "\${dir}/nginx.conf"`, health: "curl -fsS -o /dev/null http://127.0.0.1:9145/metrics" }),
             true,
         ),
         step(
@@ -114,13 +114,14 @@ export function scripts(): (Rendered & { body: string })[] {
                 grafana: shq("true"),
                 grafanaPlugin: shq("victoriametrics-logs-datasource"),
                 grafanaPluginVersion: shq("0.16.1"),
+                grafanaIni: shq("/etc/ethnode/grafana/current/grafana.ini"),
                 roots: ["/etc/ethnode/prometheus", "/etc/ethnode/alertmanager", "/etc/ethnode/grafana"].map(shq).join(" "),
             }),
         ),
         step("remove-packages", render("scripts/remove-packages.sh", { units: shq("prometheus prometheus-alertmanager grafana-server"), purge: shq("true") })),
         step(
             "activate-prometheus-release",
-            activateRelease({ root: "/etc/ethnode/prometheus", unit: "prometheus", release: "0123abcd", check: 'promtool check config "${dir}/prometheus.yml"' }),
+            activateRelease({ root: "/etc/ethnode/prometheus", unit: "prometheus", release: "0123abcd", check: 'promtool check config "${dir}/prometheus.yml"', health: "curl -fsS -o /dev/null http://127.0.0.1:9090/-/ready" }),
             true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
@@ -129,7 +130,7 @@ export function scripts(): (Rendered & { body: string })[] {
         step("remove-logs", renderRemoveLogs(true)),
         step(
             "activate-log-rules-release",
-            activateRelease({ root: LOG_RULES_ROOT, unit: "vmalert", release: "0123abcd", check: '/opt/ethnode/vmalert/current/vmalert -dryRun -rule.defaultRuleType=vlogs -rule="${dir}/log-rules.yml"' }),
+            activateRelease({ root: LOG_RULES_ROOT, unit: "vmalert", release: "0123abcd", check: '/opt/ethnode/vmalert/current/vmalert -dryRun -rule.defaultRuleType=vlogs -rule="${dir}/log-rules.yml"', health: "curl -fsS -o /dev/null http://127.0.0.1:8880/health" }),
             true,
         ),
         step("install-journal-upload", render("scripts/install-journal-upload.sh", { url: "http://10.0.1.23:9428/insert/journald" }), true),
