@@ -168,12 +168,16 @@ export function releaseFiles(input: GatewayRenderInput): Record<string, string> 
         "nginx.conf": r.nginxConf,
         "gateway.json": r.gatewayJson,
         [`${GATEWAY_UNIT}.service`]: renderGatewayUnit(input.gateway.source, input.prefix),
+        // Where the release's own metrics answer: the health check reads it from the live release, so a step that
+        // only reloads (keys, TLS) probes the port the live config listens on, not one a later step will set.
+        [METRICS_URL_FILE]: `http://${LOOPBACK}:${input.gateway.metricsPort}/metrics\n`,
     };
     for (const [rel, src] of Object.entries(luaModules())) files[`lua/${rel}`] = src;
     return files;
 }
 
 const RELEASE_DIR_STANDIN = "/ethnode-release-dir";
+const METRICS_URL_FILE = "metrics-url";
 
 /**
  * A release named by its own content: rendered against a stand-in directory and hashed, so any change to
@@ -235,7 +239,10 @@ export class Gateway extends pulumi.ComponentResource {
         const prefix = `${args.dataDir}/gateway`;
         const keysFile = `${GATEWAY_ROOT}/keys.json`;
         // Serving: workers of the live release answer on the metrics port (the backends' health is another matter).
-        const health = `curl -fsS http://${LOOPBACK}:${g.metricsPort}/metrics | grep -F "ethnode_gateway_release_info{release=\\"$(live_release)\\"}" >/dev/null`;
+        // A live release from before releases named themselves (an upgrade's first keys or TLS reload) has no
+        // address to probe and no release id to show: running is all it can prove.
+        const urlFile = `\${root}/current/${METRICS_URL_FILE}`;
+        const health = `if [[ -r "${urlFile}" ]]; then curl -fsS "$(cat "${urlFile}")" | grep -F "ethnode_gateway_release_info{release=\\"$(live_release)\\"}" >/dev/null; else systemctl is-active --quiet "\${unit}.service"; fi`;
 
         const install = hostStep(
             `${name}-install`,

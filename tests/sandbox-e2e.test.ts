@@ -35,8 +35,9 @@ const GATEWAY = "http://127.0.0.1:8080";
  * steps used triggers; 4618d7f the last before a stack could run several nodes; d878f14 the last before step
  * receipts and the gateway's unit in its config release. */
 const PREVIOUS_RELEASES = ["e162aca277130327e73d7da81e7d2e1c83318025", "4618d7fd50c78982bcd5a90b8a47587e57264d8e", "d878f14763437cdd6927e9f385e98f8383e62d4f"];
-/** Releases whose stacks still hold the JWT in RandomBytes: their upgrade gives Geth a new key (one restart). */
-const JWT_MOVES = new Set(PREVIOUS_RELEASES.slice(0, 2));
+/** Releases whose stacks still hold the JWT in RandomBytes (all of them): their upgrade gives Geth a new key (one
+ * restart). */
+const JWT_MOVES = new Set(PREVIOUS_RELEASES);
 const UNITS = ["geth", "ethnode-gateway", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter"];
 
 let work: string;
@@ -555,7 +556,9 @@ describeEngine("the sandbox on the real engine", () => {
             const jwt = guest("cat /etc/ethnode/jwt.hex");
             const key = fs.readFileSync(KEY, "utf8");
             const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
-            const secrets = [jwt, keyBody.slice(0, 40), `${SLACK}/services/sandbox/rotated`, "sandbox-e2e-key-0123456789"];
+            // The dead man's switch URL is a secret too; the webhook written by hand on the host (the convergence test)
+            // reached no state either: a receipt's read-back carries no file's content.
+            const secrets = [jwt, keyBody.slice(0, 40), `${SLACK}/services/sandbox/rotated`, `${SLACK}/deadman/sandbox`, "sandbox-e2e-key-0123456789", "https://hooks.example.invalid/by-hand"];
             for (const s of secrets) {
                 for (const form of secretEncodings(s)) expect({ secret: s.slice(0, 6), form, found: state.includes(form) }).toEqual({ secret: s.slice(0, 6), form, found: false });
             }
@@ -574,7 +577,7 @@ describeEngine("the sandbox on the real engine", () => {
          * new components around the running parts (which keep their identity through aliases); never a replace. */
         const UPGRADE_STEPS: Record<string, string[]> = {
             [PREVIOUS_RELEASES[0]]: [
-                ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
+                ...["gateway-config", "gateway-install", "gateway-keys", "monitoring-alertmanager-config", "monitoring-install", "monitoring-node-0-node-exporter", "monitoring-prometheus-config", "node-0-cli", "node-0-geth-install", "node-0-geth-service", "node-0-geth-upload", "node-0-host-prepare", "node-0-jwt-file"].map((n) => `${n} update`),
                 "monitoring-alertmanager-secrets create",
                 "node-0 create",
                 "node-0-jwt-key create",
@@ -589,6 +592,10 @@ describeEngine("the sandbox on the real engine", () => {
                     "gateway-config",
                     // The unit's restart policy and pre-start step: no restart of its own.
                     "gateway-install",
+                    // Every step's script carries its receipt token; an upload's name carries its install's.
+                    "gateway-keys",
+                    "node-0-geth-install",
+                    "node-0-geth-upload",
                     "node-0-cli",
                     "node-0-host-prepare",
                     "node-0-geth-service",
@@ -604,6 +611,29 @@ describeEngine("the sandbox on the real engine", () => {
                 "node-0-jwt-key create",
                 "node-0-keeper create",
             ],
+            // Every step runs once more, to leave its receipt (its script carries the token; an upload's name its
+            // install's); the JWT moves off RandomBytes.
+            [PREVIOUS_RELEASES[2]]: [
+                ...[
+                    "gateway-config",
+                    "gateway-install",
+                    "gateway-keys",
+                    "monitoring-alertmanager-config",
+                    "monitoring-alertmanager-secrets",
+                    "monitoring-install",
+                    "monitoring-node-0-node-exporter",
+                    "monitoring-prometheus-config",
+                    "node-0-cli",
+                    "node-0-geth-install",
+                    "node-0-geth-service",
+                    "node-0-geth-upload",
+                    "node-0-host-prepare",
+                    "node-0-jwt-file",
+                    "node-0-keeper",
+                ].map((n) => `${n} update`),
+                "node-0-jwt-bytes delete",
+                "node-0-jwt-key create",
+            ],
         };
         // A clone without history (a shallow CI checkout) cannot check out an earlier release: say so, skip only that.
         for (const release of PREVIOUS_RELEASES) {
@@ -614,6 +644,10 @@ describeEngine("the sandbox on the real engine", () => {
                 execFileSync("git", ["-C", ROOT, "worktree", "add", "--detach", previous, release], { stdio: "ignore" });
                 try {
                     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(previous, "node_modules"));
+                    // The single-node stack of that release: from the release that has the fixture, its own copy
+                    // (its tracked stack file runs several guests); before it, its tracked file was single-node.
+                    const single = path.join(previous, "tests", "fixtures", "sandbox-single.yaml");
+                    if (fs.existsSync(single)) fs.copyFileSync(single, path.join(previous, "Pulumi.sandbox.yaml"));
                     pulumi(["destroy", "--yes", "--skip-preview"]);
                     ok(run(["up"], undefined, previous), `sandbox up with release ${release}`);
                     await serving();
