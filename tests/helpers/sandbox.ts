@@ -74,8 +74,9 @@ export class Sandbox {
 export function ok(r: SpawnSyncReturns<string>, what: string): string {
     if (r.status !== 0) {
         // The lines that say what failed (the engine's errors, our scripts' own words) can sit anywhere in a long
-        // --diff output: the tail alone often cuts them.
-        const said = [...new Set(r.stdout.split("\n").filter((l) => /\*\*[a-z ]*failed\*\*|^\s*error:|ethnode\[[\w-]+\]: |^\s*ethnode: /.test(l)))];
+        // --diff output, and a failed engine run repeats its output, errors included, on stderr: the tails alone
+        // often cut them.
+        const said = [...new Set(`${r.stdout}\n${r.stderr}`.split("\n").filter((l) => /\*\*[a-z ]*failed\*\*|^\s*error:|ethnode\[[\w-]+\]: |^\s*ethnode: /.test(l)))];
         const diagnostics = said.length ? `${said.map((l) => l.slice(0, 600)).join("\n").slice(0, 8000)}\n…\n` : "";
         throw new Error(`${what} failed (${r.status}):\n${diagnostics}${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
     }
