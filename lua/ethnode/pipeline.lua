@@ -303,8 +303,8 @@ function _M.new(deps)
     -- its weight, labels and whether all are idempotent, without decoding it. nil when any element needs more
     -- (a refusal, a params check, anything the scanner leaves to the full parser): the full path then decides.
     local batch_methods = {}
-    local function plain_batch(body)
-        local n = scan.batch(body, conf.max_batch, batch_methods)
+    local function plain_batch(body, transport)
+        local n = scan.batch(body, conf.max_batch, batch_methods, not transport.strict)
         if not n then return nil end
         local weight, idempotent, labels = 0, true, {}
         for i = 1, n do
@@ -321,9 +321,9 @@ function _M.new(deps)
     function self.judge(body, who, rate, burst, now, transport)
         pool:refresh(now)
         -- The common request is recognized without building it; anything else is parsed in full.
-        local method, has_id = scan.request(body)
+        local method, has_id = scan.request(body, not transport.strict)
         if method then return judge_single(method, has_id, nil, body, who, rate, burst, now, transport) end
-        local weight, idempotent, labels = plain_batch(body)
+        local weight, idempotent, labels = plain_batch(body, transport)
         -- Anything else (over the limit, no healthy backend) the full path answers, element by element; a refused
         -- take costs nothing, so the caller is not charged twice.
         if weight and pool:any_healthy() and admit(who, rate, burst, weight, now) then

@@ -3,8 +3,12 @@
 -- each at most once. It only recognizes such bodies, builds no tables, and returns the method; anything else
 -- (a batch, escapes in the method or a key, another member, a duplicate, deep nesting, any doubt at all)
 -- returns nil and the full parser decides. So it can only send a body down the slower path, never change
--- what a body means. Pure: tested under plain LuaJIT against cjson.
+-- what a body means. Strict by default (a raw control character in any string is the full parser's too);
+-- a caller whose full parser is cjson alone may take them, as cjson does. Pure: tested under plain LuaJIT
+-- against cjson.
 local byte, find, sub = string.byte, string.find, string.sub
+local ffi = require("ffi")
+local bit = require("bit")
 local bounded = require("ethnode.bounded")
 
 local _M = {}
@@ -66,12 +70,44 @@ local function first_special(s, i, j)
     return nil
 end
 
+-- Whether every string of the body being scanned ends at its next quote and needs no byte check: no
+-- backslash in the body, and no control character either unless the caller takes raw ones. Set by the entry
+-- points for each body.
+local clean = false
+
+local BYTES, WORDS = ffi.typeof("const uint8_t *"), ffi.typeof("const uint64_t *")
+local ONES, HIGHS = 0x0101010101010101ULL, 0x8080808080808080ULL
+local SPACES, BACKSLASHES = ONES * 32, ONES * 92
+local band, bor, bnot, bxor = bit.band, bit.bor, bit.bnot, bit.bxor
+
+-- Whether s holds no byte below 32 and no backslash. Eight bytes a step: (x - 0x20..) & ~x & 0x80.. is
+-- non-zero exactly when some byte of x is below 32, and the same test on x ^ 0x5c.. finds a backslash. One
+-- short loop per body instead of one per string keeps the request loops free of inner loops, which LuaJIT
+-- would not compile into them.
+local function plain_bytes(s)
+    local n = #s
+    local p = ffi.cast(BYTES, s)
+    local tail = n - n % 8
+    for k = 0, tail - 8, 8 do
+        local x = ffi.cast(WORDS, p + k)[0]
+        local y = bxor(x, BACKSLASHES)
+        if band(bor(band(x - SPACES, bnot(x)), band(y - ONES, bnot(y))), HIGHS) ~= 0ULL then return false end
+    end
+    for k = tail, n - 1 do
+        local c = p[k]
+        if c < 32 or c == 92 then return false end
+    end
+    return true
+end
+_M.plain_bytes = plain_bytes
+
 -- s[i] is the opening quote. Returns the index after the closing quote and whether there were escapes.
 -- The next quote is found by a plain search; the bytes before it only need checking for control characters
--- and backslashes (a backslash hands the string to the escape-aware loop).
+-- and backslashes (a backslash hands the string to the escape-aware loop), unless the whole body is clean.
 local function skip_string(s, i)
     local q = find(s, '"', i + 1, true)
     if not q then return nil end
+    if clean then return q + 1, false end
     local k, c = first_special(s, i + 1, q - 1)
     if not k then return q + 1, false end
     if c < 32 then return nil end
@@ -163,6 +199,44 @@ local function skip_name(s, i, str)
     i, c = skip_ws(s, i)
     if c ~= 58 then return nil end
     return i + 1
+end
+
+-- One string, number or literal at i (whitespace first): the index after it, or nil (a container, or not a
+-- value).
+local function scalar(s, i)
+    local c
+    i, c = skip_ws(s, i)
+    if c == 34 then return (skip_string(s, i)) end
+    if c == 45 or is_digit(c) then return skip_number(s, i) end
+    if c == 116 or c == 102 or c == 110 then return skip_literal(s, i, c) end
+    return nil
+end
+
+-- The common params, an array of at most four scalars, from its opening bracket at i: the index after it, or
+-- nil for anything else (skip_value then decides). Written out without a loop, so that a batch's element loop
+-- stays one compiled loop.
+local function scalar_array(s, i)
+    local c
+    i = scalar(s, i + 1)
+    if not i then return nil end
+    i, c = skip_ws(s, i)
+    if c == 93 then return i + 1 end
+    if c ~= 44 then return nil end
+    i = scalar(s, i + 1)
+    if not i then return nil end
+    i, c = skip_ws(s, i)
+    if c == 93 then return i + 1 end
+    if c ~= 44 then return nil end
+    i = scalar(s, i + 1)
+    if not i then return nil end
+    i, c = skip_ws(s, i)
+    if c == 93 then return i + 1 end
+    if c ~= 44 then return nil end
+    i = scalar(s, i + 1)
+    if not i then return nil end
+    i, c = skip_ws(s, i)
+    if c == 93 then return i + 1 end
+    return nil
 end
 
 -- Open containers of the value being skipped (123 = object, 91 = array). Reused: nothing here yields.
@@ -333,7 +407,7 @@ local function member(s, i, c)
         if byte(s, i + 1) == c + 2 then
             i = i + 2
         else
-            i = skip_value(s, i)
+            i = c == 91 and scalar_array(s, i) or skip_value(s, i)
         end
     end
     if not i then return nil end
@@ -365,9 +439,19 @@ local function object_at(s, i)
     return i + 1
 end
 
+-- Whether the body's strings need no byte check (see `clean`). `controls`: raw control characters in
+-- strings are the caller's to accept, as its full parser (cjson) does, all but NUL; then only a backslash or a
+-- NUL, found by plain searches, needs the careful path. A strict caller (Geth ends a WebSocket session on a
+-- raw control character) has every byte looked at.
+local function clean_body(s, controls)
+    if controls then return not find(s, "\\", 1, true) and not find(s, "\0", 1, true) end
+    return plain_bytes(s)
+end
+
 -- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
--- request as described at the top; nil otherwise.
-function _M.request(s)
+-- request as described at the top; nil otherwise. `controls` as for clean_body.
+function _M.request(s, controls)
+    clean = clean_body(s, controls)
     local e = object_at(s, 1)
     -- Nothing but whitespace may follow.
     if not e or skip_ws(s, e) ~= #s + 1 then return nil end
@@ -376,10 +460,11 @@ end
 
 -- A batch of plain requests, each as `request` reads one, in one pass and without cutting it up: writes the
 -- methods into `out` (the caller's, reused) and returns how many; nil when `s` is not such a batch, is empty
--- or holds more than `max` (the full parser then answers).
-function _M.batch(s, max, out)
+-- or holds more than `max` (the full parser then answers). `controls` as for clean_body.
+function _M.batch(s, max, out, controls)
     local i, c = skip_ws(s, 1)
     if c ~= 91 then return nil end
+    clean = clean_body(s, controls)
     local n = 0
     repeat
         local e = object_at(s, i + 1)

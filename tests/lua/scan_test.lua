@@ -3,15 +3,27 @@ local scan = require("ethnode.scan")
 local jsonrpc = require("ethnode.jsonrpc")
 local cjson = require("cjson.safe")
 
--- The scanner's one promise: whatever it recognizes, the full parser reads the same way.
-local function agrees(body)
-    local method, has_id = scan.request(body)
+-- The scanner's one promise: whatever it recognizes, the full parser reads the same way; and what it
+-- recognizes strictly (raw control characters not taken) is one RFC 8259 value, as Geth's decoder wants.
+local function agrees_in(body, controls)
+    local method, has_id = scan.request(body, controls)
     if not method then return true, false end
     local req, batch = jsonrpc.parse(body, 100)
     if not req or batch then return false, true, "full parser refused it" end
     if req.method ~= method then return false, true, "method " .. tostring(req.method) end
     if (req.id ~= nil) ~= has_id then return false, true, "id presence" end
+    if not controls and not scan.json(body) then return false, true, "not strict JSON" end
     return true, true
+end
+
+local function agrees(body)
+    local ok, seen, why = agrees_in(body, false)
+    if not ok then return ok, seen, "strict: " .. why end
+    local ok2, seen2, why2 = agrees_in(body, true)
+    if not ok2 then return ok2, seen2, "controls taken: " .. why2 end
+    -- Taking raw control characters can only recognize more.
+    if seen and not seen2 then return false, true, "recognized strictly only" end
+    return true, seen2
 end
 
 T.test("recognizes plain requests, with any params and ids", function()
@@ -26,9 +38,53 @@ T.test("recognizes plain requests, with any params and ids", function()
         local ok, _, why = agrees(b)
         T.truthy(ok, why)
     end
+    -- Params of scalars, up to four written out and more by the general loop; compact or spaced.
+    for _, params in ipairs({ '["0xab"]', '[1,true,null,"x"]', '[ "a" , -1.5e3 , false ]', '[1,2,3,4,5]', '["x",[1]]',
+        '[{"a":1},"latest"]', '[0,"",null]' }) do
+        local b = '{"jsonrpc":"2.0","id":1,"method":"m","params":' .. params .. "}"
+        T.eq(scan.request(b), "m", b)
+        T.eq(scan.request(b, true), "m", b)
+    end
     local m, has_id = scan.request('{"jsonrpc":"2.0","method":"eth_subscribe","params":[]}')
     T.eq(m, "eth_subscribe")
     T.eq(has_id, false)
+end)
+
+T.test("raw control characters in strings: refused strictly, taken when the caller takes them", function()
+    for _, b in ipairs({
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":["a\tb"]}', '{"jsonrpc":"2.0","id":1,"method":"m","params":["\127\31"]}',
+        '{"jsonrpc":"2.0","id":"\31","method":"m","params":[{"k":"\1"}]}',
+    }) do
+        T.eq(scan.request(b), nil, b)
+        T.eq(scan.request(b, true), "m", b)
+        T.eq(scan.batch("[" .. b .. "]", 10, {}), nil, b)
+        T.eq(scan.batch("[" .. b .. "]", 10, {}, true), 1, b)
+    end
+    -- The method stays strict either way, and so does a string with an escape in the same body.
+    for _, b in ipairs({
+        '{"jsonrpc":"2.0","id":1,"method":"m\tx"}', '{"jsonrpc":"2.0","id":1,"method":"m","params":["\\n","a\tb"]}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":["a\0b"]}', -- cjson refuses a raw NUL',
+    }) do
+        T.eq(scan.request(b, true), nil, b)
+    end
+    -- Whitespace between tokens is no string's.
+    T.eq(scan.request('{\n\t"jsonrpc":"2.0",\r\n"id":1,"method":"m","params":[\n"a"\n]}'), "m")
+end)
+
+T.test("plain_bytes: no byte below 32 and no backslash, wherever it sits in the word", function()
+    for n = 0, 24 do
+        local s = string.rep("a", n)
+        T.eq(scan.plain_bytes(s), true, n)
+        for at = 1, n do
+            for _, c in ipairs({ "\0", "\1", "\31", "\\" }) do
+                local bad = s:sub(1, at - 1) .. c .. s:sub(at + 1)
+                T.eq(scan.plain_bytes(bad), false, n .. "@" .. at)
+            end
+            for _, c in ipairs({ " ", "\127", "\128", "\255", "]", "]" }) do
+                T.eq(scan.plain_bytes(s:sub(1, at - 1) .. c .. s:sub(at + 1)), true, n .. "@" .. at)
+            end
+        end
+    end
 end)
 
 T.test("leaves everything unusual to the full parser", function()
@@ -63,13 +119,14 @@ local PIECES = {
     '"params":[1,"x",{"a":[null,true,false]}]', '"params":[{"k":"v\\n"}]', '"params":[1e400]', '"extra":1',
     '"params":[[[[[[]]]]]]', '"id":1.', '"id":.5', '"params":["\\ud800"]', '"params":[-]', '"params":[1 2]',
 }
-local BYTES = { "{", "}", "[", "]", ",", ":", '"', "\\", " ", "\n", "0", "1", "-", "e", "n", "t", "\0", "\255" }
+local BYTES = { "{", "}", "[", "]", ",", ":", '"', "\\", " ", "\n", "0", "1", "-", "e", "n", "t", "\0", "\255", "\t", "\1" }
 
 local VALID = {
     ids = { '"id":1', '"id":"a\\"b"', '"id":null', '"id":-0.5e-2', '"id":123456789012345678901234567890' },
     methods = { '"method":"eth_call"', '"method":"admin_peers"', '"method":"m"' },
     params = { '"params":[]', '"params":{}', '"params":[1,"x",{"a":[null,true,false]}]', '"params":[{"k":"v\\n"}]',
-        '"params":[[[[[[]]]]]]', '"params":["\\ud83d\\ude00"]', '"params":[1e400]', '"params":[" \\/ "]' },
+        '"params":[[[[[[]]]]]]', '"params":["\\ud83d\\ude00"]', '"params":[1e400]', '"params":[" \\/ "]',
+        '"params":["0xab","latest"]', '"params":[1,true,null,"x"]', '"params":[1,2,3,4,5]', '"params":["a\tb"]' },
 }
 
 local function shuffle(t)
@@ -116,6 +173,39 @@ T.test("agrees with the full parser on 20000 generated bodies", function()
     -- Both sides must be reached often, or the comparison proves little.
     T.truthy(recognized > 5000, "recognized " .. recognized)
     T.truthy(refused > 5000, "left to the full parser " .. refused)
+end)
+
+-- A batch the scanner reads is one the full parser reads as the same requests, in both modes.
+local function batch_agrees(body, controls)
+    local out = {}
+    local n = scan.batch(body, 10, out, controls)
+    if not n then return true, false end
+    local items, batch = jsonrpc.parse(body, 10)
+    if not items or not batch then return false, true, "full parser refused it" end
+    if #items ~= n then return false, true, "count " .. #items end
+    for i = 1, n do
+        if not items[i].req then return false, true, "element " .. i .. " invalid" end
+        if items[i].req.method ~= out[i] then return false, true, "method " .. i end
+    end
+    if not controls and not scan.json(body) then return false, true, "not strict JSON" end
+    return true, true
+end
+
+T.test("batch agrees with the full parser on 5000 generated batches", function()
+    math.randomseed(20261206)
+    local recognized, refused = 0, 0
+    for round = 1, 5000 do
+        local parts = {}
+        for k = 1, math.random(1, 4) do parts[k] = generate(round * 7 + k) end
+        local body = "[" .. table.concat(parts, ",") .. "]"
+        for _, controls in ipairs({ false, true }) do
+            local ok, seen, why = batch_agrees(body, controls)
+            if not ok then error(why .. ": " .. body) end
+            if seen then recognized = recognized + 1 else refused = refused + 1 end
+        end
+    end
+    T.truthy(recognized > 500, "recognized " .. recognized)
+    T.truthy(refused > 1000, "left to the full parser " .. refused)
 end)
 
 T.test("recognizes what cjson encodes for ordinary calls", function()
