@@ -497,19 +497,8 @@ local function observe_latency(backend, seconds)
     metrics:observe_keys(latency_keys(backend), seconds)
 end
 
--- log_by_lua: outcomes by method label and upstream latency.
-function _M.log()
-    local ctx = take_back()
-    if not ctx then return end
-    local label, labels = ctx.label, ctx.labels
-    local status = ngx.status
-    local outcome = status < 300 and "ok" or "upstream_error"
-    if label then
-        metrics:add(HTTP_CALLS(outcome)(label), 1)
-    else
-        local count = HTTP_CALLS(outcome)
-        for i = 1, #labels do metrics:add(count(labels[i]), 1) end
-    end
+-- Latency and status of the tries nginx made.
+local function count_tries(ctx, status)
     -- With one backend (no balancer) the name is known; otherwise the balancer recorded its last pick.
     local backend = ctx.backend or pool.backends[1]
     local tries = ctx.tries
@@ -529,6 +518,20 @@ function _M.log()
     if statuses then
         for st in gmatch(statuses, "%d+") do count_status(tonumber(st)) end
     end
+end
+
+-- log_by_lua: outcomes by method label and upstream latency.
+function _M.log()
+    local ctx = take_back()
+    if not ctx then return end
+    local status = ngx.status
+    count_tries(ctx, status)
+    local count = HTTP_CALLS(status < 300 and "ok" or "upstream_error")
+    local label = ctx.label
+    if label then return metrics:add(count(label), 1) end
+    -- A batch's calls come last: LuaJIT leaves the rest of a function after a loop to its interpreter.
+    local labels = ctx.labels
+    for i = 1, #labels do metrics:add(count(labels[i]), 1) end
 end
 
 -- A status code nginx itself produced (body too large, upstream gone): answer as JSON-RPC. A call that was

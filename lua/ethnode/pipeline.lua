@@ -15,6 +15,7 @@ local metrics_mod = require("ethnode.metrics")
 
 local ipairs, type, floor = ipairs, type, math.floor
 local concat = table.concat
+local new_tab = require("table.new")
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -306,7 +307,7 @@ function _M.new(deps)
     local function plain_batch(body, transport)
         local n = scan.batch(body, conf.max_batch, batch_methods, not transport.strict)
         if not n then return nil end
-        local weight, idempotent, labels = 0, true, {}
+        local weight, idempotent, labels = 0, true, new_tab(n, 0)
         for i = 1, n do
             local rule = policy:rule(batch_methods[i])
             if not rule.allowed or rule.checked then return nil end

@@ -75,6 +75,10 @@ end
 -- points for each body.
 local clean = false
 
+-- pcall: another module (lua-resty-core's) may have declared it first, and a second declaration is an error.
+pcall(ffi.cdef, "int memcmp(const void *, const void *, size_t);")
+local memcmp = ffi.C.memcmp
+
 local BYTES, WORDS = ffi.typeof("const uint8_t *"), ffi.typeof("const uint64_t *")
 local ONES, HIGHS = 0x0101010101010101ULL, 0x8080808080808080ULL
 local SPACES, BACKSLASHES = ONES * 32, ONES * 92
@@ -366,6 +370,10 @@ end
 -- What request() has seen of the body so far. Module locals, reset for every body: the scanner never yields.
 local method, has_id, version, params
 
+-- The last method name read, and the body's bytes: a name spelled as the last one is that string again,
+-- compared in place, so the usual request (the same few methods, and a batch of one method) makes no new string.
+local last_method, body_bytes = "", nil
+
 -- One member, `"name": value`, with s[i] == c its opening quote. Returns the index and the byte after the
 -- value and any whitespace (a comma, the closing brace, or anything else), or nil.
 local function member(s, i, c)
@@ -381,9 +389,15 @@ local function member(s, i, c)
     if key == METHOD then
         if method or c ~= 34 then return nil end
         q = find(s, '"', i + 1, true)
-        if not q or q - i - 1 < 1 or q - i - 1 > 128 then return nil end
-        method = sub(s, i + 1, q - 1)
-        if not plain_name(method) then return nil end
+        local n = q and q - i - 1
+        if not q or n < 1 or n > 128 then return nil end
+        if n == #last_method and memcmp(body_bytes + i, last_method, n) == 0 then
+            method = last_method
+        else
+            method = sub(s, i + 1, q - 1)
+            if not plain_name(method) then return nil end
+            last_method = method
+        end
         i = q + 1
     elseif key == JSONRPC then
         local q1, d2, dot, d0, q2 = byte(s, i, i + 4)
@@ -451,7 +465,7 @@ end
 -- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
 -- request as described at the top; nil otherwise. `controls` as for clean_body.
 function _M.request(s, controls)
-    clean = clean_body(s, controls)
+    clean, body_bytes = clean_body(s, controls), ffi.cast(BYTES, s)
     local e = object_at(s, 1)
     -- Nothing but whitespace may follow.
     if not e or skip_ws(s, e) ~= #s + 1 then return nil end
@@ -464,7 +478,7 @@ end
 function _M.batch(s, max, out, controls)
     local i, c = skip_ws(s, 1)
     if c ~= 91 then return nil end
-    clean = clean_body(s, controls)
+    clean, body_bytes = clean_body(s, controls), ffi.cast(BYTES, s)
     local n = 0
     repeat
         local e = object_at(s, i + 1)
