@@ -14,7 +14,7 @@ import { CHAIN_DATA_OUTPUT, refuseStrandedChainData } from "./components/chainda
 import { readDeployedOutputs } from "./components/deployed";
 import { CentralLogs } from "./components/logs";
 import { LOOPBACK } from "./components/ports";
-import { clientExporters } from "./components/roles";
+import { clientExporters, consensusOf } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
 import { HOST_STEPS_OUTPUT, beginRun, hostStepTokens } from "./components/receipts";
 import { Node, hardwareWarnings, nodeArgs } from "./components/node";
@@ -96,7 +96,7 @@ export = async (): Promise<Record<string, unknown>> => {
             wsUpstream: node.geth.wsBackend,
             exporters: {
                 node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
-                clients: clientExporters(node.lighthouse !== undefined, LOOPBACK),
+                clients: clientExporters(node.consensusRole, LOOPBACK),
             },
             metricsAllow,
             peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
@@ -128,12 +128,13 @@ export = async (): Promise<Record<string, unknown>> => {
         stack: pulumi.getStack(),
         network: cfg.network,
         monitoring: cfg.monitoring,
+        consensus: consensusOf(cfg),
         connection: monitorConnection,
         monitorNode: monitorHost ? "monitor" : primary.nodeName,
         nodes: nodes.map((n, i) => ({
             name: n.nodeName,
             connection: n.host.connection,
-            consensus: n.lighthouse !== undefined,
+            consensus: n.consensusRole,
             after: [n.host.ready],
             address: addressFromMonitor(i),
         })),
@@ -155,7 +156,7 @@ export = async (): Promise<Record<string, unknown>> => {
               network: cfg.network,
               logs: cfg.logs,
               monitoring: cfg.monitoring,
-              consensus: cfg.network !== "dev",
+              consensus: consensusOf(cfg),
               connection: monitorConnection,
               privateAddress: monitorHost ? monitorHost.privateAddress : cluster ? primary.host.privateAddress : undefined,
               senders: [
@@ -186,8 +187,8 @@ export = async (): Promise<Record<string, unknown>> => {
         ws: n.geth.wsUrl,
         authRpc: n.geth.authRpcUrl,
         gethMetrics: n.geth.metricsUrl,
-        beaconApi: n.lighthouse?.beaconApiUrl,
-        beaconMetrics: n.lighthouse?.metricsUrl,
+        beaconApi: n.consensus?.beaconApiUrl,
+        beaconMetrics: n.consensus?.metricsUrl,
     }));
     /** The one address clients use: the load balancer (aws, several nodes), else the first node's gateway. */
     outputs.rpcEndpoint = loadBalancer
@@ -198,7 +199,10 @@ export = async (): Promise<Record<string, unknown>> => {
     outputs.gatewayMetrics = gateways[0].metricsUrl;
     outputs.prometheusUrl = monitoring.prometheusUrl;
     outputs.alertmanagerUrl = monitoring.alertmanagerUrl;
-    outputs.clientVersions = { geth: primary.geth.version, lighthouse: primary.lighthouse?.version };
+    outputs.clientVersions = {
+        geth: primary.geth.version,
+        ...(primary.consensus && primary.consensusRole ? { [primary.consensusRole.name]: primary.consensus.version } : {}),
+    };
 
     // Outputs of optional parts exist only when the part is deployed (an undefined stack output is a warning).
     const optionalOutputs: Record<string, pulumi.Output<string> | undefined> = {

@@ -12,15 +12,45 @@ import { JWT_GROUP } from "./ports";
 import { Connection, hostStep, releaseHostFiles, releaseId } from "./remote";
 import { render, renderHardening, shq } from "./render";
 
-export type ClientName = "geth" | "lighthouse";
+export type ClientName = "geth" | "lighthouse" | "prysm";
 
 export type Role = "execution" | "consensus";
+
+/**
+ * The series a consensus client's alerts and dashboards read, as that client exports them (the names differ:
+ * ../shared/design.md). Each is a metric name, optionally with its own label matchers (`name{l="v"}`).
+ */
+export interface BeaconSeries {
+    /** Slot of the head block. */
+    head: string;
+    /** The wall-clock slot. */
+    clock: string;
+    /** The finalized epoch. */
+    finalized: string;
+    /** Connected peers. */
+    peers: string;
+    /** 1 when synced, 0 while syncing; clients without one are judged by head against the clock alone. */
+    synced?: string;
+}
+
+/** A series (`name` or `name{...}`) with more label matchers added: `withMatchers('a{x="1"}', 'job="b"')`. */
+export function withMatchers(series: string, matchers: string): string {
+    return series.endsWith("}") ? `${series.slice(0, -1)},${matchers}}` : `${series}{${matchers}}`;
+}
 
 /** What the rest of ethnode knows about one client (components/roles.ts derives ports, rules and jobs from it). */
 export interface ClientRole {
     role: Role;
     /** The unit, the system user, /opt/ethnode/<name> and the Prometheus job. */
     name: ClientName;
+    /** How alerts and docs name it. */
+    title: string;
+    /** How long systemd lets it stop (it persists its database on SIGINT/SIGTERM). */
+    stopTimeoutSec: number;
+    /** Consensus clients: the series their alerts and dashboards use. */
+    beacon?: BeaconSeries;
+    /** Its offline prune, as arguments before `--datadir` (`ethnode prune`); none: nothing to prune offline. */
+    prune?: string[];
     /** Loopback port of its API: JSON-RPC (execution) or the Beacon API (consensus). */
     apiPort: number;
     /** Loopback port and path of its Prometheus metrics. */

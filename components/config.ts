@@ -143,26 +143,55 @@ export const gethSection = {
     }),
 } satisfies Section;
 
-export const lighthouseSection = {
-    version: optional(
-        text(PATTERNS.semver, "a release version such as 8.2.2", {
-            doc: "Pinned Lighthouse release (required unless network is dev)",
+/**
+ * What every consensus client's section holds: its pinned release (version, source, mirror, sha256, or a binary
+ * to upload) and the checkpoint it starts from. `version` is only read for the chosen client, so `dev` and the
+ * other client never reach its requirement.
+ */
+function consensusReleaseFields(c: { title: string; example: string; when: string; artifact: string; binary: string; checkpoint: string }) {
+    return {
+        version: optional(
+            text(PATTERNS.semver, `a release version such as ${c.example}`, { doc: `Pinned ${c.title} release (required when ${c.when})` }),
+        ),
+        source: oneOf(["release", "upload"] as const, { doc: sourceDoc, default: "release" }),
+        url: optional(text(PATTERNS.https, "an https URL", { doc: "Override the download URL (a mirror)" })),
+        sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: `sha256 of the ${c.artifact}` })),
+        binaryPath: optional(text(PATTERNS.absPath, "an absolute path", { doc: `Local ${c.binary} to upload (source: upload)` })),
+        checkpointSyncUrl: text(PATTERNS.https, "an https URL", {
+            doc: c.checkpoint,
+            default: (ctx: DefaultContext) => CHECKPOINT_SYNC_URLS[ctx.network as Exclude<Network, "dev">],
+            defaultDoc: "sigp's for mainnet, ethpandaops' for sepolia/hoodi",
         }),
-    ),
-    source: oneOf(["release", "upload"] as const, { doc: sourceDoc, default: "release" }),
-    url: optional(text(PATTERNS.https, "an https URL", { doc: "Override the download URL (a mirror)" })),
-    sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: "sha256 of the release archive" })),
-    binaryPath: optional(
-        text(PATTERNS.absPath, "an absolute path", { doc: "Local Lighthouse binary to upload (source: upload)" }),
-    ),
-    checkpointSyncUrl: text(PATTERNS.https, "an https URL", {
-        doc: "Beacon API serving a finalized checkpoint state",
-        // Only read when the network runs a consensus client, so `dev` never reaches here.
-        default: (ctx) => CHECKPOINT_SYNC_URLS[ctx.network as Exclude<Network, "dev">],
-        defaultDoc: "sigp's for mainnet, ethpandaops' for sepolia/hoodi",
+    };
+}
+
+export const lighthouseSection = {
+    ...consensusReleaseFields({
+        title: "Lighthouse",
+        example: "8.2.2",
+        when: "consensusClient is lighthouse, the default, unless network is dev",
+        artifact: "release archive",
+        binary: "Lighthouse binary",
+        checkpoint: "Beacon API serving a finalized checkpoint state",
     }),
     targetPeers: integer(10, 500, { doc: "Lighthouse --target-peers", default: 100 }),
 } satisfies Section;
+
+export const prysmSection = {
+    ...consensusReleaseFields({
+        title: "Prysm",
+        example: "7.1.6",
+        when: "consensusClient is prysm",
+        artifact: "beacon-chain release binary",
+        binary: "Prysm beacon-chain binary",
+        checkpoint: "Beacon API serving a finalized checkpoint state and the genesis state",
+    }),
+    maxPeers: integer(10, 500, { doc: "Prysm --p2p-max-peers", default: 70 }),
+} satisfies Section;
+
+/** The consensus clients a node can run; the first is the default. */
+export const CONSENSUS_CLIENTS = ["lighthouse", "prysm"] as const;
+export type ConsensusClientName = (typeof CONSENSUS_CLIENTS)[number];
 
 const methodPattern = /^[a-z][A-Za-z0-9]*_(\*|[A-Za-z0-9]+)$/;
 
@@ -372,6 +401,7 @@ export const monitoringSection = {
 export type HostConfig = Parsed<typeof hostSection>;
 export type GethConfig = Parsed<typeof gethSection>;
 export type LighthouseConfig = Parsed<typeof lighthouseSection>;
+export type PrysmConfig = Parsed<typeof prysmSection>;
 export type GatewayConfig = Parsed<typeof gatewaySection>;
 export type MonitoringConfig = Parsed<typeof monitoringSection>;
 export type KeeperConfig = Parsed<typeof keeperSection>;
@@ -383,8 +413,11 @@ export interface EthnodeConfig {
     nodes: number;
     host: HostConfig;
     geth: GethConfig;
-    /** Absent on `dev`: Geth's --dev mode has a built-in beacon. */
+    /** The consensus client; absent on `dev` (Geth's --dev mode has a built-in beacon). */
+    consensusClient?: ConsensusClientName;
+    /** The chosen consensus client's section; the other is absent. */
     lighthouse?: LighthouseConfig;
+    prysm?: PrysmConfig;
     gateway: GatewayConfig;
     monitoring: MonitoringConfig;
     keeper: KeeperConfig;
@@ -445,6 +478,7 @@ export const SECTIONS = {
     host: hostSection,
     geth: gethSection,
     lighthouse: lighthouseSection,
+    prysm: prysmSection,
     gateway: gatewaySection,
     monitoring: monitoringSection,
     keeper: keeperSection,
@@ -561,6 +595,40 @@ function refuseWithoutEffect(ns: string, section: keyof typeof NOT_ON_DEV, raw: 
     }
 }
 
+/**
+ * The consensus client and its section: `consensusClient` picks one (Lighthouse by default), whose section must
+ * name a version; the other client's section must be unset, so a stack never reads as running both. `dev` runs
+ * none, and refuses all three keys.
+ */
+function parseConsensus(
+    src: ConfigSource,
+    ns: string,
+    network: Network,
+    ctx: DefaultContext,
+): Pick<EthnodeConfig, "consensusClient" | "lighthouse" | "prysm"> {
+    if (network === "dev") {
+        for (const key of ["consensusClient", ...CONSENSUS_CLIENTS]) {
+            if (src.get(key) !== undefined) {
+                throw new ConfigError(`${ns}:${key} must be unset when ${ns}:network is dev (geth --dev has a built-in beacon)`);
+            }
+        }
+        return {};
+    }
+    const raw = src.get("consensusClient");
+    const client = raw === undefined ? CONSENSUS_CLIENTS[0] : oneOf(CONSENSUS_CLIENTS, { doc: "" }).parse(raw, `${ns}:consensusClient`);
+    for (const other of CONSENSUS_CLIENTS) {
+        if (other !== client && src.get(other) !== undefined) {
+            throw new ConfigError(`${ns}:${other} must be unset when ${ns}:consensusClient is ${client}: a node runs one consensus client`);
+        }
+    }
+    const section = parseSection(`${ns}:${client}`, SECTIONS[client], src.get(client), ctx);
+    if (!section.version) {
+        throw new ConfigError(`${ns}:${client}.version is required when ${ns}:network is ${network}: ${SECTIONS[client].version.expected}`);
+    }
+    requireRelease(`${ns}:${client}`, section);
+    return { consensusClient: client, [client]: section };
+}
+
 export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig {
     const src: ConfigSource = {
         get: (key) => {
@@ -620,18 +688,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         );
     }
 
-    let lighthouse: LighthouseConfig | undefined;
-    if (network === "dev") {
-        if (src.get("lighthouse") !== undefined) {
-            throw new ConfigError(`${ns}:lighthouse must be unset when ${ns}:network is dev (geth --dev has a built-in beacon)`);
-        }
-    } else {
-        lighthouse = parseSection(`${ns}:lighthouse`, lighthouseSection, src.get("lighthouse"), ctx);
-        if (!lighthouse.version) {
-            throw new ConfigError(`${ns}:lighthouse.version is required when ${ns}:network is ${network}: a release version such as 8.2.2`);
-        }
-        requireRelease(`${ns}:lighthouse`, lighthouse);
-    }
+    const { consensusClient, lighthouse, prysm } = parseConsensus(src, ns, network, ctx);
     if (logs.enabled) {
         for (const part of ["victoriaLogs", "vmalert"] as const) {
             const c = { source: logs[`${part}Source`], sha256: logs[`${part}Sha256`], binaryPath: logs[`${part}BinaryPath`] };
@@ -710,7 +767,9 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         nodes,
         host,
         geth,
+        consensusClient,
         lighthouse,
+        prysm,
         gateway,
         monitoring,
         keeper,
@@ -744,6 +803,9 @@ export function loadConfig(): EthnodeConfig {
     }
 }
 
+/** Top-level keys that hold one value, not a YAML object. */
+const SCALAR_KEYS = ["network", "nodes", "consensusClient"];
+
 function readConfig(): EthnodeConfig {
     const cfg = new pulumi.Config("ethnode");
     const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
@@ -752,7 +814,7 @@ function readConfig(): EthnodeConfig {
             const raw = cfg.get(key);
             if (raw === undefined) return undefined;
             try {
-                return key in SECRET_KEYS || key === "network" || key === "nodes" ? raw : JSON.parse(raw);
+                return key in SECRET_KEYS || SCALAR_KEYS.includes(key) ? raw : JSON.parse(raw);
             } catch {
                 throw new ConfigError(`ethnode:${key} must be a YAML object; got ${JSON.stringify(raw)}`);
             }

@@ -1,5 +1,5 @@
 /** The README's configuration reference, generated from the config module so the two cannot drift. */
-import { MAX_NODES, NETWORKS, SECRET_KEYS, SECTIONS } from "./config";
+import { CONSENSUS_CLIENTS, MAX_NODES, NETWORKS, SECRET_KEYS, SECTIONS } from "./config";
 import { Field, hasDefault } from "./schema";
 
 function defaultText(field: Field<unknown>): string {
@@ -17,6 +17,7 @@ export function configReference(): string {
         "| --- | --- | --- | --- |",
         `| \`ethnode:network\` | one of ${NETWORKS.join(", ")} | required | Which chain; \`dev\` runs \`geth --dev\` and no consensus client |`,
         `| \`ethnode:nodes\` | an integer from 1 to ${MAX_NODES} | \`1\` | How many nodes, each with its own host, JWT, clients and gateway; with more than one, every gateway serves from all nodes, a client version edit rolls through them one at a time, and on aws a load balancer spans them |`,
+        `| \`ethnode:consensusClient\` | one of ${CONSENSUS_CLIENTS.join(", ")} | \`"${CONSENSUS_CLIENTS[0]}"\` (unset on dev) | The consensus client every node runs; its section (\`ethnode:lighthouse\` or \`ethnode:prysm\`) names its release, and the other section must be unset |`,
     ];
     for (const [section, fields] of Object.entries(SECTIONS)) {
         for (const [name, field] of Object.entries(fields as Record<string, Field<unknown>>)) {

@@ -16,9 +16,11 @@ export interface DashboardSpec {
     panels: PanelSpec[];
 }
 
+import { ClientRole, withMatchers } from "./client";
+
 const N = 'node=~"$node"';
 
-export function dashboardSpecs(consensus: boolean): DashboardSpec[] {
+export function dashboardSpecs(consensus: ClientRole | undefined): DashboardSpec[] {
     const specs: DashboardSpec[] = [
         {
             uid: "ethnode-overview",
@@ -100,23 +102,26 @@ export function dashboardSpecs(consensus: boolean): DashboardSpec[] {
             ],
         },
     ];
-    if (consensus) {
+    const b = consensus?.beacon;
+    if (consensus && b) {
+        // The client's own series, with the dashboard's node filter beside any matcher the series carries.
+        const sel = (series: string) => withMatchers(series, N);
         specs.push({
-            uid: "ethnode-lighthouse",
-            title: "ethnode / Lighthouse",
+            uid: `ethnode-${consensus.name}`,
+            title: `ethnode / ${consensus.title}`,
             panels: [
                 {
                     title: "Head vs wall-clock slot",
                     unit: "short",
                     exprs: [
-                        { expr: `beacon_head_slot{${N}}`, legend: "{{node}} head" },
-                        { expr: `slotclock_present_slot{${N}}`, legend: "{{node}} now" },
+                        { expr: sel(b.head), legend: "{{node}} head" },
+                        { expr: sel(b.clock), legend: "{{node}} now" },
                     ],
                 },
                 { title: "Slots behind", unit: "short", exprs: [{ expr: `node:consensus_slot_lag:current{${N}}`, legend: "{{node}}" }] },
-                { title: "Finalized epoch", unit: "short", exprs: [{ expr: `beacon_finalized_epoch{${N}}`, legend: "{{node}}" }] },
-                { title: "Peers", unit: "short", exprs: [{ expr: `libp2p_peers{${N}}`, legend: "{{node}}" }] },
-                { title: "Synced", unit: "bool", exprs: [{ expr: `sync_eth2_synced{${N}}`, legend: "{{node}}" }] },
+                { title: "Finalized epoch", unit: "short", exprs: [{ expr: sel(b.finalized), legend: "{{node}}" }] },
+                { title: "Peers", unit: "short", exprs: [{ expr: sel(b.peers), legend: "{{node}}" }] },
+                ...(b.synced ? [{ title: "Synced", unit: "bool", exprs: [{ expr: sel(b.synced), legend: "{{node}}" }] }] : []),
             ],
         });
     }

@@ -13,6 +13,9 @@ import { Connection } from "./remote";
 export const GETH: ClientRole = {
     role: "execution",
     name: "geth",
+    title: "Geth",
+    stopTimeoutSec: 600,
+    prune: ["snapshot", "prune-state"],
     apiPort: PORTS.gethHttp,
     metricsPort: PORTS.gethMetrics,
     metricsPath: "/debug/metrics/prometheus",
@@ -79,7 +82,7 @@ export function gethFlags(input: GethFlagsInput): string[] {
 }
 
 export function renderGethUnit(input: GethFlagsInput): string {
-    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: gethFlags(input), stopTimeoutSec: 600 };
+    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: gethFlags(input), stopTimeoutSec: GETH.stopTimeoutSec };
     return renderUnit("geth", view);
 }
 

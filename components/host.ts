@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GatewayConfig, HostConfig, nodeAddress, nodeSubnet } from "./config";
 import { Connection, PRELUDE_DIR, bootstrapStep } from "./remote";
 import { p2pRules } from "./roles";
+import { ClientRole } from "./client";
 import { render, shq } from "./render";
 
 /** Canonical's AWS account, owner of the official Ubuntu AMIs. */
@@ -20,8 +21,8 @@ export interface HostArgs {
     host: HostConfig;
     gateway: Pick<GatewayConfig, "port" | "allowedCidrs" | "metricsPort">;
     sshPrivateKey: pulumi.Input<string>;
-    /** Skip the consensus client's P2P ports (geth --dev has no consensus client). */
-    consensusP2p?: boolean;
+    /** The node's consensus client, whose P2P ports are opened; undefined on dev (geth --dev has none). */
+    consensus?: ClientRole;
     /** `monitor`: a separate monitoring host — SSH only, no P2P, no gateway. Default `node`. */
     role?: "node" | "monitor";
     /** A node's metrics port (the gateway's) is opened to this security group only: the monitoring host's. */
@@ -129,7 +130,7 @@ export class Host extends pulumi.ComponentResource {
         );
         const node = args.role !== "monitor";
         // Ports the internet may reach: the clients' P2P. RPC, metrics and dashboards never.
-        const p2p = node ? p2pRules(args.consensusP2p !== false) : [];
+        const p2p = node ? p2pRules(args.consensus) : [];
         const sg = new aws.ec2.SecurityGroup(
             `${name}-sg`,
             {

@@ -14,7 +14,8 @@ import { localAddress } from "./monitoring";
 import { LOOPBACK } from "./ports";
 import { Connection, activateRelease, hostStep, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, renderHardening, seconds, shq } from "./render";
-import { ROLES } from "./roles";
+import { EXECUTION } from "./roles";
+import { ClientRole } from "./client";
 
 /** Where vmalert's rules releases live (activate-release.sh swaps `current`). */
 export const LOG_RULES_ROOT = "/etc/ethnode/logs";
@@ -37,15 +38,16 @@ const EVAL_DELAY = "5s";
  * the window are an outage of a minute or more, not a Geth restart. */
 const UPCHECK_LINES = 5;
 
-export function renderLogRules(input: { logs: LogsConfig; monitoring: MonitoringConfig; consensus: boolean }): string {
+export function renderLogRules(input: { logs: LogsConfig; monitoring: MonitoringConfig; consensus: ClientRole | undefined }): string {
     return render("monitoring/log-rules.yml", {
         window: seconds(input.logs.windowSec),
         interval: seconds(input.monitoring.evaluationIntervalSec),
         evalDelay: EVAL_DELAY,
         upcheckLines: UPCHECK_LINES,
         runbookBase: input.monitoring.runbookBaseUrl,
-        consensus: input.consensus,
-        units: { execution: `${ROLES.execution.name}.service`, consensus: `${ROLES.consensus.name}.service`, gateway: `${GATEWAY_UNIT}.service` },
+        consensus: input.consensus !== undefined,
+        consensusTitle: input.consensus?.title,
+        units: { execution: `${EXECUTION.name}.service`, consensus: input.consensus && `${input.consensus.name}.service`, gateway: `${GATEWAY_UNIT}.service` },
     });
 }
 
@@ -178,7 +180,8 @@ export interface CentralLogsArgs {
     network: Network;
     logs: LogsConfig;
     monitoring: MonitoringConfig;
-    consensus: boolean;
+    /** The stack's consensus client; undefined on dev. */
+    consensus: ClientRole | undefined;
     /** The monitoring host. */
     connection: pulumi.Input<Connection>;
     /** The monitoring host's private address, when other hosts ship to it. */

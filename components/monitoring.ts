@@ -10,7 +10,8 @@ import { LogsConfig, MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
 import { TEXTFILE_DIR } from "./keeper";
 import { LOOPBACK } from "./ports";
-import { ROLES, nodeClients } from "./roles";
+import { CONSENSUS, EXECUTION, nodeClients } from "./roles";
+import { ClientRole, withMatchers } from "./client";
 import { Connection, HostFile, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, seconds, sha256, shq } from "./render";
 
@@ -35,6 +36,8 @@ export interface ScrapeGateway {
 export interface PrometheusInput {
     stack: string;
     network: Network;
+    /** The stack's consensus client (its scrape job); undefined on dev. */
+    consensus: ClientRole | undefined;
     monitoring: MonitoringConfig;
     nodes: ScrapeNode[];
     gateways: ScrapeGateway[];
@@ -53,7 +56,7 @@ export function logsJobs(logs: LogsConfig): { job: string; target: string }[] {
     ];
 }
 
-const ROLE_LIST = Object.values(ROLES);
+const ROLE_LIST = [EXECUTION, ...Object.values(CONSENSUS)];
 
 /** A job's metrics path on its own host: node_exporter's, or the client's (components/roles.ts). */
 function localPath(job: string): string {
@@ -65,7 +68,7 @@ export const remotePath = (job: string) => `/metrics/${job}`;
 
 export function renderPrometheusConfig(input: PrometheusInput): string {
     const m = input.monitoring;
-    const jobs = ["node", ...nodeClients(input.network !== "dev").map((c) => c.name)].map((job) => ({
+    const jobs = ["node", ...nodeClients(input.consensus).map((c) => c.name)].map((job) => ({
         job,
         path: input.remote ? remotePath(job) : localPath(job),
         targets: input.nodes
@@ -93,7 +96,24 @@ export function renderPrometheusConfig(input: PrometheusInput): string {
 }
 
 /** The rules' selectors for each client's series: its job is the client's name (components/roles.ts). */
-const ROLE_JOBS = { execution: ROLES.execution.name, consensus: ROLES.consensus.name };
+function roleJobs(consensus: ClientRole | undefined): { execution: string; consensus?: string } {
+    return { execution: EXECUTION.name, consensus: consensus?.name };
+}
+
+/** The consensus client's series as its rules select them (its own names, its job): undefined without one. */
+export function beaconSelectors(consensus: ClientRole | undefined) {
+    const b = consensus?.beacon;
+    if (!consensus || !b) return undefined;
+    const sel = (series: string) => withMatchers(series, `job="${consensus.name}"`);
+    return {
+        title: consensus.title,
+        head: sel(b.head),
+        clock: sel(b.clock),
+        finalized: sel(b.finalized),
+        peers: sel(b.peers),
+        synced: b.synced ? sel(b.synced) : undefined,
+    };
+}
 
 /** What the stack runs beyond one node's clients, as far as the alert rules care. */
 export interface RuleScope {
@@ -108,7 +128,7 @@ export interface RuleScope {
 }
 
 /** The alert rules for a stack of this scope. */
-export function renderAlertRules(m: MonitoringConfig, consensus: boolean, scope: RuleScope = {}): string {
+export function renderAlertRules(m: MonitoringConfig, consensus: ClientRole | undefined, scope: RuleScope = {}): string {
     const { nodes = 1, keeper = true, logs, network = "mainnet" } = scope;
     const clients = nodeClients(consensus);
     const jobs = ["node", ...clients.map((c) => c.name), "gateway"];
@@ -123,7 +143,8 @@ export function renderAlertRules(m: MonitoringConfig, consensus: boolean, scope:
         logs: logs !== undefined,
         expectedSeries,
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
-        jobs: ROLE_JOBS,
+        jobs: roleJobs(consensus),
+        cl: beaconSelectors(consensus),
         runbookBase: m.runbookBaseUrl,
         // geth --dev never has peers: a peer-count alert there would fire on every node.
         peers: network !== "dev",
@@ -132,12 +153,12 @@ export function renderAlertRules(m: MonitoringConfig, consensus: boolean, scope:
         maxSlotLag: m.maxSlotLag,
         egressBytesPerHour: m.egressBytesPerHour,
         rejectionsPerSecond: m.rejectionsPerSecond,
-        consensus,
+        consensus: consensus !== undefined,
     });
 }
 
-export function renderRecordingRules(): string {
-    return render("monitoring/recording.yml", { jobs: ROLE_JOBS });
+export function renderRecordingRules(consensus: ClientRole | undefined): string {
+    return render("monitoring/recording.yml", { jobs: roleJobs(consensus), cl: beaconSelectors(consensus) });
 }
 
 export interface AlertmanagerInput {
@@ -171,7 +192,7 @@ export function renderAlertmanagerConfig(input: AlertmanagerInput): string {
 /** The Grafana plugin that reads VictoriaLogs. */
 export const VICTORIALOGS_GRAFANA_PLUGIN = "victoriametrics-logs-datasource";
 
-export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, passwordFile: string, logs?: LogsConfig): Record<string, string> {
+export function renderGrafanaFiles(m: MonitoringConfig, consensus: ClientRole | undefined, passwordFile: string, logs?: LogsConfig): Record<string, string> {
     const files: Record<string, string> = {
         "grafana.ini": render("monitoring/grafana/grafana.ini", {
             listen: `${m.bindAddress}:${m.grafanaPort}`,
@@ -195,6 +216,8 @@ export function renderGrafanaFiles(m: MonitoringConfig, consensus: boolean, pass
 export interface MonitoringArgs {
     stack: string;
     network: Network;
+    /** The stack's consensus client (every node runs the same); undefined on dev. */
+    consensus: ClientRole | undefined;
     monitoring: MonitoringConfig;
     /** The host Prometheus, Alertmanager and Grafana run on. */
     connection: pulumi.Input<Connection>;
@@ -203,7 +226,8 @@ export interface MonitoringArgs {
     nodes: {
         name: string;
         connection: pulumi.Input<Connection>;
-        consensus: boolean;
+        /** The node's consensus client; undefined on dev. */
+        consensus: ClientRole | undefined;
         after: pulumi.Input<pulumi.Resource>[];
         /** Where Prometheus reaches the node when it runs on another host (its gateway's metrics port). */
         address?: pulumi.Input<string>;
@@ -236,7 +260,7 @@ export class Monitoring extends pulumi.ComponentResource {
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:monitoring:Monitoring", name, {}, opts);
         const m = args.monitoring;
-        const consensus = args.network !== "dev";
+        const consensus = args.consensus;
 
         const exporters = args.nodes.map((n) =>
             hostStep(
@@ -300,6 +324,7 @@ export class Monitoring extends pulumi.ComponentResource {
             }));
             const files = {
                 "prometheus.yml": renderPrometheusConfig({
+                    consensus,
                     stack: args.stack,
                     network: args.network,
                     monitoring: m,
@@ -310,7 +335,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     logs: args.logs,
                 }),
                 "alerts.yml": renderAlertRules(m, consensus, { nodes: args.clusterSize, keeper: args.keeper, logs: args.logs, network: args.network }),
-                "recording.yml": renderRecordingRules(),
+                "recording.yml": renderRecordingRules(consensus),
             };
             const release = releaseId(files);
             return { release, files: releaseHostFiles(PROMETHEUS_ROOT, release, files, { mode: "0640", group: "prometheus" }) };
@@ -444,14 +469,14 @@ export function localAddress(m: Pick<MonitoringConfig, "bindAddress">): string {
 }
 
 /** Targets of one node as Prometheus on the same host sees them (loopback). */
-export function scrapeNode(name: string, m: MonitoringConfig, consensus: boolean): ScrapeNode {
+export function scrapeNode(name: string, m: MonitoringConfig, consensus: ClientRole | undefined): ScrapeNode {
     const targets: Record<string, string> = { node: `127.0.0.1:${m.nodeExporterPort}` };
     for (const c of nodeClients(consensus)) targets[c.name] = `127.0.0.1:${c.metricsPort}`;
     return { name, targets };
 }
 
 /** Targets of one node as another host sees them: everything through the gateway's metrics port. */
-export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: boolean): ScrapeNode {
+export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: ClientRole | undefined): ScrapeNode {
     const target = `${address}:${gatewayMetricsPort}`;
     const targets: Record<string, string> = { node: target };
     for (const c of nodeClients(consensus)) targets[c.name] = target;

@@ -1,17 +1,20 @@
 /**
- * One Ethereum node: host → JWT → Geth → Lighthouse. A stack builds one today; HA builds several, which is
+ * One Ethereum node: host → JWT → Geth → its consensus client (Lighthouse or Prysm). A stack builds one today; HA builds several, which is
  * why nothing here is a global and every name derives from the node's own.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
-import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, KeeperConfig, LighthouseConfig, Network } from "./config";
+import { BeaconNode } from "./beacon";
+import { ClientRole } from "./client";
+import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, KeeperConfig, LighthouseConfig, Network, PrysmConfig } from "./config";
 import { PROBE_TIMEOUT_MS } from "./gateway";
 import { Geth } from "./geth";
 import { Host } from "./host";
 import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
+import { Prysm } from "./prysm";
 import { LOOPBACK } from "./ports";
-import { ROLES, nodeClients } from "./roles";
+import { EXECUTION, consensusOf, nodeClients } from "./roles";
 import { keeperStep } from "./keeper";
 import { hostStep } from "./remote";
 import { readAsset, render } from "./render";
@@ -55,18 +58,26 @@ export function drainWaitSec(healthIntervalSec: number): number {
 /** The CLI's view of one node (ethnode.conf); pure. */
 export function renderCliConfig(
     name: string,
-    cfg: { network: Network; host: Pick<HostConfig, "dataDir">; gateway: Pick<GatewayConfig, "metricsPort" | "healthIntervalSec">; cluster: boolean },
+    cfg: {
+        consensus?: ClientRole;
+        host: Pick<HostConfig, "dataDir">;
+        gateway: Pick<GatewayConfig, "metricsPort" | "healthIntervalSec">;
+        cluster: boolean;
+    },
     volumeId: string,
 ): string {
     return render("cli/ethnode.conf", {
         node: name,
         dataDir: cfg.host.dataDir,
-        elRpc: `http://${LOOPBACK}:${ROLES.execution.apiPort}`,
-        clApi: `http://${LOOPBACK}:${ROLES.consensus.apiPort}`,
+        elRpc: `http://${LOOPBACK}:${EXECUTION.apiPort}`,
+        execution: EXECUTION.name,
+        clApi: cfg.consensus ? `http://${LOOPBACK}:${cfg.consensus.apiPort}` : "",
+        consensus: cfg.consensus?.name ?? "",
         gatewayHealth: `http://${LOOPBACK}:${cfg.gateway.metricsPort}/health`,
-        clients: nodeClients(cfg.network !== "dev")
+        clients: nodeClients(cfg.consensus)
             .map((c) => c.name)
             .join(" "),
+        prunes: nodeClients(cfg.consensus).flatMap((c) => (c.prune ? [{ name: c.name, args: c.prune.join(" ") }] : [])),
         keepVersions: 3,
         healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC,
         volumeId,
@@ -84,8 +95,10 @@ export interface NodeArgs {
     cluster: boolean;
     host: HostConfig;
     geth: GethConfig;
-    /** Absent on `dev`. */
+    /** The consensus client and its section; absent on `dev`. */
+    consensus?: ClientRole;
     lighthouse?: LighthouseConfig;
+    prysm?: PrysmConfig;
     /** The gateway's ports (security group) and health interval (how long a drain waits). */
     gateway: GatewayConfig;
     sshPrivateKey: pulumi.Input<string>;
@@ -109,7 +122,9 @@ export function nodeArgs(cfg: EthnodeConfig, index: number): NodeArgs {
         cluster: cfg.nodes > 1,
         host: cfg.host,
         geth: cfg.geth,
+        consensus: consensusOf(cfg),
         lighthouse: cfg.lighthouse,
+        prysm: cfg.prysm,
         gateway: cfg.gateway,
         sshPrivateKey: cfg.sshPrivateKey,
         keeper: cfg.keeper,
@@ -117,14 +132,16 @@ export function nodeArgs(cfg: EthnodeConfig, index: number): NodeArgs {
 }
 
 /**
- * One node as a component (`ethnode:node:Node`): its host, JWT, Geth, Lighthouse and CLI are its children,
- * named from its own name.
+ * One node as a component (`ethnode:node:Node`): its host, JWT, Geth, consensus client and CLI are its
+ * children, named from its own name.
  */
 export class Node extends pulumi.ComponentResource {
     readonly host: Host;
     readonly jwt: JwtSecret;
     readonly geth: Geth;
-    readonly lighthouse?: Lighthouse;
+    /** Its consensus client (Lighthouse or Prysm); absent on dev. */
+    readonly consensus?: BeaconNode<unknown>;
+    readonly consensusRole?: ClientRole;
     /** The node's last client step: the next node's clients wait for it. */
     readonly lastClientStep: pulumi.Resource;
 
@@ -140,7 +157,7 @@ export class Node extends pulumi.ComponentResource {
                 host: args.host,
                 gateway: args.gateway,
                 sshPrivateKey: args.sshPrivateKey,
-                consensusP2p: args.network !== "dev",
+                consensus: args.consensus,
                 metricsFromSecurityGroupId: args.metricsFromSecurityGroupId,
                 index: args.index,
                 clusterSecurityGroupId: args.clusterSecurityGroupId,
@@ -187,27 +204,23 @@ export class Node extends pulumi.ComponentResource {
             { ...common, network: args.network, geth: args.geth, hostReady: cli, jwtFile: jwt.file, after: args.after },
             child,
         );
-        let lighthouse: Lighthouse | undefined;
-        if (args.network !== "dev" && args.lighthouse) {
-            lighthouse = new Lighthouse(
-                `${name}-lighthouse`,
-                {
-                    ...common,
-                    network: args.network,
-                    lighthouse: args.lighthouse,
-                    executionEndpoint: geth.authRpcUrl,
-                    after: [jwt.file, geth.service],
-                },
-                child,
-            );
+        let consensus: BeaconNode<unknown> | undefined;
+        if (args.network !== "dev" && args.consensus) {
+            const beacon = { ...common, network: args.network, executionEndpoint: geth.authRpcUrl, after: [jwt.file, geth.service] };
+            // Named by the client, so switching clients replaces one component with the other.
+            consensus =
+                args.consensus.name === "prysm"
+                    ? new Prysm(`${name}-prysm`, { ...beacon, config: args.prysm as PrysmConfig }, child)
+                    : new Lighthouse(`${name}-lighthouse`, { ...beacon, config: args.lighthouse as LighthouseConfig }, child);
         }
         this.host = host;
         this.jwt = jwt;
         this.geth = geth;
-        this.lighthouse = lighthouse;
-        this.lastClientStep = lighthouse?.service ?? geth.service;
+        this.consensus = consensus;
+        this.consensusRole = consensus && args.consensus;
+        this.lastClientStep = consensus?.service ?? geth.service;
         // The keeper watches the clients once they run, and restarts them through the CLI.
         keeperStep(`${name}-keeper`, { connection: host.connection, keeper: args.keeper, after: [cli, this.lastClientStep] }, { parent: this });
-        this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: lighthouse?.beaconApiUrl });
+        this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: consensus?.beaconApiUrl });
     }
 }

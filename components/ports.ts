@@ -1,6 +1,6 @@
 /** Host-local ports (loopback only; the security group never opens them) and public P2P ports. */
 export type PortMap = Record<
-    "gethHttp" | "gethWs" | "gethAuthRpc" | "gethMetrics" | "gethP2p" | "beaconHttp" | "beaconMetrics" | "beaconP2p" | "beaconQuic",
+    "gethHttp" | "gethWs" | "gethAuthRpc" | "gethMetrics" | "gethP2p" | "beaconHttp" | "beaconGrpc" | "beaconMetrics" | "beaconP2p" | "beaconQuic",
     number
 >;
 
@@ -11,6 +11,8 @@ export const PORTS: Readonly<PortMap> = {
     gethMetrics: 6060,
     gethP2p: 30303,
     beaconHttp: 5052,
+    /** Prysm's gRPC API, which its validator client speaks. */
+    beaconGrpc: 4000,
     beaconMetrics: 5054,
     beaconP2p: 9000,
     beaconQuic: 9001,

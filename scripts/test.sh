@@ -35,6 +35,7 @@ else
 fi
 # The last lines: which tiers ran (a skipped one never counts as passed), then the counts.
 node scripts/ts-run.js tests/helpers/engine.ts tier
+node scripts/ts-run.js tests/helpers/consensus.ts
 if [[ -f "${ROOT}/.cache/jest-results.json" ]]; then
   jq -r '"jest: \(.numPassedTests) passed, \(.numFailedTests) failed, \(.numPendingTests) skipped"' "${ROOT}/.cache/jest-results.json"
 else

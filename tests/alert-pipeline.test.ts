@@ -13,6 +13,7 @@ import { readAsset } from "../components/render";
 import { monitoringConfig } from "./helpers/monitoring";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
 
+
 jest.setTimeout(120000);
 
 interface SlackMessage {
@@ -61,6 +62,7 @@ describe("alert pipeline: target down → Slack → resolved", () => {
         fs.writeFileSync(
             path.join(dir, "prometheus.yml"),
             renderPrometheusConfig({
+                consensus: undefined,
                 stack: "pipeline",
                 network: "dev",
                 monitoring: m,
@@ -70,11 +72,11 @@ describe("alert pipeline: target down → Slack → resolved", () => {
             }).replace(/  - job_name: gateway\n    static_configs:\n/, ""),
         );
         // The real rule, only its `for` shortened so the test takes seconds.
-        const rules = yaml.load(renderAlertRules(m, false)) as any;
+        const rules = yaml.load(renderAlertRules(m, undefined)) as any;
         const rule = rules.groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === "HostExporterDown");
         rule.for = "2s";
         fs.writeFileSync(path.join(dir, "alerts.yml"), yaml.dump({ groups: [{ name: "live", rules: [rule] }] }));
-        fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules());
+        fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules(undefined));
         fs.mkdirSync(path.join(dir, "secrets"));
         fs.writeFileSync(path.join(dir, "secrets", "slack_webhook"), `http://127.0.0.1:${ports.slack}/services/T/B/x`);
         fs.writeFileSync(path.join(dir, "ethnode.tmpl"), readAsset("monitoring/ethnode.tmpl"));

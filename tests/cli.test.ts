@@ -9,6 +9,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { renderGethUnit } from "../components/geth";
+import { renderCliConfig } from "../components/node";
+import { PRYSM } from "../components/prysm";
 import { ROOT } from "./helpers/pulumi";
 import { runnableGeth } from "./helpers/rendered";
 import { freePort, gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
@@ -276,6 +278,52 @@ describe("upgrade and rollback", () => {
     it("keeps at most KEEP_VERSIONS versions (never current or previous)", () => {
         const dirs = fs.readdirSync(path.join(root, "opt/ethnode/geth")).filter((d) => /^\d/.test(d));
         expect(dirs.length).toBeLessThanOrEqual(3);
+    });
+});
+
+describe("a node whose consensus client is Prysm (ethnode.conf as the program renders it)", () => {
+    const conf = () => path.join(root, "etc/ethnode/ethnode.conf");
+    let single: string;
+    beforeAll(() => {
+        single = fs.readFileSync(conf(), "utf8");
+        // The rendered conf, with this test's endpoints (its stand-ins listen on free ports).
+        const line = (key: string) => single.match(new RegExp(`^${key}=.*$`, "m"))![0];
+        let rendered = renderCliConfig("node-0", { consensus: PRYSM, host: { dataDir: "/var/lib/ethnode" }, gateway: { metricsPort: 9145, healthIntervalSec: 2 }, cluster: false }, "");
+        for (const key of ["EL_RPC", "CL_API", "GATEWAY_HEALTH", "HEALTH_TIMEOUT"]) rendered = rendered.replace(new RegExp(`^${key}=.*$`, "m"), line(key));
+        fs.writeFileSync(conf(), rendered);
+        systemctl("stop", "lighthouse");
+        fs.writeFileSync(path.join(root, "etc/systemd/system/prysm.service"), fs.readFileSync(path.join(root, "etc/systemd/system/lighthouse.service")));
+        systemctl("start", "prysm");
+    });
+    afterAll(() => {
+        systemctl("stop", "prysm");
+        fs.rmSync(path.join(root, "etc/systemd/system/prysm.service"), { force: true });
+        fs.writeFileSync(conf(), single);
+        systemctl("start", "lighthouse");
+    });
+
+    it("reports Prysm as the node's consensus client through the Beacon API", () => {
+        fs.writeFileSync(state.cl, "synced");
+        const r = cli("status", "--json");
+        expect(r.stderr).toBe("");
+        const s = JSON.parse(r.stdout);
+        expect(s.services).toEqual({ geth: "active", prysm: "active", "ethnode-gateway": "active" });
+        expect(s.consensus).toMatchObject({ reachable: true, syncing: false, head_slot: 123456 });
+    });
+
+    it("has no offline prune for Prysm: says so and leaves it running", () => {
+        const r = cli("--non-interactive", "prune", "prysm");
+        expect(r.stderr).toContain("prysm has no offline prune: nothing to do");
+        expect(r.status).toBe(0);
+        expect(systemctl("is-active", "prysm").stdout.trim()).toBe("active");
+    });
+
+    it("gates Prysm by the Beacon API's health on a restart, and refuses a client the node does not run", () => {
+        const r = cli("activate", "prysm");
+        expect(r.status).toBe(0);
+        const l = cli("activate", "lighthouse");
+        expect(l.status).toBe(2);
+        expect(l.stderr).toContain("geth prysm");
     });
 });
 

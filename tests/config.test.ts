@@ -65,6 +65,27 @@ describe("stack config", () => {
             })),
         );
         expect(cfg.lighthouse).toBeUndefined();
+        expect(cfg.consensusClient).toBeUndefined();
+    });
+
+    it("runs Lighthouse unless consensusClient picks Prysm, whose section then names the release", () => {
+        expect(parseConfig(source(base())).consensusClient).toBe("lighthouse");
+        const cfg = parseConfig(
+            source(mutate((r) => {
+                r.consensusClient = "prysm";
+                delete r.lighthouse;
+                r.prysm = { version: "7.1.6", sha256: "c".repeat(64) };
+            })),
+        );
+        expect(cfg.consensusClient).toBe("prysm");
+        expect(cfg.lighthouse).toBeUndefined();
+        expect(cfg.prysm).toEqual({
+            version: "7.1.6",
+            source: "release",
+            sha256: "c".repeat(64),
+            checkpointSyncUrl: "https://checkpoint-sync.sepolia.ethpandaops.io",
+            maxPeers: 70,
+        });
     });
 
     const bad: [string, Raw, string][] = [
@@ -86,6 +107,12 @@ describe("stack config", () => {
         ["release without commit or url", mutate((r) => delete r.geth.commit), "ethnode:geth.commit is required when ethnode:geth.source is release and no geth.url is set: the 8-hex-digit commit in the release file name"],
         ["plain http mirror", mutate((r) => (r.geth.url = "http://mirror.example/geth.tgz")), 'ethnode:geth.url must be an https URL; got "http://mirror.example/geth.tgz"'],
         ["lighthouse on dev", mutate((r) => (r.network = "dev")), "ethnode:lighthouse must be unset when ethnode:network is dev (geth --dev has a built-in beacon)"],
+        ["an unknown consensus client", mutate((r) => (r.consensusClient = "teku")), 'ethnode:consensusClient must be one of lighthouse, prysm; got "teku"'],
+        ["a Prysm section beside Lighthouse", mutate((r) => (r.prysm = { version: "7.1.6", sha256: "c".repeat(64) })), "ethnode:prysm must be unset when ethnode:consensusClient is lighthouse: a node runs one consensus client"],
+        ["Prysm chosen with Lighthouse's section left", mutate((r) => Object.assign(r, { consensusClient: "prysm", prysm: { version: "7.1.6", sha256: "c".repeat(64) } })), "ethnode:lighthouse must be unset when ethnode:consensusClient is prysm: a node runs one consensus client"],
+        ["Prysm without a version", mutate((r) => Object.assign(r, { consensusClient: "prysm", lighthouse: undefined, prysm: { sha256: "c".repeat(64) } })), "ethnode:prysm.version is required when ethnode:network is sepolia: a release version such as 7.1.6"],
+        ["Prysm without a checksum", mutate((r) => Object.assign(r, { consensusClient: "prysm", lighthouse: undefined, prysm: { version: "7.1.6" } })), "ethnode:prysm.sha256 is required when ethnode:prysm.source is release: 64 lowercase hex digits"],
+        ["a consensus client on dev", mutate((r) => Object.assign(r, { network: "dev", lighthouse: undefined, consensusClient: "prysm" })), "ethnode:consensusClient must be unset when ethnode:network is dev (geth --dev has a built-in beacon)"],
         ["testnet without lighthouse version", mutate((r) => delete r.lighthouse.version), "ethnode:lighthouse.version is required when ethnode:network is sepolia: a release version such as 8.2.2"],
         ["sync mode", mutate((r) => (r.geth.syncMode = "light")), 'ethnode:geth.syncMode must be one of snap, full; got "light"'],
         ["gateway port", mutate((r) => (r.gateway = { port: 70000 })), "ethnode:gateway.port must be an integer from 1 to 65535; got 70000"],

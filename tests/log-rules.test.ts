@@ -15,6 +15,7 @@ import { ROOT } from "./helpers/pulumi";
 import { Proc, cachedTool, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
 import { startGateway } from "./helpers/gateway";
 import { startAnvil } from "./helpers/nodes";
+import { LIGHTHOUSE as LIGHTHOUSE_ROLE } from "../components/lighthouse";
 
 jest.setTimeout(120000);
 
@@ -217,7 +218,7 @@ describe("log rules (tests/log-rules.test.ts): real lines through VictoriaLogs a
         expect(res.status).toBe(200);
 
         rulesFile = path.join(dir, "log-rules.yml");
-        fs.writeFileSync(rulesFile, renderLogRules({ logs, monitoring, consensus: true }));
+        fs.writeFileSync(rulesFile, renderLogRules({ logs, monitoring, consensus: LIGHTHOUSE_ROLE }));
         vmalert = startProc(
             cachedTool("vmalert", "ETHNODE_VMALERT_VERSION"),
             vmalertArgs({
@@ -292,7 +293,7 @@ describe("log rules (tests/log-rules.test.ts): real lines through VictoriaLogs a
     });
 
     it("leave the consensus client's rules out where there is none (dev)", () => {
-        const dev = yaml.load(renderLogRules({ logs, monitoring, consensus: false })) as any;
+        const dev = yaml.load(renderLogRules({ logs, monitoring, consensus: undefined })) as any;
         const names = dev.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert));
         expect(names.sort()).toEqual(["GatewayLuaError", "GatewayWorkerDied", "GethDatabaseCorrupt", "GethFatalError", "GethLowDiskShutdown"]);
     });

@@ -11,6 +11,8 @@ import { renderAlertRules, renderGrafanaFiles } from "../components/monitoring";
 import { ROOT } from "./helpers/pulumi";
 import { RULE_TEST_LOGS, RULE_TEST_NODES, RULE_TEST_VALUES, VARIANTS, monitoringConfig, writeVariant } from "./helpers/monitoring";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
+import { LIGHTHOUSE } from "../components/lighthouse";
+import { PRYSM } from "../components/prysm";
 
 function run(cmd: string, args: string[]) {
     return spawnSync(cmd, args, { encoding: "utf8" });
@@ -89,7 +91,8 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
     it("scrapes metrics endpoints, never the RPC or Beacon API ports", () => {
         const conf = fs.readFileSync(files.prometheus, "utf8");
         expect(conf).not.toMatch(/:(8545|8546|8551|5052)'/);
-        expect(conf.includes("job_name: lighthouse")).toBe(variant.network !== "dev");
+        const consensusJob = variant.network === "dev" ? undefined : (variant.consensus ?? LIGHTHOUSE).name;
+        for (const c of ["lighthouse", "prysm"]) expect(conf.includes(`job_name: ${c}`)).toBe(c === consensusJob);
         // From a separate host everything goes through the gateway's metrics port; locally, straight to each exporter.
         expect(conf.includes("metrics_path: /metrics/geth")).toBe(Boolean(variant.remote));
         expect(conf.includes("metrics_path: /debug/metrics/prometheus")).toBe(!variant.remote);
@@ -97,7 +100,7 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
 });
 
 describe("alert rules", () => {
-    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), true, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS, network: "mainnet" });
+    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), LIGHTHOUSE, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS, network: "mainnet" });
     const rules = alertsOf(rendered);
 
     it("follow the conventions: severity, fixed summary, templated description, runbook_url", () => {
@@ -138,7 +141,7 @@ describe("alert rules", () => {
     });
 
     it("have peer-count alerts only where there are peers: none on dev (geth --dev has none)", () => {
-        const names = (network: "mainnet" | "sepolia" | "dev") => alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), network !== "dev", { network })).map((r) => r.alert);
+        const names = (network: "mainnet" | "sepolia" | "dev") => alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), network !== "dev" ? LIGHTHOUSE : undefined, { network })).map((r) => r.alert);
         expect(names("mainnet")).toEqual(expect.arrayContaining(["ExecutionPeersLow", "ConsensusPeersLow"]));
         expect(names("sepolia")).toEqual(expect.arrayContaining(["ExecutionPeersLow", "ConsensusPeersLow"]));
         expect(names("dev").filter((n) => /Peers/.test(n!))).toEqual([]);
@@ -163,9 +166,40 @@ describe("alert rules", () => {
     });
 });
 
+describe("alert rules for Prysm", () => {
+    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS, network: "mainnet" });
+    const consensus = alertsOf(rendered).filter((r) => r.alert!.startsWith("Consensus"));
+
+    it("select Prysm's own series by its job, and leave out what it does not export", () => {
+        const exprs = consensus.map((r) => String(r.expr)).join("\n");
+        expect(exprs).toContain('beacon_clock_time_slot{job="prysm"}');
+        expect(exprs).toContain('p2p_peer_count{state="Connected",job="prysm"}');
+        expect(exprs).not.toMatch(/lighthouse|slotclock_present_slot|libp2p_peers|sync_eth2_synced/);
+        expect(consensus.map((r) => r.alert)).not.toContain("ConsensusStillSyncing");
+        for (const r of consensus) expect(JSON.stringify(r.annotations)).not.toContain("Lighthouse");
+    });
+
+    it("have a promtool test each, and pass them", () => {
+        const file = path.join(ROOT, "tests", "monitoring", "alerts_prysm_test.yml");
+        const tests = yaml.load(fs.readFileSync(file, "utf8")) as any;
+        const tested = new Set<string>(tests.tests.flatMap((t: any) => t.alert_rule_test.map((a: any) => a.alertname)));
+        expect([...tested].sort()).toEqual(consensus.map((r) => r.alert!).sort());
+        const dir = tmpDir("prysm-ruletests");
+        try {
+            fs.writeFileSync(path.join(dir, "alerts.yml"), rendered);
+            fs.copyFileSync(file, path.join(dir, "alerts_test.yml"));
+            const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
+            expect(r.stdout + r.stderr).toContain("SUCCESS");
+            expect(r.status).toBe(0);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("Grafana", () => {
     it("provisions the Prometheus data source and a dashboard per area, as valid JSON", () => {
-        const files = renderGrafanaFiles(monitoringConfig(), true, "/etc/ethnode/grafana/admin_password");
+        const files = renderGrafanaFiles(monitoringConfig(), LIGHTHOUSE, "/etc/ethnode/grafana/admin_password");
         expect(files["provisioning/datasources/ethnode.yml"]).toContain("uid: ethnode-prometheus");
         expect(files["grafana.ini"]).toContain("admin_password = $__file{/etc/ethnode/grafana/admin_password}");
         expect(files["grafana.ini"]).toContain("http_addr = 127.0.0.1");
@@ -197,7 +231,8 @@ describe("Grafana", () => {
             fs.rmSync(dir, { recursive: true, force: true });
         });
 
-        const queries = dashboardSpecs(true).flatMap((d) => d.panels.flatMap((p) => p.exprs.map((e) => [`${d.uid} / ${p.title}`, e.expr])));
+        const specs = [...dashboardSpecs(LIGHTHOUSE), ...dashboardSpecs(PRYSM).filter((d) => d.uid === "ethnode-prysm")];
+        const queries = specs.flatMap((d) => d.panels.flatMap((p) => p.exprs.map((e) => [`${d.uid} / ${p.title}`, e.expr])));
         it.each(queries)("%s", async (_panel, expr) => {
             const q = expr.replace(/\$node/g, ".*");
             const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`);

@@ -55,7 +55,7 @@ function decodeBundle(stdin: any): Record<string, string> {
 function unitOf(step: Recorded): string {
     const entries = Object.entries(decodeBundle(step.inputs.stdin));
     expect(entries).toHaveLength(1);
-    expect(entries[0][0]).toMatch(/^\/etc\/ethnode\/(geth|lighthouse)\/releases\/[0-9a-f]{16}\/(geth|lighthouse)\.service$/);
+    expect(entries[0][0]).toMatch(/^\/etc\/ethnode\/(geth|lighthouse|prysm)\/releases\/[0-9a-f]{16}\/(geth|lighthouse|prysm)\.service$/);
     return entries[0][1];
 }
 
@@ -331,6 +331,63 @@ describe("prod stack (mainnet)", () => {
         const geth = unitOf(run.byName("node-0-geth-service"));
         expect(geth).toContain("--mainnet");
         expect(geth).toContain("--cache=8192");
+    });
+});
+
+describe("Prysm as the consensus client (ethnode:consensusClient)", () => {
+    const PRYSM_SHA = "d".repeat(64);
+    let run: Awaited<ReturnType<typeof runIndex>>;
+    beforeAll(async () => {
+        run = await runIndex("dev", {
+            "ethnode:consensusClient": "prysm",
+            "ethnode:lighthouse": undefined as unknown as string,
+            "ethnode:prysm": JSON.stringify({ version: "7.1.6", sha256: PRYSM_SHA }),
+        });
+    });
+
+    it("replaces Lighthouse's component and steps with Prysm's, and nothing else", () => {
+        const names = run.resources.map((r) => `${r.type} ${r.name}`);
+        expect(names.filter((n) => /lighthouse/i.test(n))).toEqual([]);
+        expect(names.filter((n) => /prysm/i.test(n)).sort()).toEqual(
+            [`${COMMAND} node-0-prysm-install`, `${COMMAND} node-0-prysm-service`, "ethnode:prysm:Prysm node-0-prysm"].sort(),
+        );
+    });
+
+    it("installs the official beacon-chain binary by its sha256 and renders a unit on the consensus role's loopback ports", () => {
+        const install = run.byName("node-0-prysm-install").inputs.create as string;
+        expect(install).toContain("https://github.com/OffchainLabs/prysm/releases/download/v7.1.6/beacon-chain-v7.1.6-linux-amd64");
+        expect(install).toContain(PRYSM_SHA);
+        const unit = unitOf(run.byName("node-0-prysm-service"));
+        for (const flag of [
+            "--accept-terms-of-use",
+            "--sepolia",
+            "--execution-endpoint=http://127.0.0.1:8551",
+            "--jwt-secret=/etc/ethnode/jwt.hex",
+            "--checkpoint-sync-url=https://checkpoint-sync.sepolia.ethpandaops.io",
+            "--http-host=127.0.0.1",
+            "--http-port=5052",
+            "--rpc-host=127.0.0.1",
+            "--monitoring-host=127.0.0.1",
+            "--monitoring-port=5054",
+        ]) {
+            expect(unit).toContain(flag);
+        }
+        expect(unit).toMatch(/^User=prysm$/m);
+    });
+
+    it("opens Prysm's P2P ports (the consensus role's), scrapes it as job prysm with its own series, and says its version", () => {
+        const sg = run.byName("node-0-host-sg").inputs;
+        const rules = sg.ingress.map((r: any) => `${r.protocol}/${r.fromPort}`).sort();
+        expect(rules).toEqual(expect.arrayContaining(["tcp/9000", "udp/9000", "udp/9001"]));
+        const prom = JSON.stringify(run.byName("monitoring-prometheus-config").inputs);
+        expect(prom).toContain("job_name: prysm");
+        expect(prom).not.toContain("job_name: lighthouse");
+        expect(prom).toContain("beacon_clock_time_slot{job=\\\"prysm\\\"}");
+        expect(prom).not.toContain("slotclock_present_slot");
+        expect(run.value.clientVersions).toEqual({ geth: "1.17.4", prysm: "7.1.6" });
+        const cli = JSON.stringify(run.byName("node-0-cli").inputs);
+        expect(cli).toContain("CONSENSUS=prysm");
+        expect(cli).toContain('CLIENTS=\\\"geth prysm\\\"');
     });
 });
 

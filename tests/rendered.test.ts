@@ -11,6 +11,7 @@ import * as path from "path";
 import { tmpDir } from "./helpers/proc";
 import { scripts, units } from "./helpers/rendered";
 import { clientExporters } from "../components/roles";
+import { LIGHTHOUSE } from "../components/lighthouse";
 
 const MAX_EXPOSURE = 3.0;
 
@@ -235,7 +236,7 @@ describe("gateway config", () => {
             prefix: "/var/lib/ethnode/gateway",
             releaseDir: "/etc/ethnode/gateway/releases/0123456789abcdef",
             keysFile: "/etc/ethnode/gateway/keys.json",
-            exporters: { node: "127.0.0.1:9100", clients: clientExporters(true, "127.0.0.1") },
+            exporters: { node: "127.0.0.1:9100", clients: clientExporters(LIGHTHOUSE, "127.0.0.1") },
             metricsAllow: source === "debian" ? ["10.0.0.0/8"] : undefined,
         });
         expect(r.nginxConf).toMatchSnapshot();

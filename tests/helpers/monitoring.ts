@@ -13,6 +13,9 @@ import {
     scrapeNode,
 } from "../../components/monitoring";
 import { tmpDir } from "./proc";
+import { ClientRole } from "../../components/client";
+import { LIGHTHOUSE } from "../../components/lighthouse";
+import { PRYSM } from "../../components/prysm";
 
 /** The values tests/monitoring/alerts_test.yml was written against. */
 export const RULE_TEST_VALUES = {
@@ -53,6 +56,8 @@ export interface Variant {
     deadMansSwitchUrl?: string;
     /** Prometheus on a separate host, scraping nodes through their gateway metrics port. */
     remote?: boolean;
+    /** The consensus client (Lighthouse unless set; none on dev). */
+    consensus?: ClientRole;
 }
 
 export const VARIANTS: Variant[] = [
@@ -69,15 +74,17 @@ export const VARIANTS: Variant[] = [
         deadMansSwitchUrl: "https://hc-ping.example/abc",
     },
     { name: "dev-no-consensus", network: "dev", monitoring: monitoringConfig({ grafana: false }) },
+    { name: "hoodi-prysm", network: "hoodi", monitoring: monitoringConfig(), consensus: PRYSM },
     { name: "mainnet-separate-host", network: "mainnet", monitoring: monitoringConfig(), remote: true },
 ];
 
 /** Writes a variant's Prometheus release and Alertmanager config (with its secret files) to `dir`. */
 export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: string; prometheus: string; alertmanager: string } {
-    const consensus = v.network !== "dev";
+    const consensus = v.network === "dev" ? undefined : (v.consensus ?? LIGHTHOUSE);
     fs.writeFileSync(
         path.join(dir, "prometheus.yml"),
         renderPrometheusConfig({
+            consensus,
             stack: "test",
             network: v.network,
             monitoring: v.monitoring,
@@ -92,7 +99,7 @@ export function writeVariant(v: Variant, dir = tmpDir(`mon-${v.name}`)): { dir: 
         }),
     );
     fs.writeFileSync(path.join(dir, "alerts.yml"), renderAlertRules(v.monitoring, consensus, { network: v.network }));
-    fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules());
+    fs.writeFileSync(path.join(dir, "recording.yml"), renderRecordingRules(consensus));
     const secrets = path.join(dir, "secrets");
     fs.mkdirSync(secrets, { recursive: true });
     fs.writeFileSync(path.join(secrets, "slack_webhook"), "https://hooks.slack.example/T/B/x\n");

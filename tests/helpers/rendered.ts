@@ -5,6 +5,7 @@
 import { parseConfig, Network, NETWORKS } from "../../components/config";
 import { renderGethUnit } from "../../components/geth";
 import { renderLighthouseUnit } from "../../components/lighthouse";
+import { renderPrysmUnit } from "../../components/prysm";
 import { renderInstallScript, renderServiceScript } from "../../components/client";
 import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/remote";
 import { render, shq } from "../../components/render";
@@ -67,10 +68,17 @@ export function units(): Rendered[] {
                     executionEndpoint: "http://127.0.0.1:8551",
                 }),
             });
+            out.push({
+                name: `prysm-${network}.service`,
+                text: renderPrysmUnit({ network, dataDir: DATA_DIR, prysm: PRYSM_TEST_CONFIG, executionEndpoint: "http://127.0.0.1:8551" }),
+            });
         }
     }
     return out;
 }
+
+/** Prysm's section with its defaults, for the unit renders above (checkpoint URL as mainnet's). */
+export const PRYSM_TEST_CONFIG = { checkpointSyncUrl: "https://mainnet.checkpoint.sigp.io", maxPeers: 70 };
 
 /** Each provisioning step as the host runs it (`text`: the prelude it sources, then its body) and its own `body`. */
 export function scripts(): (Rendered & { body: string })[] {

@@ -1,0 +1,77 @@
+/**
+ * Prysm's beacon node, the alternative consensus client: the same role as Lighthouse (engine API behind the
+ * JWT, checkpoint sync, Beacon API and metrics on loopback) on the consensus role's ports, so the firewall,
+ * the gateway's exporter paths and the CLI do not change with the choice.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { BeaconArgs, BeaconFlagsInput, BeaconNode, consensusEndpoints } from "./beacon";
+import { ClientRole, UnitView, clientBinary, clientHome, renderUnit } from "./client";
+import { PrysmConfig } from "./config";
+import { JWT_PATH, LOOPBACK, PORTS } from "./ports";
+
+/** Prysm's beacon node in the consensus role. */
+export const PRYSM: ClientRole = {
+    role: "consensus",
+    name: "prysm",
+    title: "Prysm",
+    stopTimeoutSec: 300,
+    beacon: {
+        head: "beacon_head_slot",
+        clock: "beacon_clock_time_slot",
+        finalized: "beacon_finalized_epoch",
+        peers: 'p2p_peer_count{state="Connected"}',
+    },
+    keySeries: "beacon_head_slot",
+    ...consensusEndpoints("prysm"),
+};
+
+export interface PrysmFlagsInput extends BeaconFlagsInput {
+    prysm: Pick<PrysmConfig, "checkpointSyncUrl" | "maxPeers">;
+}
+
+/** The beacon node's command-line flags; pure. */
+export function prysmFlags(input: PrysmFlagsInput): string[] {
+    const p = { ...PORTS, ...input.ports };
+    return [
+        // Prysm asks interactively otherwise, which a unit cannot answer.
+        "--accept-terms-of-use",
+        `--${input.network}`,
+        `--datadir=${clientHome(input.dataDir, "prysm")}`,
+        `--execution-endpoint=${input.executionEndpoint}`,
+        `--jwt-secret=${input.jwtPath ?? JWT_PATH}`,
+        `--checkpoint-sync-url=${input.prysm.checkpointSyncUrl}`,
+        `--genesis-beacon-api-url=${input.prysm.checkpointSyncUrl}`,
+        `--http-host=${LOOPBACK}`,
+        `--http-port=${p.beaconHttp}`,
+        `--rpc-host=${LOOPBACK}`,
+        `--rpc-port=${p.beaconGrpc}`,
+        `--monitoring-host=${LOOPBACK}`,
+        `--monitoring-port=${p.beaconMetrics}`,
+        `--p2p-tcp-port=${p.beaconP2p}`,
+        `--p2p-udp-port=${p.beaconP2p}`,
+        `--p2p-quic-port=${p.beaconQuic}`,
+        `--p2p-max-peers=${input.prysm.maxPeers}`,
+    ];
+}
+
+export function renderPrysmUnit(input: PrysmFlagsInput): string {
+    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: prysmFlags(input), stopTimeoutSec: PRYSM.stopTimeoutSec };
+    return renderUnit("prysm", view);
+}
+
+/** The official release: the beacon node as one binary (no archive), verified by its sha256. */
+export function prysmReleaseUrl(version: string): string {
+    return `https://github.com/OffchainLabs/prysm/releases/download/v${version}/beacon-chain-v${version}-linux-amd64`;
+}
+
+export type PrysmArgs = BeaconArgs<PrysmConfig>;
+
+export class Prysm extends BeaconNode<PrysmConfig> {
+    constructor(name: string, args: PrysmArgs, opts?: pulumi.ComponentResourceOptions) {
+        const c = args.config;
+        super("ethnode:prysm:Prysm", name, PRYSM, args, {
+            binary: clientBinary(c, prysmReleaseUrl(c.version as string)),
+            unit: (executionEndpoint) => renderPrysmUnit({ network: args.network, dataDir: args.dataDir, prysm: c, executionEndpoint }),
+        }, opts);
+    }
+}
