@@ -21,6 +21,8 @@ interface Chain {
     head: number;
     /** The other nodes' best head, as the gateway reports it. */
     peerHead: number;
+    /** This node's consensus head (a slot), when the node runs a consensus client. */
+    clHead?: number;
 }
 
 interface Run {
@@ -60,7 +62,7 @@ function spawnKeeper(root: string): { proc: ChildProcess; output: () => string }
 async function startKeeper(
     chain: Chain,
     conf: Record<string, string | number>,
-    opts: { cluster?: boolean; rpc?: "refused" | string; heals?: boolean; pid?: number } = {},
+    opts: { cluster?: boolean; rpc?: "refused" | string; heals?: boolean; pid?: number; consensus?: string } = {},
 ): Promise<Run> {
     const root = tmpDir("keeper");
     const el = await serve((req, res) => {
@@ -73,11 +75,20 @@ async function startKeeper(
         res.end(JSON.stringify({ backends: [{ name: "node-0", local: true, state: "ok", head: chain.head }, { name: "node-1", local: false, state: "ok", head: chain.peerHead }] })),
     );
     const rpc = opts.rpc === "refused" ? `http://127.0.0.1:${await freePort()}` : (opts.rpc ?? `http://127.0.0.1:${el}`);
+    // A consensus client's Beacon API: its head slot, as /eth/v1/node/syncing says it.
+    const consensus = opts.consensus
+        ? [
+              `CL_API=http://127.0.0.1:${await serve((_req, res) => res.end(JSON.stringify({ data: { head_slot: String(chain.clHead ?? 0), is_syncing: false } })))}`,
+              `CONSENSUS=${opts.consensus}`,
+              `CLIENTS="geth ${opts.consensus}"`,
+          ]
+        : ['CLIENTS="geth"'];
     fs.mkdirSync(path.join(root, "etc/ethnode"), { recursive: true });
     fs.writeFileSync(
         path.join(root, "etc/ethnode/ethnode.conf"),
-        [`EL_RPC=${rpc}`, `GATEWAY_HEALTH=http://127.0.0.1:${gw}/health`, 'CLIENTS="geth"', `CLUSTER=${opts.cluster ? "true" : "false"}`].join("\n") + "\n",
+        [`EL_RPC=${rpc}`, `GATEWAY_HEALTH=http://127.0.0.1:${gw}/health`, "EXECUTION=geth", ...consensus, `CLUSTER=${opts.cluster ? "true" : "false"}`].join("\n") + "\n",
     );
+    if (opts.consensus) fs.writeFileSync(path.join(root, `pid-${opts.consensus}`), "1001\n");
     const settings = {
         KEEPER_INTERVAL: 1,
         KEEPER_GRACE: 0,
@@ -206,6 +217,20 @@ describe("the keeper", () => {
             await waitFor("the restart exported", async () => (metric(k.metrics(), 'ethnode_keeper_actions_total{client="geth",reason="head_stalled",mode="acted"}') === 1 ? true : undefined));
         } finally {
             clearInterval(peers);
+            await k.stop();
+        }
+    });
+
+    it("restarts Geth whose head stalls while this node's consensus client (Prysm, by its role) moves on", async () => {
+        const k = await startKeeper({ mode: "answer", head: 100, peerHead: 100, clHead: 5000 }, {}, { heals: true, consensus: "prysm" });
+        const slots = setInterval(() => k.chain.clHead!++, 500);
+        try {
+            await waitFor("a restart", async () => (k.restarts().length > 0 ? true : undefined), 30000);
+            expect(k.log()).toMatch(/geth: head stuck at 100 for \d+s while this node's consensus head \(slot \d+\) moved on; restarting it \(head_stalled;/);
+            expect(k.log()).toMatch(/^ethnode-keeper: prysm: ok: head 50\d\d/m);
+            expect(k.restarts().every((r) => r.includes("geth"))).toBe(true);
+        } finally {
+            clearInterval(slots);
             await k.stop();
         }
     });
