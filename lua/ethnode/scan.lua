@@ -351,18 +351,16 @@ local function plain_name(name)
     return true
 end
 
--- Which of the four member names the n bytes at i spell, or nil. (No string is made for the name.)
-local function name_at(s, i, n)
-    if n == 2 then
-        local a, b = byte(s, i, i + 1)
-        if a == 105 and b == 100 then return ID end -- id
-    elseif n == 6 then
-        local a, b, c, d, e, f = byte(s, i, i + 5)
-        if a == 109 and b == 101 and c == 116 and d == 104 and e == 111 and f == 100 then return METHOD end
-        if a == 112 and b == 97 and c == 114 and d == 97 and e == 109 and f == 115 then return PARAMS end
-    elseif n == 7 then
-        local a, b, c, d, e, f, g = byte(s, i, i + 6)
-        if a == 106 and b == 115 and c == 111 and d == 110 and e == 114 and f == 112 and g == 99 then return JSONRPC end
+-- Which of the four member names follows the quote at i, and the index of its closing quote; nil for any other
+-- name. The bytes are compared where they lie: no search for the closing quote, no string made.
+local function name_at(s, i)
+    local a, b, c, d, e, f, g, h = byte(s, i + 1, i + 8)
+    if a == 105 and b == 100 and c == 34 then return ID, i + 3 end -- id
+    if g == 34 then
+        if a == 109 and b == 101 and c == 116 and d == 104 and e == 111 and f == 100 then return METHOD, i + 7 end
+        if a == 112 and b == 97 and c == 114 and d == 97 and e == 109 and f == 115 then return PARAMS, i + 7 end
+    elseif h == 34 and a == 106 and b == 115 and c == 111 and d == 110 and e == 114 and f == 112 and g == 99 then
+        return JSONRPC, i + 8
     end
     return nil
 end
@@ -379,26 +377,27 @@ local last_method, body_bytes = "", nil
 local function member(s, i, c)
     if c ~= 34 then return nil end
     -- Only the four names, byte for byte: anything else (escapes included) is the full parser's.
-    local q = find(s, '"', i + 1, true)
-    if not q then return nil end
-    local key = name_at(s, i + 1, q - i - 1)
+    local key, q = name_at(s, i)
     if not key then return nil end
     i, c = skip_ws(s, q + 1)
     if c ~= 58 then return nil end
     i, c = skip_ws(s, i + 1)
     if key == METHOD then
         if method or c ~= 34 then return nil end
-        q = find(s, '"', i + 1, true)
-        local n = q and q - i - 1
-        if not q or n < 1 or n > 128 then return nil end
-        if n == #last_method and memcmp(body_bytes + i, last_method, n) == 0 then
+        -- The last name again (it holds no quote): its bytes and the closing quote right after them.
+        local n = #last_method
+        if n > 0 and byte(s, i + n + 1) == 34 and memcmp(body_bytes + i, last_method, n) == 0 then
             method = last_method
+            i = i + n + 2
         else
+            q = find(s, '"', i + 1, true)
+            n = q and q - i - 1
+            if not q or n < 1 or n > 128 then return nil end
             method = sub(s, i + 1, q - 1)
             if not plain_name(method) then return nil end
             last_method = method
+            i = q + 1
         end
-        i = q + 1
     elseif key == JSONRPC then
         local q1, d2, dot, d0, q2 = byte(s, i, i + 4)
         if version or q1 ~= 34 or d2 ~= 50 or dot ~= 46 or d0 ~= 48 or q2 ~= 34 then return nil end
