@@ -38,6 +38,23 @@ async function gethFixture(dir: string, network: "dev" | "mainnet", secret: stri
     return { ports, jwtPath, unit };
 }
 
+/**
+ * Waits for a started geth to answer `url` with `status`; a geth that exited says why (its log's last lines).
+ * A minute: on a busy CI machine (the sandbox's guests booting beside it) a first start takes longer.
+ */
+async function gethAnswers(geth: Proc, what: string, url: string, status: number): Promise<void> {
+    await waitFor(
+        what,
+        async () => {
+            if (geth.child.exitCode !== null || geth.child.signalCode !== null) {
+                throw new Error(`geth exited (${geth.child.exitCode ?? geth.child.signalCode}): ${geth.log().split("\n").slice(-15).join("\n")}`);
+            }
+            return (await rpc(url, "eth_chainId")).status === status ? true : undefined;
+        },
+        60000,
+    );
+}
+
 describe("rendered geth unit against the real geth --dev", () => {
     let dir: string;
     let geth: Proc;
@@ -50,8 +67,8 @@ describe("rendered geth unit against the real geth --dev", () => {
         ports = f.ports;
         const unit = f.unit;
         geth = startProc(gethBinary(), execStartArgs(unit), path.join(dir, "geth.log"));
-        await waitFor("geth rpc", async () => ((await rpc(`http://127.0.0.1:${ports.gethHttp}`, "eth_chainId")).status === 200 ? true : undefined));
-    });
+        await gethAnswers(geth, "geth rpc", `http://127.0.0.1:${ports.gethHttp}`, 200);
+    }, 120000);
 
     afterAll(async () => {
         await geth?.stop("SIGINT");
@@ -111,8 +128,8 @@ describe("rendered mainnet geth unit: JWT-guarded engine API", () => {
         fs.writeFileSync(path.join(dir, "genesis.json"), genesis);
         execFileSync(bin, ["init", `--datadir=${dir}/geth`, path.join(dir, "genesis.json")], { stdio: "ignore" });
         geth = startProc(bin, privateChain, path.join(dir, "geth.log"));
-        await waitFor("geth authrpc", async () => ((await rpc(`http://127.0.0.1:${ports.gethAuthRpc}`, "eth_chainId")).status === 401 ? true : undefined));
-    });
+        await gethAnswers(geth, "geth authrpc", `http://127.0.0.1:${ports.gethAuthRpc}`, 401);
+    }, 120000);
 
     afterAll(async () => {
         await geth?.stop("SIGINT");
