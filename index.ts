@@ -96,7 +96,7 @@ export = async (): Promise<Record<string, unknown>> => {
             wsUpstream: node.geth.wsBackend,
             exporters: {
                 node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
-                clients: clientExporters(node.consensusRole, LOOPBACK),
+                clients: clientExporters(node.consensus?.spec, LOOPBACK),
             },
             metricsAllow,
             peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
@@ -134,7 +134,7 @@ export = async (): Promise<Record<string, unknown>> => {
         nodes: nodes.map((n, i) => ({
             name: n.nodeName,
             connection: n.host.connection,
-            consensus: n.consensusRole,
+            consensus: n.consensus?.spec,
             after: [n.host.ready],
             address: addressFromMonitor(i),
         })),
@@ -201,7 +201,7 @@ export = async (): Promise<Record<string, unknown>> => {
     outputs.alertmanagerUrl = monitoring.alertmanagerUrl;
     outputs.clientVersions = {
         geth: primary.geth.version,
-        ...(primary.consensus && primary.consensusRole ? { [primary.consensusRole.name]: primary.consensus.version } : {}),
+        ...(primary.consensus ? { [primary.consensus.spec.name]: primary.consensus.version } : {}),
     };
 
     // Outputs of optional parts exist only when the part is deployed (an undefined stack output is a warning).

@@ -58,6 +58,8 @@ export abstract class BeaconNode<C> extends pulumi.ComponentResource {
     public readonly service: command.remote.Command;
     /** The pinned release it runs. */
     public readonly version: string;
+    /** The client it runs (ports, series, names). */
+    public readonly spec: ClientRole;
 
     protected constructor(
         type: string,
@@ -69,6 +71,7 @@ export abstract class BeaconNode<C> extends pulumi.ComponentResource {
     ) {
         super(type, name, {}, opts);
         this.version = how.binary.version;
+        this.spec = spec;
         this.service = deployClient(this, name, {
             client: spec.name,
             connection: args.connection,

@@ -2,6 +2,7 @@
  * Grafana dashboards, built from a compact spec so every panel's PromQL is in one list that tests evaluate
  * against a real Prometheus. `$node` is the dashboard's node picker.
  */
+import { ClientRole, withMatchers } from "./client";
 
 export interface PanelSpec {
     title: string;
@@ -15,8 +16,6 @@ export interface DashboardSpec {
     title: string;
     panels: PanelSpec[];
 }
-
-import { ClientRole, withMatchers } from "./client";
 
 const N = 'node=~"$node"';
 

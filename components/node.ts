@@ -1,6 +1,6 @@
 /**
- * One Ethereum node: host → JWT → Geth → its consensus client (Lighthouse or Prysm). A stack builds one today; HA builds several, which is
- * why nothing here is a global and every name derives from the node's own.
+ * One Ethereum node: host → JWT → Geth → its consensus client (Lighthouse or Prysm). A stack builds one
+ * today; HA builds several, which is why nothing here is a global and every name derives from the node's own.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
@@ -66,6 +66,7 @@ export function renderCliConfig(
     },
     volumeId: string,
 ): string {
+    const clients = nodeClients(cfg.consensus);
     return render("cli/ethnode.conf", {
         node: name,
         dataDir: cfg.host.dataDir,
@@ -74,10 +75,8 @@ export function renderCliConfig(
         clApi: cfg.consensus ? `http://${LOOPBACK}:${cfg.consensus.apiPort}` : "",
         consensus: cfg.consensus?.name ?? "",
         gatewayHealth: `http://${LOOPBACK}:${cfg.gateway.metricsPort}/health`,
-        clients: nodeClients(cfg.consensus)
-            .map((c) => c.name)
-            .join(" "),
-        prunes: nodeClients(cfg.consensus).flatMap((c) => (c.prune ? [{ name: c.name, args: c.prune.join(" ") }] : [])),
+        clients: clients.map((c) => c.name).join(" "),
+        prunes: clients.flatMap((c) => (c.prune ? [{ name: c.name, args: c.prune.join(" ") }] : [])),
         keepVersions: 3,
         healthTimeout: CLIENT_HEALTH_TIMEOUT_SEC,
         volumeId,
@@ -141,7 +140,6 @@ export class Node extends pulumi.ComponentResource {
     readonly geth: Geth;
     /** Its consensus client (Lighthouse or Prysm); absent on dev. */
     readonly consensus?: BeaconNode<unknown>;
-    readonly consensusRole?: ClientRole;
     /** The node's last client step: the next node's clients wait for it. */
     readonly lastClientStep: pulumi.Resource;
 
@@ -217,7 +215,6 @@ export class Node extends pulumi.ComponentResource {
         this.jwt = jwt;
         this.geth = geth;
         this.consensus = consensus;
-        this.consensusRole = consensus && args.consensus;
         this.lastClientStep = consensus?.service ?? geth.service;
         // The keeper watches the clients once they run, and restarts them through the CLI.
         keeperStep(`${name}-keeper`, { connection: host.connection, keeper: args.keeper, after: [cli, this.lastClientStep] }, { parent: this });

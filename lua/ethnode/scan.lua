@@ -216,31 +216,32 @@ local function scalar(s, i)
     return nil
 end
 
+-- After an array's scalar at i: the index after the closing bracket and true, or after the next scalar and
+-- false; nil for anything else.
+local function after_scalar(s, i)
+    local c
+    i, c = skip_ws(s, i)
+    if c == 93 then return i + 1, true end
+    if c ~= 44 then return nil end
+    return scalar(s, i + 1), false
+end
+
 -- The common params, an array of at most four scalars, from its opening bracket at i: the index after it, or
 -- nil for anything else (skip_value then decides). Written out without a loop, so that a batch's element loop
 -- stays one compiled loop.
 local function scalar_array(s, i)
-    local c
+    local closed
     i = scalar(s, i + 1)
     if not i then return nil end
-    i, c = skip_ws(s, i)
-    if c == 93 then return i + 1 end
-    if c ~= 44 then return nil end
-    i = scalar(s, i + 1)
-    if not i then return nil end
-    i, c = skip_ws(s, i)
-    if c == 93 then return i + 1 end
-    if c ~= 44 then return nil end
-    i = scalar(s, i + 1)
-    if not i then return nil end
-    i, c = skip_ws(s, i)
-    if c == 93 then return i + 1 end
-    if c ~= 44 then return nil end
-    i = scalar(s, i + 1)
-    if not i then return nil end
-    i, c = skip_ws(s, i)
-    if c == 93 then return i + 1 end
-    return nil
+    i, closed = after_scalar(s, i)
+    if closed or not i then return i end
+    i, closed = after_scalar(s, i)
+    if closed or not i then return i end
+    i, closed = after_scalar(s, i)
+    if closed or not i then return i end
+    -- After the fourth: only the bracket (a fifth scalar is skip_value's).
+    i, closed = after_scalar(s, i)
+    return closed and i or nil
 end
 
 -- Open containers of the value being skipped (123 = object, 91 = array). Reused: nothing here yields.
@@ -368,9 +369,9 @@ end
 -- What request() has seen of the body so far. Module locals, reset for every body: the scanner never yields.
 local method, has_id, version, params
 
--- The last method name read, and the body's bytes: a name spelled as the last one is that string again,
--- compared in place, so the usual request (the same few methods, and a batch of one method) makes no new string.
-local last_method, body_bytes = "", nil
+-- The last method name read: a name spelled as the last one is that string again, compared in place, so the
+-- usual request (the same few methods, and a batch of one method) makes no new string.
+local last_method = ""
 
 -- One member, `"name": value`, with s[i] == c its opening quote. Returns the index and the byte after the
 -- value and any whitespace (a comma, the closing brace, or anything else), or nil.
@@ -386,7 +387,7 @@ local function member(s, i, c)
         if method or c ~= 34 then return nil end
         -- The last name again (it holds no quote): its bytes and the closing quote right after them.
         local n = #last_method
-        if n > 0 and byte(s, i + n + 1) == 34 and memcmp(body_bytes + i, last_method, n) == 0 then
+        if n > 0 and byte(s, i + n + 1) == 34 and memcmp(ffi.cast(BYTES, s) + i, last_method, n) == 0 then
             method = last_method
             i = i + n + 2
         else
@@ -464,7 +465,7 @@ end
 -- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
 -- request as described at the top; nil otherwise. `controls` as for clean_body.
 function _M.request(s, controls)
-    clean, body_bytes = clean_body(s, controls), ffi.cast(BYTES, s)
+    clean = clean_body(s, controls)
     local e = object_at(s, 1)
     -- Nothing but whitespace may follow.
     if not e or skip_ws(s, e) ~= #s + 1 then return nil end
@@ -477,7 +478,7 @@ end
 function _M.batch(s, max, out, controls)
     local i, c = skip_ws(s, 1)
     if c ~= 91 then return nil end
-    clean, body_bytes = clean_body(s, controls), ffi.cast(BYTES, s)
+    clean = clean_body(s, controls)
     local n = 0
     repeat
         local e = object_at(s, i + 1)
