@@ -18,6 +18,7 @@ import { clientExporters, consensusOf } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
 import { HOST_STEPS_OUTPUT, beginRun, hostStepTokens } from "./components/receipts";
 import { Node, hardwareWarnings, nodeArgs } from "./components/node";
+import { validatorScope } from "./components/validator";
 
 export = async (): Promise<Record<string, unknown>> => {
     const cfg = loadConfig();
@@ -66,6 +67,9 @@ export = async (): Promise<Record<string, unknown>> => {
         );
     }
     const primary = nodes[0];
+    // Signers start only once every node's fence has run: a moved key is stopped on its old node first.
+    const fences = nodes.flatMap((n) => (n.validatorFence ? [n.validatorFence] : []));
+    for (const n of nodes) n.runValidator(fences);
 
     /** The address the nodes' metrics ports admit Prometheus from: an existing monitoring host's, or the first node's
      * (it runs Prometheus when there is no monitoring host). Undefined for an aws monitoring host: its security group
@@ -96,7 +100,7 @@ export = async (): Promise<Record<string, unknown>> => {
             wsUpstream: node.geth.wsBackend,
             exporters: {
                 node: `${LOOPBACK}:${cfg.monitoring.nodeExporterPort}`,
-                clients: clientExporters(node.consensus?.spec, LOOPBACK),
+                clients: clientExporters(node.consensus?.spec, LOOPBACK, node.validator?.spec),
             },
             metricsAllow,
             peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
@@ -135,12 +139,14 @@ export = async (): Promise<Record<string, unknown>> => {
             name: n.nodeName,
             connection: n.host.connection,
             consensus: n.consensus?.spec,
+            validator: n.validator?.spec,
             after: [n.host.ready],
             address: addressFromMonitor(i),
         })),
         gatewayMetricsPort: cfg.gateway.metricsPort,
         clusterSize: cfg.nodes,
         keeper: cfg.keeper.enabled,
+        validator: validatorScope(cfg),
         slackWebhookUrl: cfg.slackWebhookUrl,
         smtpPassword: cfg.smtpPassword,
         deadMansSwitchUrl: cfg.deadMansSwitchUrl,

@@ -12,9 +12,9 @@ import { JWT_GROUP } from "./ports";
 import { Connection, hostStep, releaseHostFiles, releaseId } from "./remote";
 import { render, renderHardening, shq } from "./render";
 
-export type ClientName = "geth" | "lighthouse" | "prysm";
+export type ClientName = "geth" | "lighthouse" | "prysm" | "prysm-validator";
 
-export type Role = "execution" | "consensus";
+export type Role = "execution" | "consensus" | "validator";
 
 /**
  * The series a consensus client's alerts and dashboards read, as that client exports them (the names differ:
@@ -51,7 +51,7 @@ export interface ClientRole {
     beacon?: BeaconSeries;
     /** Its offline prune, as arguments before `--datadir` (`ethnode prune`); none: nothing to prune offline. */
     prune?: string[];
-    /** Loopback port of its API: JSON-RPC (execution) or the Beacon API (consensus). */
+    /** Loopback port of its API: JSON-RPC (execution), the Beacon API (consensus), health and metrics (validator). */
     apiPort: number;
     /** Loopback port and path of its Prometheus metrics. */
     metricsPort: number;
@@ -194,6 +194,8 @@ export interface ClientDeployArgs {
     /** How long the CLI's health gate waits after a restart before it restores the previous version. */
     healthTimeoutSec: number;
     dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** Steps between the install (its user exists then) and the service: a validator's keys. */
+    serviceAfter?: (install: command.remote.Command) => pulumi.Resource[];
 }
 
 /** Installs the binary and the unit of one client under `parent`; returns the service step. */
@@ -232,6 +234,6 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
             script: unitRelease.apply((u) => renderServiceScript(args.client, b, args.healthTimeoutSec, u.id)),
             deleteScript: render("scripts/remove-service.sh", { unit: shq(args.client) }),
         },
-        { parent, dependsOn: [install] },
+        { parent, dependsOn: [install, ...(args.serviceAfter?.(install) ?? [])] },
     );
 }

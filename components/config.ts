@@ -13,6 +13,7 @@ import {
     Section,
     boolean,
     integer,
+    Field,
     list,
     oneOf,
     optional,
@@ -187,7 +188,65 @@ export const prysmSection = {
         checkpoint: "Beacon API serving a finalized checkpoint state and the genesis state",
     }),
     maxPeers: integer(10, 500, { doc: "Prysm --p2p-max-peers", default: 70 }),
+    slasher: boolean({
+        doc: "Run Prysm's slasher in the beacon node (--slasher): it watches the network for slashable messages and the SlashingDetected alert reads it; costs memory and disk",
+        default: false,
+    }),
 } satisfies Section;
+
+export const validatorSection = {
+    version: text(PATTERNS.semver, "a release version such as 7.1.6", { doc: "Pinned Prysm validator client release (with ethnode:validator set)" }),
+    source: oneOf(["release", "upload"] as const, { doc: sourceDoc, default: "release" }),
+    url: optional(text(PATTERNS.https, "an https URL", { doc: "Override the download URL (a mirror)" })),
+    sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: "sha256 of the validator release binary" })),
+    binaryPath: optional(text(PATTERNS.absPath, "an absolute path", { doc: "Local Prysm validator binary to upload (source: upload)" })),
+    feeRecipient: text(/^0x[0-9a-fA-F]{40}$/, "an execution address such as 0x00000000219ab540356cBB839Cbe05303d7705Fa (not the zero address)", {
+        doc: "Where the priority fees of proposed blocks go (--suggested-fee-recipient); required: without one they are burnt",
+    }),
+    graffiti: optional(text(/^[A-Za-z0-9 ._:-]{1,32}$/, "1 to 32 characters of A-Z a-z 0-9 space . _ : -", { doc: "Graffiti in proposed blocks" })),
+    signers: list(signerField(), {
+        doc: "Which node signs for which keys: a list of {node, pubkeys}. Each key is signed by exactly one node of the cluster; moving keys stops the old signer, waits out the doppelganger window, then starts the new one (docs/security.md)",
+        minItems: 1,
+    }),
+    monitorIndices: list(integer(0, 2 ** 40, { doc: "" }), {
+        doc: "Validator indices the beacon nodes watch (--monitor-indices): the missed-attestation alerts read them, from every node, so a move does not blind them",
+        default: [],
+    }),
+} satisfies Section;
+
+/** A BLS public key as keystores and the Beacon API spell it: 96 hex digits, `0x` optional. */
+const PUBKEY = /^(0x)?[0-9a-fA-F]{96}$/;
+
+/** One signer: a node index and the public keys it signs for (public: no secret here). */
+export interface ValidatorSigner {
+    node: number;
+    pubkeys: string[];
+}
+
+function signerField(): Field<ValidatorSigner> {
+    const expected = "an object {node: <node index>, pubkeys: [<96-hex-digit BLS public keys>]}";
+    return {
+        expected,
+        doc: "",
+        parse(value, key) {
+            if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`${key} must be ${expected}`);
+            const o = value as Record<string, unknown>;
+            for (const k of Object.keys(o)) {
+                if (k !== "node" && k !== "pubkeys") throw new ConfigError(`${key}.${k} is not a known key; known keys are node, pubkeys`);
+            }
+            const node = integer(0, MAX_NODES - 1, { doc: "" }).parse(o.node, `${key}.node`);
+            const pubkeys = list(text(PUBKEY, "a BLS public key of 96 hex digits", { doc: "" }), { doc: "", minItems: 1 })
+                .parse(o.pubkeys, `${key}.pubkeys`)
+                .map(normalPubkey);
+            return { node, pubkeys };
+        },
+    };
+}
+
+/** A public key as ethnode compares and renders it: lower case, with `0x`. */
+export function normalPubkey(k: string): string {
+    return `0x${k.replace(/^0x/, "").toLowerCase()}`;
+}
 
 /** The consensus clients a node can run; the first is the default. */
 export const CONSENSUS_CLIENTS = ["lighthouse", "prysm"] as const;
@@ -402,6 +461,7 @@ export type HostConfig = Parsed<typeof hostSection>;
 export type GethConfig = Parsed<typeof gethSection>;
 export type LighthouseConfig = Parsed<typeof lighthouseSection>;
 export type PrysmConfig = Parsed<typeof prysmSection>;
+export type ValidatorConfig = Parsed<typeof validatorSection>;
 export type GatewayConfig = Parsed<typeof gatewaySection>;
 export type MonitoringConfig = Parsed<typeof monitoringSection>;
 export type KeeperConfig = Parsed<typeof keeperSection>;
@@ -418,6 +478,8 @@ export interface EthnodeConfig {
     /** The chosen consensus client's section; the other is absent. */
     lighthouse?: LighthouseConfig;
     prysm?: PrysmConfig;
+    /** The validator client, when the stack signs; its keystores and their password are Pulumi secrets. */
+    validator?: ValidatorStack;
     gateway: GatewayConfig;
     monitoring: MonitoringConfig;
     keeper: KeeperConfig;
@@ -440,6 +502,113 @@ export interface EthnodeConfig {
     apiKeys: pulumi.Output<Record<string, ApiKeyLimit>>;
     /** The gateway's certificate chain and key when gateway.tls is on; Pulumi secrets. */
     tls?: { certificate: pulumi.Output<string>; key: pulumi.Output<string> };
+}
+
+/** The stack's validators: the plain section, and its secrets (never echoed in an error). */
+export interface ValidatorStack extends ValidatorConfig {
+    /** Each key's EIP-2335 keystore (JSON text), by its public key as `normalPubkey` spells it; a Pulumi secret. */
+    keystores: pulumi.Output<Record<string, string>>;
+    /** The keystores' and the wallet's password; a Pulumi secret. */
+    password: pulumi.Output<string>;
+}
+
+const ZERO_ADDRESS = /^0x0{40}$/;
+
+/** A public key shortened for a message: enough to find it, short enough to read. */
+const shortKey = (k: string) => `${k.slice(0, 10)}…${k.slice(-4)}`;
+
+/** The keystores' public keys, checked for the EIP-2335 shape; never echoes anything but an index and a public key. */
+function parseKeystores(raw: unknown, key: string): Record<string, string> {
+    let value: unknown = raw;
+    if (typeof raw === "string") {
+        try {
+            value = JSON.parse(raw);
+        } catch {
+            throw new ConfigError(`${key} must be a JSON list of EIP-2335 keystores; got invalid JSON`);
+        }
+    }
+    if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`${key} must be a JSON list of EIP-2335 keystores (at least one)`);
+    const out: Record<string, string> = {};
+    value.forEach((ks, i) => {
+        const o = (ks ?? {}) as Record<string, unknown>;
+        const crypto = o.crypto as Record<string, unknown> | undefined;
+        const shaped =
+            o.version === 4 &&
+            typeof o.pubkey === "string" &&
+            PUBKEY.test(o.pubkey) &&
+            typeof crypto === "object" &&
+            crypto !== null &&
+            ["kdf", "checksum", "cipher"].every((p) => typeof crypto[p] === "object" && crypto[p] !== null);
+        if (!shaped) throw new ConfigError(`${key} entry ${i} is not an EIP-2335 keystore (version 4, pubkey, crypto.kdf/checksum/cipher)`);
+        const pub = normalPubkey(o.pubkey as string);
+        if (out[pub] !== undefined) throw new ConfigError(`${key} holds key ${shortKey(pub)} twice (entry ${i})`);
+        out[pub] = JSON.stringify(ks);
+    });
+    return out;
+}
+
+/**
+ * The validator client and its keys. Slashing-safe by construction: each key has exactly one signer node, every
+ * keystore is assigned and every assigned key has a keystore, and only Prysm's validator (with Prysm's beacon
+ * node) is run. Never echoes a secret: messages name keys by their public key.
+ */
+function parseValidator(
+    src: ConfigSource,
+    ns: string,
+    cfg: { network: Network; nodes: number; consensusClient?: ConsensusClientName },
+    ctx: DefaultContext,
+): ValidatorStack | undefined {
+    const raw = src.get("validator");
+    if (raw === undefined) return undefined;
+    if (cfg.network === "dev") throw new ConfigError(`${ns}:validator must be unset when ${ns}:network is dev (geth --dev has no validators to run)`);
+    if (cfg.consensusClient !== "prysm") {
+        throw new ConfigError(`${ns}:validator needs ${ns}:consensusClient prysm: the validator client ethnode runs is Prysm's, and it speaks to Prysm's beacon node`);
+    }
+    const v = parseSection(`${ns}:validator`, validatorSection, raw, ctx);
+    requireRelease(`${ns}:validator`, v);
+    if (ZERO_ADDRESS.test(v.feeRecipient)) throw new ConfigError(`${ns}:validator.feeRecipient must not be the zero address: its fees would be burnt`);
+    const signerOf = new Map<string, number>();
+    const nodesSeen = new Set<number>();
+    v.signers.forEach((s, i) => {
+        const at = `${ns}:validator.signers[${i}]`;
+        if (s.node >= cfg.nodes) throw new ConfigError(`${at}.node must be below ${ns}:nodes (${cfg.nodes}); got ${s.node}`);
+        if (nodesSeen.has(s.node)) throw new ConfigError(`${at}.node: node ${s.node} is listed twice in ${ns}:validator.signers; list its keys once`);
+        nodesSeen.add(s.node);
+        for (const k of s.pubkeys) {
+            const other = signerOf.get(k);
+            if (other === s.node) throw new ConfigError(`${at}.pubkeys lists key ${shortKey(k)} twice`);
+            if (other !== undefined) {
+                throw new ConfigError(
+                    `${ns}:validator.signers puts key ${shortKey(k)} on node ${other} and node ${s.node}: a key signed on two nodes is slashed; give each key exactly one node`,
+                );
+            }
+            signerOf.set(k, s.node);
+        }
+    });
+    const rawKeystores = src.get("validatorKeystores");
+    if (rawKeystores === undefined) {
+        throw new ConfigError(`${ns}:validatorKeystores is required with ${ns}:validator: a JSON list of EIP-2335 keystores (pulumi config set --secret ${ns}:validatorKeystores < keystores.json)`);
+    }
+    if (!src.isSecret("validatorKeystores")) {
+        throw new ConfigError(`${ns}:validatorKeystores must be stored as a secret: pulumi config set --secret ${ns}:validatorKeystores < keystores.json`);
+    }
+    const keystores = parseKeystores(rawKeystores, `${ns}:validatorKeystores`);
+    for (const k of signerOf.keys()) {
+        if (keystores[k] === undefined) throw new ConfigError(`${ns}:validatorKeystores has no keystore for key ${shortKey(k)} (node ${signerOf.get(k)} signs for it)`);
+    }
+    for (const k of Object.keys(keystores)) {
+        if (!signerOf.has(k)) throw new ConfigError(`${ns}:validatorKeystores holds key ${shortKey(k)}, which no entry of ${ns}:validator.signers lists: give it a node, or remove it`);
+    }
+    const password = src.get("validatorPassword");
+    if (typeof password !== "string" || password === "") {
+        throw new ConfigError(`${ns}:validatorPassword is required with ${ns}:validator: the keystores' password (pulumi config set --secret ${ns}:validatorPassword)`);
+    }
+    if (!src.isSecret("validatorPassword")) {
+        throw new ConfigError(`${ns}:validatorPassword must be stored as a secret: pulumi config set --secret ${ns}:validatorPassword`);
+    }
+    // A newline would end the password early in the file the validator reads.
+    if (/[\r\n]/.test(password)) throw new ConfigError(`${ns}:validatorPassword must be one line`);
+    return { ...v, keystores: pulumi.secret(keystores), password: pulumi.secret(password) };
 }
 
 function parseApiKeys(raw: unknown, key: string): Record<string, ApiKeyLimit> {
@@ -479,6 +648,7 @@ export const SECTIONS = {
     geth: gethSection,
     lighthouse: lighthouseSection,
     prysm: prysmSection,
+    validator: validatorSection,
     gateway: gatewaySection,
     monitoring: monitoringSection,
     keeper: keeperSection,
@@ -495,6 +665,8 @@ export const SECRET_KEYS = {
         'JSON map of gateway API key to its own limit, e.g. {"<key of 16+ chars>": {"name": "acme", "rate": 200, "burst": 1000}} (optional)',
     tlsCertificate: "PEM certificate chain of the gateway, leaf first (required when gateway.tls is true)",
     tlsKey: "PEM private key of that certificate (required when gateway.tls is true)",
+    validatorKeystores: "JSON list of the validators' EIP-2335 keystores, every one listed in validator.signers (required with ethnode:validator)",
+    validatorPassword: "The keystores' password; also the validator wallet's (required with ethnode:validator)",
 } as const;
 
 export interface ApiKeyLimit {
@@ -689,6 +861,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
     }
 
     const { consensusClient, lighthouse, prysm } = parseConsensus(src, ns, network, ctx);
+    const validator = parseValidator(src, ns, { network, nodes, consensusClient }, ctx);
     if (logs.enabled) {
         for (const part of ["victoriaLogs", "vmalert"] as const) {
             const c = { source: logs[`${part}Source`], sha256: logs[`${part}Sha256`], binaryPath: logs[`${part}BinaryPath`] };
@@ -770,6 +943,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         consensusClient,
         lighthouse,
         prysm,
+        validator,
         gateway,
         monitoring,
         keeper,

@@ -10,7 +10,7 @@ import { LogsConfig, MonitoringConfig, Network } from "./config";
 import { dashboardSpecs, renderDashboard } from "./dashboards";
 import { TEXTFILE_DIR } from "./keeper";
 import { LOOPBACK } from "./ports";
-import { CONSENSUS, EXECUTION, nodeClients } from "./roles";
+import { CONSENSUS, EXECUTION, VALIDATOR, nodeClients } from "./roles";
 import { ClientRole, withMatchers } from "./client";
 import { Connection, HostFile, activateRelease, hostStep, releaseDir, releaseHostFiles, releaseId } from "./remote";
 import { readAsset, render, seconds, sha256, shq } from "./render";
@@ -38,6 +38,8 @@ export interface PrometheusInput {
     network: Network;
     /** The stack's consensus client (its scrape job); undefined on dev. */
     consensus: ClientRole | undefined;
+    /** The validator client, when some node signs (its scrape job, on those nodes). */
+    validator?: ClientRole;
     monitoring: MonitoringConfig;
     nodes: ScrapeNode[];
     gateways: ScrapeGateway[];
@@ -56,7 +58,7 @@ export function logsJobs(logs: LogsConfig): { job: string; target: string }[] {
     ];
 }
 
-const ROLE_LIST = [EXECUTION, ...Object.values(CONSENSUS)];
+const ROLE_LIST = [EXECUTION, ...Object.values(CONSENSUS), VALIDATOR];
 
 /** A job's metrics path on its own host: node_exporter's, or the client's (components/roles.ts). */
 function localPath(job: string): string {
@@ -68,7 +70,7 @@ export const remotePath = (job: string) => `/metrics/${job}`;
 
 export function renderPrometheusConfig(input: PrometheusInput): string {
     const m = input.monitoring;
-    const jobs = ["node", ...nodeClients(input.consensus).map((c) => c.name)].map((job) => ({
+    const jobs = ["node", ...nodeClients(input.consensus, input.validator).map((c) => c.name)].map((job) => ({
         job,
         path: input.remote ? remotePath(job) : localPath(job),
         targets: input.nodes
@@ -125,21 +127,54 @@ export interface RuleScope {
     logs?: LogsConfig;
     /** `ethnode:network`: the peer-count alerts only where there are peers (not on dev). Default mainnet. */
     network?: Network;
+    /** The stack's validators, when it signs. */
+    validator?: ValidatorScope;
+}
+
+/** What the alert rules and scrape jobs know of a validating stack. */
+export interface ValidatorScope {
+    spec: ClientRole;
+    /** How many nodes sign (each is a validator target). */
+    signers: number;
+    /** Whether the beacon nodes watch the validators' indices (missed-attestation alert). */
+    monitored: boolean;
+    /** Whether the beacon nodes run the slasher. */
+    slasher: boolean;
+    /** Seconds per epoch on the stack's network. */
+    epochSeconds: number;
+}
+
+/** The validator group's template values: its job, the beacon node's, and windows in epochs. */
+function validatorRuleValues(v: ValidatorScope, consensus: ClientRole | undefined) {
+    const epochs = (n: number) => `${n * v.epochSeconds}s`;
+    return {
+        job: v.spec.name,
+        beaconJob: consensus?.name,
+        monitored: v.monitored,
+        slasher: v.slasher,
+        oneEpoch: epochs(1),
+        twoEpochs: epochs(2),
+        fourEpochs: epochs(4),
+    };
 }
 
 /** The alert rules for a stack of this scope. */
 export function renderAlertRules(m: MonitoringConfig, consensus: ClientRole | undefined, scope: RuleScope = {}): string {
-    const { nodes = 1, keeper = true, logs, network = "mainnet" } = scope;
+    const { nodes = 1, keeper = true, logs, network = "mainnet", validator } = scope;
     const clients = nodeClients(consensus);
     const jobs = ["node", ...clients.map((c) => c.name), "gateway"];
     // The series each target's alerts read: the clients', the gateway's, and the keeper's when it runs.
     const expectedSeries = [
-        ...clients.map((c) => ({ job: c.name, series: c.keySeries })),
+        ...nodeClients(consensus, validator?.spec).map((c) => ({ job: c.name, series: c.keySeries })),
         { job: "gateway", series: "ethnode_gateway_backend_healthy" },
         ...(keeper ? [{ job: "node", series: "ethnode_keeper_last_check_timestamp_seconds" }] : []),
     ];
     return render("monitoring/alerts.yml", {
-        expectedTargets: [...jobs.map((job) => ({ job, count: nodes })), ...(logs ? logsJobs(logs).map(({ job }) => ({ job, count: 1 })) : [])],
+        expectedTargets: [
+            ...jobs.map((job) => ({ job, count: nodes })),
+            ...(validator ? [{ job: validator.spec.name, count: validator.signers }] : []),
+            ...(logs ? logsJobs(logs).map(({ job }) => ({ job, count: 1 })) : []),
+        ],
         logs: logs !== undefined,
         expectedSeries,
         cluster: nodes > 1 ? { minHealthyNodes: m.minHealthyNodes, nodes } : undefined,
@@ -154,6 +189,7 @@ export function renderAlertRules(m: MonitoringConfig, consensus: ClientRole | un
         egressBytesPerHour: m.egressBytesPerHour,
         rejectionsPerSecond: m.rejectionsPerSecond,
         consensus: consensus !== undefined,
+        validator: validator ? validatorRuleValues(validator, consensus) : undefined,
     });
 }
 
@@ -228,6 +264,8 @@ export interface MonitoringArgs {
         connection: pulumi.Input<Connection>;
         /** The node's consensus client; undefined on dev. */
         consensus: ClientRole | undefined;
+        /** Its validator client, on a node that signs. */
+        validator?: ClientRole;
         after: pulumi.Input<pulumi.Resource>[];
         /** Where Prometheus reaches the node when it runs on another host (its gateway's metrics port). */
         address?: pulumi.Input<string>;
@@ -238,6 +276,8 @@ export interface MonitoringArgs {
     clusterSize: number;
     /** Whether the nodes run the keeper (its series are then expected). */
     keeper: boolean;
+    /** The stack's validators, when it signs. */
+    validator?: ValidatorScope;
     slackWebhookUrl: pulumi.Input<string>;
     smtpPassword?: pulumi.Input<string>;
     deadMansSwitchUrl?: pulumi.Input<string>;
@@ -316,7 +356,9 @@ export class Monitoring extends pulumi.ComponentResource {
         const remote = args.nodes.every((n) => n.address !== undefined);
         const promRender = pulumi.all(args.nodes.map((n) => pulumi.output(n.address ?? ""))).apply((addresses) => {
             const nodes = args.nodes.map((n, i) =>
-                n.address !== undefined ? remoteScrapeNode(n.name, addresses[i], args.gatewayMetricsPort, n.consensus) : scrapeNode(n.name, m, n.consensus),
+                n.address !== undefined
+                    ? remoteScrapeNode(n.name, addresses[i], args.gatewayMetricsPort, n.consensus, n.validator)
+                    : scrapeNode(n.name, m, n.consensus, n.validator),
             );
             const gateways = args.nodes.map((n, i) => ({
                 name: n.name,
@@ -325,6 +367,7 @@ export class Monitoring extends pulumi.ComponentResource {
             const files = {
                 "prometheus.yml": renderPrometheusConfig({
                     consensus,
+                    validator: args.validator?.spec,
                     stack: args.stack,
                     network: args.network,
                     monitoring: m,
@@ -334,7 +377,13 @@ export class Monitoring extends pulumi.ComponentResource {
                     remote,
                     logs: args.logs,
                 }),
-                "alerts.yml": renderAlertRules(m, consensus, { nodes: args.clusterSize, keeper: args.keeper, logs: args.logs, network: args.network }),
+                "alerts.yml": renderAlertRules(m, consensus, {
+                    nodes: args.clusterSize,
+                    keeper: args.keeper,
+                    logs: args.logs,
+                    network: args.network,
+                    validator: args.validator,
+                }),
                 "recording.yml": renderRecordingRules(consensus),
             };
             const release = releaseId(files);
@@ -469,16 +518,16 @@ export function localAddress(m: Pick<MonitoringConfig, "bindAddress">): string {
 }
 
 /** Targets of one node as Prometheus on the same host sees them (loopback). */
-export function scrapeNode(name: string, m: MonitoringConfig, consensus: ClientRole | undefined): ScrapeNode {
+export function scrapeNode(name: string, m: MonitoringConfig, consensus: ClientRole | undefined, validator?: ClientRole): ScrapeNode {
     const targets: Record<string, string> = { node: `127.0.0.1:${m.nodeExporterPort}` };
-    for (const c of nodeClients(consensus)) targets[c.name] = `127.0.0.1:${c.metricsPort}`;
+    for (const c of nodeClients(consensus, validator)) targets[c.name] = `127.0.0.1:${c.metricsPort}`;
     return { name, targets };
 }
 
 /** Targets of one node as another host sees them: everything through the gateway's metrics port. */
-export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: ClientRole | undefined): ScrapeNode {
+export function remoteScrapeNode(name: string, address: string, gatewayMetricsPort: number, consensus: ClientRole | undefined, validator?: ClientRole): ScrapeNode {
     const target = `${address}:${gatewayMetricsPort}`;
     const targets: Record<string, string> = { node: target };
-    for (const c of nodeClients(consensus)) targets[c.name] = target;
+    for (const c of nodeClients(consensus, validator)) targets[c.name] = target;
     return { name, targets, remote: true };
 }

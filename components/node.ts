@@ -6,13 +6,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
 import { BeaconNode } from "./beacon";
 import { ClientRole } from "./client";
-import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, KeeperConfig, LighthouseConfig, Network, PrysmConfig } from "./config";
+import * as command from "@pulumi/command";
+import { EthnodeConfig, GatewayConfig, GethConfig, HostConfig, KeeperConfig, LighthouseConfig, Network, PrysmConfig, ValidatorStack } from "./config";
 import { PROBE_TIMEOUT_MS } from "./gateway";
 import { Geth } from "./geth";
 import { Host } from "./host";
 import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
 import { Prysm } from "./prysm";
+import { PRYSM_VALIDATOR, PrysmValidator, fenceStep } from "./validator";
 import { LOOPBACK } from "./ports";
 import { EXECUTION, consensusOf, nodeClients } from "./roles";
 import { keeperStep } from "./keeper";
@@ -59,7 +61,10 @@ export function drainWaitSec(healthIntervalSec: number): number {
 export function renderCliConfig(
     name: string,
     cfg: {
+        network: Network;
         consensus?: ClientRole;
+        /** The validator client, on a node that signs. */
+        validator?: ClientRole;
         host: Pick<HostConfig, "dataDir">;
         gateway: Pick<GatewayConfig, "metricsPort" | "healthIntervalSec">;
         cluster: boolean;
@@ -69,11 +74,14 @@ export function renderCliConfig(
     const clients = nodeClients(cfg.consensus);
     return render("cli/ethnode.conf", {
         node: name,
+        network: cfg.network,
         dataDir: cfg.host.dataDir,
         elRpc: `http://${LOOPBACK}:${EXECUTION.apiPort}`,
         execution: EXECUTION.name,
         clApi: cfg.consensus ? `http://${LOOPBACK}:${cfg.consensus.apiPort}` : "",
         consensus: cfg.consensus?.name ?? "",
+        validator: cfg.validator?.name ?? "",
+        validatorHealth: cfg.validator ? `http://${LOOPBACK}:${cfg.validator.metricsPort}${cfg.validator.metricsPath}` : "",
         gatewayHealth: `http://${LOOPBACK}:${cfg.gateway.metricsPort}/health`,
         clients: clients.map((c) => c.name).join(" "),
         prunes: clients.flatMap((c) => (c.prune ? [{ name: c.name, args: c.prune.join(" ") }] : [])),
@@ -98,6 +106,8 @@ export interface NodeArgs {
     consensus?: ClientRole;
     lighthouse?: LighthouseConfig;
     prysm?: PrysmConfig;
+    /** The stack's validators, when it signs: every node fences, the nodes in `validator.signers` sign. */
+    validator?: ValidatorStack;
     /** The gateway's ports (security group) and health interval (how long a drain waits). */
     gateway: GatewayConfig;
     sshPrivateKey: pulumi.Input<string>;
@@ -124,6 +134,7 @@ export function nodeArgs(cfg: EthnodeConfig, index: number): NodeArgs {
         consensus: consensusOf(cfg),
         lighthouse: cfg.lighthouse,
         prysm: cfg.prysm,
+        validator: cfg.validator,
         gateway: cfg.gateway,
         sshPrivateKey: cfg.sshPrivateKey,
         keeper: cfg.keeper,
@@ -142,10 +153,17 @@ export class Node extends pulumi.ComponentResource {
     readonly consensus?: BeaconNode<unknown>;
     /** The node's last client step: the next node's clients wait for it. */
     readonly lastClientStep: pulumi.Resource;
+    /** On a validating stack: the step that stops a signer here holding keys assigned elsewhere. */
+    readonly validatorFence?: command.remote.Command;
+    /** Its signer, on a node `validator.signers` names (`runValidator`). */
+    validator?: PrysmValidator;
+    private readonly args: NodeArgs;
 
     constructor(readonly nodeName: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("ethnode:node:Node", nodeName, {}, opts);
         const name = nodeName;
+        this.args = args;
+        const signs = this.signedKeys().length > 0;
         // These components sat at the stack's root before the node was a component: the alias keeps their
         // URNs (and their children's), so a stack deployed before adopts its running node instead of replacing it.
         const child: pulumi.ComponentResourceOptions = { parent: this, aliases: [{ parent: pulumi.rootStackResource }] };
@@ -170,7 +188,7 @@ export class Node extends pulumi.ComponentResource {
                     { path: "/usr/local/bin/ethnode", content: readAsset("cli/ethnode"), mode: "0755", owner: "root", group: "root" },
                     {
                         path: "/etc/ethnode/ethnode.conf",
-                        content: host.volumeId.apply((id) => renderCliConfig(name, args, id)),
+                        content: host.volumeId.apply((id) => renderCliConfig(name, { ...args, validator: signs ? PRYSM_VALIDATOR : undefined }, id)),
                         mode: "0644",
                         owner: "root",
                         group: "root",
@@ -208,7 +226,7 @@ export class Node extends pulumi.ComponentResource {
             // Named by the client, so switching clients replaces one component with the other.
             consensus =
                 args.consensus.name === "prysm"
-                    ? new Prysm(`${name}-prysm`, { ...beacon, config: args.prysm as PrysmConfig }, child)
+                    ? new Prysm(`${name}-prysm`, { ...beacon, config: args.prysm as PrysmConfig, monitorIndices: args.validator?.monitorIndices }, child)
                     : new Lighthouse(`${name}-lighthouse`, { ...beacon, config: args.lighthouse as LighthouseConfig }, child);
         }
         this.host = host;
@@ -216,8 +234,44 @@ export class Node extends pulumi.ComponentResource {
         this.geth = geth;
         this.consensus = consensus;
         this.lastClientStep = consensus?.service ?? geth.service;
+        if (args.validator && args.network !== "dev") {
+            this.validatorFence = fenceStep(
+                `${name}-validator-fence`,
+                { connection: host.connection, network: args.network, dataDir: host.dataDir, assigned: this.signedKeys(), after: [cli] },
+                { parent: this },
+            );
+        }
         // The keeper watches the clients once they run, and restarts them through the CLI.
         keeperStep(`${name}-keeper`, { connection: host.connection, keeper: args.keeper, after: [cli, this.lastClientStep] }, { parent: this });
         this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: consensus?.beaconApiUrl });
+    }
+
+    /** The validator keys this node signs for (none unless `validator.signers` names it). */
+    signedKeys(): string[] {
+        return this.args.validator?.signers.find((s) => s.node === this.args.index)?.pubkeys ?? [];
+    }
+
+    /**
+     * Starts this node's signer once every node's fence has run (`fences`): a key that moved here is only signed
+     * with after its old node stopped it and the doppelganger window passed.
+     */
+    runValidator(fences: pulumi.Resource[]): PrysmValidator | undefined {
+        const v = this.args.validator;
+        if (!v || this.args.network === "dev" || !this.consensus || this.signedKeys().length === 0) return undefined;
+        this.validator = new PrysmValidator(
+            `${this.nodeName}-validator`,
+            {
+                connection: this.host.connection,
+                network: this.args.network,
+                dataDir: this.host.dataDir,
+                purgeOnDestroy: this.args.host.purgeOnDestroy,
+                validator: v,
+                pubkeys: this.signedKeys(),
+                after: [this.consensus.service],
+                fences,
+            },
+            { parent: this },
+        );
+        return this.validator;
     }
 }

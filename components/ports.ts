@@ -1,6 +1,6 @@
 /** Host-local ports (loopback only; the security group never opens them) and public P2P ports. */
 export type PortMap = Record<
-    "gethHttp" | "gethWs" | "gethAuthRpc" | "gethMetrics" | "gethP2p" | "beaconHttp" | "beaconGrpc" | "beaconMetrics" | "beaconP2p" | "beaconQuic",
+    "gethHttp" | "gethWs" | "gethAuthRpc" | "gethMetrics" | "gethP2p" | "beaconHttp" | "beaconGrpc" | "beaconMetrics" | "beaconP2p" | "beaconQuic" | "validatorMetrics",
     number
 >;
 
@@ -16,6 +16,8 @@ export const PORTS: Readonly<PortMap> = {
     beaconMetrics: 5054,
     beaconP2p: 9000,
     beaconQuic: 9001,
+    /** The validator client's metrics and health. */
+    validatorMetrics: 8081,
 };
 
 export const LOOPBACK = "127.0.0.1";

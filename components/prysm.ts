@@ -26,7 +26,9 @@ export const PRYSM: ClientRole = {
 };
 
 export interface PrysmFlagsInput extends BeaconFlagsInput {
-    prysm: Pick<PrysmConfig, "checkpointSyncUrl" | "maxPeers">;
+    prysm: Pick<PrysmConfig, "checkpointSyncUrl" | "maxPeers"> & Partial<Pick<PrysmConfig, "slasher">>;
+    /** The stack's validators' indices: every beacon node watches them (the missed-attestation alert). */
+    monitorIndices?: number[];
 }
 
 /** The beacon node's command-line flags; pure. */
@@ -51,6 +53,8 @@ export function prysmFlags(input: PrysmFlagsInput): string[] {
         `--p2p-udp-port=${p.beaconP2p}`,
         `--p2p-quic-port=${p.beaconQuic}`,
         `--p2p-max-peers=${input.prysm.maxPeers}`,
+        ...(input.monitorIndices?.length ? [`--monitor-indices=${input.monitorIndices.join(",")}`] : []),
+        ...(input.prysm.slasher ? ["--slasher"] : []),
     ];
 }
 
@@ -64,14 +68,14 @@ export function prysmReleaseUrl(version: string): string {
     return `https://github.com/OffchainLabs/prysm/releases/download/v${version}/beacon-chain-v${version}-linux-amd64`;
 }
 
-export type PrysmArgs = BeaconArgs<PrysmConfig>;
+export type PrysmArgs = BeaconArgs<PrysmConfig> & { monitorIndices?: number[] };
 
 export class Prysm extends BeaconNode<PrysmConfig> {
     constructor(name: string, args: PrysmArgs, opts?: pulumi.ComponentResourceOptions) {
         const c = args.config;
         super("ethnode:prysm:Prysm", name, PRYSM, args, {
             binary: clientBinary(c, prysmReleaseUrl(c.version as string)),
-            unit: (executionEndpoint) => renderPrysmUnit({ network: args.network, dataDir: args.dataDir, prysm: c, executionEndpoint }),
+            unit: (executionEndpoint) => renderPrysmUnit({ network: args.network, dataDir: args.dataDir, prysm: c, executionEndpoint, monitorIndices: args.monitorIndices }),
         }, opts);
     }
 }

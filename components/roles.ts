@@ -10,12 +10,16 @@ import { ConsensusClientName, EthnodeConfig } from "./config";
 import { GETH } from "./geth";
 import { LIGHTHOUSE } from "./lighthouse";
 import { PRYSM } from "./prysm";
+import { PRYSM_VALIDATOR } from "./validator";
 import { ClientRole } from "./client";
 
 export type { ClientRole, Role } from "./client";
 
 /** The consensus clients by the name `ethnode:consensusClient` takes. */
 export const CONSENSUS: Record<ConsensusClientName, ClientRole> = { lighthouse: LIGHTHOUSE, prysm: PRYSM };
+
+/** The validator client a signing node runs. */
+export const VALIDATOR = PRYSM_VALIDATOR;
 
 /** The execution client every node runs. */
 export const EXECUTION = GETH;
@@ -25,9 +29,12 @@ export function consensusOf(cfg: Pick<EthnodeConfig, "consensusClient">): Client
     return cfg.consensusClient ? CONSENSUS[cfg.consensusClient] : undefined;
 }
 
-/** A node's clients in start order. */
-export function nodeClients(consensus: ClientRole | undefined): ClientRole[] {
-    return consensus ? [EXECUTION, consensus] : [EXECUTION];
+/**
+ * A node's clients in start order; with `validator`, its signer last. The CLI's and the keeper's CLIENTS never
+ * include a validator: nothing but `pulumi up` and an operator starts one.
+ */
+export function nodeClients(consensus: ClientRole | undefined, validator?: ClientRole): ClientRole[] {
+    return [EXECUTION, ...(consensus ? [consensus] : []), ...(validator ? [validator] : [])];
 }
 
 /** The public P2P ports of a node's clients: the only ports the internet may reach besides the gateway. */
@@ -36,6 +43,6 @@ export function p2pRules(consensus: ClientRole | undefined): ClientRole["p2p"] {
 }
 
 /** Each client's metrics as a `{name, target, path}` exporter on `host` (the gateway proxies them). */
-export function clientExporters(consensus: ClientRole | undefined, host: string): { name: string; target: string; path: string }[] {
-    return nodeClients(consensus).map((c) => ({ name: c.name, target: `${host}:${c.metricsPort}`, path: c.metricsPath }));
+export function clientExporters(consensus: ClientRole | undefined, host: string, validator?: ClientRole): { name: string; target: string; path: string }[] {
+    return nodeClients(consensus, validator).map((c) => ({ name: c.name, target: `${host}:${c.metricsPort}`, path: c.metricsPath }));
 }

@@ -122,8 +122,18 @@ afterAll(() => {
     else fs.rmSync(root, { recursive: true, force: true });
 });
 
+describe("a node that signs nothing", () => {
+    it.each([["export"], ["import", "/etc/hostname"]])("refuses slashing-protection %s (exit 3) and changes nothing", (...args) => {
+        const before = snapshot();
+        const r = cli("slashing-protection", ...(args as string[]));
+        expect(r.status).toBe(3);
+        expect(r.stderr).toBe("ethnode: slashing-protection: this node runs no validator\n");
+        expect(snapshot()).toEqual(before);
+    });
+});
+
 describe("help and usage", () => {
-    const commands = ["status", "drain", "gate", "install", "activate", "upgrade", "rollback", "logs", "restart", "prune", "tune", "backup", "restore"];
+    const commands = ["status", "drain", "gate", "install", "activate", "upgrade", "rollback", "logs", "restart", "prune", "tune", "backup", "restore", "slashing-protection"];
     it.each(commands)("ethnode %s --help prints its usage and exits 0", (c) => {
         const r = cli(c, "--help");
         expect(r.status).toBe(0);
@@ -149,6 +159,9 @@ describe("help and usage", () => {
         [["status", "--bogus"]],
         [["restore"]],
         [["activate", "geth", "--timeout", "soon"]],
+        [["slashing-protection"]],
+        [["slashing-protection", "delete"]],
+        [["activate", "prysm-validator"]],
     ])("%j is a usage error (exit 2) and changes nothing", (args) => {
         const before = snapshot();
         const r = cli(...(args as string[]));
@@ -288,7 +301,7 @@ describe("a node whose consensus client is Prysm (ethnode.conf as the program re
         single = fs.readFileSync(conf(), "utf8");
         // The rendered conf, with this test's endpoints (its stand-ins listen on free ports).
         const line = (key: string) => single.match(new RegExp(`^${key}=.*$`, "m"))![0];
-        let rendered = renderCliConfig("node-0", { consensus: PRYSM, host: { dataDir: "/var/lib/ethnode" }, gateway: { metricsPort: 9145, healthIntervalSec: 2 }, cluster: false }, "");
+        let rendered = renderCliConfig("node-0", { network: "hoodi", consensus: PRYSM, host: { dataDir: "/var/lib/ethnode" }, gateway: { metricsPort: 9145, healthIntervalSec: 2 }, cluster: false }, "");
         for (const key of ["EL_RPC", "CL_API", "GATEWAY_HEALTH", "HEALTH_TIMEOUT"]) rendered = rendered.replace(new RegExp(`^${key}=.*$`, "m"), line(key));
         fs.writeFileSync(conf(), rendered);
         systemctl("stop", "lighthouse");

@@ -1,4 +1,6 @@
 import { ConfigError, parseConfig, ConfigSource } from "../components/config";
+import * as pulumi from "@pulumi/pulumi";
+import { TEST_FEE_RECIPIENT, fakeKeystore, testPubkey, validatorRaw } from "./helpers/validator";
 import { ROOT, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, shippedStackConfig, stackConfig } from "./helpers/pulumi";
 import * as fs from "fs";
 import * as path from "path";
@@ -85,6 +87,89 @@ describe("stack config", () => {
             sha256: "c".repeat(64),
             checkpointSyncUrl: "https://checkpoint-sync.sepolia.ethpandaops.io",
             maxPeers: 70,
+            slasher: false,
+        });
+    });
+
+    describe("validators", () => {
+        const withValidators = (signers: Record<number, number[]>, fn: (raw: any) => void = () => undefined, nodes = 2): Raw =>
+            mutate((r) => {
+                delete r.lighthouse;
+                Object.assign(r, validatorRaw(signers), { nodes });
+                r.host.subnetIds = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"];
+                r.host.vpcId = "vpc-0123456789abcdef0";
+                fn(r);
+            });
+        const secrets = ["sshPrivateKey", "slackWebhookUrl", "validatorKeystores", "validatorPassword"];
+
+        it("take each key's signer node, and keep the keystores and the password secret", async () => {
+            const cfg = parseConfig(source(withValidators({ 0: [0, 1], 1: [2] }), secrets));
+            expect(cfg.validator?.signers).toEqual([
+                { node: 0, pubkeys: [`0x${testPubkey(0)}`, `0x${testPubkey(1)}`] },
+                { node: 1, pubkeys: [`0x${testPubkey(2)}`] },
+            ]);
+            expect(cfg.validator?.feeRecipient).toBe(TEST_FEE_RECIPIENT);
+            expect(cfg.validator?.monitorIndices).toEqual([]);
+            expect(await pulumi.isSecret(cfg.validator!.keystores)).toBe(true);
+            expect(await pulumi.isSecret(cfg.validator!.password)).toBe(true);
+        });
+
+        it("compare keys whatever their case and prefix", () => {
+            const raw = withValidators({ 0: [0], 1: [1] }, (r) => (r.validator.signers[1].pubkeys = [testPubkey(0).toUpperCase()]));
+            expect(() => parseConfig(source(raw, secrets))).toThrow(/puts key 0x01010101…0101 on node 0 and node 1/);
+        });
+
+        const badValidators: [string, Raw, string[] | undefined, string][] = [
+            [
+                "a key on two nodes",
+                withValidators({ 0: [0, 1], 1: [1] }),
+                undefined,
+                `ethnode:validator.signers puts key 0x02020202…0202 on node 0 and node 1: a key signed on two nodes is slashed; give each key exactly one node`,
+            ],
+            ["a key twice on one node", withValidators({ 0: [0, 0] }), undefined, "ethnode:validator.signers[0].pubkeys lists key 0x01010101…0101 twice"],
+            ["a node listed twice", withValidators({ 0: [0] }, (r) => r.validator.signers.push({ node: 0, pubkeys: [`0x${testPubkey(1)}`] })), undefined, "ethnode:validator.signers[1].node: node 0 is listed twice in ethnode:validator.signers; list its keys once"],
+            ["a signer beyond the nodes", withValidators({ 2: [0] }), undefined, "ethnode:validator.signers[0].node must be below ethnode:nodes (2); got 2"],
+            ["no signers", withValidators({ 0: [0] }, (r) => (r.validator.signers = [])), undefined, "ethnode:validator.signers must be a list of an object {node: <node index>, pubkeys: [<96-hex-digit BLS public keys>]} (at least 1); got []"],
+            ["a short public key", withValidators({ 0: [0] }, (r) => (r.validator.signers[0].pubkeys = ["0xabcd"])), undefined, 'ethnode:validator.signers[0].pubkeys[0] must be a BLS public key of 96 hex digits; got "0xabcd"'],
+            ["an unknown signer key", withValidators({ 0: [0] }, (r) => (r.validator.signers[0].keys = [])), undefined, "ethnode:validator.signers[0].keys is not a known key; known keys are node, pubkeys"],
+            ["Lighthouse", withValidators({ 0: [0] }, (r) => (delete r.consensusClient, delete r.prysm, (r.lighthouse = { version: "8.2.2", sha256: "b".repeat(64) }))), undefined, "ethnode:validator needs ethnode:consensusClient prysm: the validator client ethnode runs is Prysm's, and it speaks to Prysm's beacon node"],
+            ["no fee recipient", withValidators({ 0: [0] }, (r) => delete r.validator.feeRecipient), undefined, "ethnode:validator.feeRecipient is required: an execution address such as 0x00000000219ab540356cBB839Cbe05303d7705Fa (not the zero address)"],
+            ["the zero fee recipient", withValidators({ 0: [0] }, (r) => (r.validator.feeRecipient = `0x${"0".repeat(40)}`)), undefined, "ethnode:validator.feeRecipient must not be the zero address: its fees would be burnt"],
+            ["no version", withValidators({ 0: [0] }, (r) => delete r.validator.version), undefined, "ethnode:validator.version is required: a release version such as 7.1.6"],
+            ["a release without sha256", withValidators({ 0: [0] }, (r) => delete r.validator.sha256), undefined, "ethnode:validator.sha256 is required when ethnode:validator.source is release: 64 lowercase hex digits"],
+            ["no keystores", withValidators({ 0: [0] }, (r) => delete r.validatorKeystores), undefined, "ethnode:validatorKeystores is required with ethnode:validator: a JSON list of EIP-2335 keystores (pulumi config set --secret ethnode:validatorKeystores < keystores.json)"],
+            ["keystores in plain text", withValidators({ 0: [0] }), ["sshPrivateKey", "slackWebhookUrl", "validatorPassword"], "ethnode:validatorKeystores must be stored as a secret: pulumi config set --secret ethnode:validatorKeystores < keystores.json"],
+            ["keystores that are not JSON", withValidators({ 0: [0] }, (r) => (r.validatorKeystores = "{ks-secret-marker")), undefined, "ethnode:validatorKeystores must be a JSON list of EIP-2335 keystores; got invalid JSON"],
+            ["a keystore of another shape", withValidators({ 0: [0] }, (r) => (r.validatorKeystores = JSON.stringify([{ version: 3, pubkey: testPubkey(0), crypto: "ks-secret-marker" }]))), undefined, "ethnode:validatorKeystores entry 0 is not an EIP-2335 keystore (version 4, pubkey, crypto.kdf/checksum/cipher)"],
+            ["a keystore twice", withValidators({ 0: [0] }, (r) => (r.validatorKeystores = JSON.stringify([fakeKeystore(0), fakeKeystore(0)]))), undefined, "ethnode:validatorKeystores holds key 0x01010101…0101 twice (entry 1)"],
+            ["a key without keystore", withValidators({ 0: [0] }, (r) => (r.validatorKeystores = JSON.stringify([]))), undefined, "ethnode:validatorKeystores must be a JSON list of EIP-2335 keystores (at least one)"],
+            ["a signed key without its keystore", withValidators({ 0: [0, 1] }, (r) => (r.validatorKeystores = JSON.stringify([fakeKeystore(0)]))), undefined, "ethnode:validatorKeystores has no keystore for key 0x02020202…0202 (node 0 signs for it)"],
+            ["a keystore no node signs with", withValidators({ 0: [0] }, (r) => (r.validatorKeystores = JSON.stringify([fakeKeystore(0), fakeKeystore(5)]))), undefined, "ethnode:validatorKeystores holds key 0x06060606…0606, which no entry of ethnode:validator.signers lists: give it a node, or remove it"],
+            ["no password", withValidators({ 0: [0] }, (r) => delete r.validatorPassword), undefined, "ethnode:validatorPassword is required with ethnode:validator: the keystores' password (pulumi config set --secret ethnode:validatorPassword)"],
+            ["a password in plain text", withValidators({ 0: [0] }), ["sshPrivateKey", "slackWebhookUrl", "validatorKeystores"], "ethnode:validatorPassword must be stored as a secret: pulumi config set --secret ethnode:validatorPassword"],
+            ["a password of two lines", withValidators({ 0: [0] }, (r) => (r.validatorPassword = "validator-password-marker\nsecond")), undefined, "ethnode:validatorPassword must be one line"],
+        ];
+
+        it.each(badValidators)("refuse %s at preview, saying which key and why, echoing no secret", (_what, raw, secret, message) => {
+            let error: unknown;
+            try {
+                parseConfig(source(raw, secret ?? secrets));
+            } catch (e) {
+                error = e;
+            }
+            expect(error).toBeInstanceOf(ConfigError);
+            expect((error as Error).message).toBe(message);
+            expect((error as Error).message).not.toMatch(/marker/);
+        });
+
+        it("refuse a validator on dev", () => {
+            const raw = mutate((r) => {
+                r.network = "dev";
+                delete r.lighthouse;
+                r.host = { provider: "existing", address: "127.0.0.1" };
+                r.validator = validatorRaw({ 0: [0] }).validator;
+            });
+            expect(() => parseConfig(source(raw, secrets))).toThrow("ethnode:validator must be unset when ethnode:network is dev (geth --dev has no validators to run)");
         });
     });
 

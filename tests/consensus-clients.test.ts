@@ -8,7 +8,9 @@ import { NETWORKS } from "../components/config";
 import { renderLighthouseUnit } from "../components/lighthouse";
 import { renderPrysmUnit } from "../components/prysm";
 import { ConsensusBinary, CONSENSUS_BINARIES, describeConsensus } from "./helpers/consensus";
-import { DATA_DIR, PRYSM_TEST_CONFIG } from "./helpers/rendered";
+import { DATA_DIR, PRYSM_TEST_CONFIG, VALIDATOR_TEST_CONFIG } from "./helpers/rendered";
+import { renderValidatorUnit } from "../components/validator";
+import * as path from "path";
 import { execStartArgs } from "./helpers/proc";
 
 const ENGINE = "http://127.0.0.1:8551";
@@ -19,10 +21,17 @@ function renderedUnits(client: ConsensusBinary["client"]): [string, string][] {
         const n = network as Exclude<typeof network, "dev">;
         const text =
             client === "prysm"
-                ? renderPrysmUnit({ network: n, dataDir: DATA_DIR, prysm: PRYSM_TEST_CONFIG, executionEndpoint: ENGINE })
+                ? renderPrysmUnit({ network: n, dataDir: DATA_DIR, prysm: { ...PRYSM_TEST_CONFIG, slasher: true }, executionEndpoint: ENGINE, monitorIndices: [1, 2] })
                 : renderLighthouseUnit({ network: n, dataDir: DATA_DIR, lighthouse: { checkpointSyncUrl: PRYSM_TEST_CONFIG.checkpointSyncUrl, targetPeers: 100 }, executionEndpoint: ENGINE });
         return [network, text];
     });
+}
+
+/** The flags a unit passes (Lighthouse's first argument is its subcommand, `bn`, not a flag). */
+function unitFlags(unit: string): string[] {
+    return execStartArgs(unit)
+        .filter((a) => a.startsWith("--"))
+        .map((a) => a.split("=")[0]);
 }
 
 /** The option names a help text lists (`--name`, whatever follows). */
@@ -41,12 +50,32 @@ for (const client of Object.keys(CONSENSUS_BINARIES) as ConsensusBinary["client"
         });
 
         it.each(renderedUnits(client))("every flag of the %s unit is in --help", (_network, unit) => {
-            // Lighthouse's first argument is its subcommand (`bn`), not a flag.
-            const flags = execStartArgs(unit)
-                .filter((a) => a.startsWith("--"))
-                .map((a) => a.split("=")[0]);
+            const flags = unitFlags(unit);
             expect(flags.length).toBeGreaterThan(10);
             expect(flags.filter((f) => !known.has(f))).toEqual([]);
         });
     });
 }
+
+// Prysm's validator client ships beside its beacon node (the same release, the same cache directory).
+describeConsensus("prysm", "Prysm validator's rendered flags", (bin) => {
+    const known = new Set<string>();
+    beforeAll(() => {
+        for (const f of helpFlags(path.join(path.dirname(bin), "validator"), ["--help"])) known.add(f);
+    });
+
+    it.each(NETWORKS.filter((n) => n !== "dev"))("every flag of the %s validator unit is in --help", (network) => {
+        const unit = renderValidatorUnit({ network: network as Exclude<typeof network, "dev">, dataDir: DATA_DIR, validator: VALIDATOR_TEST_CONFIG });
+        const flags = unitFlags(unit);
+        expect(flags).toContain("--enable-doppelganger");
+        expect(flags.filter((f) => !known.has(f))).toEqual([]);
+    });
+
+    it("takes the subcommands and options the keys step, the fence and the CLI run", () => {
+        const run = (args: string[]) => helpFlags(path.join(path.dirname(bin), "validator"), args);
+        const imp = run(["accounts", "import", "--help"]);
+        for (const f of ["--keys-dir", "--wallet-dir", "--wallet-password-file", "--account-password-file", "--accept-terms-of-use"]) expect(imp).toContain(f);
+        expect(run(["slashing-protection-history", "export", "--help"])).toContain("--slashing-protection-export-dir");
+        expect(run(["slashing-protection-history", "import", "--help"])).toContain("--slashing-protection-json-file");
+    });
+});

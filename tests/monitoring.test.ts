@@ -13,6 +13,7 @@ import { RULE_TEST_LOGS, RULE_TEST_NODES, RULE_TEST_VALUES, VARIANTS, monitoring
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./helpers/proc";
 import { LIGHTHOUSE } from "../components/lighthouse";
 import { PRYSM } from "../components/prysm";
+import { PRYSM_VALIDATOR } from "../components/validator";
 
 function run(cmd: string, args: string[]) {
     return spawnSync(cmd, args, { encoding: "utf8" });
@@ -195,6 +196,46 @@ describe("alert rules for Prysm", () => {
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("alert rules for a validating Prysm stack", () => {
+    // One-minute epochs: the promtool cases read in minutes.
+    const scope = { spec: PRYSM_VALIDATOR, signers: 2, monitored: true, slasher: true, epochSeconds: 60 };
+    const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS, network: "mainnet", validator: scope });
+    const validator = alertsOf(rendered).filter((r) => /^(Validator|Slashing)/.test(r.alert!));
+
+    it("have a promtool test each, and pass them", () => {
+        const file = path.join(ROOT, "tests", "monitoring", "alerts_validator_test.yml");
+        const tests = yaml.load(fs.readFileSync(file, "utf8")) as any;
+        const tested = new Set<string>(tests.tests.flatMap((t: any) => t.alert_rule_test.map((a: any) => a.alertname)));
+        expect([...tested].sort()).toEqual(validator.map((r) => r.alert!).sort());
+        expect(validator).toHaveLength(6);
+        const dir = tmpDir("validator-ruletests");
+        try {
+            fs.writeFileSync(path.join(dir, "alerts.yml"), rendered);
+            fs.copyFileSync(file, path.join(dir, "alerts_test.yml"));
+            const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
+            expect(r.stdout + r.stderr).toContain("SUCCESS");
+            expect(r.status).toBe(0);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("leave out what the stack does not run: no index watch, no slasher, no validator", () => {
+        const names = (v?: typeof scope) => alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { network: "mainnet", validator: v })).map((r) => r.alert!);
+        const bare = names({ ...scope, monitored: false, slasher: false });
+        expect(bare.filter((n) => /^(Validator|Slashing)/.test(n)).sort()).toEqual(["ValidatorAttestationsFailing", "ValidatorBalanceFalling", "ValidatorClientDown", "ValidatorMissedProposals"]);
+        expect(names().filter((n) => /^(Validator|Slashing)/.test(n))).toEqual([]);
+    });
+
+    it("expect a validator target per signer node, and its key series, with windows in the network's epochs", () => {
+        const mainnet = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { network: "mainnet", validator: { ...scope, epochSeconds: 384 } });
+        expect(mainnet).toContain('(count(up{job="prysm-validator"}) or vector(0)) < 2');
+        expect(mainnet).toContain('validator_statuses{job="prysm-validator"}');
+        expect(mainnet).toContain('increase(monitor_timely_target{job="prysm"}[768s]) == 0');
+        expect(mainnet).toContain("delta(validator_balance{job=\"prysm-validator\"}[1536s]) < 0");
     });
 });
 

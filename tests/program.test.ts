@@ -5,6 +5,7 @@
 import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, setDeployedOutputs, setMockReceipts, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
 import { HOST_STEPS_OUTPUT } from "../components/receipts";
 import { CHAIN_DATA_OUTPUT, chainDataRefusal } from "../components/chaindata";
+import { TEST_FEE_RECIPIENT, TEST_VALIDATOR_PASSWORD, testPubkey, validatorRaw } from "./helpers/validator";
 
 const COMMAND = "command:remote:Command";
 
@@ -55,7 +56,7 @@ function decodeBundle(stdin: any): Record<string, string> {
 function unitOf(step: Recorded): string {
     const entries = Object.entries(decodeBundle(step.inputs.stdin));
     expect(entries).toHaveLength(1);
-    expect(entries[0][0]).toMatch(/^\/etc\/ethnode\/(geth|lighthouse|prysm)\/releases\/[0-9a-f]{16}\/(geth|lighthouse|prysm)\.service$/);
+    expect(entries[0][0]).toMatch(/^\/etc\/ethnode\/(geth|lighthouse|prysm|prysm-validator)\/releases\/[0-9a-f]{16}\/(geth|lighthouse|prysm|prysm-validator)\.service$/);
     return entries[0][1];
 }
 
@@ -388,6 +389,119 @@ describe("Prysm as the consensus client (ethnode:consensusClient)", () => {
         const cli = JSON.stringify(run.byName("node-0-cli").inputs);
         expect(cli).toContain("CONSENSUS=prysm");
         expect(cli).toContain('CLIENTS=\\\"geth prysm\\\"');
+    });
+});
+
+describe("validators on a three-node Prysm cluster (ethnode:validator)", () => {
+    const SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"];
+    let run: Awaited<ReturnType<typeof runIndex>>;
+    const raw = validatorRaw({ 0: [0, 1], 2: [2] });
+    beforeAll(async () => {
+        const host = JSON.parse(stackConfig("dev")["ethnode:host"]);
+        const v = raw.validator as Record<string, unknown>;
+        run = await runIndex(
+            "dev",
+            {
+                "ethnode:nodes": "3",
+                "ethnode:host": JSON.stringify({ ...host, vpcId: "vpc-0a1b2c3d4e5f60718", subnetIds: SUBNETS }),
+                "ethnode:consensusClient": "prysm",
+                "ethnode:lighthouse": undefined as unknown as string,
+                "ethnode:prysm": JSON.stringify({ ...(raw.prysm as object), slasher: true }),
+                "ethnode:validator": JSON.stringify({ ...v, monitorIndices: [7, 8, 9] }),
+                "ethnode:validatorKeystores": raw.validatorKeystores as string,
+                "ethnode:validatorPassword": TEST_VALIDATOR_PASSWORD,
+            },
+            ["ethnode:validatorKeystores", "ethnode:validatorPassword"],
+        );
+    });
+
+    it("fences every node, and runs a signer only where validator.signers puts keys", () => {
+        const names = run.resources.map((r) => r.name);
+        expect(names.filter((n) => /validator-fence$/.test(n)).sort()).toEqual(["node-0-validator-fence", "node-1-validator-fence", "node-2-validator-fence"]);
+        expect(run.resources.filter((r) => r.type === "ethnode:validator:PrysmValidator").map((r) => r.name).sort()).toEqual(["node-0-validator", "node-2-validator"]);
+        for (const i of [0, 2]) {
+            for (const step of ["install", "keys", "service"]) expect(run.byName(`node-${i}-validator-${step}`)).toBeDefined();
+        }
+        expect(names.filter((n) => n.startsWith("node-1-validator-") && !n.endsWith("fence"))).toEqual([]);
+        // What each fence keeps: the keys assigned to its node, public keys only.
+        expect(run.byName("node-0-validator-fence").inputs.create).toContain(`0x${testPubkey(0)} 0x${testPubkey(1)}`);
+        for (const k of [0, 1, 2]) expect(run.byName("node-1-validator-fence").inputs.create).not.toContain(testPubkey(k));
+        expect(run.byName("node-2-validator-fence").inputs.create).toContain("sleep 780");
+    });
+
+    it("delivers each signer only its own keystores and the password, 0600 files of the validator's user, on a secret stdin", () => {
+        const keys0 = run.byName("node-0-validator-keys").inputs;
+        const keys2 = run.byName("node-2-validator-keys").inputs;
+        expect(isSecretValue(keys0.stdin)).toBe(true);
+        const files0 = decodeBundle(keys0.stdin);
+        expect(Object.keys(files0).sort()).toEqual(
+            ["/etc/ethnode/validator/password", `/var/lib/ethnode/prysm-validator/keystores/keystore-${testPubkey(0).slice(0, 16)}.json`, `/var/lib/ethnode/prysm-validator/keystores/keystore-${testPubkey(1).slice(0, 16)}.json`].sort(),
+        );
+        expect(files0["/etc/ethnode/validator/password"]).toBe(TEST_VALIDATOR_PASSWORD);
+        expect(JSON.parse(files0[`/var/lib/ethnode/prysm-validator/keystores/keystore-${testPubkey(1).slice(0, 16)}.json`]).pubkey).toBe(testPubkey(1));
+        const bundle = Buffer.from(keys0.stdin.value, "utf8").toString();
+        for (const header of bundle.split("\n").filter((l) => l.startsWith("file "))) expect(header).toMatch(/^file 0600 prysm-validator prysm-validator /);
+        expect(Object.keys(decodeBundle(keys2.stdin)).filter((f) => f.includes("keystore-"))).toEqual([`/var/lib/ethnode/prysm-validator/keystores/keystore-${testPubkey(2).slice(0, 16)}.json`]);
+    });
+
+    it("never puts a keystore or the password, in any encoding, in a plain input or an output", () => {
+        const keystores = JSON.parse(raw.validatorKeystores as string) as Record<string, any>[];
+        const secrets = [TEST_VALIDATOR_PASSWORD, ...keystores.map((k) => k.crypto.cipher.message), ...keystores.map((k) => JSON.stringify(k))].flatMap(secretEncodings);
+        for (const r of run.resources) {
+            const surface = plainSurface(r);
+            for (const s of secrets) expect(surface).not.toContain(s);
+        }
+        const { grafanaAdminPassword: _, ...plain } = run.value;
+        const outputs = JSON.stringify(plain);
+        for (const s of secrets) expect(outputs).not.toContain(s);
+    });
+
+    it("runs the validator with doppelganger protection, the fee recipient and its password as a file, never on the command line", () => {
+        const unit = unitOf(run.byName("node-0-validator-service"));
+        for (const flag of [
+            "--enable-doppelganger",
+            `--suggested-fee-recipient=${TEST_FEE_RECIPIENT}`,
+            "--wallet-password-file=/etc/ethnode/validator/password",
+            "--wallet-dir=/var/lib/ethnode/prysm-validator/wallet",
+            "--beacon-rpc-provider=127.0.0.1:4000",
+            "--monitoring-host=127.0.0.1",
+            "--monitoring-port=8081",
+            "--sepolia",
+        ]) {
+            expect(unit).toContain(flag);
+        }
+        expect(unit).not.toContain(TEST_VALIDATOR_PASSWORD);
+        expect(unit).toMatch(/^User=prysm-validator$/m);
+        expect(run.byName("node-0-validator-install").inputs.create).toContain("https://github.com/OffchainLabs/prysm/releases/download/v7.1.6/validator-v7.1.6-linux-amd64");
+        // Every beacon node watches the stack's validators and runs the slasher.
+        for (const i of [0, 1, 2]) {
+            const beacon = unitOf(run.byName(`node-${i}-prysm-service`));
+            expect(beacon).toContain("--monitor-indices=7,8,9");
+            expect(beacon).toContain("--slasher");
+        }
+    });
+
+    it("tells only a signer's CLI of its validator, and never the keeper's clients", () => {
+        const conf = (i: number) => decodeBundle(run.byName(`node-${i}-cli`).inputs.stdin)["/etc/ethnode/ethnode.conf"];
+        expect(conf(0)).toMatch(/^VALIDATOR=prysm-validator$/m);
+        expect(conf(1)).toMatch(/^VALIDATOR=$/m);
+        expect(conf(2)).toMatch(/^VALIDATOR=prysm-validator$/m);
+        for (const i of [0, 1, 2]) expect(conf(i)).toMatch(/^CLIENTS="geth prysm"$/m);
+    });
+
+    it("scrapes the signers as job prysm-validator, expects two such targets, and alerts on missed duties, balance and slashing", () => {
+        const prom = decodeBundle(run.byName("monitoring-prometheus-config").inputs.stdin);
+        const config = Object.entries(prom).find(([f]) => f.endsWith("/prometheus.yml"))![1];
+        const alerts = Object.entries(prom).find(([f]) => f.endsWith("/alerts.yml"))![1];
+        expect(config).toContain("job_name: prysm-validator");
+        const job = config.split("job_name: prysm-validator")[1].split("job_name:")[0];
+        expect(job).toContain("node: 'node-0'");
+        expect(job).toContain("node: 'node-2'");
+        expect(job).not.toContain("node: 'node-1'");
+        for (const a of ["ValidatorClientDown", "ValidatorMissedAttestations", "ValidatorAttestationsFailing", "ValidatorMissedProposals", "ValidatorBalanceFalling", "SlashingDetected"]) {
+            expect(alerts).toContain(`alert: ${a}`);
+        }
+        expect(alerts).toMatch(/count\(up\{job="prysm-validator"\}\) or vector\(0\)\) < 2/);
     });
 });
 

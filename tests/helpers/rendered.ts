@@ -6,6 +6,7 @@ import { parseConfig, Network, NETWORKS } from "../../components/config";
 import { renderGethUnit } from "../../components/geth";
 import { renderLighthouseUnit } from "../../components/lighthouse";
 import { renderPrysmUnit } from "../../components/prysm";
+import { renderFenceScript, renderKeysScript, renderRemoveKeysScript, renderValidatorUnit } from "../../components/validator";
 import { renderInstallScript, renderServiceScript } from "../../components/client";
 import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/remote";
 import { render, shq } from "../../components/render";
@@ -70,12 +71,16 @@ export function units(): Rendered[] {
             });
             out.push({
                 name: `prysm-${network}.service`,
-                text: renderPrysmUnit({ network, dataDir: DATA_DIR, prysm: PRYSM_TEST_CONFIG, executionEndpoint: "http://127.0.0.1:8551" }),
+                text: renderPrysmUnit({ network, dataDir: DATA_DIR, prysm: { ...PRYSM_TEST_CONFIG, slasher: true }, executionEndpoint: "http://127.0.0.1:8551", monitorIndices: [1, 2] }),
             });
+            out.push({ name: `prysm-validator-${network}.service`, text: renderValidatorUnit({ network, dataDir: DATA_DIR, validator: VALIDATOR_TEST_CONFIG }) });
         }
     }
     return out;
 }
+
+/** The validator's unit-relevant settings for the renders above. */
+export const VALIDATOR_TEST_CONFIG = { feeRecipient: "0x00000000219ab540356cBB839Cbe05303d7705Fa", graffiti: "ethnode" };
 
 /** Prysm's section with its defaults, for the unit renders above (checkpoint URL as mainnet's). */
 export const PRYSM_TEST_CONFIG = { checkpointSyncUrl: "https://mainnet.checkpoint.sigp.io", maxPeers: 70 };
@@ -133,6 +138,9 @@ export function scripts(): (Rendered & { body: string })[] {
             true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
+        step("fence-validator", renderFenceScript("mainnet", DATA_DIR, [`0x${"ab".repeat(48)}`, `0x${"cd".repeat(48)}`])),
+        step("install-validator-keys", renderKeysScript("mainnet", DATA_DIR, [`0x${"ab".repeat(48)}`]), true),
+        step("remove-validator-keys", renderRemoveKeysScript(DATA_DIR)),
         step("install-logs-release", renderInstallLogs(logsBinaries(logsConfig("release")), 9428, "10.0.1.23"), true),
         step("install-logs-upload", renderInstallLogs(logsBinaries(logsConfig("upload")), 9428), true),
         step("remove-logs", renderRemoveLogs(true)),
