@@ -168,6 +168,24 @@ describe("alert rules", () => {
     });
 });
 
+/** `file` (tests/monitoring/) tests exactly the alerts `names`, and promtool passes them against `rendered`. */
+function expectPromtoolCases(rendered: string, file: string, names: string[]): void {
+    const cases = path.join(ROOT, "tests", "monitoring", file);
+    const tests = yaml.load(fs.readFileSync(cases, "utf8")) as any;
+    const tested = new Set<string>(tests.tests.flatMap((t: any) => t.alert_rule_test.map((a: any) => a.alertname)));
+    expect([...tested].sort()).toEqual([...names].sort());
+    const dir = tmpDir("ruletests");
+    try {
+        fs.writeFileSync(path.join(dir, "alerts.yml"), rendered);
+        fs.copyFileSync(cases, path.join(dir, "alerts_test.yml"));
+        const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
+        expect(r.stdout + r.stderr).toContain("SUCCESS");
+        expect(r.status).toBe(0);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
 describe("alert rules for Prysm", () => {
     const rendered = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { nodes: RULE_TEST_NODES, logs: RULE_TEST_LOGS, network: "mainnet" });
     const consensus = alertsOf(rendered).filter((r) => r.alert!.startsWith("Consensus"));
@@ -182,20 +200,7 @@ describe("alert rules for Prysm", () => {
     });
 
     it("have a promtool test each, and pass them", () => {
-        const file = path.join(ROOT, "tests", "monitoring", "alerts_prysm_test.yml");
-        const tests = yaml.load(fs.readFileSync(file, "utf8")) as any;
-        const tested = new Set<string>(tests.tests.flatMap((t: any) => t.alert_rule_test.map((a: any) => a.alertname)));
-        expect([...tested].sort()).toEqual(consensus.map((r) => r.alert!).sort());
-        const dir = tmpDir("prysm-ruletests");
-        try {
-            fs.writeFileSync(path.join(dir, "alerts.yml"), rendered);
-            fs.copyFileSync(file, path.join(dir, "alerts_test.yml"));
-            const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
-            expect(r.stdout + r.stderr).toContain("SUCCESS");
-            expect(r.status).toBe(0);
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        expectPromtoolCases(rendered, "alerts_prysm_test.yml", consensus.map((r) => r.alert!));
     });
 });
 
@@ -206,21 +211,8 @@ describe("alert rules for a validating Prysm stack", () => {
     const validator = alertsOf(rendered).filter((r) => /^(Validator|Slashing)/.test(r.alert!));
 
     it("have a promtool test each, and pass them", () => {
-        const file = path.join(ROOT, "tests", "monitoring", "alerts_validator_test.yml");
-        const tests = yaml.load(fs.readFileSync(file, "utf8")) as any;
-        const tested = new Set<string>(tests.tests.flatMap((t: any) => t.alert_rule_test.map((a: any) => a.alertname)));
-        expect([...tested].sort()).toEqual(validator.map((r) => r.alert!).sort());
         expect(validator).toHaveLength(6);
-        const dir = tmpDir("validator-ruletests");
-        try {
-            fs.writeFileSync(path.join(dir, "alerts.yml"), rendered);
-            fs.copyFileSync(file, path.join(dir, "alerts_test.yml"));
-            const r = run("promtool", ["test", "rules", path.join(dir, "alerts_test.yml")]);
-            expect(r.stdout + r.stderr).toContain("SUCCESS");
-            expect(r.status).toBe(0);
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        expectPromtoolCases(rendered, "alerts_validator_test.yml", validator.map((r) => r.alert!));
     });
 
     it("leave out what the stack does not run: no index watch, no slasher, no validator", () => {
