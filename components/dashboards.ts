@@ -19,7 +19,11 @@ export interface DashboardSpec {
 
 const N = 'node=~"$node"';
 
-export function dashboardSpecs(consensus: ClientRole | undefined): DashboardSpec[] {
+/**
+ * The dashboards of a stack: overview (a row per role the stack runs), host, Geth, gateway, its consensus client
+ * and, when it signs, its validators. `validator` is the validator client's spec, on a stack that signs.
+ */
+export function dashboardSpecs(consensus: ClientRole | undefined, validator?: ClientRole): DashboardSpec[] {
     const specs: DashboardSpec[] = [
         {
             uid: "ethnode-overview",
@@ -29,6 +33,18 @@ export function dashboardSpecs(consensus: ClientRole | undefined): DashboardSpec
                 { title: "Firing alerts", unit: "short", exprs: [{ expr: 'sum by (severity) (ALERTS{alertstate="firing"})', legend: "{{severity}}" }] },
                 { title: "Execution head", unit: "short", exprs: [{ expr: `chain_head_block{${N}}`, legend: "{{node}}" }] },
                 { title: "Gateway calls/s", unit: "reqps", exprs: [{ expr: `sum by (outcome) (node:gateway_calls:rate5m{${N}})`, legend: "{{outcome}}" }] },
+                ...(consensus?.beacon
+                    ? [
+                          { title: "Consensus head slot", unit: "short", exprs: [{ expr: withMatchers(consensus.beacon.head, N), legend: "{{node}}" }] },
+                          { title: "Finalized epoch", unit: "short", exprs: [{ expr: withMatchers(consensus.beacon.finalized, N), legend: "{{node}}" }] },
+                      ]
+                    : []),
+                ...(validator
+                    ? [
+                          { title: "Validator clients up", unit: "short", exprs: [{ expr: `up{job="${validator.name}",${N}}`, legend: "{{node}}" }] },
+                          { title: "Validator balance", unit: "short", exprs: [{ expr: `sum by (node) (validator_balance{${N}})`, legend: "{{node}} ETH" }] },
+                      ]
+                    : []),
             ],
         },
         {
@@ -124,7 +140,50 @@ export function dashboardSpecs(consensus: ClientRole | undefined): DashboardSpec
             ],
         });
     }
+    if (validator && consensus) specs.push(validatorDashboard(validator, consensus));
     return specs;
+}
+
+/** The signers: are they up, do they attest and propose, what do they earn, does the slasher see anything. */
+function validatorDashboard(validator: ClientRole, consensus: ClientRole): DashboardSpec {
+    const V = `job="${validator.name}",${N}`;
+    return {
+        uid: "ethnode-validator",
+        title: `ethnode / ${validator.title}`,
+        panels: [
+            { title: "Validator clients up", unit: "short", exprs: [{ expr: `up{${V}}`, legend: "{{node}}" }] },
+            {
+                title: "Attestations submitted",
+                unit: "short",
+                exprs: [
+                    { expr: `sum by (node) (increase(validator_successful_attestations{${V}}[15m]))`, legend: "{{node}} ok" },
+                    { expr: `sum by (node) (increase(validator_failed_attestations{${V}}[15m]))`, legend: "{{node}} failed" },
+                ],
+            },
+            {
+                title: "Timely target votes (beacon node's view)",
+                unit: "short",
+                exprs: [{ expr: `sum by (validator_index) (increase(monitor_timely_target{job="${consensus.name}",${N}}[15m]))`, legend: "{{validator_index}}" }],
+            },
+            {
+                title: "Proposals",
+                unit: "short",
+                exprs: [
+                    { expr: `sum by (node) (increase(validator_successful_proposals{${V}}[1h]))`, legend: "{{node}} ok" },
+                    { expr: `sum by (node) (increase(validator_failed_proposals{${V}}[1h]))`, legend: "{{node}} failed" },
+                ],
+            },
+            { title: "Balance", unit: "short", exprs: [{ expr: `validator_balance{${V}}`, legend: "{{pubkey}}" }] },
+            {
+                title: "Slashable messages seen (slasher)",
+                unit: "short",
+                exprs: [
+                    { expr: `sum by (node) (increase(slasher_double_votes_total{job="${consensus.name}",${N}}[1h]))`, legend: "{{node}} double votes" },
+                    { expr: `sum by (node) (increase(slasher_double_proposals_total{job="${consensus.name}",${N}}[1h]))`, legend: "{{node}} double proposals" },
+                ],
+            },
+        ],
+    };
 }
 
 /** Grafana dashboard JSON (schema 39) for one spec; pure. */

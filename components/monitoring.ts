@@ -228,7 +228,13 @@ export function renderAlertmanagerConfig(input: AlertmanagerInput): string {
 /** The Grafana plugin that reads VictoriaLogs. */
 export const VICTORIALOGS_GRAFANA_PLUGIN = "victoriametrics-logs-datasource";
 
-export function renderGrafanaFiles(m: MonitoringConfig, consensus: ClientRole | undefined, passwordFile: string, logs?: LogsConfig): Record<string, string> {
+export function renderGrafanaFiles(
+    m: MonitoringConfig,
+    consensus: ClientRole | undefined,
+    passwordFile: string,
+    logs?: LogsConfig,
+    validator?: ClientRole,
+): Record<string, string> {
     const files: Record<string, string> = {
         "grafana.ini": render("monitoring/grafana/grafana.ini", {
             listen: `${m.bindAddress}:${m.grafanaPort}`,
@@ -245,7 +251,7 @@ export function renderGrafanaFiles(m: MonitoringConfig, consensus: ClientRole | 
         }),
         "provisioning/dashboards/ethnode.yml": render("monitoring/grafana/dashboards.yml", { dashboardsDir: `${GRAFANA_ROOT}/current/dashboards` }),
     };
-    for (const spec of dashboardSpecs(consensus)) files[`dashboards/${spec.uid}.json`] = renderDashboard(spec);
+    for (const spec of dashboardSpecs(consensus, validator)) files[`dashboards/${spec.uid}.json`] = renderDashboard(spec);
     return files;
 }
 
@@ -476,7 +482,7 @@ export class Monitoring extends pulumi.ComponentResource {
             const password = new random.RandomPassword(`${name}-grafana-admin`, { length: 32, special: false }, { parent: this });
             this.grafanaAdminPassword = pulumi.secret(password.result);
             const passwordFile = `${GRAFANA_ROOT}/admin_password`;
-            const files = renderGrafanaFiles(m, consensus, passwordFile, args.logs);
+            const files = renderGrafanaFiles(m, consensus, passwordFile, args.logs, args.validator?.spec);
             const passwordStep = hostStep(
                 `${name}-grafana-password`,
                 {

@@ -244,6 +244,18 @@ describe("Grafana", () => {
         for (const d of dashboards) expect(JSON.parse(files[d]).panels.length).toBeGreaterThan(0);
     });
 
+    it("give a validating stack its validator dashboard and a row per role on the overview", () => {
+        const titles = (d: string) => JSON.parse(d).panels.map((p: { title: string }) => p.title);
+        const signing = renderGrafanaFiles(monitoringConfig(), PRYSM, "/p", undefined, PRYSM_VALIDATOR);
+        expect(titles(signing["dashboards/ethnode-validator.json"])).toEqual(
+            expect.arrayContaining(["Validator clients up", "Timely target votes (beacon node's view)", "Balance", "Slashable messages seen (slasher)"]),
+        );
+        expect(titles(signing["dashboards/ethnode-overview.json"])).toEqual(expect.arrayContaining(["Execution head", "Consensus head slot", "Validator clients up"]));
+        const plain = renderGrafanaFiles(monitoringConfig(), PRYSM, "/p");
+        expect(plain["dashboards/ethnode-validator.json"]).toBeUndefined();
+        expect(titles(plain["dashboards/ethnode-overview.json"])).not.toContain("Validator clients up");
+    });
+
     describe("every dashboard query parses and evaluates on a real Prometheus", () => {
         let prom: Proc;
         let url: string;
@@ -265,7 +277,7 @@ describe("Grafana", () => {
             fs.rmSync(dir, { recursive: true, force: true });
         });
 
-        const specs = [...dashboardSpecs(LIGHTHOUSE), ...dashboardSpecs(PRYSM).filter((d) => d.uid === "ethnode-prysm")];
+        const specs = [...dashboardSpecs(LIGHTHOUSE), ...dashboardSpecs(PRYSM, PRYSM_VALIDATOR).filter((d) => ["ethnode-prysm", "ethnode-validator", "ethnode-overview"].includes(d.uid))];
         const queries = specs.flatMap((d) => d.panels.flatMap((p) => p.exprs.map((e) => [`${d.uid} / ${p.title}`, e.expr])));
         it.each(queries)("%s", async (_panel, expr) => {
             const q = expr.replace(/\$node/g, ".*");
