@@ -103,6 +103,7 @@ export = async (): Promise<Record<string, unknown>> => {
                 clients: clientExporters(node.consensus?.spec, LOOPBACK, node.validator?.spec),
             },
             metricsAllow,
+            consensusApi: node.consensus ? { host: LOOPBACK, port: node.consensus.spec.apiPort } : undefined,
             peers: cluster ? others.map((o) => o.host.privateAddress) : undefined,
             dataDir: node.host.dataDir,
             apiKeys: cfg.apiKeys,

@@ -80,6 +80,8 @@ export interface GatewayRenderInput {
     tls?: { certificate: string; key: string };
     /** Set with several nodes: the listener the other nodes' gateways use. */
     peer?: PeerListener;
+    /** This node's consensus client's Beacon API: its sync state is part of the node's health. */
+    consensusApi?: Endpoint;
 }
 
 export interface RenderedGateway {
@@ -91,7 +93,7 @@ export interface RenderedGateway {
 export const PROBE_TIMEOUT_MS = 2000;
 
 /** The Lua side's view of the config (gateway.json); pure. */
-export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: Endpoint, cluster = false): object {
+export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstream: Endpoint, cluster = false, consensusApi?: Endpoint): object {
     return {
         allow: g.allowMethods,
         weights: g.methodWeights,
@@ -111,6 +113,7 @@ export function gatewayLuaConfig(g: GatewayConfig, backends: Backend[], wsUpstre
         drain_file: cluster ? DRAIN_FILE : undefined,
         // With peers, a cheap read that hangs is retried elsewhere after this long (the balancer's per-try timeout).
         fast_timeout: cluster ? g.fastReadTimeoutSec : undefined,
+        consensus_api: consensusApi,
         backends,
         ws: {
             host: wsUpstream.host,
@@ -132,7 +135,7 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
     const g = input.gateway;
     if (input.backends.length === 0) throw new Error("the gateway needs at least one backend");
     const own = input.backends.find((b) => b.local) ?? input.backends[0];
-    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends, input.wsUpstream, input.peer !== undefined), null, 2) + "\n";
+    const gatewayJson = JSON.stringify(gatewayLuaConfig(g, input.backends, input.wsUpstream, input.peer !== undefined, input.consensusApi), null, 2) + "\n";
     const nginxConf = render("gateway/nginx.conf", {
         loadModules: NGINX_SOURCES[g.source].loadModules,
         workers: g.workers,
@@ -212,6 +215,8 @@ export interface GatewayArgs {
     connection: pulumi.Input<Connection>;
     gateway: GatewayConfig;
     exporters: GatewayRenderInput["exporters"];
+    /** This node's consensus client's Beacon API, on a node that runs one. */
+    consensusApi?: Endpoint;
     /** Peers admitted to the metrics port (a monitoring host, or the node Prometheus runs on): addresses or CIDRs. */
     metricsAllow?: pulumi.Input<string>[];
     /** This node's execution client first (`local`), then the other nodes' peer listeners. */
@@ -275,6 +280,7 @@ export class Gateway extends pulumi.ComponentResource {
                         prefix,
                         keysFile,
                         exporters: args.exporters,
+                        consensusApi: args.consensusApi,
                         metricsAllow: args.metricsAllow ? metricsAllow : undefined,
                         tls: args.tls ? TLS_FILES : undefined,
                         peer: args.peers ? { port: g.peerPort, allow: peers } : undefined,

@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import * as https from "https";
 import * as net from "net";
 import * as path from "path";
@@ -515,6 +516,64 @@ describe("upstream health and failover", () => {
         } finally {
             hung.server.close();
             for (const sock of sockets) sock.destroy();
+            await gw?.stop();
+        }
+    });
+
+    it("takes its own node out while its consensus client is not synced, and its peer listener refuses the other nodes", async () => {
+        // A stand-in Beacon API whose /eth/v1/node/syncing answer the test sets.
+        let answer: { status: number; body: string } = { status: 200, body: "" };
+        const syncing = (is: boolean, elOffline = false) => ({
+            status: 200,
+            body: JSON.stringify({ data: { head_slot: "4321", sync_distance: is ? "900" : "0", is_syncing: is, is_optimistic: false, el_offline: elOffline } }),
+        });
+        answer = syncing(false);
+        const asked: string[] = [];
+        const beacon = await new Promise<{ port: number; server: http.Server }>((resolve) => {
+            const server = http.createServer((req, res) => {
+                asked.push(`${req.method} ${req.url}`);
+                res.writeHead(answer.status, { "Content-Type": "application/json" });
+                res.end(answer.body);
+            });
+            server.listen(0, "127.0.0.1", () => resolve({ port: (server.address() as net.AddressInfo).port, server }));
+        });
+        const peerPort = await freePort();
+        let gw: Gw | undefined;
+        try {
+            gw = await startGateway({
+                backends: [{ ...backends[0], name: "own", local: true }, { ...backends[1], name: "peer" }],
+                config: { maxLagBlocks: 10000, peerPort },
+                peers: ["127.0.0.1"],
+                consensusApi: { host: "127.0.0.1", port: beacon.port },
+            });
+            const g = gw;
+            const health = async () => (await (await fetch(g.healthUrl)).json()) as any;
+            const own = async (state: string) =>
+                waitFor(`own ${state}`, async () => {
+                    const h = await health();
+                    return h.backends.find((b: any) => b.name === "own").state === state ? h : undefined;
+                }, 10000);
+            let h = await own("ok");
+            expect(h.consensus).toEqual({ synced: true, head_slot: 4321 });
+            expect(asked).toContain("GET /eth/v1/node/syncing");
+            expect((await postJson(`http://127.0.0.1:${peerPort}/`, call("eth_chainId", 3))).status).toBe(200);
+            for (const bad of [syncing(true), syncing(false, true), { status: 500, body: "{}" }]) {
+                answer = bad;
+                h = await own("consensus syncing");
+                expect(h.consensus.synced).toBe(false);
+                // The other nodes are refused, with a JSON-RPC error; clients of this gateway are served by its peer.
+                const refused = await postJson(`http://127.0.0.1:${peerPort}/`, call("eth_chainId", 4));
+                expect(refused.status).toBe(503);
+                expect(refused.json).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "consensus client not synced" } });
+                const served = await post(g.url, call("eth_chainId", 5));
+                expect(served.status).toBe(200);
+                answer = syncing(false);
+                await own("ok");
+            }
+            expect((await fetch(`${g.metricsUrl}`).then((r) => r.text())).match(/^ethnode_gateway_consensus_synced 1$/m)).not.toBeNull();
+            expect(luaErrors(g.errorLog())).toEqual([]);
+        } finally {
+            beacon.server.close();
             await gw?.stop();
         }
     });

@@ -523,6 +523,8 @@ describe("existing host on the dev network", () => {
         expect(geth).toContain("--dev");
         expect(run.value.sshCommand).toBe("ssh -p 2222 root@127.0.0.1");
         expect(run.value.endpoints[0].beaconApi).toBeUndefined();
+        const gw = Object.entries(decodeBundle(run.byName("gateway-config").inputs.stdin)).find(([p]) => p.endsWith("/gateway.json"))![1];
+        expect(JSON.parse(gw).consensus_api).toBeUndefined();
     });
 });
 
@@ -646,6 +648,8 @@ describe("three nodes on AWS behind a network load balancer", () => {
                 ...others.map((j) => ({ name: `node-${j}`, host: IPS[j], port: 8547 })),
             ]);
             expect(conf.drain_file).toBe("/run/ethnode/drained");
+            // Its own consensus client's sync state is part of the node's health.
+            expect(conf.consensus_api).toEqual({ host: "127.0.0.1", port: 5052 });
             const nginx = Object.entries(files).find(([p]) => p.endsWith("/nginx.conf"))![1];
             const peer = nginx.slice(nginx.indexOf("listen 0.0.0.0:8547;"));
             expect(peer.slice(0, peer.indexOf("deny all;"))).toBe(`listen 0.0.0.0:8547;\n${others.map((j) => `        allow ${IPS[j]};\n`).join("")}        `);

@@ -90,15 +90,11 @@ function _M.init(conf_path, keys_path)
     policy = policy_mod.new({ allow = conf.allow, weights = conf.weights, max_logs_range = conf.max_logs_range })
 end
 
-local function http_post(host, port, body, timeout_ms)
+local function http_request(host, port, req, timeout_ms)
     local sock = ngx.socket.tcp()
     sock:settimeouts(timeout_ms, timeout_ms, timeout_ms)
     local ok, err = sock:connect(host, port)
     if not ok then return nil, err end
-    local req = concat({
-        "POST / HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ",
-        tostring(#body), "\r\n\r\n", body,
-    })
     ok, err = sock:send(req)
     if not ok then sock:close() return nil, err end
     local data
@@ -109,6 +105,17 @@ local function http_post(host, port, body, timeout_ms)
     local sep = find(data, "\r\n\r\n", 1, true)
     if not status or not sep then return nil, "malformed response" end
     return status, sub(data, sep + 4)
+end
+
+local function http_post(host, port, body, timeout_ms)
+    return http_request(host, port, concat({
+        "POST / HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ",
+        tostring(#body), "\r\n\r\n", body,
+    }), timeout_ms)
+end
+
+local function http_get(host, port, path, timeout_ms)
+    return http_request(host, port, "GET " .. path .. " HTTP/1.0\r\nHost: localhost\r\nAccept: application/json\r\n\r\n", timeout_ms)
 end
 
 -- Whether the operator (or a rolling upgrade, through `ethnode drain`) has taken this node out of service:
@@ -149,6 +156,9 @@ function _M.init_worker()
         backends = conf.backends, pool = pool, dict = ngx.shared.ethnode_upstreams, metrics = metrics,
         fall = conf.health_fall, rise = conf.health_rise, drained = drain_requested,
         probe = function(b) return http_post(b.host, b.port, upstream_mod.PROBE_BODY, conf.probe_timeout_ms) end,
+        consensus = conf.consensus_api and function()
+            return http_get(conf.consensus_api.host, conf.consensus_api.port, "/eth/v1/node/syncing", conf.probe_timeout_ms)
+        end,
     })
     local interval = conf.health_interval
     local function tick(premature)
@@ -581,8 +591,12 @@ end
 -- The peer listener's access phase: the other nodes' gateways have judged the call already; a drained node
 -- answers 503, which makes them probe it as down and retry elsewhere.
 function _M.peer_access()
-    if ngx.shared.ethnode_upstreams:get("drained") == 1 then
+    local dict = ngx.shared.ethnode_upstreams
+    if dict:get("drained") == 1 then
         return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "node draining"))
+    end
+    if dict:get("consensus:synced") == 0 then
+        return send(503, jsonrpc.encode_error(nil, jsonrpc.INTERNAL_ERROR, "consensus client not synced"))
     end
 end
 

@@ -6,6 +6,10 @@
 -- Fall/rise: a backend that serves is taken out only after `fall` failed probes in a row (one slow answer is no
 -- outage), and one that does not comes back only after `rise` good probes in a row (no flapping back in). What a
 -- probe that answered says (syncing, its head, its lag) counts at once, and a drained peer (503) is out at once.
+--
+-- On a node with a consensus client, its Beacon API is asked too (/eth/v1/node/syncing): an execution client whose
+-- consensus client is syncing, has lost its engine or does not answer knows no head to serve from, whatever its own
+-- eth_syncing says. The node's own backend then counts as syncing, and its peer listener refuses the other nodes.
 local jsonrpc = require("ethnode.jsonrpc")
 local upstream = require("ethnode.upstream")
 
@@ -14,12 +18,24 @@ local ipairs = ipairs
 local _M = { _VERSION = "0.1.0" }
 
 -- opts: backends, pool (ethnode.upstream), dict (the pool's shared dict), metrics, fall, rise, probe(backend)
--- -> status, body (or nil, err), drained() -> bool.
+-- -> status, body (or nil, err), drained() -> bool, and on a node with a consensus client consensus() -> status,
+-- body of its /eth/v1/node/syncing.
 function _M.new(opts)
     return setmetatable({
         backends = opts.backends, pool = opts.pool, dict = opts.dict, metrics = opts.metrics,
         fall = opts.fall or 1, rise = opts.rise or 1, probe = opts.probe, drained = opts.drained,
+        consensus = opts.consensus,
     }, { __index = _M })
+end
+
+-- The consensus client as its Beacon API tells: synced (not syncing, its execution engine online) and its head
+-- slot. Anything but a well-formed answer is "not synced": a node cannot serve what it cannot vouch for.
+function _M.read_consensus(status, body)
+    if status ~= 200 then return { synced = false } end
+    local ok, doc = pcall(jsonrpc.decode, body)
+    local d = ok and type(doc) == "table" and doc.data
+    if type(d) ~= "table" then return { synced = false } end
+    return { synced = d.is_syncing == false and d.el_offline ~= true, head_slot = tonumber(d.head_slot) }
 end
 
 -- One probe's reading: { up, syncing, head }, with `refused` when the peer answered 503 (drained).
@@ -56,9 +72,17 @@ end
 function _M.round(self)
     local drained = self.drained()
     self.dict:set("drained", drained and 1 or 0)
+    local cl = self.consensus and _M.read_consensus(self.consensus())
+    if cl then
+        self.dict:set("consensus:synced", cl.synced and 1 or 0)
+        self.dict:set("consensus:head", cl.head_slot or -1)
+        self.metrics:set("ethnode_gateway_consensus_synced", nil, cl.synced and 1 or 0)
+    end
     local results = {}
     for _, b in ipairs(self.backends) do
-        results[b.name] = self:settle(b.name, read(self.probe(b)))
+        local r = self:settle(b.name, read(self.probe(b)))
+        if cl and not cl.synced and b["local"] and r.up then r = { up = true, syncing = true, head = r.head, why = "consensus syncing" } end
+        results[b.name] = r
     end
     local pool, metrics = self.pool, self.metrics
     local best = pool:apply(results, drained and pool.preferred and pool.preferred.name or nil)
@@ -92,9 +116,12 @@ function _M.status(self, detailed)
     local status = healthy > 0 and 200 or 503
     if not detailed then return status, status == 200 and '{"status":"up"}' or '{"status":"down"}' end
     local own = self.pool.preferred
+    local synced = dict:get("consensus:synced")
+    local head_slot = dict:get("consensus:head")
     return status, jsonrpc.encode({
         healthy = healthy, backends = backends, head = self.pool:pool_head(),
         drained = dict:get("drained") == 1,
+        consensus = synced ~= nil and { synced = synced == 1, head_slot = head_slot ~= -1 and head_slot or nil } or nil,
         ready = own ~= nil and dict:get("ready:" .. own.name) == 1,
     })
 end

@@ -67,7 +67,8 @@ function _M.pick(self, exclude)
     return nil
 end
 
--- Applies one round of probe results: results[name] = { up = bool, syncing = bool, head = number|nil }.
+-- Applies one round of probe results: results[name] = { up = bool, syncing = bool, head = number|nil, why = the
+-- reason a syncing backend gives, when it is not its own execution client }.
 -- `drained` names a backend taken out of service on purpose: it is still probed (its head counts, and
 -- `ready:<name>` says whether it could serve), but never chosen. Returns the pool's best head.
 function _M.apply(self, results, drained)
@@ -82,7 +83,7 @@ function _M.apply(self, results, drained)
         local r = results[b.name] or {}
         local head = r.head
         local ok = r.up and not r.syncing and type(head) == "number" and best ~= nil and best - head <= self.max_lag
-        local reason = not r.up and "down" or r.syncing and "syncing" or (ok and "ok" or "lagging")
+        local reason = not r.up and "down" or r.syncing and (r.why or "syncing") or (ok and "ok" or "lagging")
         self.dict:set("ready:" .. b.name, ok and 1 or 0)
         if b.name == drained then
             ok = false

@@ -6,7 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ApiKeyLimit, GatewayConfig, gatewaySection } from "../../components/config";
-import { Backend, Endpoint, GatewayRenderInput, PeerListener, releaseFiles } from "../../components/gateway";
+import { Backend, Endpoint, GatewayRenderInput, releaseFiles } from "../../components/gateway";
 import { parseSection } from "../../components/schema";
 import { startAnvil } from "./nodes";
 import { Proc, freePort, startProc, tmpDir, waitFor } from "./proc";
@@ -44,21 +44,14 @@ export function writeTree(dir: string, files: Record<string, string>): void {
 
 type Tls = { certificate: string; key: string };
 
-function writeRelease(
-    prefix: string,
-    cfg: GatewayConfig,
-    backends: Backend[],
-    wsUpstream: Endpoint,
-    keysFile: string,
-    exporters: Exporters,
-    tls?: Tls,
-    peer?: PeerListener,
-): string {
+/** What a test varies of a release: everything but where it lives. */
+type ReleaseInput = Omit<GatewayRenderInput, "prefix" | "releaseDir" | "listenHost">;
+
+function writeRelease(prefix: string, input: ReleaseInput): string {
     // A fixed directory (not the content-named one): a reload re-reads the same -c path, as nginx does.
     const releaseDir = path.join(prefix, "release");
     fs.rmSync(releaseDir, { recursive: true, force: true });
-    const files = releaseFiles({ gateway: cfg, backends, wsUpstream, prefix, releaseDir, keysFile, listenHost: "127.0.0.1", exporters, tls, peer });
-    writeTree(releaseDir, files);
+    writeTree(releaseDir, releaseFiles({ ...input, prefix, releaseDir, listenHost: "127.0.0.1" }));
     return path.join(releaseDir, "nginx.conf");
 }
 
@@ -73,6 +66,8 @@ export async function startGateway(opts: {
     tls?: Tls;
     /** One node of several: the peer listener (on config's peerPort) admits these addresses. */
     peers?: string[];
+    /** The node's consensus client's Beacon API (its sync state is part of the node's health). */
+    consensusApi?: Endpoint;
 }): Promise<Gw> {
     const prefix = tmpDir("gw");
     // Workers run as nobody (the master is root here): everything they read must be world-readable, and the
@@ -89,7 +84,17 @@ export async function startGateway(opts: {
     const wsUpstream = opts.wsUpstream ?? opts.backends[0];
     const exporters = opts.exporters ?? { node: "127.0.0.1:9", clients: [{ name: "geth", target: "127.0.0.1:9", path: "/debug/metrics/prometheus" }] };
     const peer = opts.peers ? { port: cfg.peerPort, allow: opts.peers } : undefined;
-    const conf = writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters, opts.tls, peer);
+    const release = (gateway: GatewayConfig): ReleaseInput => ({
+        gateway,
+        backends: opts.backends,
+        wsUpstream,
+        keysFile,
+        exporters,
+        tls: opts.tls,
+        peer,
+        consensusApi: opts.consensusApi,
+    });
+    const conf = writeRelease(prefix, release(cfg));
     execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
     const proc = startProc("nginx", ["-p", prefix, "-c", conf, "-g", "daemon off;"], path.join(prefix, "logs", "stdout.log"));
     const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
@@ -108,7 +113,7 @@ export async function startGateway(opts: {
         reload: async (overrides) => {
             cfg = { ...cfg, ...overrides };
             gw.config = cfg;
-            writeRelease(prefix, cfg, opts.backends, wsUpstream, keysFile, exporters, opts.tls, peer);
+            writeRelease(prefix, release(cfg));
             execFileSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf], { stdio: "pipe" });
             proc.child.kill("SIGHUP");
             // The old workers finish; new ones answer with the new config.
