@@ -148,8 +148,8 @@ describe("alert rules", () => {
         expect(names("dev").filter((n) => /Peers/.test(n!))).toEqual([]);
         // Nothing else differs on dev but the consensus client's alerts.
         const consensusOnly = names("mainnet").filter((n) => !names("dev").includes(n));
-        // Geth's finalized block moves only where a consensus client finalizes: not on dev either.
-        expect(consensusOnly.filter((n) => !/^Consensus/.test(n!)).sort()).toEqual(["ExecutionFinalizedStalled", "ExecutionPeersLow"]);
+        // Geth's finalized block moves, and its engine API is called, only where a consensus client drives it: not on dev.
+        expect(consensusOnly.filter((n) => !/^Consensus/.test(n!)).sort()).toEqual(["ExecutionEngineErrors", "ExecutionFinalizedStalled", "ExecutionPeersLow"]);
     });
 
     it("each link to a runbook section that exists", () => {
@@ -161,7 +161,7 @@ describe("alert rules", () => {
 
     it("use the clients' real metric names, none of seed 000's wrong ones", () => {
         const all = rules.map((r) => r.expr).join("\n");
-        for (const name of ["chain_head_block", "p2p_peers", "beacon_head_slot", "slotclock_present_slot", "beacon_finalized_epoch", "libp2p_peers", "sync_eth2_synced"]) {
+        for (const name of ["chain_head_block", "rpc_duration_engine_.+_failure_count", "p2p_peers", "beacon_head_slot", "slotclock_present_slot", "beacon_finalized_epoch", "libp2p_peers", "sync_eth2_synced"]) {
             expect(all).toContain(name);
         }
         for (const wrong of ["beacon_chain_head_slot", "beacon_peer_count", "validator_attestation_failures_total"]) expect(all).not.toContain(wrong);
