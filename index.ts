@@ -6,19 +6,46 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterNetwork } from "./components/cluster";
-import { loadConfig, monitoringWarnings } from "./components/config";
+import { DevnetConfig, EthnodeConfig, loadConfig, monitoringWarnings, nodeAddress } from "./components/config";
 import { Backend, Gateway } from "./components/gateway";
 import { Host } from "./components/host";
 import { LoadBalancer } from "./components/loadbalancer";
 import { CHAIN_DATA_OUTPUT, refuseStrandedChainData } from "./components/chaindata";
 import { readDeployedOutputs } from "./components/deployed";
 import { CentralLogs } from "./components/logs";
-import { LOOPBACK } from "./components/ports";
+import { LOOPBACK, PORTS } from "./components/ports";
 import { clientExporters, consensusOf } from "./components/roles";
 import { Monitoring } from "./components/monitoring";
 import { HOST_STEPS_OUTPUT, beginRun, hostStepTokens } from "./components/receipts";
-import { Node, hardwareWarnings, nodeArgs } from "./components/node";
+import { Node, NodeDevnet, hardwareWarnings, nodeArgs } from "./components/node";
 import { validatorScope } from "./components/validator";
+import { P2pKeys, devnetPeers } from "./components/devnet";
+
+/**
+ * Each devnet node's view of the others: every node's P2P keys exist before any node (each node's clients are
+ * told all the others), and the identities derived from them are public keys, so they are no secret.
+ */
+function devnetNodes(cfg: EthnodeConfig, d: DevnetConfig): NodeDevnet[] {
+    const keys = Array.from({ length: cfg.nodes }, (_, i) => new P2pKeys(`node-${i}-p2p`));
+    const addresses = keys.map((_, i) => nodeAddress(cfg.host, i) as string);
+    const all = pulumi.all(keys.map((k) => pulumi.all([k.execution, k.consensus])));
+    return keys.map((k, i) => ({
+        genesis: d.genesis,
+        keys: k,
+        peers: pulumi.unsecret(
+            all.apply((ks) =>
+                devnetPeers(
+                    ks.map(([execution, consensus]) => ({ execution, consensus })),
+                    addresses,
+                    i,
+                    { execution: PORTS.gethP2p, consensus: PORTS.beaconP2p },
+                ),
+            ),
+        ),
+        hostIp: addresses[i],
+        checkpointSyncUrl: i >= d.genesisNodes ? `http://${addresses[0]}:${cfg.gateway.peerPort}` : undefined,
+    }));
+}
 
 export = async (): Promise<Record<string, unknown>> => {
     const cfg = loadConfig();
@@ -55,11 +82,13 @@ export = async (): Promise<Record<string, unknown>> => {
             : undefined;
 
     // Each node's clients wait for the previous node's: a client version edit restarts one node at a time.
+    const devnet = cfg.devnet ? devnetNodes(cfg, cfg.devnet) : undefined;
     const nodes: Node[] = [];
     for (let i = 0; i < cfg.nodes; i++) {
         nodes.push(
             new Node(`node-${i}`, {
                 ...nodeArgs(cfg, i),
+                devnet: devnet?.[i],
                 after: nodes[i - 1]?.lastClientStep,
                 metricsFromSecurityGroupId: monitorHost?.securityGroupId,
                 clusterSecurityGroupId: clusterNet?.securityGroupId,

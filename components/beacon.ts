@@ -27,9 +27,21 @@ export function consensusEndpoints(client: string): Pick<ClientRole, "apiPort" |
     };
 }
 
+/** What a beacon node needs of a devnet: whom to dial, how it is reached, where a late node syncs from. */
+export interface BeaconDevnet {
+    /** The other nodes' beacon nodes (`--peer` addresses). */
+    peers: string[];
+    /** The address the other nodes reach this one at. */
+    hostIp: string;
+    /** Node 0's beacon API (through its gateway peer listener), for a node beyond `devnet.genesisNodes`. */
+    checkpointSyncUrl?: string;
+}
+
 /** What a consensus client's flags are rendered from, beside its own config section. */
 export interface BeaconFlagsInput {
     network: Exclude<Network, "dev">;
+    /** On network devnet. */
+    devnet?: BeaconDevnet;
     dataDir: string;
     /** Geth's engine API endpoint. */
     executionEndpoint: string;
@@ -49,6 +61,8 @@ export interface BeaconArgs<C> {
     executionEndpoint: pulumi.Input<string>;
     /** Geth's steps: the JWT file and a running execution client. */
     after: pulumi.Resource[];
+    /** On a devnet: its peers and this node's P2P key (a secret). */
+    devnet?: { peers: pulumi.Input<BeaconDevnet>; p2pKey: pulumi.Input<string> };
 }
 
 /** The consensus role as a component: `ethnode:<client>:<Class>`, its service step and loopback endpoints. */
@@ -66,7 +80,7 @@ export abstract class BeaconNode<C> extends pulumi.ComponentResource {
         name: string,
         spec: ClientRole,
         args: BeaconArgs<C>,
-        how: { binary: ClientBinary; unit: (executionEndpoint: string) => string },
+        how: { binary: ClientBinary; unit: (executionEndpoint: string, devnet?: BeaconDevnet) => string },
         opts?: pulumi.ComponentResourceOptions,
     ) {
         super(type, name, {}, opts);
@@ -78,7 +92,8 @@ export abstract class BeaconNode<C> extends pulumi.ComponentResource {
             binary: how.binary,
             dataDir: args.dataDir,
             purgeOnDestroy: args.purgeOnDestroy,
-            unit: pulumi.output(args.executionEndpoint).apply(how.unit),
+            unit: pulumi.all([args.executionEndpoint, args.devnet?.peers]).apply(([endpoint, devnet]) => how.unit(endpoint, devnet)),
+            p2pKey: args.devnet?.p2pKey,
             healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
             dependsOn: args.after,
         });

@@ -82,6 +82,8 @@ export interface UnitView {
     dataDir: string;
     flags: string[];
     stopTimeoutSec: number;
+    /** Commands run before each start (a devnet's `geth init`). */
+    preStart?: string[];
 }
 
 /** A client's binary from its config section; `defaultUrl` is the official release archive. */
@@ -104,6 +106,16 @@ export function binaryPath(program: string): string {
 
 export function clientHome(dataDir: string, client: ClientName): string {
     return `${dataDir}/${client}`;
+}
+
+/** Where a client on a devnet reads its fixed P2P key. */
+export function p2pKeyPath(dataDir: string, client: ClientName): string {
+    return `${clientHome(dataDir, client)}/p2p.key`;
+}
+
+/** Where a client's released unit reads a file released with it. */
+export function unitFilePath(client: ClientName, file: string): string {
+    return `${unitRoot(client)}/current/${file}`;
 }
 
 /** Renders a client's unit; pure. */
@@ -191,6 +203,10 @@ export interface ClientDeployArgs {
     dataDir: string;
     purgeOnDestroy: boolean;
     unit: pulumi.Input<string>;
+    /** Files the unit reads, released with it in one directory (`/etc/ethnode/<client>/current/<file>`). */
+    unitFiles?: pulumi.Input<Record<string, string>>;
+    /** A devnet's fixed P2P key (64 hex digits, a secret), installed as `<home>/p2p.key` before the service starts. */
+    p2pKey?: pulumi.Input<string>;
     /** How long the CLI's health gate waits after a restart before it restores the previous version. */
     healthTimeoutSec: number;
     dependsOn: pulumi.Input<pulumi.Resource>[];
@@ -220,10 +236,25 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
         },
         { parent, dependsOn: deps },
     );
-    const unitRelease = pulumi.output(args.unit).apply((text) => {
-        const files = { [`${args.client}.service`]: text };
+    const unitRelease = pulumi.all([args.unit, args.unitFiles ?? {}]).apply(([text, extra]) => {
+        const files = { [`${args.client}.service`]: text, ...extra };
         return { id: releaseId(files), files };
     });
+    const before = [...(args.serviceAfter?.(install) ?? [])];
+    if (args.p2pKey !== undefined) {
+        // Its own step: a secret makes the whole stdin secret.
+        before.push(
+            hostStep(
+                `${name}-p2p-key`,
+                {
+                    connection: args.connection,
+                    files: [{ path: p2pKeyPath(args.dataDir, args.client), content: args.p2pKey, mode: "0600", owner: args.client, group: args.client }],
+                    script: `echo "${args.client}: P2P key installed"`,
+                },
+                { parent, dependsOn: [install] },
+            ),
+        );
+    }
     return hostStep(
         `${name}-service`,
         {
@@ -234,6 +265,6 @@ export function deployClient(parent: pulumi.Resource, name: string, args: Client
             script: unitRelease.apply((u) => renderServiceScript(args.client, b, args.healthTimeoutSec, u.id)),
             deleteScript: render("scripts/remove-service.sh", { unit: shq(args.client) }),
         },
-        { parent, dependsOn: [install, ...(args.serviceAfter?.(install) ?? [])] },
+        { parent, dependsOn: [install, ...before] },
     );
 }

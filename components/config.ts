@@ -3,6 +3,7 @@
  * reader of `ethnode:*` keys; components receive typed values and never look at config themselves.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { DevnetGenesis, readDevnetGenesis } from "./devnet";
 import {
     ConfigError,
     DefaultContext,
@@ -29,8 +30,13 @@ const byNetwork =
     (ctx: DefaultContext): T =>
         values[ctx.network];
 
-/** Checkpoint-sync endpoints (required since Lighthouse 4.6). `dev` runs no consensus client. */
-export const CHECKPOINT_SYNC_URLS: Record<Exclude<Network, "dev">, string> = {
+/** The networks the clients know by name; `devnet` is a chain of your own, `dev` is Geth's --dev. */
+export type PublicNetwork = Exclude<Network, "dev" | "devnet">;
+/** The networks with a consensus client. */
+export type BeaconNetwork = Exclude<Network, "dev">;
+
+/** Checkpoint-sync endpoints (required since Lighthouse 4.6). A devnet's later nodes sync from its first node. */
+export const CHECKPOINT_SYNC_URLS: Record<PublicNetwork, string> = {
     mainnet: "https://mainnet.checkpoint.sigp.io",
     sepolia: "https://checkpoint-sync.sepolia.ethpandaops.io",
     hoodi: "https://checkpoint-sync.hoodi.ethpandaops.io",
@@ -52,18 +58,18 @@ export const hostSection = {
     rootVolumeGb: integer(20, 1000, { doc: "Root volume size in GB (aws)", default: 40 }),
     dataVolumeGb: integer(20, 65536, {
         doc: "Data volume size in GB (aws): encrypted gp3 holding both clients' databases",
-        default: byNetwork({ mainnet: 2048, sepolia: 1024, hoodi: 1024, dev: 50 }),
-        defaultDoc: "2048 on mainnet, 1024 on sepolia/hoodi, 50 on dev",
+        default: byNetwork({ mainnet: 2048, sepolia: 1024, hoodi: 1024, devnet: 50, dev: 50 }),
+        defaultDoc: "2048 on mainnet, 1024 on sepolia/hoodi, 50 on devnet and dev",
     }),
     dataVolumeIops: integer(3000, 80000, {
         doc: "Provisioned IOPS of the gp3 data volume (aws)",
-        default: byNetwork({ mainnet: 10000, sepolia: 3000, hoodi: 3000, dev: 3000 }),
+        default: byNetwork({ mainnet: 10000, sepolia: 3000, hoodi: 3000, devnet: 3000, dev: 3000 }),
         defaultDoc: "10000 on mainnet, 3000 otherwise",
     }),
     dataVolumeThroughput: integer(125, 2000, {
         doc: "Provisioned throughput of the gp3 data volume in MB/s (aws)",
-        default: byNetwork({ mainnet: 500, sepolia: 250, hoodi: 250, dev: 125 }),
-        defaultDoc: "500 on mainnet, 250 on sepolia/hoodi, 125 on dev",
+        default: byNetwork({ mainnet: 500, sepolia: 250, hoodi: 250, devnet: 125, dev: 125 }),
+        defaultDoc: "500 on mainnet, 250 on sepolia/hoodi, 125 on devnet and dev",
     }),
     sshAllowedCidrs: list(text(PATTERNS.cidr, "an IPv4 CIDR such as 203.0.113.4/32", { doc: "" }), {
         doc: "Who may reach SSH (aws). Pulumi itself provisions over SSH, so your deployer's address must be here",
@@ -158,11 +164,11 @@ function consensusReleaseFields(c: { title: string; example: string; when: strin
         url: optional(text(PATTERNS.https, "an https URL", { doc: "Override the download URL (a mirror)" })),
         sha256: optional(text(PATTERNS.sha256, "64 lowercase hex digits", { doc: `sha256 of the ${c.artifact}` })),
         binaryPath: optional(text(PATTERNS.absPath, "an absolute path", { doc: `Local ${c.binary} to upload (source: upload)` })),
-        checkpointSyncUrl: text(PATTERNS.https, "an https URL", {
-            doc: c.checkpoint,
-            default: (ctx: DefaultContext) => CHECKPOINT_SYNC_URLS[ctx.network as Exclude<Network, "dev">],
-            defaultDoc: "sigp's for mainnet, ethpandaops' for sepolia/hoodi",
-        }),
+        checkpointSyncUrl: {
+            ...optional(text(PATTERNS.https, "an https URL", { doc: c.checkpoint })),
+            default: (ctx: DefaultContext) => (ctx.network in CHECKPOINT_SYNC_URLS ? CHECKPOINT_SYNC_URLS[ctx.network as PublicNetwork] : undefined),
+            defaultDoc: "sigp's for mainnet, ethpandaops' for sepolia/hoodi; on a devnet a later node syncs from node 0",
+        },
     };
 }
 
@@ -247,6 +253,17 @@ function signerField(): Field<ValidatorSigner> {
 export function normalPubkey(k: string): string {
     return `0x${k.replace(/^0x/, "").toLowerCase()}`;
 }
+
+export const devnetSection = {
+    genesisDir: text(PATTERNS.absPath, "an absolute path", {
+        doc: "Where this machine keeps the devnet's genesis: genesis.json (Geth), config.yaml and genesis.ssz (beacon chain), as `prysmctl testnet generate-genesis` writes them; every node gets a copy (network devnet)",
+    }),
+    genesisNodes: integer(1, 16, {
+        doc: "How many nodes start from genesis (network devnet); a node beyond them checkpoint-syncs from node 0's beacon API, through node 0's gateway peer listener",
+        default: (ctx: DefaultContext) => ctx.nodes,
+        defaultDoc: "`ethnode:nodes`",
+    }),
+} satisfies Section;
 
 /** The consensus clients a node can run; the first is the default. */
 export const CONSENSUS_CLIENTS = ["lighthouse", "prysm"] as const;
@@ -361,13 +378,13 @@ export const keeperSection = {
     intervalSec: integer(1, 300, { doc: "Seconds between the keeper's checks", default: 15 }),
     graceSec: integer(0, 86400, {
         doc: "A client is left alone this long after it (re)starts",
-        default: byNetwork({ mainnet: 900, sepolia: 600, hoodi: 600, dev: 60 }),
-        defaultDoc: "900 on mainnet, 600 on sepolia/hoodi, 60 on dev",
+        default: byNetwork({ mainnet: 900, sepolia: 600, hoodi: 600, devnet: 120, dev: 60 }),
+        defaultDoc: "900 on mainnet, 600 on sepolia/hoodi, 120 on devnet, 60 on dev",
     }),
     unresponsiveSec: integer(5, 3600, { doc: "A running client whose API has not answered this long is restarted", default: 60 }),
     stallSec: integer(5, 86400, {
         doc: "A client whose head has not moved this long, while another node's head (or, for the execution client, this node's consensus head) did, is restarted; if none moved, it is a network-wide stall and nothing is done",
-        default: byNetwork({ mainnet: 180, sepolia: 180, hoodi: 180, dev: 30 }),
+        default: byNetwork({ mainnet: 180, sepolia: 180, hoodi: 180, devnet: 180, dev: 30 }),
         defaultDoc: "180 (15 slots), 30 on dev",
     }),
     maxRestartsPerHour: integer(1, 60, { doc: "Restarts of one client in an hour after which the keeper stops acting and pages (KeeperGaveUp)", default: 3 }),
@@ -443,7 +460,7 @@ export const monitoringSection = {
     }),
     requireDeadMansSwitch: boolean({
         doc: "Refuse to deploy without `ethnode:deadMansSwitchUrl`: Prometheus runs beside what it watches, so without one a dead host alerts nobody. Turned off on mainnet, preview warns",
-        default: byNetwork({ mainnet: true, sepolia: false, hoodi: false, dev: false }),
+        default: byNetwork({ mainnet: true, sepolia: false, hoodi: false, devnet: false, dev: false }),
         defaultDoc: "true on mainnet, false otherwise",
     }),
     grafana: boolean({ doc: "Install Grafana (from its apt repository) with the provisioned dashboards", default: true }),
@@ -462,6 +479,8 @@ export type GethConfig = Parsed<typeof gethSection>;
 export type LighthouseConfig = Parsed<typeof lighthouseSection>;
 export type PrysmConfig = Parsed<typeof prysmSection>;
 export type ValidatorConfig = Parsed<typeof validatorSection>;
+/** A devnet: its section, and its genesis as read at preview. */
+export type DevnetConfig = Parsed<typeof devnetSection> & { genesis: DevnetGenesis };
 export type GatewayConfig = Parsed<typeof gatewaySection>;
 export type MonitoringConfig = Parsed<typeof monitoringSection>;
 export type KeeperConfig = Parsed<typeof keeperSection>;
@@ -480,6 +499,8 @@ export interface EthnodeConfig {
     prysm?: PrysmConfig;
     /** The validator client, when the stack signs; its keystores and their password are Pulumi secrets. */
     validator?: ValidatorStack;
+    /** The chain of your own, on network devnet. */
+    devnet?: DevnetConfig;
     gateway: GatewayConfig;
     monitoring: MonitoringConfig;
     keeper: KeeperConfig;
@@ -611,6 +632,34 @@ function parseValidator(
     return { ...v, keystores: pulumi.secret(keystores), password: pulumi.secret(password) };
 }
 
+/**
+ * A devnet's section and genesis. The nodes dial each other by address, so they must be servers whose
+ * addresses the config names; only Prysm runs it (a devnet is told to a client by its files, not by a name).
+ */
+function parseDevnet(
+    src: ConfigSource,
+    ns: string,
+    cfg: { network: Network; nodes: number; host: HostConfig; consensusClient?: ConsensusClientName; prysm?: PrysmConfig },
+    ctx: DefaultContext,
+): DevnetConfig | undefined {
+    const raw = src.get("devnet");
+    if (cfg.network !== "devnet") {
+        if (raw !== undefined) throw new ConfigError(`${ns}:devnet must be unset unless ${ns}:network is devnet`);
+        return undefined;
+    }
+    if (raw === undefined) throw new ConfigError(`${ns}:devnet is required when ${ns}:network is devnet: {genesisDir: <directory with genesis.json, config.yaml, genesis.ssz>}`);
+    const d = parseSection(`${ns}:devnet`, devnetSection, raw, ctx);
+    if (cfg.consensusClient !== "prysm") throw new ConfigError(`${ns}:network devnet needs ${ns}:consensusClient prysm: the devnet's genesis is Prysm's`);
+    if (cfg.host.provider !== "existing") {
+        throw new ConfigError(`${ns}:network devnet needs ${ns}:host.provider existing: the nodes are told each other's addresses, which an aws stack learns only once its instances exist`);
+    }
+    if (cfg.prysm?.checkpointSyncUrl !== undefined) {
+        throw new ConfigError(`${ns}:prysm.checkpointSyncUrl must be unset on network devnet: a node beyond devnet.genesisNodes syncs from node 0`);
+    }
+    if (d.genesisNodes > cfg.nodes) throw new ConfigError(`${ns}:devnet.genesisNodes must be at most ${ns}:nodes (${cfg.nodes}); got ${d.genesisNodes}`);
+    return { ...d, genesis: readDevnetGenesis(d.genesisDir, `${ns}:devnet.genesisDir`) };
+}
+
 function parseApiKeys(raw: unknown, key: string): Record<string, ApiKeyLimit> {
     if (raw === undefined) return {};
     let value: unknown = raw;
@@ -649,6 +698,7 @@ export const SECTIONS = {
     lighthouse: lighthouseSection,
     prysm: prysmSection,
     validator: validatorSection,
+    devnet: devnetSection,
     gateway: gatewaySection,
     monitoring: monitoringSection,
     keeper: keeperSection,
@@ -862,6 +912,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
 
     const { consensusClient, lighthouse, prysm } = parseConsensus(src, ns, network, ctx);
     const validator = parseValidator(src, ns, { network, nodes, consensusClient }, ctx);
+    const devnet = parseDevnet(src, ns, { network, nodes, host, consensusClient, prysm }, ctx);
     if (logs.enabled) {
         for (const part of ["victoriaLogs", "vmalert"] as const) {
             const c = { source: logs[`${part}Source`], sha256: logs[`${part}Sha256`], binaryPath: logs[`${part}BinaryPath`] };
@@ -944,6 +995,7 @@ export function parseConfig(source: ConfigSource, ns = "ethnode"): EthnodeConfig
         lighthouse,
         prysm,
         validator,
+        devnet,
         gateway,
         monitoring,
         keeper,

@@ -158,6 +158,7 @@ export function renderGateway(input: GatewayRenderInput): RenderedGateway {
         maxConnsPerIp: g.maxConnsPerIp,
         tls: input.tls,
         peer: input.peer,
+        peerBeacon: input.peer && input.consensusApi ? `${input.consensusApi.host}:${input.consensusApi.port}` : undefined,
         ownBackend: `${own.host}:${own.port}`,
     });
     return { nginxConf, gatewayJson };

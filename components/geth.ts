@@ -4,7 +4,8 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CLIENT_HEALTH_TIMEOUT_SEC, ClientRole, UnitView, clientBinary, clientHome, deployClient, renderUnit } from "./client";
+import { CLIENT_HEALTH_TIMEOUT_SEC, ClientRole, UnitView, binaryPath, clientBinary, clientHome, deployClient, p2pKeyPath, renderUnit, unitFilePath } from "./client";
+import { DEVNET_DIR, DEVNET_FILES } from "./devnet";
 import { GethConfig, Network } from "./config";
 import { JWT_PATH, LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection } from "./remote";
@@ -29,9 +30,15 @@ export const GETH: ClientRole = {
 /** The public RPC namespaces. `engine`, `admin`, `debug`, `personal`, `miner` never appear here. */
 export const GETH_HTTP_API = ["eth", "net", "web3"] as const;
 
+
+/** The file (released with the unit) that tells Geth its static peers on a devnet. */
+export const GETH_DEVNET_CONFIG = "geth.toml";
+
 export interface GethFlagsInput {
     network: Network;
     dataDir: string;
+    /** On network devnet: its chain id (the other nodes are in geth.toml, released with the unit). */
+    devnet?: { chainId: number };
     geth: Pick<GethConfig, "syncMode" | "gcMode" | "cacheMb" | "maxPeers" | "httpVhosts" | "wsOrigins">;
     jwtPath?: string;
     /** Loopback ports; tests move them to avoid clashes. */
@@ -46,18 +53,24 @@ export function gethFlags(input: GethFlagsInput): string[] {
     // The database settings hold on every network; syncing and peers only where there is a network to join
     // (config.ts refuses syncMode and maxPeers on dev rather than drop them).
     const database = [`--gcmode=${g.gcMode}`, `--cache=${g.cacheMb}`];
-    const network =
-        input.network === "dev"
-            ? // A persistent dev chain with the built-in beacon sealing a block every second.
-              ["--dev", "--dev.period=1", ...database]
-            : [
-                  `--${input.network}`,
-                  `--syncmode=${g.syncMode}`,
-                  ...database,
-                  `--maxpeers=${g.maxPeers}`,
-                  `--port=${p.gethP2p}`,
-                  `--discovery.port=${p.gethP2p}`,
-              ];
+    const peers = [`--syncmode=${g.syncMode}`, ...database, `--maxpeers=${g.maxPeers}`, `--port=${p.gethP2p}`];
+    let network: string[];
+    if (input.network === "dev") {
+        // A persistent dev chain with the built-in beacon sealing a block every second.
+        network = ["--dev", "--dev.period=1", ...database];
+    } else if (input.network === "devnet") {
+        if (!input.devnet) throw new Error("ethnode: a devnet's Geth needs its chain id and peers");
+        // Its own chain: only the other nodes, dialled by their fixed keys (geth.toml lists them).
+        network = [
+            `--networkid=${input.devnet.chainId}`,
+            ...peers,
+            "--nodiscover",
+            `--nodekey=${p2pKeyPath(input.dataDir, "geth")}`,
+            `--config=${unitFilePath("geth", GETH_DEVNET_CONFIG)}`,
+        ];
+    } else {
+        network = [`--${input.network}`, ...peers, `--discovery.port=${p.gethP2p}`];
+    }
     return [
         ...network,
         `--datadir=${clientHome(input.dataDir, "geth")}`,
@@ -82,8 +95,22 @@ export function gethFlags(input: GethFlagsInput): string[] {
 }
 
 export function renderGethUnit(input: GethFlagsInput): string {
-    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: gethFlags(input), stopTimeoutSec: GETH.stopTimeoutSec };
+    const view: UnitView = {
+        network: input.network,
+        dataDir: input.dataDir,
+        flags: gethFlags(input),
+        stopTimeoutSec: GETH.stopTimeoutSec,
+        // A devnet's genesis is written before the first start; on a datadir that has it, init changes nothing,
+        // and on one with another genesis it fails: Geth never starts on a chain it was not made for.
+        preStart: input.network === "devnet" ? [`${binaryPath("geth")} init --datadir=${clientHome(input.dataDir, "geth")} ${DEVNET_DIR}/${DEVNET_FILES.execution}`] : undefined,
+    };
     return renderUnit("geth", view);
+}
+
+/** Geth's static and trusted peers on a devnet (TOML, read with --config). */
+export function renderGethDevnetConfig(staticNodes: string[]): string {
+    const list = staticNodes.map((n) => JSON.stringify(n)).join(", ");
+    return `# Rendered by ethnode: the other nodes of this devnet.\n[Node.P2P]\nStaticNodes = [${list}]\nTrustedNodes = [${list}]\n`;
 }
 
 export function gethReleaseUrl(version: string, commit: string): string {
@@ -102,6 +129,8 @@ export interface GethArgs {
     jwtFile: pulumi.Resource;
     /** The previous node's clients: a rolling upgrade restarts one node at a time. */
     after?: pulumi.Input<pulumi.Resource>;
+    /** On a devnet: its chain id, the other nodes' enode URLs, and this node's P2P key (a secret). */
+    devnet?: { chainId: number; staticNodes: pulumi.Input<string[]>; p2pKey: pulumi.Input<string> };
 }
 
 export class Geth extends pulumi.ComponentResource {
@@ -128,7 +157,9 @@ export class Geth extends pulumi.ComponentResource {
             binary,
             dataDir: args.dataDir,
             purgeOnDestroy: args.purgeOnDestroy,
-            unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g }),
+            unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g, devnet: args.devnet && { chainId: args.devnet.chainId } }),
+            unitFiles: args.devnet && pulumi.output(args.devnet.staticNodes).apply((nodes) => ({ [GETH_DEVNET_CONFIG]: renderGethDevnetConfig(nodes) })),
+            p2pKey: args.devnet?.p2pKey,
             healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,
             dependsOn: [args.hostReady, args.jwtFile, ...(args.after ? [args.after] : [])],
         });

@@ -15,11 +15,12 @@ import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
 import { Prysm } from "./prysm";
 import { PRYSM_VALIDATOR, PrysmValidator, fenceStep } from "./validator";
+import { ChainTiming, DEVNET_DIR, DEVNET_FILES, DevnetGenesis, DevnetPeers, P2pKeys, chainTiming, prysmChainFlags } from "./devnet";
 import { LOOPBACK } from "./ports";
 import { EXECUTION, consensusOf, nodeClients } from "./roles";
 import { keeperStep } from "./keeper";
 import { hostStep } from "./remote";
-import { readAsset, render } from "./render";
+import { readAsset, render, shq } from "./render";
 
 /** GB of memory per vCPU for the EC2 families operators pick for nodes. */
 const MEMORY_PER_VCPU: Record<string, number> = { c: 2, m: 4, r: 8, x: 16, i: 8 };
@@ -57,6 +58,26 @@ export function drainWaitSec(healthIntervalSec: number): number {
     return 2 * healthIntervalSec + Math.ceil(PROBE_TIMEOUT_MS / 1000) + 1;
 }
 
+/** A devnet's genesis files on a node: text as they are, the SSZ state through base64 (steps carry text). */
+function devnetGenesisStep(name: string, host: Host, g: DevnetGenesis, after: pulumi.Resource) {
+    const file = (f: string, content: string) => ({ path: `${DEVNET_DIR}/${f}`, content, mode: "0644", owner: "root", group: "root" });
+    return hostStep(
+        name,
+        {
+            connection: host.connection,
+            files: [file(DEVNET_FILES.execution, g.files.execution), file(DEVNET_FILES.config, g.files.config), file(`${DEVNET_FILES.state}.b64`, g.files.stateBase64)],
+            script: [
+                `base64 -d ${shq(`${DEVNET_DIR}/${DEVNET_FILES.state}.b64`)} >${shq(`${DEVNET_DIR}/${DEVNET_FILES.state}.new`)}`,
+                `chmod 0644 ${shq(`${DEVNET_DIR}/${DEVNET_FILES.state}.new`)}`,
+                `mv -f ${shq(`${DEVNET_DIR}/${DEVNET_FILES.state}.new`)} ${shq(`${DEVNET_DIR}/${DEVNET_FILES.state}`)}`,
+                `echo "devnet genesis installed (chain ${g.chainId})"`,
+            ].join("\n"),
+            deleteScript: `rm -rf ${shq(DEVNET_DIR)}\necho "devnet genesis removed"`,
+        },
+        { parent: host, dependsOn: [after] },
+    );
+}
+
 /** The CLI's view of one node (ethnode.conf); pure. */
 export function renderCliConfig(
     name: string,
@@ -74,7 +95,8 @@ export function renderCliConfig(
     const clients = nodeClients(cfg.consensus);
     return render("cli/ethnode.conf", {
         node: name,
-        network: cfg.network,
+        // How the validator's own commands (slashing protection) are told the chain.
+        chainFlags: cfg.network === "dev" ? "" : prysmChainFlags(cfg.network).join(" "),
         dataDir: cfg.host.dataDir,
         elRpc: `http://${LOOPBACK}:${EXECUTION.apiPort}`,
         execution: EXECUTION.name,
@@ -108,6 +130,10 @@ export interface NodeArgs {
     prysm?: PrysmConfig;
     /** The stack's validators, when it signs: every node fences, the nodes in `validator.signers` sign. */
     validator?: ValidatorStack;
+    /** Slot and epoch lengths of the chain (how long a moved key must stay silent). */
+    timing: ChainTiming;
+    /** On network devnet: its genesis, this node's P2P keys, the other nodes, where a late node syncs from. */
+    devnet?: NodeDevnet;
     /** The gateway's ports (security group) and health interval (how long a drain waits). */
     gateway: GatewayConfig;
     sshPrivateKey: pulumi.Input<string>;
@@ -123,6 +149,16 @@ export interface NodeArgs {
     clusterSecurityGroupId?: pulumi.Input<string>;
 }
 
+export interface NodeDevnet {
+    genesis: DevnetGenesis;
+    keys: P2pKeys;
+    peers: pulumi.Input<DevnetPeers>;
+    /** This node's address, as the others dial it. */
+    hostIp: string;
+    /** Node 0's beacon API, for a node beyond the genesis nodes. */
+    checkpointSyncUrl?: string;
+}
+
 /** Node `index`'s args from the stack's config; the wiring between nodes (after, security groups) is the caller's. */
 export function nodeArgs(cfg: EthnodeConfig, index: number): NodeArgs {
     return {
@@ -135,6 +171,7 @@ export function nodeArgs(cfg: EthnodeConfig, index: number): NodeArgs {
         lighthouse: cfg.lighthouse,
         prysm: cfg.prysm,
         validator: cfg.validator,
+        timing: chainTiming(cfg.devnet),
         gateway: cfg.gateway,
         sshPrivateKey: cfg.sshPrivateKey,
         keeper: cfg.keeper,
@@ -215,14 +252,34 @@ export class Node extends pulumi.ComponentResource {
             dataDir: host.dataDir,
             purgeOnDestroy: args.host.purgeOnDestroy,
         };
+        const d = args.devnet;
+        // A devnet's genesis is on the host before Geth first starts (its unit initializes from it).
+        const genesis = d && devnetGenesisStep(`${name}-devnet-genesis`, host, d.genesis, cli);
         const geth = new Geth(
             `${name}-geth`,
-            { ...common, network: args.network, geth: args.geth, hostReady: cli, jwtFile: jwt.file, after: args.after },
+            {
+                ...common,
+                network: args.network,
+                geth: args.geth,
+                hostReady: genesis ?? cli,
+                jwtFile: jwt.file,
+                after: args.after,
+                devnet: d && { chainId: d.genesis.chainId, staticNodes: pulumi.output(d.peers).apply((p) => p.enodes), p2pKey: d.keys.execution },
+            },
             child,
         );
         let consensus: BeaconNode<unknown> | undefined;
         if (args.network !== "dev" && args.consensus) {
-            const beacon = { ...common, network: args.network, executionEndpoint: geth.authRpcUrl, after: [jwt.file, geth.service] };
+            const beacon = {
+                ...common,
+                network: args.network,
+                executionEndpoint: geth.authRpcUrl,
+                after: [jwt.file, geth.service],
+                devnet: d && {
+                    peers: pulumi.output(d.peers).apply((p) => ({ peers: p.beaconPeers, hostIp: d.hostIp, checkpointSyncUrl: d.checkpointSyncUrl })),
+                    p2pKey: d.keys.consensus,
+                },
+            };
             // Named by the client, so switching clients replaces one component with the other.
             consensus =
                 args.consensus.name === "prysm"
@@ -237,7 +294,7 @@ export class Node extends pulumi.ComponentResource {
         if (args.validator && args.network !== "dev") {
             this.validatorFence = fenceStep(
                 `${name}-validator-fence`,
-                { connection: host.connection, network: args.network, dataDir: host.dataDir, assigned: this.signedKeys(), after: [cli] },
+                { connection: host.connection, timing: args.timing, dataDir: host.dataDir, assigned: this.signedKeys(), after: [cli] },
                 { parent: this },
             );
         }

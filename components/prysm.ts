@@ -4,8 +4,9 @@
  * the gateway's exporter paths and the CLI do not change with the choice.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { BeaconArgs, BeaconFlagsInput, BeaconNode, consensusEndpoints } from "./beacon";
-import { ClientRole, UnitView, clientBinary, clientHome, renderUnit } from "./client";
+import { BeaconArgs, BeaconDevnet, BeaconFlagsInput, BeaconNode, consensusEndpoints } from "./beacon";
+import { ClientRole, UnitView, clientBinary, clientHome, p2pKeyPath, renderUnit } from "./client";
+import { DEVNET_DIR, DEVNET_FILES, prysmChainFlags } from "./devnet";
 import { PrysmConfig } from "./config";
 import { JWT_PATH, LOOPBACK, PORTS } from "./ports";
 
@@ -37,12 +38,11 @@ export function prysmFlags(input: PrysmFlagsInput): string[] {
     return [
         // Prysm asks interactively otherwise, which a unit cannot answer.
         "--accept-terms-of-use",
-        `--${input.network}`,
+        ...prysmChainFlags(input.network),
         `--datadir=${clientHome(input.dataDir, "prysm")}`,
         `--execution-endpoint=${input.executionEndpoint}`,
         `--jwt-secret=${input.jwtPath ?? JWT_PATH}`,
-        `--checkpoint-sync-url=${input.prysm.checkpointSyncUrl}`,
-        `--genesis-beacon-api-url=${input.prysm.checkpointSyncUrl}`,
+        ...(input.network === "devnet" ? devnetFlags(input) : publicCheckpointFlags(input.prysm.checkpointSyncUrl)),
         `--http-host=${LOOPBACK}`,
         `--http-port=${p.beaconHttp}`,
         `--rpc-host=${LOOPBACK}`,
@@ -55,6 +55,33 @@ export function prysmFlags(input: PrysmFlagsInput): string[] {
         `--p2p-max-peers=${input.prysm.maxPeers}`,
         ...(input.monitorIndices?.length ? [`--monitor-indices=${input.monitorIndices.join(",")}`] : []),
         ...(input.prysm.slasher ? ["--slasher"] : []),
+    ];
+}
+
+/** A public network's start: a finalized checkpoint, and the genesis state, from a beacon API. */
+function publicCheckpointFlags(url: string | undefined): string[] {
+    if (!url) throw new Error("ethnode: Prysm on a public network needs a checkpoint-sync URL");
+    return [`--checkpoint-sync-url=${url}`, `--genesis-beacon-api-url=${url}`];
+}
+
+/**
+ * A devnet's start: its genesis from the file, its peers only (no discovery, a fixed key, every other node as a
+ * trusted peer), no minimum of peers to sync or per subnet (three nodes are the whole network); a node beyond
+ * the genesis nodes checkpoint-syncs from node 0.
+ */
+function devnetFlags(input: PrysmFlagsInput): string[] {
+    const d: BeaconDevnet | undefined = input.devnet;
+    if (!d) throw new Error("ethnode: a devnet's Prysm needs its peers");
+    return [
+        `--genesis-state=${DEVNET_DIR}/${DEVNET_FILES.state}`,
+        "--contract-deployment-block=0",
+        ...(d.checkpointSyncUrl ? [`--checkpoint-sync-url=${d.checkpointSyncUrl}`] : []),
+        "--no-discovery",
+        `--p2p-priv-key=${p2pKeyPath(input.dataDir, "prysm")}`,
+        `--p2p-host-ip=${d.hostIp}`,
+        ...d.peers.map((peer) => `--peer=${peer}`),
+        "--min-sync-peers=0",
+        "--minimum-peers-per-subnet=0",
     ];
 }
 
@@ -75,7 +102,8 @@ export class Prysm extends BeaconNode<PrysmConfig> {
         const c = args.config;
         super("ethnode:prysm:Prysm", name, PRYSM, args, {
             binary: clientBinary(c, prysmReleaseUrl(c.version as string)),
-            unit: (executionEndpoint) => renderPrysmUnit({ network: args.network, dataDir: args.dataDir, prysm: c, executionEndpoint, monitorIndices: args.monitorIndices }),
+            unit: (executionEndpoint, devnet) =>
+                renderPrysmUnit({ network: args.network, dataDir: args.dataDir, prysm: c, executionEndpoint, monitorIndices: args.monitorIndices, devnet }),
         }, opts);
     }
 }

@@ -4,7 +4,7 @@
  * message that names the full key and what was expected, so `pulumi preview` stops before anything is touched.
  */
 
-export const NETWORKS = ["mainnet", "sepolia", "hoodi", "dev"] as const;
+export const NETWORKS = ["mainnet", "sepolia", "hoodi", "devnet", "dev"] as const;
 export type Network = (typeof NETWORKS)[number];
 
 export class ConfigError extends Error {

@@ -15,6 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClientRole, UnitView, binaryPath, clientBinary, clientHome, deployClient, renderUnit, CLIENT_HEALTH_TIMEOUT_SEC } from "./client";
 import { EthnodeConfig, Network, ValidatorConfig, ValidatorStack } from "./config";
 import type { ValidatorScope } from "./monitoring";
+import { ChainTiming, chainTiming, prysmChainFlags } from "./devnet";
 import { LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection, HostFile, hostStep } from "./remote";
 import { render, shq } from "./render";
@@ -33,17 +34,13 @@ export const PRYSM_VALIDATOR: ClientRole = {
     p2p: [],
 };
 
-/** Seconds per slot and slots per epoch of the networks a validator runs on. */
-const SLOT_SECONDS: Record<Exclude<Network, "dev">, number> = { mainnet: 12, sepolia: 12, hoodi: 12 };
-const SLOTS_PER_EPOCH = 32;
-
 /** How long a key must be silent before another node may sign with it: two whole epochs and a slot. */
-export function doppelgangerWaitSec(network: Exclude<Network, "dev">): number {
-    return (2 * SLOTS_PER_EPOCH + 1) * SLOT_SECONDS[network];
+export function doppelgangerWaitSec(t: ChainTiming): number {
+    return (2 * t.slotsPerEpoch + 1) * t.secondsPerSlot;
 }
 
 /** What monitoring knows of a validating stack; undefined when it does not sign. */
-export function validatorScope(cfg: Pick<EthnodeConfig, "network" | "validator" | "prysm">): ValidatorScope | undefined {
+export function validatorScope(cfg: Pick<EthnodeConfig, "network" | "validator" | "prysm" | "devnet">): ValidatorScope | undefined {
     const v = cfg.validator;
     if (!v || cfg.network === "dev") return undefined;
     return {
@@ -51,7 +48,7 @@ export function validatorScope(cfg: Pick<EthnodeConfig, "network" | "validator" 
         signers: v.signers.length,
         monitored: v.monitorIndices.length > 0,
         slasher: cfg.prysm?.slasher === true,
-        epochSeconds: SLOT_SECONDS[cfg.network] * SLOTS_PER_EPOCH,
+        epochSeconds: chainTiming(cfg.devnet).secondsPerSlot * chainTiming(cfg.devnet).slotsPerEpoch,
     };
 }
 
@@ -84,7 +81,7 @@ export function validatorFlags(input: ValidatorFlagsInput): string[] {
     const paths = validatorPaths(input.dataDir);
     return [
         "--accept-terms-of-use",
-        `--${input.network}`,
+        ...prysmChainFlags(input.network),
         `--datadir=${paths.home}`,
         `--wallet-dir=${paths.wallet}`,
         `--wallet-password-file=${paths.password}`,
@@ -111,7 +108,7 @@ export function validatorReleaseUrl(version: string): string {
 }
 
 /** A node's fence script: what runs on every node of a validating stack before any signer starts. */
-export function renderFenceScript(network: Exclude<Network, "dev">, dataDir: string, assigned: string[]): string {
+export function renderFenceScript(timing: ChainTiming, dataDir: string, assigned: string[]): string {
     const paths = validatorPaths(dataDir);
     return render("scripts/fence-validator.sh", {
         unit: PRYSM_VALIDATOR.name,
@@ -119,7 +116,7 @@ export function renderFenceScript(network: Exclude<Network, "dev">, dataDir: str
         wallet: shq(paths.wallet),
         keys: shq(paths.keys),
         assigned: shq(assigned.join(" ")),
-        waitSec: doppelgangerWaitSec(network),
+        waitSec: doppelgangerWaitSec(timing),
     });
 }
 
@@ -128,7 +125,7 @@ export function renderKeysScript(network: Exclude<Network, "dev">, dataDir: stri
     const paths = validatorPaths(dataDir);
     return render("scripts/install-validator-keys.sh", {
         user: PRYSM_VALIDATOR.name,
-        network,
+        chainFlags: prysmChainFlags(network).map(shq).join(" "),
         binary: shq(binaryPath(PRYSM_VALIDATOR.name)),
         home: shq(paths.home),
         wallet: shq(paths.wallet),
@@ -158,10 +155,10 @@ export function keyFiles(dataDir: string, pubkeys: string[], v: Pick<ValidatorSt
 /** The fence on one node of a validating stack; every signer's keys wait for every node's fence. */
 export function fenceStep(
     name: string,
-    a: { connection: pulumi.Input<Connection>; network: Exclude<Network, "dev">; dataDir: string; assigned: string[]; after: pulumi.Input<pulumi.Resource>[] },
+    a: { connection: pulumi.Input<Connection>; timing: ChainTiming; dataDir: string; assigned: string[]; after: pulumi.Input<pulumi.Resource>[] },
     opts: pulumi.CustomResourceOptions,
 ): command.remote.Command {
-    return hostStep(name, { connection: a.connection, script: renderFenceScript(a.network, a.dataDir, a.assigned) }, { ...opts, dependsOn: a.after });
+    return hostStep(name, { connection: a.connection, script: renderFenceScript(a.timing, a.dataDir, a.assigned) }, { ...opts, dependsOn: a.after });
 }
 
 export interface ValidatorArgs {

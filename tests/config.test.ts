@@ -91,6 +91,47 @@ describe("stack config", () => {
         });
     });
 
+    describe("a devnet (a chain of your own)", () => {
+        const GENESIS = path.join(ROOT, "tests", "fixtures", "devnet");
+        const devnet = (fn: (raw: any) => void = () => undefined): Raw =>
+            mutate((r) => {
+                r.network = "devnet";
+                r.nodes = 3;
+                delete r.lighthouse;
+                r.consensusClient = "prysm";
+                r.prysm = { version: "7.1.6", sha256: "c".repeat(64) };
+                r.host = { provider: "existing", addresses: ["10.77.0.11", "10.77.0.12", "10.77.0.13"], user: "root" };
+                r.devnet = { genesisDir: GENESIS, genesisNodes: 2 };
+                fn(r);
+            });
+
+        it("reads its genesis at preview: chain id, slot time, the files every node gets", () => {
+            const cfg = parseConfig(source(devnet()));
+            expect(cfg.devnet?.genesisNodes).toBe(2);
+            expect(cfg.devnet?.genesis).toMatchObject({ chainId: 32382, secondsPerSlot: 6, slotsPerEpoch: 32 });
+            expect(Buffer.from(cfg.devnet!.genesis.files.stateBase64, "base64")).toEqual(fs.readFileSync(path.join(GENESIS, "genesis.ssz")));
+            expect(cfg.prysm?.checkpointSyncUrl).toBeUndefined();
+            expect(parseConfig(source(devnet((r) => delete r.devnet.genesisNodes))).devnet?.genesisNodes).toBe(3);
+        });
+
+        const badDevnets: [string, Raw, string][] = [
+            ["no devnet section", devnet((r) => delete r.devnet), "ethnode:devnet is required when ethnode:network is devnet: {genesisDir: <directory with genesis.json, config.yaml, genesis.ssz>}"],
+            ["Lighthouse", devnet((r) => (delete r.consensusClient, delete r.prysm, (r.lighthouse = { version: "8.2.2", sha256: "b".repeat(64) }))), "ethnode:network devnet needs ethnode:consensusClient prysm: the devnet's genesis is Prysm's"],
+            [
+                "aws hosts",
+                devnet((r) => (r.host = { provider: "aws", sshAllowedCidrs: ["203.0.113.10/32"], sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ1mS2mX ethnode", vpcId: "vpc-0123456789abcdef0", subnetIds: ["subnet-0123456789abcdef0"] })),
+                "ethnode:network devnet needs ethnode:host.provider existing: the nodes are told each other's addresses, which an aws stack learns only once its instances exist",
+            ],
+            ["a checkpoint URL", devnet((r) => (r.prysm.checkpointSyncUrl = "https://checkpoint.example")), "ethnode:prysm.checkpointSyncUrl must be unset on network devnet: a node beyond devnet.genesisNodes syncs from node 0"],
+            ["more genesis nodes than nodes", devnet((r) => (r.devnet.genesisNodes = 4)), "ethnode:devnet.genesisNodes must be at most ethnode:nodes (3); got 4"],
+            ["a genesis directory without the files", devnet((r) => (r.devnet.genesisDir = "/nonexistent/genesis")), "ethnode:devnet.genesisDir must hold genesis.json (prysmctl testnet generate-genesis writes it); /nonexistent/genesis/genesis.json does not exist"],
+            ["a devnet section on another network", mutate((r) => (r.devnet = { genesisDir: GENESIS })), "ethnode:devnet must be unset unless ethnode:network is devnet"],
+        ];
+        it.each(badDevnets)("refuses %s at preview", (_what, raw, message) => {
+            expect(() => parseConfig(source(raw))).toThrow(message);
+        });
+    });
+
     describe("validators", () => {
         const withValidators = (signers: Record<number, number[]>, fn: (raw: any) => void = () => undefined, nodes = 2): Raw =>
             mutate((r) => {
@@ -174,8 +215,8 @@ describe("stack config", () => {
     });
 
     const bad: [string, Raw, string][] = [
-        ["misspelled network", mutate((r) => (r.network = "mainet")), 'ethnode:network must be one of mainnet, sepolia, hoodi, dev; got "mainet"'],
-        ["missing network", mutate((r) => delete r.network), "ethnode:network is required: one of mainnet, sepolia, hoodi, dev"],
+        ["misspelled network", mutate((r) => (r.network = "mainet")), 'ethnode:network must be one of mainnet, sepolia, hoodi, devnet, dev; got "mainet"'],
+        ["missing network", mutate((r) => delete r.network), "ethnode:network is required: one of mainnet, sepolia, hoodi, devnet, dev"],
         ["unknown provider", mutate((r) => (r.host.provider = "gcp")), 'ethnode:host.provider must be one of aws, existing; got "gcp"'],
         ["volume too small", mutate((r) => (r.host.dataVolumeGb = 10)), "ethnode:host.dataVolumeGb must be an integer from 20 to 65536; got 10"],
         ["fractional IOPS", mutate((r) => (r.host.dataVolumeIops = 3000.5)), "ethnode:host.dataVolumeIops must be an integer from 3000 to 80000; got 3000.5"],

@@ -8,20 +8,27 @@ import { NETWORKS } from "../components/config";
 import { renderLighthouseUnit } from "../components/lighthouse";
 import { renderPrysmUnit } from "../components/prysm";
 import { ConsensusBinary, CONSENSUS_BINARIES, describeConsensus } from "./helpers/consensus";
-import { DATA_DIR, PRYSM_TEST_CONFIG, VALIDATOR_TEST_CONFIG } from "./helpers/rendered";
+import { DATA_DIR, DEVNET_TEST_BEACON, PRYSM_TEST_CONFIG, VALIDATOR_TEST_CONFIG } from "./helpers/rendered";
 import { renderValidatorUnit } from "../components/validator";
 import * as path from "path";
 import { execStartArgs } from "./helpers/proc";
 
 const ENGINE = "http://127.0.0.1:8551";
 
-/** Each network's rendered unit for `client`. */
+/** Each network's rendered unit for `client` (a devnet runs Prysm only). */
 function renderedUnits(client: ConsensusBinary["client"]): [string, string][] {
-    return NETWORKS.filter((n) => n !== "dev").map((network) => {
+    return NETWORKS.filter((n) => n !== "dev" && (client === "prysm" || n !== "devnet")).map((network) => {
         const n = network as Exclude<typeof network, "dev">;
         const text =
             client === "prysm"
-                ? renderPrysmUnit({ network: n, dataDir: DATA_DIR, prysm: { ...PRYSM_TEST_CONFIG, slasher: true }, executionEndpoint: ENGINE, monitorIndices: [1, 2] })
+                ? renderPrysmUnit({
+                      network: n,
+                      dataDir: DATA_DIR,
+                      prysm: { ...PRYSM_TEST_CONFIG, slasher: true },
+                      executionEndpoint: ENGINE,
+                      monitorIndices: [1, 2],
+                      devnet: n === "devnet" ? DEVNET_TEST_BEACON : undefined,
+                  })
                 : renderLighthouseUnit({ network: n, dataDir: DATA_DIR, lighthouse: { checkpointSyncUrl: PRYSM_TEST_CONFIG.checkpointSyncUrl, targetPeers: 100 }, executionEndpoint: ENGINE });
         return [network, text];
     });

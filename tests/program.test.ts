@@ -2,7 +2,10 @@
  * The resource graph under Pulumi's mocks: what the program creates for each stack, that secrets stay
  * secret, and that a config edit changes only the resources it must.
  */
-import { MOCK, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, setDeployedOutputs, setMockReceipts, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+import { enodeUrl, libp2pPeerId } from "../components/devnet";
+import { MOCK, ROOT, mockP2pKey, TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY, Recorded, resolve, secretEncodings, setDeployedOutputs, setMockReceipts, stackConfig, withMocks, withSecrets } from "./helpers/pulumi";
 import { HOST_STEPS_OUTPUT } from "../components/receipts";
 import { CHAIN_DATA_OUTPUT, chainDataRefusal } from "../components/chaindata";
 import { TEST_FEE_RECIPIENT, TEST_VALIDATOR_PASSWORD, testPubkey, validatorRaw } from "./helpers/validator";
@@ -505,6 +508,97 @@ describe("validators on a three-node Prysm cluster (ethnode:validator)", () => {
     });
 });
 
+describe("a devnet on three existing servers (network devnet)", () => {
+    const ADDRS = ["10.77.0.11", "10.77.0.12", "10.77.0.13"];
+    const GENESIS = path.join(ROOT, "tests", "fixtures", "devnet");
+    const raw = validatorRaw({ 0: [0, 1] });
+    let run: Awaited<ReturnType<typeof runIndex>>;
+    beforeAll(async () => {
+        run = await runIndex(
+            "dev",
+            {
+                "ethnode:network": "devnet",
+                "ethnode:nodes": "3",
+                "ethnode:host": JSON.stringify({ provider: "existing", addresses: ADDRS, user: "root" }),
+                "ethnode:geth": JSON.stringify({ version: "1.17.8", commit: "a5790770", sha256: "a".repeat(64) }),
+                "ethnode:consensusClient": "prysm",
+                "ethnode:lighthouse": undefined as unknown as string,
+                "ethnode:prysm": JSON.stringify(raw.prysm),
+                "ethnode:devnet": JSON.stringify({ genesisDir: GENESIS, genesisNodes: 2 }),
+                "ethnode:validator": JSON.stringify(raw.validator),
+                "ethnode:validatorKeystores": raw.validatorKeystores as string,
+                "ethnode:validatorPassword": TEST_VALIDATOR_PASSWORD,
+            },
+            ["ethnode:validatorKeystores", "ethnode:validatorPassword"],
+        );
+    });
+    const key = (i: number, role: string) => mockP2pKey(`node-${i}-p2p-${role}`);
+
+    it("gives every node the genesis, Geth's SSZ-free files as they are and the state through base64", () => {
+        for (const i of [0, 1, 2]) {
+            const files = decodeBundle(run.byName(`node-${i}-devnet-genesis`).inputs.stdin);
+            expect(files["/etc/ethnode/devnet/genesis.json"]).toBe(fs.readFileSync(path.join(GENESIS, "genesis.json"), "utf8"));
+            expect(files["/etc/ethnode/devnet/config.yaml"]).toBe(fs.readFileSync(path.join(GENESIS, "config.yaml"), "utf8"));
+            expect(Buffer.from(files["/etc/ethnode/devnet/genesis.ssz.b64"], "base64")).toEqual(fs.readFileSync(path.join(GENESIS, "genesis.ssz")));
+        }
+    });
+
+    it("runs Geth on the devnet's chain id, initialized from its genesis, dialling the other nodes only", () => {
+        for (const i of [0, 1, 2]) {
+            const bundle = decodeBundle(run.byName(`node-${i}-geth-service`).inputs.stdin);
+            const unit = Object.entries(bundle).find(([f]) => f.endsWith("/geth.service"))![1];
+            const toml = Object.entries(bundle).find(([f]) => f.endsWith("/geth.toml"))![1];
+            expect(unit).toContain("ExecStartPre=/opt/ethnode/geth/current/geth init --datadir=/var/lib/ethnode/geth /etc/ethnode/devnet/genesis.json");
+            for (const f of ["--networkid=32382", "--nodiscover", "--nodekey=/var/lib/ethnode/geth/p2p.key", "--config=/etc/ethnode/geth/current/geth.toml"]) expect(unit).toContain(f);
+            expect(unit).not.toMatch(/--(mainnet|sepolia|hoodi|dev)\b/);
+            const others = [0, 1, 2].filter((j) => j !== i).map((j) => enodeUrl(key(j, "execution"), ADDRS[j], 30303));
+            expect(toml).toContain(`StaticNodes = [${others.map((e) => JSON.stringify(e)).join(", ")}]`);
+            expect(toml).toContain("TrustedNodes");
+        }
+    });
+
+    it("runs Prysm from the genesis state with its peers only; a node beyond genesisNodes checkpoint-syncs from node 0's peer listener", () => {
+        for (const i of [0, 1, 2]) {
+            const unit = unitOf(run.byName(`node-${i}-prysm-service`));
+            for (const f of ["--chain-config-file=/etc/ethnode/devnet/config.yaml", "--genesis-state=/etc/ethnode/devnet/genesis.ssz", "--no-discovery", "--p2p-priv-key=/var/lib/ethnode/prysm/p2p.key", `--p2p-host-ip=${ADDRS[i]}`, "--min-sync-peers=0"]) {
+                expect(unit).toContain(f);
+            }
+            expect(unit).not.toMatch(/--(mainnet|sepolia|hoodi)\b|genesis-beacon-api-url/);
+            for (const j of [0, 1, 2].filter((j) => j !== i)) expect(unit).toContain(`--peer=/ip4/${ADDRS[j]}/tcp/9000/p2p/${libp2pPeerId(key(j, "consensus"))}`);
+            if (i < 2) expect(unit).not.toContain("--checkpoint-sync-url");
+            else expect(unit).toContain("--checkpoint-sync-url=http://10.77.0.11:8547");
+        }
+        // Node 0's peer listener serves its beacon API, read only, to the other nodes.
+        const nginx = Object.entries(decodeBundle(run.byName("gateway-config").inputs.stdin)).find(([p]) => p.endsWith("/nginx.conf"))![1];
+        expect(nginx).toMatch(/location \/eth\/ \{\n\s+limit_except GET \{\n\s+deny all;\n\s+\}[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:5052;/);
+    });
+
+    it("installs each client's P2P key on a secret stdin, 0600 for that client alone, and keeps keys out of every plain input", () => {
+        for (const i of [0, 1, 2]) {
+            for (const [client, role] of [["geth", "execution"], ["prysm", "consensus"]]) {
+                const step = run.byName(`node-${i}-${client}-p2p-key`).inputs;
+                expect(isSecretValue(step.stdin)).toBe(true);
+                expect(decodeBundle(step.stdin)).toEqual({ [`/var/lib/ethnode/${client}/p2p.key`]: key(i, role) });
+                expect(Buffer.from(step.stdin.value).toString()).toMatch(new RegExp(`^file 0600 ${client} ${client} `));
+            }
+        }
+        const secrets = [0, 1, 2].flatMap((i) => [key(i, "execution"), key(i, "consensus")]).flatMap(secretEncodings);
+        for (const r of run.resources) {
+            const surface = plainSurface(r);
+            for (const s of secrets) expect(surface).not.toContain(s);
+        }
+    });
+
+    it("signs with the devnet's chain config and waits out two of its epochs before a moved key signs again", () => {
+        const unit = unitOf(run.byName("node-0-validator-service"));
+        expect(unit).toContain("--chain-config-file=/etc/ethnode/devnet/config.yaml");
+        expect(unit).not.toMatch(/--(mainnet|sepolia|hoodi)\b/);
+        // 6 s slots, 32 to the epoch: two epochs and a slot.
+        expect(run.byName("node-1-validator-fence").inputs.create).toContain("sleep 390");
+        expect(decodeBundle(run.byName("node-0-cli").inputs.stdin)["/etc/ethnode/ethnode.conf"]).toContain('CHAIN_FLAGS="--chain-config-file=/etc/ethnode/devnet/config.yaml"');
+    });
+});
+
 describe("existing host on the dev network", () => {
     const overrides = {
         "ethnode:network": "dev",
@@ -838,7 +932,7 @@ describe("config edits change only what they must", () => {
 describe("bad config stops the program before any resource", () => {
     it("names the key and what was expected", async () => {
         await expect(runIndex("dev", { "ethnode:network": "mainet" })).rejects.toThrow(
-            'ethnode:network must be one of mainnet, sepolia, hoodi, dev; got "mainet"',
+            'ethnode:network must be one of mainnet, sepolia, hoodi, devnet, dev; got "mainet"',
         );
     });
 });

@@ -19,7 +19,7 @@ if [[ -f "$held" && "$(sort "$held")" == "$wanted" ]]; then
 fi
 systemctl stop "${user}.service" 2>/dev/null || true
 rm -rf "${wallet}.new"
-if ! runuser -u "$user" -- "$binary" accounts import --accept-terms-of-use --{{{network}}} \
+if ! runuser -u "$user" -- "$binary" accounts import --accept-terms-of-use {{{chainFlags}}} \
   --keys-dir="$keys" --wallet-dir="${wallet}.new" --wallet-password-file="$password" --account-password-file="$password" >"${home_dir}/import.log" 2>&1; then
   tail -n 20 "${home_dir}/import.log" >&2
   rm -rf "${wallet}.new"

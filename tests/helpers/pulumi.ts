@@ -2,6 +2,7 @@
  * Runs ethnode's program (or a part of it) under Pulumi's mocks, recording every resource. Unmocked invokes
  * throw, so a new data-source call cannot slip through silently. Each run gets fresh module state.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
@@ -63,12 +64,17 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             // This stack's own outputs as its last deploy left them (none: a stack never deployed).
             return { ...inputs, outputs: deployedOutputs, secretOutputNames: [] };
         case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: name.endsWith("-jwt-key") ? MOCK.jwtHex : MOCK.grafanaPassword };
+            return { ...inputs, result: name.endsWith("-jwt-key") ? MOCK.jwtHex : /-p2p-/.test(name) ? mockP2pKey(name) : MOCK.grafanaPassword };
         case "aws:ec2/keyPair:KeyPair":
             return { ...inputs, keyName: name };
         default:
             return { ...inputs };
     }
+}
+
+/** A devnet P2P key the mocks hand `name` (node-<i>-p2p-<role>): 64 hex digits, one per key. */
+export function mockP2pKey(name: string): string {
+    return crypto.createHash("sha256").update(name).digest("hex");
 }
 
 /** node-<i>-host-vm gets 10.0.1.(23 + i): the first node's is MOCK.privateIp, every node's differs. */

@@ -6,6 +6,9 @@ import { parseConfig, Network, NETWORKS } from "../../components/config";
 import { renderGethUnit } from "../../components/geth";
 import { renderLighthouseUnit } from "../../components/lighthouse";
 import { renderPrysmUnit } from "../../components/prysm";
+import { BeaconDevnet } from "../../components/beacon";
+import * as path from "path";
+import { PUBLIC_TIMING } from "../../components/devnet";
 import { renderFenceScript, renderKeysScript, renderRemoveKeysScript, renderValidatorUnit } from "../../components/validator";
 import { renderInstallScript, renderServiceScript } from "../../components/client";
 import { PRELUDE_DIR, activateRelease, effectiveScript } from "../../components/remote";
@@ -18,14 +21,25 @@ import { TEST_DMS_URL, TEST_SLACK_WEBHOOK, TEST_SSH_KEY } from "./pulumi";
 
 export const DATA_DIR = "/var/lib/ethnode";
 
+/** A devnet's consensus-side view for the renders: two peers, this node's address, a checkpoint to sync from. */
+export const DEVNET_TEST_BEACON: BeaconDevnet = {
+    peers: ["/ip4/10.77.0.12/tcp/9000/p2p/16Uiu2HAmLhLvBoYaoZfaMUKuibM6ac163GwKY74c5kiSLg5KvLpY", "/ip4/10.77.0.13/tcp/9000/p2p/16Uiu2HAmLhLvBoYaoZfaMUKuibM6ac163GwKY74c5kiSLg5KvLpY"],
+    hostIp: "10.77.0.11",
+    checkpointSyncUrl: "http://10.77.0.12:8547",
+};
+
 export function configFor(network: Network) {
+    const devnet = network === "devnet";
     return parseConfig({
         get: (k) =>
             ({
                 network,
                 host: { provider: "existing", address: "127.0.0.1" },
                 geth: { version: "1.17.8", commit: "a5790770", sha256: "a".repeat(64) },
-                lighthouse: network === "dev" ? undefined : { version: "8.2.2", sha256: "b".repeat(64) },
+                lighthouse: network === "dev" || devnet ? undefined : { version: "8.2.2", sha256: "b".repeat(64) },
+                consensusClient: devnet ? "prysm" : undefined,
+                prysm: devnet ? { version: "7.1.6", sha256: "c".repeat(64) } : undefined,
+                devnet: devnet ? { genesisDir: path.join(__dirname, "..", "fixtures", "devnet") } : undefined,
                 sshPrivateKey: TEST_SSH_KEY,
                 slackWebhookUrl: TEST_SLACK_WEBHOOK,
                 deadMansSwitchUrl: network === "mainnet" ? TEST_DMS_URL : undefined,
@@ -58,8 +72,16 @@ export function units(): Rendered[] {
     out.push({ name: "vmalert.service", text: renderVmalertUnit({ logs: logsConfig("release"), monitoring: configFor("mainnet").monitoring, stack: "prod", network: "mainnet" }) });
     for (const network of NETWORKS) {
         const cfg = configFor(network);
-        out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth }) });
-        if (network !== "dev" && cfg.lighthouse) {
+        const devnet = cfg.devnet && { chainId: cfg.devnet.genesis.chainId };
+        out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth, devnet }) });
+        if (network === "devnet") {
+            out.push({
+                name: "prysm-devnet.service",
+                text: renderPrysmUnit({ network, dataDir: DATA_DIR, prysm: PRYSM_TEST_CONFIG, executionEndpoint: "http://127.0.0.1:8551", devnet: DEVNET_TEST_BEACON }),
+            });
+            out.push({ name: "prysm-validator-devnet.service", text: renderValidatorUnit({ network, dataDir: DATA_DIR, validator: VALIDATOR_TEST_CONFIG }) });
+        }
+        if (network !== "dev" && network !== "devnet" && cfg.lighthouse) {
             out.push({
                 name: `lighthouse-${network}.service`,
                 text: renderLighthouseUnit({
@@ -138,7 +160,7 @@ export function scripts(): (Rendered & { body: string })[] {
             true,
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
-        step("fence-validator", renderFenceScript("mainnet", DATA_DIR, [`0x${"ab".repeat(48)}`, `0x${"cd".repeat(48)}`])),
+        step("fence-validator", renderFenceScript(PUBLIC_TIMING, DATA_DIR, [`0x${"ab".repeat(48)}`, `0x${"cd".repeat(48)}`])),
         step("install-validator-keys", renderKeysScript("mainnet", DATA_DIR, [`0x${"ab".repeat(48)}`]), true),
         step("remove-validator-keys", renderRemoveKeysScript(DATA_DIR)),
         step("install-logs-release", renderInstallLogs(logsBinaries(logsConfig("release")), 9428, "10.0.1.23"), true),
