@@ -656,6 +656,10 @@ function parseDevnet(
     if (cfg.prysm?.checkpointSyncUrl !== undefined) {
         throw new ConfigError(`${ns}:prysm.checkpointSyncUrl must be unset on network devnet: a node beyond devnet.genesisNodes syncs from node 0`);
     }
+    const geth = src.get("geth");
+    if (typeof geth === "object" && geth !== null && "syncMode" in geth) {
+        throw new ConfigError(`${ns}:geth.syncMode has no effect on network devnet (Geth full-syncs its own chain from the other nodes): remove it`);
+    }
     if (d.genesisNodes > cfg.nodes) throw new ConfigError(`${ns}:devnet.genesisNodes must be at most ${ns}:nodes (${cfg.nodes}); got ${d.genesisNodes}`);
     return { ...d, genesis: readDevnetGenesis(d.genesisDir, `${ns}:devnet.genesisDir`) };
 }

@@ -37,8 +37,8 @@ export const GETH_DEVNET_CONFIG = "geth.toml";
 export interface GethFlagsInput {
     network: Network;
     dataDir: string;
-    /** On network devnet: its chain id (the other nodes are in geth.toml, released with the unit). */
-    devnet?: { chainId: number };
+    /** On network devnet: its chain id and this node's address (the other nodes are in geth.toml, released with the unit). */
+    devnet?: { chainId: number; hostIp: string };
     geth: Pick<GethConfig, "syncMode" | "gcMode" | "cacheMb" | "maxPeers" | "httpVhosts" | "wsOrigins">;
     jwtPath?: string;
     /** Loopback ports; tests move them to avoid clashes. */
@@ -53,7 +53,6 @@ export function gethFlags(input: GethFlagsInput): string[] {
     // The database settings hold on every network; syncing and peers only where there is a network to join
     // (config.ts refuses syncMode and maxPeers on dev rather than drop them).
     const database = [`--gcmode=${g.gcMode}`, `--cache=${g.cacheMb}`];
-    const peers = [`--syncmode=${g.syncMode}`, ...database, `--maxpeers=${g.maxPeers}`, `--port=${p.gethP2p}`];
     let network: string[];
     if (input.network === "dev") {
         // A persistent dev chain with the built-in beacon sealing a block every second.
@@ -63,13 +62,26 @@ export function gethFlags(input: GethFlagsInput): string[] {
         // Its own chain: only the other nodes, dialled by their fixed keys (geth.toml lists them).
         network = [
             `--networkid=${input.devnet.chainId}`,
-            ...peers,
+            // Every block comes from the chain's own beacon nodes and the other nodes: no snapshot to sync from.
+            "--syncmode=full",
+            ...database,
+            `--maxpeers=${g.maxPeers}`,
+            `--port=${p.gethP2p}`,
+            // The address the others dial (the enode they are told), not one a NAT probe guesses.
+            `--nat=extip:${input.devnet.hostIp}`,
             "--nodiscover",
             `--nodekey=${p2pKeyPath(input.dataDir, "geth")}`,
             `--config=${unitFilePath("geth", GETH_DEVNET_CONFIG)}`,
         ];
     } else {
-        network = [`--${input.network}`, ...peers, `--discovery.port=${p.gethP2p}`];
+        network = [
+            `--${input.network}`,
+            `--syncmode=${g.syncMode}`,
+            ...database,
+            `--maxpeers=${g.maxPeers}`,
+            `--port=${p.gethP2p}`,
+            `--discovery.port=${p.gethP2p}`,
+        ];
     }
     return [
         ...network,
@@ -130,7 +142,7 @@ export interface GethArgs {
     /** The previous node's clients: a rolling upgrade restarts one node at a time. */
     after?: pulumi.Input<pulumi.Resource>;
     /** On a devnet: its chain id, the other nodes' enode URLs, and this node's P2P key (a secret). */
-    devnet?: { chainId: number; staticNodes: pulumi.Input<string[]>; p2pKey: pulumi.Input<string> };
+    devnet?: { chainId: number; hostIp: string; staticNodes: pulumi.Input<string[]>; p2pKey: pulumi.Input<string> };
 }
 
 export class Geth extends pulumi.ComponentResource {
@@ -157,7 +169,7 @@ export class Geth extends pulumi.ComponentResource {
             binary,
             dataDir: args.dataDir,
             purgeOnDestroy: args.purgeOnDestroy,
-            unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g, devnet: args.devnet && { chainId: args.devnet.chainId } }),
+            unit: renderGethUnit({ network: args.network, dataDir: args.dataDir, geth: g, devnet: args.devnet && { chainId: args.devnet.chainId, hostIp: args.devnet.hostIp } }),
             unitFiles: args.devnet && pulumi.output(args.devnet.staticNodes).apply((nodes) => ({ [GETH_DEVNET_CONFIG]: renderGethDevnetConfig(nodes) })),
             p2pKey: args.devnet?.p2pKey,
             healthTimeoutSec: CLIENT_HEALTH_TIMEOUT_SEC,

@@ -264,7 +264,7 @@ export class Node extends pulumi.ComponentResource {
                 hostReady: genesis ?? cli,
                 jwtFile: jwt.file,
                 after: args.after,
-                devnet: d && { chainId: d.genesis.chainId, staticNodes: pulumi.output(d.peers).apply((p) => p.enodes), p2pKey: d.keys.execution },
+                devnet: d && { chainId: d.genesis.chainId, hostIp: d.hostIp, staticNodes: pulumi.output(d.peers).apply((p) => p.enodes), p2pKey: d.keys.execution },
             },
             child,
         );

@@ -125,6 +125,7 @@ describe("stack config", () => {
             ["a checkpoint URL", devnet((r) => (r.prysm.checkpointSyncUrl = "https://checkpoint.example")), "ethnode:prysm.checkpointSyncUrl must be unset on network devnet: a node beyond devnet.genesisNodes syncs from node 0"],
             ["more genesis nodes than nodes", devnet((r) => (r.devnet.genesisNodes = 4)), "ethnode:devnet.genesisNodes must be at most ethnode:nodes (3); got 4"],
             ["a genesis directory without the files", devnet((r) => (r.devnet.genesisDir = "/nonexistent/genesis")), "ethnode:devnet.genesisDir must hold genesis.json (prysmctl testnet generate-genesis writes it); /nonexistent/genesis/genesis.json does not exist"],
+            ["a Geth sync mode", devnet((r) => (r.geth.syncMode = "snap")), "ethnode:geth.syncMode has no effect on network devnet (Geth full-syncs its own chain from the other nodes): remove it"],
             ["a devnet section on another network", mutate((r) => (r.devnet = { genesisDir: GENESIS })), "ethnode:devnet must be unset unless ethnode:network is devnet"],
         ];
         it.each(badDevnets)("refuses %s at preview", (_what, raw, message) => {

@@ -72,7 +72,7 @@ export function units(): Rendered[] {
     out.push({ name: "vmalert.service", text: renderVmalertUnit({ logs: logsConfig("release"), monitoring: configFor("mainnet").monitoring, stack: "prod", network: "mainnet" }) });
     for (const network of NETWORKS) {
         const cfg = configFor(network);
-        const devnet = cfg.devnet && { chainId: cfg.devnet.genesis.chainId };
+        const devnet = cfg.devnet && { chainId: cfg.devnet.genesis.chainId, hostIp: DEVNET_TEST_BEACON.hostIp };
         out.push({ name: `geth-${network}.service`, text: renderGethUnit({ network, dataDir: DATA_DIR, geth: cfg.geth, devnet }) });
         if (network === "devnet") {
             out.push({
