@@ -84,6 +84,8 @@ export interface UnitView {
     stopTimeoutSec: number;
     /** Commands run before each start (a devnet's `geth init`). */
     preStart?: string[];
+    /** The binary asks for an executable stack (its ELF GNU_STACK is RWE): no MemoryDenyWriteExecute then. */
+    executableStack?: boolean;
 }
 
 /** A client's binary from its config section; `defaultUrl` is the official release archive. */
@@ -120,7 +122,7 @@ export function unitFilePath(client: ClientName, file: string): string {
 
 /** Renders a client's unit; pure. */
 export function renderUnit(client: ClientName, view: UnitView): string {
-    const hardening = renderHardening(clientHome(view.dataDir, client));
+    const hardening = renderHardening(clientHome(view.dataDir, client), view.executableStack === true);
     return render(`systemd/${client}.service`, {
         ...view,
         binary: binaryPath(client),

@@ -392,6 +392,8 @@ export const keeperSection = {
 } satisfies Section;
 
 const duration = (min: number, max: number, doc: string, d: number) => integer(min, max, { doc, default: d });
+/** A devnet's nodes peer with each other only: each has the others, and at least one. */
+const devnetPeers = (ctx: DefaultContext) => Math.max(1, ctx.nodes - 1);
 
 /** A binary the monitoring host installs for central logs: pinned, verified, or uploaded (fields of the logs section). */
 const pinnedBinary = (what: string, version: string) => ({
@@ -448,8 +450,16 @@ export const monitoringSection = {
     repeatIntervalSec: duration(60, 604800, "How often a still-firing warning is repeated, in seconds", 14400),
     criticalRepeatIntervalSec: duration(60, 604800, "How often a still-firing critical alert is repeated, in seconds", 3600),
     retentionDays: duration(1, 3650, "Prometheus retention in days", 30),
-    minExecutionPeers: duration(1, 1000, "ExecutionPeersLow fires below this (not on dev: no peers there)", 5),
-    minConsensusPeers: duration(1, 1000, "ConsensusPeersLow fires below this (not on dev: no peers there)", 16),
+    minExecutionPeers: integer(1, 1000, {
+        doc: "ExecutionPeersLow fires below this (not on dev: no peers there)",
+        default: (ctx: DefaultContext) => (ctx.network === "devnet" ? devnetPeers(ctx) : 5),
+        defaultDoc: "5; on devnet the other nodes, `ethnode:nodes` − 1",
+    }),
+    minConsensusPeers: integer(1, 1000, {
+        doc: "ConsensusPeersLow fires below this (not on dev: no peers there)",
+        default: (ctx: DefaultContext) => (ctx.network === "devnet" ? devnetPeers(ctx) : 16),
+        defaultDoc: "16; on devnet the other nodes, `ethnode:nodes` − 1",
+    }),
     maxSlotLag: duration(1, 10000, "ConsensusBehindWallClock fires above this many slots", 8),
     egressBytesPerHour: integer(1, 1e15, { doc: "HostEgressHigh fires above this many bytes sent per hour", default: 100e9 }),
     rejectionsPerSecond: duration(1, 1000000, "GatewayRejectionSpike fires above this many rejections/s per reason", 50),

@@ -95,8 +95,9 @@ export function renderCliConfig(
     const clients = nodeClients(cfg.consensus);
     return render("cli/ethnode.conf", {
         node: name,
-        // How the validator's own commands (slashing protection) are told the chain.
+        // How the validator is told the chain; its slashing-protection commands know public networks by name only.
         chainFlags: cfg.network === "dev" ? "" : prysmChainFlags(cfg.network).join(" "),
+        networkFlag: cfg.network === "dev" || cfg.network === "devnet" ? "" : `--${cfg.network}`,
         dataDir: cfg.host.dataDir,
         elRpc: `http://${LOOPBACK}:${EXECUTION.apiPort}`,
         execution: EXECUTION.name,

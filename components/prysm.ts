@@ -85,8 +85,21 @@ function devnetFlags(input: PrysmFlagsInput): string[] {
     ];
 }
 
+/**
+ * Prysm's binaries ask for an executable stack (ELF GNU_STACK RWE, from assembly in their hashing library):
+ * glibc then maps every thread's stack executable, which MemoryDenyWriteExecute refuses (pthread_create fails
+ * with EPERM and the client aborts). The consensus tier checks the pinned binaries still do.
+ */
+export const PRYSM_EXECUTABLE_STACK = true;
+
 export function renderPrysmUnit(input: PrysmFlagsInput): string {
-    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: prysmFlags(input), stopTimeoutSec: PRYSM.stopTimeoutSec };
+    const view: UnitView = {
+        network: input.network,
+        dataDir: input.dataDir,
+        flags: prysmFlags(input),
+        stopTimeoutSec: PRYSM.stopTimeoutSec,
+        executableStack: PRYSM_EXECUTABLE_STACK,
+    };
     return renderUnit("prysm", view);
 }
 

@@ -16,6 +16,7 @@ import { ClientRole, UnitView, binaryPath, clientBinary, clientHome, deployClien
 import { EthnodeConfig, Network, ValidatorConfig, ValidatorStack } from "./config";
 import type { ValidatorScope } from "./monitoring";
 import { ChainTiming, chainTiming, prysmChainFlags } from "./devnet";
+import { PRYSM_EXECUTABLE_STACK } from "./prysm";
 import { LOOPBACK, PORTS, PortMap } from "./ports";
 import { Connection, HostFile, hostStep } from "./remote";
 import { render, shq } from "./render";
@@ -98,7 +99,13 @@ export function validatorFlags(input: ValidatorFlagsInput): string[] {
 }
 
 export function renderValidatorUnit(input: ValidatorFlagsInput): string {
-    const view: UnitView = { network: input.network, dataDir: input.dataDir, flags: validatorFlags(input), stopTimeoutSec: PRYSM_VALIDATOR.stopTimeoutSec };
+    const view: UnitView = {
+        network: input.network,
+        dataDir: input.dataDir,
+        flags: validatorFlags(input),
+        stopTimeoutSec: PRYSM_VALIDATOR.stopTimeoutSec,
+        executableStack: PRYSM_EXECUTABLE_STACK,
+    };
     return renderUnit("prysm-validator", view);
 }
 
@@ -121,11 +128,10 @@ export function renderFenceScript(timing: ChainTiming, dataDir: string, assigned
 }
 
 /** The keys step's script: the wallet rebuilt from the keystores when the key set changed, the client stopped meanwhile. */
-export function renderKeysScript(network: Exclude<Network, "dev">, dataDir: string, pubkeys: string[]): string {
+export function renderKeysScript(dataDir: string, pubkeys: string[]): string {
     const paths = validatorPaths(dataDir);
     return render("scripts/install-validator-keys.sh", {
         user: PRYSM_VALIDATOR.name,
-        chainFlags: prysmChainFlags(network).map(shq).join(" "),
         binary: shq(binaryPath(PRYSM_VALIDATOR.name)),
         home: shq(paths.home),
         wallet: shq(paths.wallet),
@@ -204,7 +210,7 @@ export class PrysmValidator extends pulumi.ComponentResource {
                     {
                         connection: args.connection,
                         files: keyFiles(args.dataDir, args.pubkeys, v),
-                        script: renderKeysScript(args.network, args.dataDir, args.pubkeys),
+                        script: renderKeysScript(args.dataDir, args.pubkeys),
                         deleteScript: renderRemoveKeysScript(args.dataDir),
                     },
                     { parent: this, dependsOn: [install, ...args.fences] },

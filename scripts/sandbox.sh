@@ -121,6 +121,34 @@ write_config() {
   sandbox_pulumi config set --secret ethnode:sshPrivateKey <"$key"
   printf '%s' "$SLACK_URL" | sandbox_pulumi config set --secret ethnode:slackWebhookUrl
   printf '%s' "$DEADMAN_URL" | sandbox_pulumi config set --secret ethnode:deadMansSwitchUrl
+  if pos_sandbox; then write_devnet_config "$geth"; fi
+}
+
+# The proof-of-stake sandbox: where the pinned Prysm binaries are in the cache (no registry serves them; README,
+# Prerequisites), the nodes run one devnet of their own instead of three geth --dev chains: a genesis made here
+# once per stack (it lives and dies with the guests' working directory, like the stack's state), Prysm beside
+# each Geth, and node 0 signing for the genesis validators. ETHNODE_SANDBOX_POS=off keeps the dev chains.
+PRYSM_DIR="${CACHE_DIR}/prysm-v${ETHNODE_PRYSM_VERSION}"
+DEVNET_DIR="${SANDBOX_WORK}/devnet"
+DEVNET_VALIDATORS=${DEVNET_VALIDATORS:-64}
+pos_sandbox() {
+  [[ "${ETHNODE_SANDBOX_POS:-auto}" != off ]] && ((NODES > 1)) &&
+    [[ -x "${PRYSM_DIR}/beacon-chain" && -x "${PRYSM_DIR}/validator" && -x "${PRYSM_DIR}/prysmctl" ]]
+}
+
+write_devnet_config() {
+  local geth=$1
+  if [[ ! -s "${DEVNET_DIR}/keystores.json" ]]; then
+    mkdir -p "$DEVNET_DIR"
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n' >"${DEVNET_DIR}/password")
+    # 6 s slots: one validator node and two followers keep up on a small machine (../shared/design.md).
+    node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/devnet-genesis.ts" --out "$DEVNET_DIR" --geth "$geth" \
+      --prysm-dir "$PRYSM_DIR" --validators "$DEVNET_VALIDATORS" --slot-seconds 6 --genesis-delay 60 \
+      --password-file "${DEVNET_DIR}/password"
+  fi
+  node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/sandbox-devnet.ts" "$CONFIG_FILE" "$DEVNET_DIR" "$PRYSM_DIR" "$ETHNODE_PRYSM_VERSION"
+  sandbox_pulumi config set --secret ethnode:validatorKeystores <"${DEVNET_DIR}/keystores.json"
+  sandbox_pulumi config set --secret ethnode:validatorPassword <"${DEVNET_DIR}/password"
 }
 
 receiver_up() {

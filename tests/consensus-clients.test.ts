@@ -6,7 +6,8 @@
 import { spawnSync } from "child_process";
 import { NETWORKS } from "../components/config";
 import { renderLighthouseUnit } from "../components/lighthouse";
-import { renderPrysmUnit } from "../components/prysm";
+import { PRYSM_EXECUTABLE_STACK, renderPrysmUnit } from "../components/prysm";
+import * as fs from "fs";
 import { ConsensusBinary, CONSENSUS_BINARIES, describeConsensus } from "./helpers/consensus";
 import { DATA_DIR, DEVNET_TEST_BEACON, PRYSM_TEST_CONFIG, VALIDATOR_TEST_CONFIG } from "./helpers/rendered";
 import { renderValidatorUnit } from "../components/validator";
@@ -63,6 +64,29 @@ for (const client of Object.keys(CONSENSUS_BINARIES) as ConsensusBinary["client"
         });
     });
 }
+
+/** Whether an ELF64 binary asks for an executable stack: its PT_GNU_STACK program header has PF_X. */
+function executableStack(file: string): boolean {
+    const elf = fs.readFileSync(file);
+    const [phoff, phentsize, phnum] = [Number(elf.readBigUInt64LE(0x20)), elf.readUInt16LE(0x36), elf.readUInt16LE(0x38)];
+    for (let i = 0; i < phnum; i++) {
+        const at = phoff + i * phentsize;
+        if (elf.readUInt32LE(at) === 0x6474e551) return (elf.readUInt32LE(at + 4) & 1) === 1;
+    }
+    // No PT_GNU_STACK: the kernel and glibc default to an executable stack.
+    return true;
+}
+
+describeConsensus("prysm", "Prysm's binaries and the units' memory protection", (bin) => {
+    it.each(["beacon-chain", "validator"])("%s asks for an executable stack exactly when its unit allows writable executable memory", (program) => {
+        const stack = executableStack(path.join(path.dirname(bin), program));
+        expect(PRYSM_EXECUTABLE_STACK).toBe(stack);
+        const unit = program === "validator"
+            ? renderValidatorUnit({ network: "mainnet", dataDir: DATA_DIR, validator: VALIDATOR_TEST_CONFIG })
+            : renderPrysmUnit({ network: "mainnet", dataDir: DATA_DIR, prysm: PRYSM_TEST_CONFIG, executionEndpoint: ENGINE });
+        expect(unit).toContain(`MemoryDenyWriteExecute=${stack ? "no" : "yes"}`);
+    });
+});
 
 // Prysm's validator client ships beside its beacon node (the same release, the same cache directory).
 describeConsensus("prysm", "Prysm validator's rendered flags", (bin) => {

@@ -19,14 +19,19 @@ if [[ -f "$held" && "$(sort "$held")" == "$wanted" ]]; then
 fi
 systemctl stop "${user}.service" 2>/dev/null || true
 rm -rf "${wallet}.new"
-if ! runuser -u "$user" -- "$binary" accounts import --accept-terms-of-use {{{chainFlags}}} \
-  --keys-dir="$keys" --wallet-dir="${wallet}.new" --wallet-password-file="$password" --account-password-file="$password" >"${home_dir}/import.log" 2>&1; then
+# The keystores do not depend on the chain: no network flag (the import command knows no devnet's).
+# Prysm exits 0 on some errors: the wallet's accounts file is the proof the import worked.
+runuser -u "$user" -- "$binary" accounts import --accept-terms-of-use \
+  --keys-dir="$keys" --wallet-dir="${wallet}.new" --wallet-password-file="$password" --account-password-file="$password" >"${home_dir}/import.log" 2>&1 || true
+if [[ ! -s "${wallet}.new/direct/accounts/all-accounts.keystore.json" ]]; then
   tail -n 20 "${home_dir}/import.log" >&2
   rm -rf "${wallet}.new"
   echo "ethnode: the keystores could not be imported (wrong ethnode:validatorPassword?)" >&2
   exit 1
 fi
-printf '%s\n' "$wanted" | install -m 0600 -o "$user" -g "$user" /dev/stdin "${wallet}.new/ethnode-pubkeys"
+printf '%s\n' "$wanted" >"${wallet}.new/ethnode-pubkeys"
+chown "$user:$user" "${wallet}.new/ethnode-pubkeys"
+chmod 0600 "${wallet}.new/ethnode-pubkeys"
 rm -rf "$wallet"
 mv "${wallet}.new" "$wallet"
 echo "validator keys: wallet holds ${#want[@]} key(s)"

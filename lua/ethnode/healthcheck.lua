@@ -8,8 +8,10 @@
 -- probe that answered says (syncing, its head, its lag) counts at once, and a drained peer (503) is out at once.
 --
 -- On a node with a consensus client, its Beacon API is asked too (/eth/v1/node/syncing): an execution client whose
--- consensus client is syncing, has lost its engine or does not answer knows no head to serve from, whatever its own
--- eth_syncing says. The node's own backend then counts as syncing, and its peer listener refuses the other nodes.
+-- consensus client is syncing or does not answer knows no head to serve from, whatever its own eth_syncing says.
+-- The node's own backend then counts as syncing, and its peer listener refuses the other nodes. (`el_offline` is
+-- not read: Prysm sets it from its deposit-log follower, which a chain without a deposit contract never satisfies,
+-- and an execution client that is really down fails its own probe.)
 local jsonrpc = require("ethnode.jsonrpc")
 local upstream = require("ethnode.upstream")
 
@@ -28,14 +30,14 @@ function _M.new(opts)
     }, { __index = _M })
 end
 
--- The consensus client as its Beacon API tells: synced (not syncing, its execution engine online) and its head
--- slot. Anything but a well-formed answer is "not synced": a node cannot serve what it cannot vouch for.
+-- The consensus client as its Beacon API tells: synced (not syncing) and its head slot. Anything but a
+-- well-formed answer is "not synced": a node cannot serve what it cannot vouch for.
 function _M.read_consensus(status, body)
     if status ~= 200 then return { synced = false } end
     local ok, doc = pcall(jsonrpc.decode, body)
     local d = ok and type(doc) == "table" and doc.data
     if type(d) ~= "table" then return { synced = false } end
-    return { synced = d.is_syncing == false and d.el_offline ~= true, head_slot = tonumber(d.head_slot) }
+    return { synced = d.is_syncing == false, head_slot = tonumber(d.head_slot) }
 end
 
 -- One probe's reading: { up, syncing, head }, with `refused` when the peer answered 503 (drained).

@@ -161,7 +161,7 @@ export function scripts(): (Rendered & { body: string })[] {
         ),
         step("remove-jwt", render("scripts/remove-jwt.sh", { path: shq("/etc/ethnode/jwt.hex") })),
         step("fence-validator", renderFenceScript(PUBLIC_TIMING, DATA_DIR, [`0x${"ab".repeat(48)}`, `0x${"cd".repeat(48)}`])),
-        step("install-validator-keys", renderKeysScript("mainnet", DATA_DIR, [`0x${"ab".repeat(48)}`]), true),
+        step("install-validator-keys", renderKeysScript(DATA_DIR, [`0x${"ab".repeat(48)}`]), true),
         step("remove-validator-keys", renderRemoveKeysScript(DATA_DIR)),
         step("install-logs-release", renderInstallLogs(logsBinaries(logsConfig("release")), 9428, "10.0.1.23"), true),
         step("install-logs-upload", renderInstallLogs(logsBinaries(logsConfig("upload")), 9428), true),

@@ -20,8 +20,12 @@ export class Sandbox {
     readonly program: string;
     readonly engineEnv: string;
 
-    /** Copies the program into `work`/program, its sandbox stack file from `stackFile` (default the tracked one). */
-    constructor(work: string, stackFile = path.join(ROOT, "Pulumi.sandbox.yaml")) {
+    /**
+     * Copies the program into `work`/program, its sandbox stack file from `stackFile` (default the tracked one).
+     * `pos`: the proof-of-stake sandbox where Prysm is installed (scripts/sandbox.sh); otherwise the dev chains
+     * the suites written for them expect, wherever they run.
+     */
+    constructor(work: string, stackFile = path.join(ROOT, "Pulumi.sandbox.yaml"), private readonly pos = false) {
         this.program = path.join(work, "program");
         fs.mkdirSync(this.program);
         for (const f of ["Pulumi.yaml", "index.ts", "tsconfig.json", "package.json", "components", "assets", "lua"]) {
@@ -34,7 +38,7 @@ export class Sandbox {
 
     run(args: string[], input?: string, programDir = this.program): SpawnSyncReturns<string> {
         return spawnSync("bash", [SANDBOX, ...args], {
-            env: { ...process.env, ETHNODE_PROGRAM_DIR: programDir, ETHNODE_ENGINE_ENV: this.engineEnv },
+            env: { ...process.env, ETHNODE_PROGRAM_DIR: programDir, ETHNODE_ENGINE_ENV: this.engineEnv, ETHNODE_SANDBOX_POS: this.pos ? "auto" : "off" },
             input: input ?? "",
             encoding: "utf8",
             maxBuffer: 256 * 1024 * 1024,

@@ -86,7 +86,7 @@ T.test("the status page: up or down in public, every backend and `ready` in deta
     T.eq((c:status(false)), 503)
 end)
 
-T.test("a node whose consensus client is synced serves; syncing, engine offline, down or garbled takes its own backend out", function()
+T.test("a node whose consensus client is synced serves; syncing, down or garbled takes its own backend out", function()
     local c, answers, dict, _, gauges = make(3, 1, true)
     answers.consensus = cl_syncing(false)
     c:round()
@@ -96,7 +96,7 @@ T.test("a node whose consensus client is synced serves; syncing, engine offline,
     local _, detail = c:status(true)
     T.truthy(detail:find('"consensus":{', 1, true) and detail:find('"head_slot":4321', 1, true), detail)
     local unsynced = {
-        cl_syncing(true), cl_syncing(false, true), { nil, "connection refused" }, { 503, "{}" }, { 200, "not json" }, { 200, '{"data":[]}' },
+        cl_syncing(true), { nil, "connection refused" }, { 503, "{}" }, { 200, "not json" }, { 200, '{"data":[]}' },
     }
     for _, answer in ipairs(unsynced) do
         answers.consensus = answer
@@ -113,6 +113,11 @@ T.test("a node whose consensus client is synced serves; syncing, engine offline,
     c:round()
     T.eq(dict:get("ok:own"), 1)
     T.eq(dict:get("why:own"), "ok")
+    -- Prysm's el_offline follows its deposit-log follower, not the engine: a devnet without a deposit contract
+    -- reports it for ever while its chain runs.
+    answers.consensus = cl_syncing(false, true)
+    c:round()
+    T.eq(dict:get("ok:own"), 1)
 end)
 
 T.test("without a consensus client (dev) nothing of it is asked or reported", function()
