@@ -15,7 +15,7 @@ import { JwtSecret } from "./jwt";
 import { Lighthouse } from "./lighthouse";
 import { Prysm } from "./prysm";
 import { PRYSM_VALIDATOR, PrysmValidator, fenceStep } from "./validator";
-import { ChainTiming, DEVNET_DIR, DEVNET_FILES, DevnetGenesis, DevnetPeers, P2pKeys, chainTiming, prysmChainFlags } from "./devnet";
+import { ChainTiming, DEVNET_DIR, DEVNET_FILES, DevnetGenesis, DevnetPeers, P2pKeys, chainTiming } from "./devnet";
 import { LOOPBACK } from "./ports";
 import { EXECUTION, consensusOf, nodeClients } from "./roles";
 import { keeperStep } from "./keeper";
@@ -95,8 +95,7 @@ export function renderCliConfig(
     const clients = nodeClients(cfg.consensus);
     return render("cli/ethnode.conf", {
         node: name,
-        // How the validator is told the chain; its slashing-protection commands know public networks by name only.
-        chainFlags: cfg.network === "dev" ? "" : prysmChainFlags(cfg.network).join(" "),
+        // The validator's slashing-protection commands know public networks by name only.
         networkFlag: cfg.network === "dev" || cfg.network === "devnet" ? "" : `--${cfg.network}`,
         dataDir: cfg.host.dataDir,
         elRpc: `http://${LOOPBACK}:${EXECUTION.apiPort}`,

@@ -334,12 +334,12 @@ describeConsensus("prysm", "the validator role on a one-node proof-of-stake devn
         expect(byKey(JSON.parse(view.must("cat", [after.stdout.trim()])))).toEqual(byKey(exported));
     });
 
-    it("imports it with `ethnode slashing-protection import` on a rebuilt node whose signer never ran", () => {
+    it("refuses an import on a rebuilt node whose signer never ran, and changes nothing there", () => {
         const view = nodes.c.view;
         deliver(view, [{ ...rootFile("/var/tmp/interchange.json", JSON.stringify(exported)), mode: "0600" }]);
         const r = cli(view, "slashing-protection", "import", "/var/tmp/interchange.json");
-        expect(outcome(r)).toBe("ok");
-        const after = cli(view, "slashing-protection", "export");
-        expect(byKey(JSON.parse(view.must("cat", [after.stdout.trim()])))).toEqual(byKey(exported));
+        expect(r.status).toBe(3);
+        expect(r.stderr).toContain("has never run on this node, so it has no database to import into");
+        expect(view.run("test", ["-e", `${validatorPaths(DATA_DIR).home}/validator.db`]).status).not.toBe(0);
     });
 });

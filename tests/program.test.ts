@@ -595,7 +595,7 @@ describe("a devnet on three existing servers (network devnet)", () => {
         expect(unit).not.toMatch(/--(mainnet|sepolia|hoodi)\b/);
         // 6 s slots, 32 to the epoch: two epochs and a slot.
         expect(run.byName("node-1-validator-fence").inputs.create).toContain("sleep 390");
-        expect(decodeBundle(run.byName("node-0-cli").inputs.stdin)["/etc/ethnode/ethnode.conf"]).toContain('CHAIN_FLAGS="--chain-config-file=/etc/ethnode/devnet/config.yaml"');
+        expect(decodeBundle(run.byName("node-0-cli").inputs.stdin)["/etc/ethnode/ethnode.conf"]).toContain('NETWORK_FLAG=""');
     });
 });
 
