@@ -117,13 +117,19 @@ export function validatorReleaseUrl(version: string): string {
 /** A node's fence script: what runs on every node of a validating stack before any signer starts. */
 export function renderFenceScript(timing: ChainTiming, dataDir: string, assigned: string[]): string {
     const paths = validatorPaths(dataDir);
+    const windowSlots = 2 * timing.slotsPerEpoch + 1;
     return render("scripts/fence-validator.sh", {
         unit: PRYSM_VALIDATOR.name,
+        binary: shq(binaryPath(PRYSM_VALIDATOR.name)),
         held: shq(paths.held),
         wallet: shq(paths.wallet),
         keys: shq(paths.keys),
+        password: shq(paths.password),
+        beacon: shq(`http://${LOOPBACK}:${PORTS.beaconHttp}`),
         assigned: shq(assigned.join(" ")),
-        waitSec: doppelgangerWaitSec(timing),
+        windowSlots,
+        // Four times the window in wall-clock time: a chain that has not moved that far has stalled.
+        maxWaitSec: 4 * doppelgangerWaitSec(timing),
     });
 }
 

@@ -429,7 +429,9 @@ describe("validators on a three-node Prysm cluster (ethnode:validator)", () => {
         // What each fence keeps: the keys assigned to its node, public keys only.
         expect(run.byName("node-0-validator-fence").inputs.create).toContain(`0x${testPubkey(0)} 0x${testPubkey(1)}`);
         for (const k of [0, 1, 2]) expect(run.byName("node-1-validator-fence").inputs.create).not.toContain(testPubkey(k));
-        expect(run.byName("node-2-validator-fence").inputs.create).toContain("sleep 780");
+        // Two epochs and a slot of the chain (65 slots), within four times that in wall-clock time (12 s slots).
+        expect(run.byName("node-2-validator-fence").inputs.create).toContain("until_slot=$((silent_from + 65))");
+        expect(run.byName("node-2-validator-fence").inputs.create).toContain("deadline=$((SECONDS + 3120))");
     });
 
     it("delivers each signer only its own keystores and the password, 0600 files of the validator's user, on a secret stdin", () => {
@@ -593,8 +595,9 @@ describe("a devnet on three existing servers (network devnet)", () => {
         const unit = unitOf(run.byName("node-0-validator-service"));
         expect(unit).toContain("--chain-config-file=/etc/ethnode/devnet/config.yaml");
         expect(unit).not.toMatch(/--(mainnet|sepolia|hoodi)\b/);
-        // 6 s slots, 32 to the epoch: two epochs and a slot.
-        expect(run.byName("node-1-validator-fence").inputs.create).toContain("sleep 390");
+        // 6 s slots, 32 to the epoch: two epochs and a slot, at most four times that long.
+        expect(run.byName("node-1-validator-fence").inputs.create).toContain("until_slot=$((silent_from + 65))");
+        expect(run.byName("node-1-validator-fence").inputs.create).toContain("deadline=$((SECONDS + 1560))");
         expect(decodeBundle(run.byName("node-0-cli").inputs.stdin)["/etc/ethnode/ethnode.conf"]).toContain('NETWORK_FLAG=""');
     });
 });

@@ -1,6 +1,7 @@
 # The validator's keys: the keystores and the password arrived as 0600 files of its user. When the set of keys
-# differs from what the wallet holds, the client is stopped and the wallet rebuilt from the keystores (the
-# service step starts it again, behind its health gate); an unchanged set leaves a running client alone.
+# differs from what the wallet holds, the client is stopped, the wallet rebuilt from the keystores, and a client
+# that was running is started again on it here (its service step runs only when the unit or binary changes; a
+# first start is that step's); an unchanged set leaves a running client alone.
 user={{{user}}}
 binary={{{binary}}}
 home_dir={{{home}}}
@@ -17,6 +18,8 @@ if [[ -f "$held" && "$(sort "$held")" == "$wanted" ]]; then
   echo "validator keys: the wallet already holds these ${#want[@]} key(s)"
   exit 0
 fi
+was_active=false
+if systemctl is-active --quiet "${user}.service"; then was_active=true; fi
 systemctl stop "${user}.service" 2>/dev/null || true
 rm -rf "${wallet}.new"
 # The keystores do not depend on the chain: no network flag (the import command knows no devnet's).
@@ -35,3 +38,7 @@ chmod 0600 "${wallet}.new/ethnode-pubkeys"
 rm -rf "$wallet"
 mv "${wallet}.new" "$wallet"
 echo "validator keys: wallet holds ${#want[@]} key(s)"
+if [[ "$was_active" == true ]]; then
+  systemctl start "${user}.service"
+  echo "validator keys: ${user} started again on them"
+fi
