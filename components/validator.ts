@@ -114,29 +114,10 @@ export function validatorReleaseUrl(version: string): string {
     return `https://github.com/OffchainLabs/prysm/releases/download/v${version}/validator-v${version}-linux-amd64`;
 }
 
-/** A node's fence script: what runs on every node of a validating stack before any signer starts. */
-export function renderFenceScript(timing: ChainTiming, dataDir: string, assigned: string[]): string {
+/** What the fence and the keys step both know, quoted for the shell: the validator's user, binary and wallet. */
+function walletView(dataDir: string) {
     const paths = validatorPaths(dataDir);
-    const windowSlots = 2 * timing.slotsPerEpoch + 1;
-    return render("scripts/fence-validator.sh", {
-        unit: PRYSM_VALIDATOR.name,
-        binary: shq(binaryPath(PRYSM_VALIDATOR.name)),
-        held: shq(paths.held),
-        wallet: shq(paths.wallet),
-        keys: shq(paths.keys),
-        password: shq(paths.password),
-        beacon: shq(`http://${LOOPBACK}:${PORTS.beaconHttp}`),
-        assigned: shq(assigned.join(" ")),
-        windowSlots,
-        // Four times the window in wall-clock time: a chain that has not moved that far has stalled.
-        maxWaitSec: 4 * doppelgangerWaitSec(timing),
-    });
-}
-
-/** The keys step's script: the wallet rebuilt from the keystores when the key set changed, the client stopped meanwhile. */
-export function renderKeysScript(dataDir: string, pubkeys: string[]): string {
-    const paths = validatorPaths(dataDir);
-    return render("scripts/install-validator-keys.sh", {
+    return {
         user: PRYSM_VALIDATOR.name,
         binary: shq(binaryPath(PRYSM_VALIDATOR.name)),
         home: shq(paths.home),
@@ -144,8 +125,24 @@ export function renderKeysScript(dataDir: string, pubkeys: string[]): string {
         held: shq(paths.held),
         keys: shq(paths.keys),
         password: shq(paths.password),
-        pubkeys: shq(pubkeys.join(" ")),
+    };
+}
+
+/** A node's fence script: what runs on every node of a validating stack before any signer starts. */
+export function renderFenceScript(timing: ChainTiming, dataDir: string, assigned: string[]): string {
+    return render("scripts/fence-validator.sh", {
+        ...walletView(dataDir),
+        beacon: shq(`http://${LOOPBACK}:${PORTS.beaconHttp}`),
+        assigned: shq(assigned.join(" ")),
+        windowSlots: 2 * timing.slotsPerEpoch + 1,
+        // Four times the window in wall-clock time: a chain that has not moved that far has stalled.
+        maxWaitSec: 4 * doppelgangerWaitSec(timing),
     });
+}
+
+/** The keys step's script: the wallet rebuilt from the keystores when the key set changed, the client stopped meanwhile. */
+export function renderKeysScript(dataDir: string, pubkeys: string[]): string {
+    return render("scripts/install-validator-keys.sh", { ...walletView(dataDir), pubkeys: shq(pubkeys.join(" ")) });
 }
 
 /** What runs when a node's keys leave it: the client stopped, then wallet, keystores and password removed. */

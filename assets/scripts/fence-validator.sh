@@ -4,7 +4,7 @@
 # the chain has moved two epochs and a slot past the moment the keys went silent, so the doppelganger check of the
 # node that takes them over sees them silent. A chain that does not move that far fails the step: the keys stay
 # unsigned rather than risk two signers. The slashing-protection database stays (this node's history).
-unit={{{unit}}}
+unit={{{user}}}
 binary={{{binary}}}
 held={{{held}}}
 wallet={{{wallet}}}
