@@ -5,7 +5,8 @@
 -- returns nil and the full parser decides. So it can only send a body down the slower path, never change
 -- what a body means. Strict by default (a raw control character in any string is the full parser's too);
 -- a caller whose full parser is cjson alone may take them, as cjson does. Pure: tested under plain LuaJIT
--- against cjson.
+-- against cjson. Two scanners give these answers: a general one, and a fast one for the common layouts that
+-- leaves every other body to it (the fast path, further down).
 local byte, find, sub = string.byte, string.find, string.sub
 local ffi = require("ffi")
 local bit = require("bit")
@@ -81,27 +82,22 @@ local memcmp = ffi.C.memcmp
 
 local BYTES, WORDS = ffi.typeof("const uint8_t *"), ffi.typeof("const uint64_t *")
 local ONES, HIGHS = 0x0101010101010101ULL, 0x8080808080808080ULL
-local SPACES, BACKSLASHES = ONES * 32, ONES * 92
 local band, bor, bnot, bxor = bit.band, bit.bor, bit.bnot, bit.bxor
 
--- Whether s holds no byte below 32 and no backslash. Eight bytes a step: (x - 0x20..) & ~x & 0x80.. is
--- non-zero exactly when some byte of x is below 32, and the same test on x ^ 0x5c.. finds a backslash. One
--- short loop per body instead of one per string keeps the request loops free of inner loops, which LuaJIT
--- would not compile into them.
+-- A name of our own for strcspn, so that another module's declaration of it (or the lack of one) does not
+-- matter; pcall: a second declaration of the same name is an error.
+pcall(ffi.cdef, 'size_t ethnode_scan_strcspn(const char *, const char *) __asm__("strcspn");')
+local strcspn = ffi.C.ethnode_scan_strcspn
+
+-- The bytes a plain string cannot hold raw: a backslash and the control characters (the NUL that ends
+-- strcspn's count is one of them too).
+local NOT_PLAIN = "\\"
+for c = 1, 31 do NOT_PLAIN = NOT_PLAIN .. string.char(c) end
+
+-- Whether s holds no byte below 32 and no backslash: strcspn counts the bytes before the first of them, all of
+-- them when there is none. A call, not a loop: LuaJIT cannot compile a loop into the trace of its caller.
 local function plain_bytes(s)
-    local n = #s
-    local p = ffi.cast(BYTES, s)
-    local tail = n - n % 8
-    for k = 0, tail - 8, 8 do
-        local x = ffi.cast(WORDS, p + k)[0]
-        local y = bxor(x, BACKSLASHES)
-        if band(bor(band(x - SPACES, bnot(x)), band(y - ONES, bnot(y))), HIGHS) ~= 0ULL then return false end
-    end
-    for k = tail, n - 1 do
-        local c = p[k]
-        if c < 32 or c == 92 then return false end
-    end
-    return true
+    return tonumber(strcspn(s, NOT_PLAIN)) == #s
 end
 _M.plain_bytes = plain_bytes
 
@@ -462,9 +458,8 @@ local function clean_body(s, controls)
     return plain_bytes(s)
 end
 
--- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
--- request as described at the top; nil otherwise. `controls` as for clean_body.
-function _M.request(s, controls)
+-- The general scanner of a request: what `request` (below) returns, whatever the body.
+local function general_request(s, controls)
     clean = clean_body(s, controls)
     local e = object_at(s, 1)
     -- Nothing but whitespace may follow.
@@ -472,10 +467,8 @@ function _M.request(s, controls)
     return method, has_id == true
 end
 
--- A batch of plain requests, each as `request` reads one, in one pass and without cutting it up: writes the
--- methods into `out` (the caller's, reused) and returns how many; nil when `s` is not such a batch, is empty
--- or holds more than `max` (the full parser then answers). `controls` as for clean_body.
-function _M.batch(s, max, out, controls)
+-- The general scanner of a batch: what `batch` (below) returns, whatever the body.
+local function general_batch(s, max, out, controls)
     local i, c = skip_ws(s, 1)
     if c ~= 91 then return nil end
     clean = clean_body(s, controls)
@@ -490,6 +483,705 @@ function _M.batch(s, max, out, controls)
     if c ~= 93 or skip_ws(s, i + 1) ~= #s + 1 then return nil end
     return n
 end
+
+-- The fast path. The two entry points below try it first and ask the general scanner above only when it
+-- gives up, so it may give up on anything (a body it cannot read whole, an unusual shape, a new method name):
+-- all it must get right is that what it recognizes, the general scanner recognizes the same way.
+--
+-- It reads the body through byte pointers: one cast per body, no string made, cut or searched per token, and
+-- positions are pointers too (LuaJIT keeps them in registers as plain addresses, where Lua numbers would be
+-- converted to and from floating point at every step). Reads stay within the body and its terminating NUL, at
+-- `e`: a byte is read only just past bytes already matched as part of a token (a NUL matches none, so a scan
+-- stops at the end as at a NUL inside), and a word of eight bytes only where the distance to `e` says they
+-- are there. Member names and short strings are compared or searched a word at a time. It gives up by
+-- returning nil, never a NULL pointer (cdata, NULL or not, counts as true).
+--
+-- How LuaJIT compiles it matters as much as what it does:
+-- - No loop but the batch's element loop. A loop met while recording a trace either ends the trace or makes
+--   it abort, and a function whose traces keep aborting is blacklisted: it then runs interpreted, and so does
+--   whatever calls it, where FFI code is many times slower than the string code above. So runs of
+--   whitespace, digits and the like are read by straight-line code up to a bound, and past it the fast path
+--   gives up, as it does for anything that needs the general scanner's loops.
+-- - State lives in arguments and return values, not upvalues, so the element loop compiles into one trace
+--   that stores nothing but the methods.
+-- - That loop must grow hot before anything it calls: a function called twice per element from the
+--   interpreter reaches LuaJIT's threshold first, gets a trace of its own, and that trace's side exits then
+--   record onward through the still interpreted loop, unrolling it, so that the loop never gets its own
+--   trace. Functions called once per element are safe; those called more often take an unused `...`: LuaJIT
+--   starts no trace at the entry of a vararg function, while a trace passing through one compiles it as any
+--   other.
+-- luacheck: push ignore 212
+
+-- pcall: a second declaration of the same name is an error (the module may be loaded twice in one state).
+-- strchr, not memchr: no length to pass. It stops at the first NUL, which is the body's end in a clean body.
+-- strchrnul finds a backslash or the first NUL in one pass.
+pcall(ffi.cdef, 'const uint8_t *ethnode_scan_strchr(const void *, int) __asm__("strchr");')
+pcall(ffi.cdef, 'const uint8_t *ethnode_scan_strchrnul(const void *, int) __asm__("strchrnul");')
+local strchr, strchrnul = ffi.C.ethnode_scan_strchr, ffi.C.ethnode_scan_strchrnul
+local cast, tonumber, min, max = ffi.cast, tonumber, math.min, math.max
+local rshift, tobit = bit.rshift, bit.tobit
+
+-- The word that eight bytes spell (in memory order, whatever the machine's byte order).
+local function spelled(str)
+    return cast(WORDS, str)[0]
+end
+
+-- Words to compare with: the member names with their quotes ("jsonrpc without its closing one), "id" with its
+-- colon in the first five bytes, and the closing quote, colon and value of "jsonrpc" in the first seven.
+local Q_METHOD, Q_PARAMS, Q_JSONRPC = spelled('"method"'), spelled('"params"'), spelled('"jsonrpc')
+local Q_ID, Q_V20 = spelled('"id":\0\0\0'), spelled('":"2.0"\0')
+-- FIRST[n]: the first n bytes of a word.
+local FIRST = ffi.new("uint64_t[9]")
+for n = 0, 8 do FIRST[n] = spelled(string.rep("\255", n) .. string.rep("\0", 8 - n)) end
+local FIRST5, FIRST7 = FIRST[5], FIRST[7]
+
+-- Finding a byte inside a word (the first quote, the first non-digit) takes the lowest byte first: only where
+-- the lowest-addressed byte is the least significant one. Elsewhere the fast path gives up at once.
+local LITTLE = ffi.abi("le")
+local QUOTES, LOW7 = ONES * 34, ONES * 0x7f
+local DIGITS, TEN_UP = ONES * 0x30, ONES * 0x76
+local BYTE_NUMBERS = 0x0001020304050607ULL
+
+-- The number (0 to 7, in memory order) of the first byte of a word whose top bit is set in m (only top bits
+-- set, at least one): the lowest one isolated, moved to the bottom of its byte, and multiplied so that its
+-- byte's number lands in the top byte.
+local function first_byte(m, ...)
+    return tobit(rshift(rshift(band(m, bnot(m) + 1), 7) * BYTE_NUMBERS, 56))
+end
+
+-- The whitespace bytes, 1 at their value.
+local BLANK = ffi.new("uint8_t[256]")
+for _, c in ipairs({ 32, 10, 13, 9 }) do BLANK[c] = 1 end
+
+-- The first byte at or after q that is not whitespace, and where it is. Up to 16 bytes of whitespace; after
+-- more (indentation that deep is rare) it gives up and answers 0, a byte that matches no token.
+local function ws(q, ...)
+    local c = q[0]
+    if BLANK[c] == 0 then return q, c end
+    c = q[1]
+    if BLANK[c] == 0 then return q + 1, c end
+    c = q[2]
+    if BLANK[c] == 0 then return q + 2, c end
+    c = q[3]
+    if BLANK[c] == 0 then return q + 3, c end
+    c = q[4]
+    if BLANK[c] == 0 then return q + 4, c end
+    c = q[5]
+    if BLANK[c] == 0 then return q + 5, c end
+    c = q[6]
+    if BLANK[c] == 0 then return q + 6, c end
+    c = q[7]
+    if BLANK[c] == 0 then return q + 7, c end
+    c = q[8]
+    if BLANK[c] == 0 then return q + 8, c end
+    c = q[9]
+    if BLANK[c] == 0 then return q + 9, c end
+    c = q[10]
+    if BLANK[c] == 0 then return q + 10, c end
+    c = q[11]
+    if BLANK[c] == 0 then return q + 11, c end
+    c = q[12]
+    if BLANK[c] == 0 then return q + 12, c end
+    c = q[13]
+    if BLANK[c] == 0 then return q + 13, c end
+    c = q[14]
+    if BLANK[c] == 0 then return q + 14, c end
+    c = q[15]
+    if BLANK[c] == 0 then return q + 15, c end
+    return q + 16, 0
+end
+
+-- The string whose opening quote is at q, in a body that is clean (see `clean`; any other is the general
+-- scanner's): just past it, or nil. Its next quote closes it; a short one ("latest", most ids) ends within
+-- the next eight bytes, found there without a call.
+local function string_at(q, e, ...)
+    if q <= e - 8 then
+        local x = bxor(cast(WORDS, q + 1)[0], QUOTES)
+        -- The top bit of each byte that is a quote; bytes above the first one may be marked too (the borrow),
+        -- never one below it.
+        local m = band(x - ONES, bnot(x), HIGHS)
+        if m ~= 0ULL then return q + 2 + first_byte(m) end
+        q = q + 8
+    end
+    local r = strchr(q + 1, 34)
+    if r == nil then return nil end
+    return r + 1
+end
+
+-- One to 16 digits from q: just past them and the byte there; nil if none, or more.
+local function digits_at(q, ...)
+    local c = q[0]
+    if c < 48 or c > 57 then return nil end
+    c = q[1]
+    if c < 48 or c > 57 then return q + 1, c end
+    c = q[2]
+    if c < 48 or c > 57 then return q + 2, c end
+    c = q[3]
+    if c < 48 or c > 57 then return q + 3, c end
+    c = q[4]
+    if c < 48 or c > 57 then return q + 4, c end
+    c = q[5]
+    if c < 48 or c > 57 then return q + 5, c end
+    c = q[6]
+    if c < 48 or c > 57 then return q + 6, c end
+    c = q[7]
+    if c < 48 or c > 57 then return q + 7, c end
+    c = q[8]
+    if c < 48 or c > 57 then return q + 8, c end
+    c = q[9]
+    if c < 48 or c > 57 then return q + 9, c end
+    c = q[10]
+    if c < 48 or c > 57 then return q + 10, c end
+    c = q[11]
+    if c < 48 or c > 57 then return q + 11, c end
+    c = q[12]
+    if c < 48 or c > 57 then return q + 12, c end
+    c = q[13]
+    if c < 48 or c > 57 then return q + 13, c end
+    c = q[14]
+    if c < 48 or c > 57 then return q + 14, c end
+    c = q[15]
+    if c < 48 or c > 57 then return q + 15, c end
+    c = q[16]
+    if c < 48 or c > 57 then return q + 16, c end
+    return nil
+end
+
+-- An RFC 8259 number from q: just past it, or nil. As skip_number, for digit runs of up to 16.
+local function number_at(q, ...)
+    local c = q[0]
+    if c == 45 then
+        q = q + 1
+        c = q[0]
+    end
+    if c == 48 then
+        q = q + 1
+        c = q[0]
+    else
+        q, c = digits_at(q)
+        if not q then return nil end
+    end
+    if c == 46 then
+        q, c = digits_at(q + 1)
+        if not q then return nil end
+    end
+    if c == 101 or c == 69 then
+        q = q + 1
+        c = q[0]
+        if c == 43 or c == 45 then q = q + 1 end
+        q = digits_at(q)
+    end
+    return q
+end
+
+-- The top bit of each byte of w that is not an ASCII digit. w ^ "0"s leaves 0 to 9 for the digits and only
+-- them; adding 0x76 to the low seven bits of each byte carries into the top bit from 10 up, and the bytes from
+-- 0x80 have it already.
+local function non_digits(w, ...)
+    local t = bxor(w, DIGITS)
+    return band(bor(band(t, LOW7) + TEN_UP, t), HIGHS)
+end
+
+-- An id the fast path echoes safely, from q (past any minus sign): an integer of at most 15 digits (exact in
+-- a double); just past it, or nil. As skip_plain_integer. The digits are counted a word at a time, so that ids
+-- of any length take the same path through the compiled element loop.
+local function plain_integer_at(q, e)
+    local r
+    if q <= e - 16 then
+        local m, k = non_digits(cast(WORDS, q)[0]), 0
+        if m == 0ULL then
+            -- Eight digits: the next eight hold the end, or the number is longer than 15 digits.
+            m, k = non_digits(cast(WORDS, q + 8)[0]), 8
+            if m == 0ULL then return nil end
+        end
+        r = q + (k + first_byte(m))
+    else
+        r = digits_at(q)
+    end
+    -- No digit, too many, or a leading zero before another digit. A fraction or an exponent after the digits
+    -- is refused by the separator test that follows every value.
+    if not r or r == q or r > q + 15 or (q[0] == 48 and r > q + 1) then return nil end
+    return r
+end
+
+-- true, false or null at q, whose first byte is c: just past it, or nil. As skip_literal.
+local function literal_at(q, c, ...)
+    if c == 116 then
+        if q[1] == 114 and q[2] == 117 and q[3] == 101 then return q + 4 end
+    elseif c == 110 then
+        if q[1] == 117 and q[2] == 108 and q[3] == 108 then return q + 4 end
+    elseif c == 102 then
+        if q[1] == 97 and q[2] == 108 and q[3] == 115 and q[4] == 101 then return q + 5 end
+    end
+    return nil
+end
+
+-- One string, number or literal at q, whose first byte is c: just past it, or nil.
+local function scalar_at(q, e, c, ...)
+    if c == 34 then return string_at(q, e) end
+    if c == 45 or (c >= 48 and c <= 57) then return number_at(q) end
+    return literal_at(q, c)
+end
+
+-- A scalar from q (whitespace first) in an array, then the separator after it: where a comma or the closing
+-- bracket is (or anything else, after whitespace) and that byte; nil for anything else.
+local function scalar_then(q, e, ...)
+    local c = q[0]
+    if c ~= 34 and c <= 32 then q, c = ws(q) end
+    q = scalar_at(q, e, c)
+    if not q then return nil end
+    c = q[0]
+    if c ~= 44 and c ~= 93 then q, c = ws(q) end
+    return q, c
+end
+
+-- An array of up to four scalars, from its opening bracket at q: just past it, or nil. Written out, as the
+-- arrays and the object below: each reads its own level, so that none calls itself.
+local function scalars_at(q, e, ...)
+    q = q + 1
+    local c = q[0]
+    if c ~= 93 and c <= 32 then q, c = ws(q) end
+    if c == 93 then return q + 1 end
+    q, c = scalar_then(q, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = scalar_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = scalar_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = scalar_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    return nil
+end
+
+-- A scalar or an array of scalars from q (whitespace first) in an array, then the separator after it, as
+-- scalar_then.
+local function list_then(q, e, ...)
+    local c = q[0]
+    if c ~= 34 and c <= 32 then q, c = ws(q) end
+    if c == 91 then
+        q = scalars_at(q, e)
+    else
+        q = scalar_at(q, e, c)
+    end
+    if not q then return nil end
+    c = q[0]
+    if c ~= 44 and c ~= 93 then q, c = ws(q) end
+    return q, c
+end
+
+-- An array of up to four scalars or arrays of scalars (eth_getLogs' topics), from its opening bracket at q:
+-- just past it, or nil.
+local function lists_at(q, e, ...)
+    q = q + 1
+    local c = q[0]
+    if c ~= 93 and c <= 32 then q, c = ws(q) end
+    if c == 93 then return q + 1 end
+    q, c = list_then(q, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = list_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = list_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = list_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    return nil
+end
+
+-- A member of an object whose values are scalars or such arrays (eth_call's transaction, eth_getLogs' filter)
+-- from q (whitespace first), `"name": value`, then the separator after it: where a comma or the closing brace
+-- is (or anything else, after whitespace) and that byte; nil for anything else.
+local function pair_then(q, e, ...)
+    local c = q[0]
+    if c ~= 34 then
+        q, c = ws(q)
+        if c ~= 34 then return nil end
+    end
+    q = string_at(q, e)
+    if not q then return nil end
+    c = q[0]
+    if c ~= 58 then
+        q, c = ws(q)
+        if c ~= 58 then return nil end
+    end
+    q = q + 1
+    c = q[0]
+    if c ~= 34 and c <= 32 then q, c = ws(q) end
+    if c == 91 then
+        q = lists_at(q, e)
+    else
+        q = scalar_at(q, e, c)
+    end
+    if not q then return nil end
+    c = q[0]
+    if c ~= 44 and c ~= 125 then q, c = ws(q) end
+    return q, c
+end
+
+-- An object of up to twelve such members, from its opening brace at q: just past it, or nil for anything else.
+local function flat_object_at(q, e, ...)
+    q = q + 1
+    local c = q[0]
+    if c ~= 125 and c <= 32 then q, c = ws(q) end
+    if c == 125 then return q + 1 end
+    q, c = pair_then(q, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = pair_then(q + 1, e)
+    if c == 125 then return q + 1 end
+    return nil
+end
+
+-- An element of params from q (whitespace first), a scalar, an array of scalars or such an object, then the
+-- separator after it, as scalar_then.
+local function element_then(q, e, ...)
+    local c = q[0]
+    if c ~= 34 and c <= 32 then q, c = ws(q) end
+    if c == 34 then
+        q = string_at(q, e)
+    elseif c == 45 or (c >= 48 and c <= 57) then
+        q = number_at(q)
+    elseif c == 123 then
+        q = flat_object_at(q, e)
+    elseif c == 91 then
+        q = scalars_at(q, e)
+    else
+        q = literal_at(q, c)
+    end
+    if not q then return nil end
+    c = q[0]
+    if c ~= 44 and c ~= 93 then q, c = ws(q) end
+    return q, c
+end
+
+-- The common params, an array of one to four elements as above, from its opening bracket at q: just past it,
+-- or nil. Accepts what scalar_array and then skip_value accept, when they read such an array.
+local function elements_at(q, e)
+    local c
+    q, c = element_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = element_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = element_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    if c ~= 44 then return nil end
+    q, c = element_then(q + 1, e)
+    if c == 93 then return q + 1 end
+    return nil
+end
+
+-- The members an object has seen, as bits.
+local HAS_JSONRPC, HAS_ID, HAS_METHOD, HAS_PARAMS = 1, 2, 4, 8
+
+-- The last method name read: a name spelled as the last one is that string again, compared in place, so the
+-- usual request (the same few methods, and a batch of one method) makes no new string. Its bytes and the
+-- closing quote are also kept as up to four words (`last_words` of them, 0 for a longer name), each masked
+-- to its bytes, so that the comparison needs no call.
+local last_name = ""
+local last_words = 0
+local LAST, LAST_MASK = ffi.new("uint64_t[4]"), ffi.new("uint64_t[4]")
+local NULS = string.rep("\0", 32)
+
+local function remember(m)
+    last_name = m
+    local n = #m + 1
+    if n > 32 then
+        last_words = 0
+        return
+    end
+    -- Kept in a local while its bytes are read: a pointer keeps nothing alive.
+    local bytes = m .. '"' .. NULS
+    local w = cast(WORDS, bytes)
+    LAST[0], LAST[1], LAST[2], LAST[3] = w[0], w[1], w[2], w[3]
+    LAST_MASK[0], LAST_MASK[1] = FIRST[min(n, 8)], FIRST[max(min(n - 8, 8), 0)]
+    LAST_MASK[2], LAST_MASK[3] = FIRST[max(min(n - 16, 8), 0)], FIRST[max(n - 24, 0)]
+    last_words = math.ceil(n / 8)
+end
+
+-- Whether the last method name and its closing quote follow the quote at q, by words (the caller has made sure
+-- there are k of them in the body).
+local function same_words(q, k)
+    if band(cast(WORDS, q + 1)[0], LAST_MASK[0]) ~= LAST[0] then return false end
+    if k == 1 then return true end
+    if band(cast(WORDS, q + 9)[0], LAST_MASK[1]) ~= LAST[1] then return false end
+    if k == 2 then return true end
+    if band(cast(WORDS, q + 17)[0], LAST_MASK[2]) ~= LAST[2] then return false end
+    if k == 3 then return true end
+    return band(cast(WORDS, q + 25)[0], LAST_MASK[3]) == LAST[3]
+end
+
+-- The method's string value in the body s (at p), its opening quote at q: just past the closing quote and the
+-- name, or nil. A name not yet seen plain by the general scanner (plain_name, a loop) is left to it.
+local function method_at(s, p, q, e)
+    local m, k = last_name, last_words
+    local len = #m
+    if k > 0 and q <= e - 33 then
+        if same_words(q, k) then return q + len + 2, m end
+    elseif len > 0 and q + len < e and q[len + 1] == 34 and memcmp(q + 1, m, len) == 0 then
+        return q + len + 2, m
+    end
+    local r = strchr(q + 1, 34)
+    -- From 1 to 128 bytes.
+    if r == nil or r < q + 2 or r > q + 129 then return nil end
+    m = sub(s, tonumber(q - p) + 2, tonumber(r - p))
+    if not plain_names:get(m) then return nil end
+    remember(m)
+    return r + 1, m
+end
+
+-- Which of the four member names follows the quote at q, and just past its closing quote; nil for any other
+-- name (escapes included). Byte by byte: the path for a body with whitespace, or near its end.
+local function name_after(q, ...)
+    local a = q[1]
+    if a == 105 then -- id
+        if q[2] == 100 and q[3] == 34 then return HAS_ID, q + 4 end
+    elseif a == 109 then -- method
+        if q[2] == 101 and q[3] == 116 and q[4] == 104 and q[5] == 111 and q[6] == 100 and q[7] == 34 then
+            return HAS_METHOD, q + 8
+        end
+    elseif a == 112 then -- params
+        if q[2] == 97 and q[3] == 114 and q[4] == 97 and q[5] == 109 and q[6] == 115 and q[7] == 34 then
+            return HAS_PARAMS, q + 8
+        end
+    elseif a == 106 then -- jsonrpc
+        if q[2] == 115 and q[3] == 111 and q[4] == 110 and q[5] == 114 and q[6] == 112 and q[7] == 99 and q[8] == 34 then
+            return HAS_JSONRPC, q + 9
+        end
+    end
+    return nil
+end
+
+-- One member of the body s (at p), `"name": value`, from q (whitespace first), in an object that has seen the
+-- members in `seen` and the method `name`, then the separator after it. Returns where a comma or the closing
+-- brace is (or anything else, after whitespace) and that byte, the members seen and the method; nil if the
+-- member is not one of a plain request, or not one this path reads (params nested deeper, or longer).
+local function member_at(s, p, q, e, seen, name, ...)
+    local key, c
+    if q <= e - 16 then
+        -- The name, its quotes and its colon a word at a time (for "jsonrpc" the value too).
+        local w = cast(WORDS, q)[0]
+        if w == Q_METHOD and q[8] == 58 then
+            key, q = HAS_METHOD, q + 9
+        elseif w == Q_PARAMS and q[8] == 58 then
+            key, q = HAS_PARAMS, q + 9
+        elseif band(w, FIRST5) == Q_ID then
+            key, q = HAS_ID, q + 5
+        elseif w == Q_JSONRPC and band(cast(WORDS, q + 8)[0], FIRST7) == Q_V20 then
+            if band(seen, HAS_JSONRPC) ~= 0 then return nil end
+            key, q = HAS_JSONRPC, q + 15
+            goto separator
+        end
+    end
+    if not key then
+        q, c = ws(q)
+        if c ~= 34 then return nil end
+        key, q = name_after(q)
+        if not key then return nil end
+        q, c = ws(q)
+        if c ~= 58 then return nil end
+        q = q + 1
+    end
+    if band(seen, key) ~= 0 then return nil end
+    c = q[0]
+    if key == HAS_METHOD then
+        if c ~= 34 then
+            q, c = ws(q)
+            if c ~= 34 then return nil end
+        end
+        q, name = method_at(s, p, q, e)
+    elseif key == HAS_ID then
+        if c >= 48 and c <= 57 then
+            local d = q[1]
+            if d < 48 or d > 57 then
+                -- One digit (the ids of a batch counting from 1, mostly). A fraction or an exponent after it
+                -- is refused by the separator test that follows every value.
+                q = q + 1
+            else
+                q = plain_integer_at(q, e)
+            end
+        else
+            if c <= 32 then q, c = ws(q) end
+            if c == 34 then
+                q = string_at(q, e)
+            elseif c == 110 then
+                q = literal_at(q, c)
+            elseif c == 45 then
+                q = plain_integer_at(q + 1, e)
+            else
+                -- Digits after whitespace; anything else is refused there.
+                q = plain_integer_at(q, e)
+            end
+        end
+    elseif key == HAS_PARAMS then
+        if c ~= 91 and c ~= 123 then
+            q, c = ws(q)
+            if c ~= 91 and c ~= 123 then return nil end
+        end
+        -- No params (eth_blockNumber, eth_chainId, ...: the most frequent calls), or a few elements.
+        if q[1] == (c == 91 and 93 or 125) then
+            q = q + 2
+        elseif c == 91 then
+            q = elements_at(q, e)
+        else
+            q = flat_object_at(q, e)
+        end
+    else -- jsonrpc, with whitespace somewhere
+        if c <= 32 then q, c = ws(q) end
+        if c ~= 34 or q[1] ~= 50 or q[2] ~= 46 or q[3] ~= 48 or q[4] ~= 34 then return nil end
+        q = q + 5
+    end
+    if not q then return nil end
+    ::separator::
+    c = q[0]
+    if c ~= 44 and c ~= 125 then q, c = ws(q) end
+    return q, c, seen + key, name
+end
+
+local NEEDED = HAS_JSONRPC + HAS_METHOD
+
+-- One plain request object of the body s (at p) from q (whitespace first): just past its closing brace, its
+-- method and whether it has an id; nil if it is not one this path reads.
+local function request_at(s, p, q, e)
+    local c = q[0]
+    if c ~= 123 then
+        q, c = ws(q)
+        if c ~= 123 then return nil end
+    end
+    -- At most four members (four names, each at most once), written out.
+    local seen, name
+    q, c, seen, name = member_at(s, p, q + 1, e, 0, nil)
+    if c == 44 then q, c, seen, name = member_at(s, p, q + 1, e, seen, name) end
+    if c == 44 then q, c, seen, name = member_at(s, p, q + 1, e, seen, name) end
+    if c == 44 then q, c, seen, name = member_at(s, p, q + 1, e, seen, name) end
+    if c ~= 125 or band(seen, NEEDED) ~= NEEDED then return nil end
+    return q + 1, name, band(seen, HAS_ID) ~= 0
+end
+
+-- Whether the body (at p, its NUL at e) is clean, as clean_body decides it: for a caller that takes raw
+-- control characters, no backslash and no NUL before e (strchrnul stops at the first of either).
+local function clean_at(s, p, e, controls)
+    if controls then return strchrnul(p, 92) == e end
+    return plain_bytes(s)
+end
+
+-- As general_request. false when the body is certainly no plain request (it is no object), nil when this path
+-- cannot tell.
+local function fast_request(s, controls)
+    if not LITTLE then return nil end
+    local p = cast(BYTES, s)
+    local e = p + #s
+    local q, c = ws(p)
+    if c ~= 123 then
+        -- 0: a NUL, or whitespace too long to read here.
+        if c == 0 then return nil end
+        return false
+    end
+    if not clean_at(s, p, e, controls) then return nil end
+    local r, name, with_id = request_at(s, p, q, e)
+    -- Nothing but whitespace may follow.
+    if not r or ws(r) ~= e then return nil end
+    return name, with_id
+end
+
+-- As general_batch. false when the body is certainly no batch of plain requests (it is no array), nil when
+-- this path cannot tell. The loop is left by `break` only: LuaJIT turns a loop whose recorded turn returns
+-- into a trace that leaves and re-enters at every element, while a turn that leaves the loop is not taken
+-- as its trace. What comes before the first element is read inside the loop, on its first turn: LuaJIT
+-- compiles a loop, not the code before it, and FFI calls run slowly in the interpreter. The position is carried
+-- from one turn to the next as a number: a pointer carried into the loop from the trace of its first turn
+-- would be boxed (allocated) at that jump, once per body.
+local function fast_batch(s, max_elements, out, controls)
+    if not LITTLE then return nil end
+    local i, n = 0, nil
+    for k = 1, max_elements do
+        local p = cast(BYTES, s)
+        local e = p + #s
+        if k == 1 then
+            local q, c = ws(p)
+            if c ~= 91 then
+                if c ~= 0 then n = false end
+                break
+            end
+            if not clean_at(s, p, e, controls) then break end
+            i = tonumber(q - p)
+        end
+        local r, name = request_at(s, p, p + i + 1, e)
+        if not r then break end
+        out[k] = name
+        local c = r[0]
+        if c ~= 44 and c ~= 93 then r, c = ws(r) end
+        if c ~= 44 then
+            -- The closing bracket, and nothing but whitespace after it.
+            if c == 93 and ws(r + 1) == e then n = k end
+            break
+        end
+        i = tonumber(r - p)
+    end
+    return n
+end
+
+-- luacheck: pop
+
+-- Returns the method and whether an id member is present (false: a notification) when `s` is one plain
+-- request as described at the top; nil otherwise. `controls` as for clean_body.
+function _M.request(s, controls)
+    local name, with_id = fast_request(s, controls)
+    if name then return name, with_id end
+    if name == false then return nil end
+    return general_request(s, controls)
+end
+
+-- A batch of plain requests, each as `request` reads one, in one pass and without cutting it up: writes the
+-- methods into `out` (the caller's, reused) and returns how many; nil when `s` is not such a batch, is empty
+-- or holds more than `max_elements` (the full parser then answers). `controls` as for clean_body.
+function _M.batch(s, max_elements, out, controls)
+    local n = fast_batch(s, max_elements, out, controls)
+    if n then return n end
+    if n == false then return nil end
+    return general_batch(s, max_elements, out, controls)
+end
+
+-- For the tests: the general scanners alone, the reference the fast path is held to, and the fast path alone
+-- (false or nil where the entry points above ask the general scanner), which must read the common bodies itself.
+_M.general_request, _M.general_batch = general_request, general_batch
+_M.fast_request, _M.fast_batch = fast_request, fast_batch
 
 -- The exact bytes of each element of one top-level JSON array, or nil when `s` is not one plainly scannable
 -- array (nesting past 64: the caller then decodes and re-encodes as before).
