@@ -215,7 +215,7 @@ export const validatorSection = {
         minItems: 1,
     }),
     monitorIndices: list(integer(0, 2 ** 40, { doc: "" }), {
-        doc: "Validator indices the beacon nodes watch (--monitor-indices): the missed-attestation alerts read them, from every node, so a move does not blind them",
+        doc: "Validator indices every node watches: its beacon node (--monitor-indices, the missed-attestation alert) and its keeper (their balances from the Beacon API, the balance alert); seen from every node, a move or a stopped signer does not blind them",
         default: [],
     }),
 } satisfies Section;

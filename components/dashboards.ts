@@ -174,6 +174,12 @@ function validatorDashboard(validator: ClientRole, consensus: ClientRole): Dashb
                 ],
             },
             { title: "Balance", unit: "short", exprs: [{ expr: `validator_balance{${V}}`, legend: "{{pubkey}}" }] },
+            // The keepers' reading of the beacon nodes (watched indices): it goes on while a signer is down.
+            {
+                title: "Balance, beacon node's view (ETH)",
+                unit: "short",
+                exprs: [{ expr: `max by (validator_index) (ethnode_validator_balance_gwei{job="node",${N}}) / 1e9`, legend: "{{validator_index}}" }],
+            },
             {
                 title: "Slashable messages seen (slasher)",
                 unit: "short",

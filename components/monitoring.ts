@@ -153,6 +153,7 @@ function validatorRuleValues(v: ValidatorScope, consensus: ClientRole | undefine
         monitored: v.monitored,
         slasher: v.slasher,
         oneEpoch: epochs(1),
+        epochAndAHalf: epochs(1.5),
         twoEpochs: epochs(2),
         fourEpochs: epochs(4),
     };

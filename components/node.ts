@@ -298,8 +298,10 @@ export class Node extends pulumi.ComponentResource {
                 { parent: this },
             );
         }
-        // The keeper watches the clients once they run, and restarts them through the CLI.
-        keeperStep(`${name}-keeper`, { connection: host.connection, keeper: args.keeper, after: [cli, this.lastClientStep] }, { parent: this });
+        // The keeper watches the clients once they run, and restarts them through the CLI; with a beacon node it
+        // also reads the watched validators' balances.
+        const watchedValidators = consensus ? args.validator?.monitorIndices : undefined;
+        keeperStep(`${name}-keeper`, { connection: host.connection, keeper: args.keeper, watchedValidators, after: [cli, this.lastClientStep] }, { parent: this });
         this.registerOutputs({ rpcUrl: geth.rpcUrl, beaconApiUrl: consensus?.beaconApiUrl });
     }
 

@@ -23,6 +23,8 @@ interface Chain {
     peerHead: number;
     /** This node's consensus head (a slot), when the node runs a consensus client. */
     clHead?: number;
+    /** Validator balances (Gwei) by index at the consensus head; undefined: the Beacon API refuses them. */
+    balances?: Record<string, number>;
 }
 
 interface Run {
@@ -36,6 +38,8 @@ interface Run {
 }
 
 const servers: http.Server[] = [];
+/** The `id` lists the stand-in Beacon API was asked for balances, in order. */
+const balanceRequests: string[] = [];
 afterAll(() => servers.forEach((s) => s.close()));
 
 async function serve(handler: http.RequestListener): Promise<number> {
@@ -78,7 +82,16 @@ async function startKeeper(
     // A consensus client's Beacon API: its head slot, as /eth/v1/node/syncing says it.
     const consensus = opts.consensus
         ? [
-              `CL_API=http://127.0.0.1:${await serve((_req, res) => res.end(JSON.stringify({ data: { head_slot: String(chain.clHead ?? 0), is_syncing: false } })))}`,
+              `CL_API=http://127.0.0.1:${await serve((req, res) => {
+                  const url = new URL(req.url!, "http://x");
+                  if (url.pathname === "/eth/v1/beacon/states/head/validator_balances") {
+                      balanceRequests.push(url.searchParams.get("id")!);
+                      if (!chain.balances) return res.writeHead(503).end("{}");
+                      const data = url.searchParams.get("id")!.split(",").filter((i) => i in chain.balances!).map((index) => ({ index, balance: String(chain.balances![index]) }));
+                      return res.end(JSON.stringify({ execution_optimistic: false, finalized: false, data }));
+                  }
+                  return res.end(JSON.stringify({ data: { head_slot: String(chain.clHead ?? 0), is_syncing: false } }));
+              })}`,
               `CONSENSUS=${opts.consensus}`,
               `CLIENTS="geth ${opts.consensus}"`,
           ]
@@ -100,6 +113,7 @@ async function startKeeper(
         KEEPER_PROBE_TIMEOUT: 1,
         KEEPER_STATE: "/var/lib/ethnode-keeper",
         KEEPER_METRICS: "/var/lib/prometheus/node-exporter/ethnode_keeper.prom",
+        KEEPER_BALANCES: "/var/lib/prometheus/node-exporter/ethnode_validators.prom",
         ...conf,
     };
     fs.writeFileSync(path.join(root, "etc/ethnode/keeper.conf"), Object.entries(settings).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
@@ -295,6 +309,39 @@ describe("the keeper", () => {
                 return n !== undefined && n >= 1 ? k.metrics() : undefined;
             });
             expect(metric(counted, "ethnode_keeper_dry_run")).toBe(1);
+        } finally {
+            await k.stop();
+        }
+    });
+
+    it("exports the watched validators' balances from the Beacon API, in batches, and drops them when it stops answering", async () => {
+        // 70 indices: two requests of at most 64. Index 3 is not known to the beacon node yet: no series.
+        const watched = Array.from({ length: 70 }, (_, i) => i);
+        const balances = Object.fromEntries(watched.filter((i) => i !== 3).map((i) => [String(i), 32000000000 + i]));
+        const k = await startKeeper({ mode: "answer", head: 100, peerHead: 100, clHead: 10, balances }, { KEEPER_WATCHED_VALIDATORS: `"${watched.join(" ")}"` }, { consensus: "prysm" });
+        const file = path.join(k.root, "var/lib/prometheus/node-exporter/ethnode_validators.prom");
+        try {
+            const text = await waitFor("the balances file", async () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined), 10000);
+            const lines = text.split("\n").filter((l) => l.startsWith("ethnode_validator_balance_gwei{"));
+            expect(lines).toHaveLength(69);
+            expect(lines).toContain('ethnode_validator_balance_gwei{validator_index="69"} 32000000069');
+            expect(text).not.toContain('validator_index="3"');
+            expect(text).toContain("# TYPE ethnode_validator_balance_gwei gauge");
+            expect(balanceRequests).toContain(watched.slice(0, 64).join(","));
+            expect(balanceRequests).toContain(watched.slice(64).join(","));
+            // A refusal removes the file rather than leave a balance that no longer moves.
+            k.chain.balances = undefined;
+            await waitFor("the balances file gone", async () => (fs.existsSync(file) ? undefined : true), 10000);
+        } finally {
+            await k.stop();
+        }
+    });
+
+    it("reads no balances where it watches none", async () => {
+        const k = await startKeeper({ mode: "answer", head: 100, peerHead: 100, clHead: 10, balances: { "0": 1 } }, {}, { consensus: "prysm" });
+        try {
+            await waitFor("two checks", async () => ((metric(k.metrics(), 'ethnode_keeper_checks_total{client="geth"}') ?? 0) >= 2 ? true : undefined), 10000);
+            expect(fs.existsSync(path.join(k.root, "var/lib/prometheus/node-exporter/ethnode_validators.prom"))).toBe(false);
         } finally {
             await k.stop();
         }

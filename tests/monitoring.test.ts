@@ -215,6 +215,12 @@ describe("alert rules for a validating Prysm stack", () => {
         expectPromtoolCases(rendered, "alerts_validator_test.yml", validator.map((r) => r.alert!));
     });
 
+    it("without watched indices, alert on the balance from the signer's own series, tested too", () => {
+        const unwatched = renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { network: "mainnet", validator: { ...scope, monitored: false } });
+        expect(unwatched).not.toContain("ethnode_validator_balance_gwei");
+        expectPromtoolCases(unwatched, "alerts_validator_unwatched_test.yml", ["ValidatorBalanceFalling"]);
+    });
+
     it("leave out what the stack does not run: no index watch, no slasher, no validator", () => {
         const names = (v?: typeof scope) => alertsOf(renderAlertRules(monitoringConfig(RULE_TEST_VALUES), PRYSM, { network: "mainnet", validator: v })).map((r) => r.alert!);
         const bare = names({ ...scope, monitored: false, slasher: false });
@@ -227,7 +233,8 @@ describe("alert rules for a validating Prysm stack", () => {
         expect(mainnet).toContain('(count(up{job="prysm-validator"}) or vector(0)) < 2');
         expect(mainnet).toContain('validator_statuses{job="prysm-validator"}');
         expect(mainnet).toContain('increase(monitor_timely_target{job="prysm"}[768s]) == 0');
-        expect(mainnet).toContain("delta(validator_balance{job=\"prysm-validator\"}[1536s]) < 0");
+        expect(mainnet).toContain('max by (validator_index) (delta(ethnode_validator_balance_gwei{job="node"}[576s])) < 0');
+        expect(mainnet).not.toContain("validator_balance{");
     });
 });
 

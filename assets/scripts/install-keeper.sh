@@ -17,6 +17,6 @@ if [[ "$enabled" == true ]]; then
   fi
 else
   systemctl disable --now "${unit}.service" >/dev/null 2>&1 || true
-  rm -f {{{metricsFile}}}
+  rm -f {{{metricsFiles}}}
   echo "ethnode-keeper off (ethnode:keeper.enabled is false)"
 fi
