@@ -44,12 +44,13 @@ export function doppelgangerWaitSec(t: ChainTiming): number {
 export function validatorScope(cfg: Pick<EthnodeConfig, "network" | "validator" | "prysm" | "devnet">): ValidatorScope | undefined {
     const v = cfg.validator;
     if (!v || cfg.network === "dev") return undefined;
+    const timing = chainTiming(cfg.devnet);
     return {
         spec: PRYSM_VALIDATOR,
         signers: v.signers.length,
         monitored: v.monitorIndices.length > 0,
         slasher: cfg.prysm?.slasher === true,
-        epochSeconds: chainTiming(cfg.devnet).secondsPerSlot * chainTiming(cfg.devnet).slotsPerEpoch,
+        epochSeconds: timing.secondsPerSlot * timing.slotsPerEpoch,
     };
 }
 
