@@ -66,8 +66,10 @@ function publicCheckpointFlags(url: string | undefined): string[] {
 
 /**
  * A devnet's start: its genesis from the file, its peers only (no discovery, a fixed key, every other node as a
- * trusted peer), no minimum of peers to sync or per subnet (three nodes are the whole network); a node beyond
- * the genesis nodes checkpoint-syncs from node 0.
+ * trusted peer), no minimum of peers per subnet (three nodes are the whole network); a node beyond the genesis
+ * nodes checkpoint-syncs from node 0. A node with peers syncs from one of them before it serves its validator:
+ * Prysm restarts from the head it last saved (an epoch's first block), and a beacon node that skipped that sync
+ * had its signer build on the stale head, forking the chain away from the votes already cast on the other one.
  */
 function devnetFlags(input: PrysmFlagsInput): string[] {
     const d: BeaconDevnet | undefined = input.devnet;
@@ -80,7 +82,7 @@ function devnetFlags(input: PrysmFlagsInput): string[] {
         `--p2p-priv-key=${p2pKeyPath(input.dataDir, "prysm")}`,
         `--p2p-host-ip=${d.hostIp}`,
         ...d.peers.map((peer) => `--peer=${peer}`),
-        "--min-sync-peers=0",
+        `--min-sync-peers=${d.peers.length > 0 ? 1 : 0}`,
         "--minimum-peers-per-subnet=0",
     ];
 }

@@ -562,7 +562,7 @@ describe("a devnet on three existing servers (network devnet)", () => {
     it("runs Prysm from the genesis state with its peers only; a node beyond genesisNodes checkpoint-syncs from node 0's peer listener", () => {
         for (const i of [0, 1, 2]) {
             const unit = unitOf(run.byName(`node-${i}-prysm-service`));
-            for (const f of ["--chain-config-file=/etc/ethnode/devnet/config.yaml", "--genesis-state=/etc/ethnode/devnet/genesis.ssz", "--no-discovery", "--p2p-priv-key=/var/lib/ethnode/prysm/p2p.key", `--p2p-host-ip=${ADDRS[i]}`, "--min-sync-peers=0"]) {
+            for (const f of ["--chain-config-file=/etc/ethnode/devnet/config.yaml", "--genesis-state=/etc/ethnode/devnet/genesis.ssz", "--no-discovery", "--p2p-priv-key=/var/lib/ethnode/prysm/p2p.key", `--p2p-host-ip=${ADDRS[i]}`, "--min-sync-peers=1"]) {
                 expect(unit).toContain(f);
             }
             expect(unit).not.toMatch(/--(mainnet|sepolia|hoodi)\b|genesis-beacon-api-url/);
