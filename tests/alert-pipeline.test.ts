@@ -253,4 +253,22 @@ describe("Alertmanager with the rendered config, alerts posted to its API", () =
         expect(titles.some((t) => t.includes("GatewayDown on node-1"))).toBe(true);
         expect(titles.some((t) => t.includes("ExecutionClientDown on node-0"))).toBe(true);
     });
+
+    it("names the host of a log alert (no node, no instance), and a stack-wide alert by itself", async () => {
+        expect(
+            (
+                await post([
+                    { alertname: "JwtRejected", severity: "critical", host: "ethnode-n2" },
+                    { alertname: "ValidatorBalanceFalling", severity: "warning", validator_index: "51" },
+                ])
+            ).status,
+        ).toBe(200);
+        const about = (name: string) => waitFor(`${name} at Slack`, async () => got.find((g) => g.body.attachments?.[0]?.title.includes(name))?.body.attachments[0], 30000);
+        const log = await about("JwtRejected");
+        expect(log.title).toBe("[FIRING:1] JwtRejected on ethnode-n2");
+        expect(log.text.split("\n")[0]).toBe("*CRITICAL* `JwtRejected` on ethnode-n2");
+        const stack = await about("ValidatorBalanceFalling");
+        expect(stack.title).toBe("[FIRING:1] ValidatorBalanceFalling");
+        expect(stack.text.split("\n")[0]).toBe("*WARNING* `ValidatorBalanceFalling`");
+    });
 });

@@ -68,7 +68,7 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
         expect(r.status).toBe(0);
     });
 
-    it("sends resolved notifications and inhibits warnings by criticals on the same node", () => {
+    it("sends resolved notifications and inhibits warnings by criticals on the same node (only alerts with a node)", () => {
         const doc = yaml.load(fs.readFileSync(files.alertmanager, "utf8")) as any;
         for (const rcv of doc.receivers.filter((x: any) => x.slack_configs && x.name !== "deadmans-switch")) {
             expect(rcv.slack_configs[0].send_resolved).toBe(true);
@@ -76,7 +76,7 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))("variant %s", (_name, v
         const throughGateway = variant.remote
             ? [{ source_matchers: ['alertname="GatewayDown"'], target_matchers: ['alertname=~"ExecutionClientDown|ConsensusClientDown|HostExporterDown"', 'scrape="gateway"'], equal: ["node"] }]
             : [];
-        expect(doc.inhibit_rules).toEqual([{ source_matchers: ['severity="critical"'], target_matchers: ['severity="warning"'], equal: ["node"] }, ...throughGateway]);
+        expect(doc.inhibit_rules).toEqual([{ source_matchers: ['severity="critical"', 'node=~".+"'], target_matchers: ['severity="warning"'], equal: ["node"] }, ...throughGateway]);
     });
 
     it("names every secret by its file: none is in the config Alertmanager would show on its API", () => {
