@@ -114,6 +114,8 @@ const CASES: Case[] = [
             geth("WARN ", "Head state missing, repairing            number=21,000,000 hash=0x1234..5678"),
             geth("WARN ", 'Failed to load snapshot                  err="missing or corrupted snapshot"'),
             geth("INFO ", "Looking for peers                        peercount=12 tried=40 static=0"),
+            // Every start says it read the JWT: not a refusal.
+            geth("INFO ", "Loaded JWT secret file                   path=/etc/ethnode/jwt.hex crc32=0x5f1c2e3d"),
         ],
     },
     { host: "healthy-cl", unit: LIGHTHOUSE, lines: [lh("INFO", "Execution engine online"), lh("INFO", "Synced                                   slot: 10000000, epoch: 312500")] },
