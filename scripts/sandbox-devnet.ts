@@ -27,7 +27,8 @@ function main([configFile, devnetDir, prysmDir, version]: string[]): void {
     c["ethnode:network"] = "devnet";
     c["ethnode:consensusClient"] = "prysm";
     c["ethnode:prysm"] = { version, source: "upload", binaryPath: path.join(prysmDir, "beacon-chain") };
-    c["ethnode:devnet"] = { genesisDir: path.join(devnetDir, "genesis") };
+    // The stack file's own devnet settings (genesisNodes) stay.
+    c["ethnode:devnet"] = { ...c["ethnode:devnet"], genesisDir: path.join(devnetDir, "genesis") };
     c["ethnode:validator"] = {
         version,
         source: "upload",

@@ -131,6 +131,8 @@ write_config() {
 PRYSM_DIR="${CACHE_DIR}/prysm-v${ETHNODE_PRYSM_VERSION}"
 DEVNET_DIR="${SANDBOX_WORK}/devnet"
 DEVNET_VALIDATORS=${DEVNET_VALIDATORS:-64}
+# 6 s slots: one validator node and two followers keep up on a small machine (../shared/design.md).
+DEVNET_SLOT_SECONDS=${DEVNET_SLOT_SECONDS:-6}
 pos_sandbox() {
   [[ "${ETHNODE_SANDBOX_POS:-auto}" != off ]] && ((NODES > 1)) &&
     [[ -x "${PRYSM_DIR}/beacon-chain" && -x "${PRYSM_DIR}/validator" && -x "${PRYSM_DIR}/prysmctl" ]]
@@ -141,9 +143,8 @@ write_devnet_config() {
   if [[ ! -s "${DEVNET_DIR}/keystores.json" ]]; then
     mkdir -p "$DEVNET_DIR"
     (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n' >"${DEVNET_DIR}/password")
-    # 6 s slots: one validator node and two followers keep up on a small machine (../shared/design.md).
     node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/devnet-genesis.ts" --out "$DEVNET_DIR" --geth "$geth" \
-      --prysm-dir "$PRYSM_DIR" --validators "$DEVNET_VALIDATORS" --slot-seconds 6 --genesis-delay 60 \
+      --prysm-dir "$PRYSM_DIR" --validators "$DEVNET_VALIDATORS" --slot-seconds "$DEVNET_SLOT_SECONDS" --genesis-delay 60 \
       --password-file "${DEVNET_DIR}/password"
   fi
   node "${ROOT}/scripts/ts-run.js" "${ROOT}/scripts/sandbox-devnet.ts" "$CONFIG_FILE" "$DEVNET_DIR" "$PRYSM_DIR" "$ETHNODE_PRYSM_VERSION"

@@ -24,6 +24,7 @@ import { readAsset } from "../components/render";
 import { SLACK, Sandbox, ok, otherRelease, slackMessages } from "./helpers/sandbox";
 import { describeEngine } from "./helpers/engine";
 import { describeCluster } from "./sandbox-ha";
+import { describePosSandbox } from "./sandbox-pos";
 import { underLoad } from "./helpers/cluster";
 import { gethBinary, rpc, tmpDir, waitFor } from "./helpers/proc";
 
@@ -697,8 +698,10 @@ describeEngine("the sandbox on the real engine", () => {
         });
     });
 
-    // Then the tracked sandbox stack: three nodes on three guests (tests/sandbox-ha.ts).
+    // Then the tracked sandbox stack: three nodes on three guests (tests/sandbox-ha.ts); then, where Prysm is
+    // installed, the proof-of-stake sandbox (tests/sandbox-pos.ts).
     describeCluster();
+    describePosSandbox();
 });
 
 /** Every file the file:// backend keeps for the stack: checkpoint, backups and history. */
