@@ -22,7 +22,7 @@ import { PORTS } from "../components/ports";
 import { consensusBinary } from "./helpers/consensus";
 import { SLOTS_PER_EPOCH } from "./helpers/devnet";
 import { gatewayHealth, gatewayUrl, onGuest, underLoad } from "./helpers/cluster";
-import { tmpDir, waitFor } from "./helpers/proc";
+import { execStartArgs, tmpDir, waitFor } from "./helpers/proc";
 import { ROOT } from "./helpers/pulumi";
 import { Sandbox, ok, otherRelease, slackMessages } from "./helpers/sandbox";
 
@@ -164,7 +164,7 @@ export function describePosSandbox(): void {
             const wallet = onGuest(0, `tar -C ${home} -czf - wallet | base64 -w0`);
             onGuest(1, `rm -rf /var/tmp/second && mkdir -p /var/tmp/second/home && echo ${wallet} | base64 -d | tar -C /var/tmp/second -xzf - && chown -R prysm-validator: /var/tmp/second`);
             const unit = onGuest(1, "cat /etc/systemd/system/prysm-validator.service");
-            const argv = (unit.match(/^ExecStart=((?:.*\\\n)*.*)$/m)![1].replace(/\\\n/g, " ").trim().split(/\s+/)).map((a) =>
+            const argv = [unit.match(/^ExecStart=(\S+)/m)![1], ...execStartArgs(unit)].map((a) =>
                 a.startsWith("--datadir=") ? "--datadir=/var/tmp/second/home" : a.startsWith("--wallet-dir=") ? "--wallet-dir=/var/tmp/second/wallet" : a.startsWith("--monitoring-port=") ? "--monitoring-port=8099" : a,
             );
             onGuest(1, `systemd-run --quiet --unit=${SECOND_SIGNER} --property=User=prysm-validator --property=Group=prysm-validator ${argv.join(" ")}`);
