@@ -55,9 +55,14 @@ export function asRoot(step: string, body: string, withFiles: boolean, token: st
     ]);
 }
 
-/** A delete command: a host whose ethnode files are already gone has nothing left to remove. */
+/**
+ * A delete command: a host whose ethnode files are already gone has nothing left to remove. The command
+ * provider sends a delete the step's create stdin too, and fails it ("EOF") when the command exits before
+ * taking all of it (a bundle larger than the SSH window, such as a devnet's genesis state): drain it first.
+ */
 export function asRootDelete(step: string, body: string): string {
     return sudoBash([
+        "cat >/dev/null",
         `if [[ ! -r ${PRELUDE_PATH} ]]; then echo "ethnode: ${PRELUDE_PATH} is gone: nothing of ethnode left to remove"; exit 0; fi`,
         `source ${PRELUDE_PATH}`,
         stepBody(step, `receipt_drop\n${body}`, false),

@@ -295,7 +295,7 @@ describe("step lifecycle (docs/architecture.md): an edit updates in place, a del
                 expect(create).not.toContain("unpack_files() {");
             }
             if (s.inputs.delete !== undefined) {
-                expect(s.inputs.delete).toMatch(/^sudo -n bash -c 'if \[\[ ! -r \/usr\/local\/lib\/ethnode\/prelude\.sh \]\]; then .* exit 0; fi\nsource /);
+                expect(s.inputs.delete).toMatch(/^sudo -n bash -c 'cat >\/dev\/null\nif \[\[ ! -r \/usr\/local\/lib\/ethnode\/prelude\.sh \]\]; then .* exit 0; fi\nsource /);
             }
         }
     });

@@ -3,11 +3,11 @@
  * a step that succeeds leaves its token and its files' hashes; one that fails, or is interrupted, leaves none; a
  * hand edit of a delivered file is reported as drift naming the file.
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { tmpDir } from "./helpers/proc";
-import { bundle } from "../components/remote";
+import { PRELUDE_PATH, asRootDelete, bundle } from "../components/remote";
 import { parseReceipts } from "../components/receipts";
 
 const SCRIPTS = path.join(__dirname, "..", "assets", "scripts");
@@ -81,5 +81,27 @@ describe("step receipts on the host", () => {
         const r = spawnSync("bash", ["-c", `source ${SCRIPTS}/prelude.sh\nETHNODE_STEP=s1-delete\nreceipt_drop\n`], { encoding: "utf8", env: { ...process.env, ETHNODE_RECEIPTS: receipts } });
         expect(r.status).toBe(0);
         expect(read().size).toBe(0);
+    });
+
+    /** Runs a rendered delete command (as root, without sudo) fed `input`: its exit status, and whether all of the input was taken. */
+    function runDelete(command: string, input: string): Promise<{ status: number | null; stdin: string }> {
+        const child = spawn("bash", ["-c", command.replace(/^sudo -n /, "")], { stdio: ["pipe", "ignore", "inherit"], env: { ...process.env, ETHNODE_RECEIPTS: receipts } });
+        const stdin = new Promise<string>((resolve) => {
+            child.stdin.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
+            child.stdin.on("finish", () => resolve("taken"));
+        });
+        child.stdin.end(input);
+        return Promise.all([new Promise<number | null>((resolve) => child.on("close", resolve)), stdin]).then(([status, s]) => ({ status, stdin: s }));
+    }
+
+    // The command provider sends a delete its step's create stdin and fails the delete when the command exits
+    // before taking all of it: a devnet's genesis bundle is megabytes, far beyond a pipe's or an SSH window's buffer.
+    it.each([
+        ["the host still has ethnode", `${SCRIPTS}/prelude.sh`],
+        ["ethnode is already gone from the host", "/nonexistent/ethnode/prelude.sh"],
+    ])("a delete takes its step's whole stdin before it exits (%s)", async (_, prelude) => {
+        const command = asRootDelete("s1-delete", "true").split(PRELUDE_PATH).join(prelude);
+        const input = bundle([{ path: path.join(dir, "genesis.ssz.b64"), content: "A".repeat(8 * 1024 * 1024), mode: "0644", ...owner() }]);
+        expect(await runDelete(command, input)).toEqual({ status: 0, stdin: "taken" });
     });
 });
