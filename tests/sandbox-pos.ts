@@ -10,7 +10,8 @@
  *  - the chain finalizes on both nodes, the same checkpoint and the same execution block;
  *  - `ethnode:nodes` 2 -> 3: the new node checkpoint-syncs from node 0's beacon API (through node 0's gateway
  *    peer listener), catches up and serves;
- *  - a Prysm version edit rolls through the three nodes under read load: no read fails, finality goes on.
+ *  - a Prysm version edit rolls through the three nodes under read load: no read fails, finality goes on;
+ *  - `sandbox down` destroys it all.
  * The end-to-end suite runs this after its dev-chain parts (tests/sandbox-e2e.test.ts): all own the sandbox.
  */
 import { spawnSync } from "child_process";
@@ -266,5 +267,9 @@ export function describePosSandbox(): void {
             await agreedFinality([0, 1, 2], before + 1, 4 * EPOCH_MS);
             expect(sandbox.preview().steps).toEqual([]);
         }, 40 * 60000);
+
+        it("destroys the devnet stack: every step's delete runs, the genesis bundle's included", () => {
+            ok(sandbox.run(["down"]), "sandbox down");
+        }, 10 * 60000);
     });
 }
