@@ -83,6 +83,26 @@ function agreedFinality(nodes: number[], epoch: number, timeoutMs: number): Prom
     );
 }
 
+/**
+ * Runs `fn`; when it throws, the error carries what each node's beacon node logged in the last minutes (its
+ * restarts, peers and sync; not the per-validator lines), since the suite's guests do not outlive it.
+ */
+function withBeaconJournals<T>(nodes: number[], fn: () => T): T {
+    try {
+        return fn();
+    } catch (e) {
+        const journals = nodes.map((i) => {
+            try {
+                const lines = onGuest(i, "journalctl -u prysm -o cat --no-pager --since -15min | grep -v -e monitor: -e Subscribed -e Unsubscribed -e rpc/validator -e 'Synced new block' -e 'Finished applying' -e 'Forkchoice updated' -e 'broadcast sync committee' | tail -n 150");
+                return `node-${i}'s beacon node, last 15 min:\n${lines}`;
+            } catch (err) {
+                return `node-${i}'s beacon node journal unreadable: ${String(err)}`;
+            }
+        });
+        throw new Error(`${(e as Error).message}\n${journals.join("\n")}`);
+    }
+}
+
 /** The validator indices an alert message names ("Validator 51 …"), sorted. */
 const indicesIn = (text: string): number[] => [...text.matchAll(/Validator (\d+) /g)].map((m) => Number(m[1])).sort((a, b) => a - b);
 
@@ -260,7 +280,7 @@ export function describePosSandbox(): void {
             expect(steps.length).toBeGreaterThan(0);
             expect(steps.filter((s) => !/^node-[0-2]-prysm-[a-z-]+ update$/.test(s))).toEqual([]);
             const before = Math.max(...[0, 1, 2].map((i) => finalized(i).epoch));
-            const { load } = await underLoad(gatewayUrl(0), 50, () => sandbox.up());
+            const { load } = await underLoad(gatewayUrl(0), 50, () => withBeaconJournals([0, 1, 2], () => sandbox.up()));
             expect({ failed: load.failed, failures: load.failures }).toEqual({ failed: 0, failures: [] });
             expect(load.sent).toBeGreaterThan(100);
             for (let i = 0; i < 3; i++) expect(onGuest(i, "readlink -f /proc/$(systemctl show prysm -p MainPID --value)/exe")).toContain(`/${next}/`);
