@@ -84,7 +84,7 @@ describe("step receipts on the host", () => {
     });
 
     /** Runs a rendered delete command (as root, without sudo) fed `input`: its exit status, and whether all of the input was taken. */
-    function runDelete(command: string, input: string): Promise<{ status: number | null; stdin: string }> {
+    function runFedDelete(command: string, input: string): Promise<{ status: number | null; stdin: string }> {
         const child = spawn("bash", ["-c", command.replace(/^sudo -n /, "")], { stdio: ["pipe", "ignore", "inherit"], env: { ...process.env, ETHNODE_RECEIPTS: receipts } });
         const stdin = new Promise<string>((resolve) => {
             child.stdin.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
@@ -102,6 +102,6 @@ describe("step receipts on the host", () => {
     ])("a delete takes its step's whole stdin before it exits (%s)", async (_, prelude) => {
         const command = asRootDelete("s1-delete", "true").split(PRELUDE_PATH).join(prelude);
         const input = bundle([{ path: path.join(dir, "genesis.ssz.b64"), content: "A".repeat(8 * 1024 * 1024), mode: "0644", ...owner() }]);
-        expect(await runDelete(command, input)).toEqual({ status: 0, stdin: "taken" });
+        expect(await runFedDelete(command, input)).toEqual({ status: 0, stdin: "taken" });
     });
 });

@@ -70,10 +70,10 @@ export function runStep(step: GuestStep, s: Ssh): string {
     return r.stdout;
 }
 
-/** Carries out one step's delete (a step without one has nothing to undo). */
+/** Carries out one step's delete (a step without one has nothing to undo), fed its create's stdin as the provider does. */
 export function runDelete(step: GuestStep, s: Ssh): void {
     if (step.kind !== "command" || !step.delete) return;
-    const r = spawnSync("ssh", [...sshArgs(s), "-p", String(s.port), `${s.user}@${s.host}`, step.delete], { encoding: "utf8", timeout: 600000 });
+    const r = spawnSync("ssh", [...sshArgs(s), "-p", String(s.port), `${s.user}@${s.host}`, step.delete], { input: step.stdin ?? "", encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 600000 });
     if (r.status !== 0) throw new Error(`delete of ${step.name} failed (${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
 }
 
