@@ -359,6 +359,37 @@ describe("slow bodies are bounded per address and in memory", () => {
         }
     });
 
+    it("lets a client still sending its large body read its 429: the rest is read and dropped, then the connection ends, never reset", async () => {
+        const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { ipRate: 1, ipBurst: 2 } });
+        try {
+            for (let i = 0; i < 2; i++) expect((await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json" }, body: VALID })).status).toBe(200);
+            // 1 MiB in 64 KiB pieces 20 ms apart: the answer comes after the first, the writes go on past it.
+            const sent = await new Promise<{ answer: string; errors: string[]; wrote: number; end: string }>((resolve) => {
+                const out = { answer: "", errors: [] as string[], wrote: 0, end: "" };
+                const s = net.connect(gw.port, "127.0.0.1", async () => {
+                    s.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n");
+                    for (let i = 0; i < 16 && !s.destroyed; i++) {
+                        await new Promise<void>((done) => s.write("[".repeat(65536), () => done()));
+                        out.wrote += 65536;
+                        await new Promise((r) => setTimeout(r, 20));
+                    }
+                });
+                s.on("data", (d) => (out.answer += d.toString()));
+                s.on("error", (e) => out.errors.push((e as NodeJS.ErrnoException).code ?? e.message));
+                s.on("end", () => (out.end = "fin"));
+                const giveUp = setTimeout(() => s.end(), 5000);
+                s.on("close", () => {
+                    clearTimeout(giveUp);
+                    resolve(out);
+                });
+            });
+            expect(sent.answer).toMatch(/^HTTP\/1\.1 429 [\s\S]*[Cc]onnection: close[\s\S]*"code":-32005/);
+            expect({ errors: sent.errors, wrote: sent.wrote, end: sent.end }).toEqual({ errors: [], wrote: 1048576, end: "fin" });
+        } finally {
+            await gw.stop();
+        }
+    });
+
     it("still serves a large body (written to a temp file past the buffer) in full", async () => {
         const gw = await startGateway({ backends: [{ name: "anvil", host: "127.0.0.1", port: upstream.rpcPort }], config: { ipRate: 1000000, ipBurst: 1000000 } });
         try {

@@ -16,7 +16,7 @@ local receive_by = require("ethnode.deadline").receive
 local ngx = ngx
 local ipairs, pairs, next, type, tostring, tonumber = ipairs, pairs, next, type, tostring, tonumber
 local concat = table.concat
-local floor = math.floor
+local floor, min = math.floor, math.min
 local find, sub, gmatch, lower, match = string.find, string.sub, string.gmatch, string.lower, string.match
 
 local _M = { _VERSION = "0.1.0" }
@@ -299,7 +299,7 @@ local function read_body(who, rate, burst)
     local len = tonumber(ngx_var.content_length)
     local sock = len and len > 0 and not body_preread(len) and ngx.req.socket()
     -- A caller already over its limit gets its 429 before a large body is read and buffered to disk.
-    if sock and len > 16384 and limiter:exhausted(who, rate, burst, ngx_now()) then return false, 429 end
+    if sock and len > 16384 and limiter:exhausted(who, rate, burst, ngx_now()) then return false, 429, sock, len end
     if not sock then
         req_read_body()
         return req_get_body_data() or body_from_file(req_get_body_file())
@@ -316,6 +316,21 @@ local function read_body(who, rate, burst)
     end
     ngx.req.finish_body()
     return req_get_body_data() or body_from_file(req_get_body_file())
+end
+
+-- Reads and drops what is left of a body nobody will use, while it keeps coming (a pause of DROP_IDLE_SEC ends
+-- it) and within the time a body has to arrive. Closing a socket with unread bytes in it sends a reset, which
+-- can reach the client before it has read its answer: the 429 would arrive as a connection error, which
+-- clients retry at once instead of after Retry-After.
+local DROP_IDLE_SEC = 1
+local function drop_body(sock, left)
+    local deadline = ngx_now() + conf.body_timeout
+    while left > 0 do
+        local now = ngx_now()
+        local data = receive_by(sock, left < 16384 and left or 16384, min(deadline, now + DROP_IDLE_SEC), ngx_now)
+        if not data then return end
+        left = left - #data
+    end
 end
 
 -- The media types geth takes (rpc/http.go), parameters and case aside; anything else it answers 415 in plain
@@ -339,16 +354,18 @@ function _M.access(keyed)
         if over then return send_verdict(over) end
         return send_error(415, jsonrpc.INVALID_REQUEST, "content type must be application/json", nil, "content_type")
     end
-    local body, status = read_body(who, rate, burst)
+    local body, status, sock, len = read_body(who, rate, burst)
     if body == false and status == 429 then
-        -- The answer, then the connection closes: reading the rest of a body nobody will use (nginx would, to
-        -- keep the connection) is the work a flood wants from us.
+        -- The answer, then the connection closes: the rest of the body is read only to be dropped, never
+        -- buffered, and the connection is not kept for another request.
         reject("rate_limited")
         ngx.status = 429
         ngx_header["Content-Type"] = "application/json"
         ngx_header["Retry-After"] = 1
+        ngx_header["Connection"] = "close"
         ngx.print(jsonrpc.encode_error(nil, jsonrpc.LIMIT_EXCEEDED, "rate limit exceeded"))
         ngx.eof()
+        drop_body(sock, len)
         return ngx.exit(444)
     end
     if body == false then
