@@ -291,6 +291,10 @@ local function body_preread(len)
     return h ~= nil and h.last - h.pos == len
 end
 
+-- nginx's client_body_buffer_size (nginx.conf): what a body in progress may hold in memory, and so the most
+-- read from a client at once.
+local BODY_BUFFER = 16384
+
 -- Reads the request body, all of it within bodyTimeoutSec: nginx's client_body_timeout is per read, so a
 -- client trickling a byte at a time would hold its connection as long as it liked. A body that came whole with
 -- the headers (the usual case) is nginx's to take; the rest is read here against the deadline. Returns the
@@ -299,17 +303,17 @@ local function read_body(who, rate, burst)
     local len = tonumber(ngx_var.content_length)
     local sock = len and len > 0 and not body_preread(len) and ngx.req.socket()
     -- A caller already over its limit gets its 429 before a large body is read and buffered to disk.
-    if sock and len > 16384 and limiter:exhausted(who, rate, burst, ngx_now()) then return false, 429, sock, len end
+    if sock and len > BODY_BUFFER and limiter:exhausted(who, rate, burst, ngx_now()) then return false, 429, sock, len end
     if not sock then
         req_read_body()
         return req_get_body_data() or body_from_file(req_get_body_file())
     end
     local deadline = ngx_now() + conf.body_timeout
-    -- Into nginx's own body buffer: 16 KiB in memory, then a temp file, as read_body would do.
-    ngx.req.init_body(len < 16384 and len or 16384)
+    -- Into nginx's own body buffer: BODY_BUFFER in memory, then a temp file, as read_body would do.
+    ngx.req.init_body(min(len, BODY_BUFFER))
     local left = len
     while left > 0 do
-        local data, err = receive_by(sock, left < 16384 and left or 16384, deadline, ngx_now)
+        local data, err = receive_by(sock, min(left, BODY_BUFFER), deadline, ngx_now)
         if not data then return false, err == "timeout" and 408 or 400 end
         ngx.req.append_body(data)
         left = left - #data
@@ -326,8 +330,7 @@ local DROP_IDLE_SEC = 1
 local function drop_body(sock, left)
     local deadline = ngx_now() + conf.body_timeout
     while left > 0 do
-        local now = ngx_now()
-        local data = receive_by(sock, left < 16384 and left or 16384, min(deadline, now + DROP_IDLE_SEC), ngx_now)
+        local data = receive_by(sock, min(left, BODY_BUFFER), min(deadline, ngx_now() + DROP_IDLE_SEC), ngx_now)
         if not data then return end
         left = left - #data
     end
